@@ -1,0 +1,45 @@
+import { Command, CommanderError } from 'commander';
+import { CommandFailed, EXIT_FAILED, EXIT_USAGE, UsageError } from './errors.js';
+import { EndpointError } from '../net/endpoint.js';
+import { registerCommands } from './commands.js';
+
+export function buildProgram(): Command {
+  const program = new Command('traverse')
+    .description(
+      'Direct, encrypted connections between a developer machine and a remote workspace,\n' +
+        'across NATs and firewalls: STUN discovery, coordination, hole punching and a relay.',
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerCommands(program);
+  for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return EXIT_USAGE; // commander already printed the message
+  }
+  if (err instanceof UsageError || err instanceof EndpointError) {
+    process.stderr.write(`traverse: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof CommandFailed) {
+    process.stderr.write(`traverse: ${err.message}\n`);
+    return EXIT_FAILED;
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`traverse: ${msg}\n`);
+  return EXIT_FAILED;
+}
