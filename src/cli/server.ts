@@ -1,0 +1,144 @@
+// `traverse server`: the coordination server, relay and (optionally) embedded STUN server.
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { createLogger } from '../log/logger.js';
+import { formatEndpoint, parseHostPort, type HostPort } from '../net/endpoint.js';
+import { createMetrics } from '../coordinator/metrics.js';
+import { PROTOCOL_PATH } from '../coordinator/protocol.js';
+import { startCoordinatorServer } from '../coordinator/server.js';
+import { startEmbeddedStun, type RunningStunServer } from '../coordinator/stun-embed.js';
+import { DATABASE_FILE } from '../coordinator/store/sqlite.js';
+import { CommandFailed, UsageError } from './errors.js';
+import { dataDir, openStore } from './data-dir.js';
+import { onShutdown } from './shutdown.js';
+
+export const DEFAULT_LISTEN = '0.0.0.0:8080';
+export const DEFAULT_STUN = ['stun.l.google.com:19302'];
+
+interface ServerFlags {
+  listen: string;
+  data?: string;
+  stun: string[];
+  stunListen?: string;
+  blockDirect?: boolean;
+  metrics?: string;
+  pingInterval: string;
+}
+
+export function registerServer(program: Command): void {
+  program
+    .command('server')
+    .description('run the coordination server: peer coordination, relay, optional STUN server')
+    .option('--listen <host:port>', 'HTTP/WebSocket address to listen on', DEFAULT_LISTEN)
+    .option('--data <dir>', 'data folder holding traverse.db (env TRAVERSE_DATA; default ./traverse-data)')
+    .option(
+      '--stun <host:port>',
+      'STUN server sent to peers; repeatable; "disable" turns STUN off (default: stun.l.google.com:19302, or only the embedded one with --stun-listen)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option('--stun-listen <host:port>', 'also run a STUN server on this UDP address and send it to peers first')
+    .option('--block-direct', 'tell peers not to try direct paths: everything goes through the relay')
+    .option('--metrics <host:port>', 'serve Prometheus metrics without authentication on this address')
+    .option('--ping-interval <seconds>', 'ping every peer this often; silent for two intervals means lost', '15')
+    .action(async (flags: ServerFlags) => runServer(flags));
+}
+
+async function runServer(flags: ServerFlags): Promise<void> {
+  const listen = toListen(parseHostPort(flags.listen, 8080));
+  const stunListen = flags.stunListen === undefined ? undefined : toListen(parseHostPort(flags.stunListen, 3478));
+  const metricsListen = flags.metrics === undefined ? undefined : toListen(parseHostPort(flags.metrics, 9090));
+  const stun = stunList(flags.stun, stunListen !== undefined);
+  const pingSeconds = Number(flags.pingInterval);
+  if (!Number.isFinite(pingSeconds) || pingSeconds < 0.1 || pingSeconds > 3600) {
+    throw new UsageError(`--ping-interval "${flags.pingInterval}" must be a number of seconds from 0.1 to 3600`);
+  }
+  const dir = dataDir(flags.data);
+  const log = createLogger('server');
+  const store = openStore(dir, false);
+  const metrics = createMetrics();
+
+  let stunServer: RunningStunServer | undefined;
+  if (stunListen) {
+    try {
+      stunServer = await startEmbeddedStun({
+        listen: { address: stunListen.host, port: stunListen.port },
+        logger: log.child({ component: 'stun' }),
+        registry: metrics.registry,
+      });
+    } catch (err) {
+      await store.close();
+      throw new CommandFailed(`cannot start the STUN server on ${flags.stunListen}: ${message(err)}`);
+    }
+  }
+
+  let server;
+  try {
+    server = await startCoordinatorServer({
+      listen,
+      store,
+      stun,
+      ...(stunListen ? { embeddedStun: stunListen } : {}),
+      blockDirect: flags.blockDirect ?? false,
+      pingIntervalMs: Math.round(pingSeconds * 1000),
+      logger: log,
+      metrics,
+      ...(metricsListen ? { metricsListen } : {}),
+    });
+  } catch (err) {
+    await stunServer?.close();
+    await store.close();
+    const hint = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? '; pick another with --listen HOST:PORT' : '';
+    throw new CommandFailed(`cannot listen on ${flags.listen}: ${message(err)}${hint}`);
+  }
+
+  const identities = await store.listIdentities();
+  const shownData = flags.data ?? process.env.TRAVERSE_DATA ?? 'traverse-data';
+  const lines = [
+    `traverse server listening on ${server.url}`,
+    `  coordination  ws://${formatEndpoint(listen.host, server.port)}${PROTOCOL_PATH}`,
+    `  API           ${server.url}/api/v1/peers, ${server.url}/api/v1/tunnels, ${server.url}/healthz`,
+    `  data          ${join(dir, DATABASE_FILE)} (${identities.length} identities)`,
+    `  STUN to peers ${stun.length === 0 && !stunListen ? 'disabled' : [...(stunListen ? [`embedded on udp ${formatEndpoint(stunListen.host, stunListen.port)}`] : []), ...stun].join(', ')}`,
+    `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
+  ];
+  if (server.metricsUrl) lines.push(`  metrics       ${server.metricsUrl}`);
+  if (identities.length === 0) {
+    lines.push(
+      'No identities yet. Create tokens for a workspace and a developer machine:',
+      `  npx traverse token create --data ${shownData} --agent my-workspace`,
+      `  npx traverse token create --data ${shownData} --client my-laptop --allow my-workspace`,
+    );
+  } else {
+    lines.push(`Manage tokens with: npx traverse token list --data ${shownData}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+
+  onShutdown(async () => {
+    await server.close();
+    await stunServer?.close();
+    await store.close();
+  });
+}
+
+function toListen(hp: HostPort): { host: string; port: number } {
+  return { host: hp.host, port: hp.port };
+}
+
+/** --stun values: "disable" means no STUN at all; nothing given means a public default. */
+export function stunList(values: readonly string[], embedded: boolean): string[] {
+  if (values.includes('disable')) {
+    if (values.length > 1) throw new UsageError('--stun disable cannot be combined with other --stun servers');
+    if (embedded) throw new UsageError('--stun disable turns STUN off; drop it to use --stun-listen');
+    return [];
+  }
+  if (values.length === 0) return embedded ? [] : [...DEFAULT_STUN];
+  return values.map((v) => {
+    const hp = parseHostPort(v, 3478);
+    return formatEndpoint(hp.host, hp.port);
+  });
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,299 @@
+// The peer side of the coordination protocol, for the peer engine: keeps one WebSocket to
+// the server, reconnects with backoff and jitter, and after every reconnect republishes the
+// node and asks again for the tunnels it had, so a server restart costs a few seconds, not state.
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js';
+import {
+  CloseCode,
+  MAX_RELAY_PAYLOAD,
+  NODE_KEY_BYTES,
+  PROTOCOL_PATH,
+  bytesToKey,
+  describeIssues,
+  encodeRelayFrame,
+  nodeKey,
+  serverMessage,
+  type ClientMessage,
+  type Node,
+  type NodeKeyHex,
+  type Path,
+  type PeerKind,
+  type ServerConfig,
+  type TunnelStatus,
+} from './protocol.js';
+
+export interface CoordinatorClientOptions {
+  /** The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. */
+  readonly url: string;
+  readonly token: string;
+  /** This node's X25519 public key, 64 hex characters. */
+  readonly key: NodeKeyHex;
+  readonly backoff?: BackoffOptions;
+  readonly logger?: Logger;
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** A peer this node has a tunnel with, as the server last described it. */
+export interface PeerInfo {
+  readonly name: string;
+  readonly kind: PeerKind;
+  readonly node: Node;
+}
+
+export interface PeerGone {
+  readonly name: string;
+  readonly kind: PeerKind;
+  readonly key: NodeKeyHex | null;
+}
+
+/** What the node publishes; the key comes from the options and the time is filled in. */
+export type NodeUpdate = Omit<Node, 'key' | 'updatedAt'> & { readonly updatedAt?: number };
+
+export interface CoordinatorClientEvents {
+  /** Connection state changes; `detail` says why for 'reconnecting' and 'closed'. */
+  state: [state: ConnectionState, detail: string | undefined];
+  /** The server's configuration, after every (re)connect. */
+  config: [config: ServerConfig];
+  /** A tunnel peer published its node (endpoints, key, netcheck summary). */
+  peer: [peer: PeerInfo];
+  /** A tunnel peer closed its connection cleanly. */
+  peerDisconnected: [peer: PeerGone];
+  /** A tunnel peer stopped answering; it may come back. */
+  peerLost: [peer: PeerGone];
+  /** The state of a tunnel this client asked for. */
+  tunnel: [agent: string, status: TunnelStatus, reason: string | undefined];
+  /** A datagram relayed by the server from a tunnel peer. */
+  relay: [fromKey: NodeKeyHex, payload: Buffer];
+  /** The server refused a request (the connection stays open). */
+  serverError: [code: string, message: string];
+}
+
+/** Close codes after which reconnecting cannot help. */
+const FINAL_CLOSES = new Set<number>([CloseCode.revoked, CloseCode.replaced]);
+
+export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
+  private ws: WebSocket | null = null;
+  private _state: ConnectionState = 'closed';
+  private attempt = 0;
+  private stopped = true;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private silenceTimer: NodeJS.Timeout | null = null;
+  private node: Node | null = null;
+  private readonly tunnels = new Set<string>();
+  private readonly known = new Map<NodeKeyHex, PeerInfo>();
+  private _config: ServerConfig | null = null;
+  private readonly log: Logger;
+  private readonly wsUrl: string;
+
+  constructor(private readonly opts: CoordinatorClientOptions) {
+    super();
+    if (!nodeKey.safeParse(opts.key).success) throw new TypeError('key must be 64 lowercase hex characters (an X25519 public key)');
+    this.log = opts.logger ?? silentLogger;
+    const u = new URL(opts.url);
+    u.protocol = u.protocol === 'https:' || u.protocol === 'wss:' ? 'wss:' : 'ws:';
+    u.pathname = PROTOCOL_PATH;
+    this.wsUrl = u.toString();
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get config(): ServerConfig | null {
+    return this._config;
+  }
+
+  /** Tunnel peers whose node is known, by key. */
+  get peers(): ReadonlyMap<NodeKeyHex, PeerInfo> {
+    return this.known;
+  }
+
+  /**
+   * Starts connecting. Resolves at the first config from the server; rejects if the server
+   * refuses the token (the client then stays closed) or close() is called first.
+   */
+  connect(): Promise<ServerConfig> {
+    this.stopped = false;
+    const first = new Promise<ServerConfig>((resolve, reject) => {
+      const onConfig = (c: ServerConfig): void => {
+        this.off('state', onState);
+        resolve(c);
+      };
+      const onState = (s: ConnectionState, detail: string | undefined): void => {
+        if (s !== 'closed') return;
+        this.off('config', onConfig);
+        reject(new Error(detail ?? 'closed'));
+      };
+      this.once('config', onConfig);
+      this.on('state', onState);
+    });
+    this.open();
+    return first;
+  }
+
+  /** Publishes (and remembers, for reconnects) this node's endpoints and netcheck summary. */
+  publishNode(update: NodeUpdate): void {
+    this.node = { ...update, key: this.opts.key, updatedAt: update.updatedAt ?? Date.now() };
+    this.send({ type: 'node', node: this.node });
+  }
+
+  /** Asks for a tunnel to an agent (clients only); remembered across reconnects. */
+  requestTunnel(agentName: string): void {
+    this.tunnels.add(agentName);
+    this.send({ type: 'tunnel', agent: agentName });
+  }
+
+  closeTunnel(agentName: string): void {
+    this.tunnels.delete(agentName);
+    this.send({ type: 'untunnel', agent: agentName });
+  }
+
+  /** Tells the server which path the tunnel to a peer uses now. */
+  reportPath(peerKey: NodeKeyHex, path: Path): void {
+    this.send({ type: 'path', peer: peerKey, path });
+  }
+
+  /**
+   * Sends a datagram to a tunnel peer through the server's relay. Returns false when not
+   * connected (relay datagrams are not queued: the layers above retransmit).
+   */
+  sendRelay(peerKey: NodeKeyHex, payload: Uint8Array): boolean {
+    if (payload.length > MAX_RELAY_PAYLOAD) throw new RangeError(`relay payload of ${payload.length} bytes exceeds ${MAX_RELAY_PAYLOAD}`);
+    if (this._state !== 'connected' || !this.ws) return false;
+    this.ws.send(encodeRelayFrame(peerKey, payload), { binary: true });
+    return true;
+  }
+
+  /** Closes the connection for good. */
+  close(): void {
+    this.stopped = true;
+    this.clearTimers();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(CloseCode.normal, 'bye');
+    this.setState('closed', 'closed by the application');
+  }
+
+  private open(): void {
+    this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', undefined);
+    const ws = new WebSocket(this.wsUrl, {
+      headers: { authorization: `Bearer ${this.opts.token}` },
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    let finalReason: string | null = null;
+    ws.on('unexpected-response', (_req, res) => {
+      // 401/403 will not change by retrying; anything else (502 from a proxy...) might.
+      if (res.statusCode === 401 || res.statusCode === 403) {
+        finalReason = `the server refused the token (HTTP ${res.statusCode}); check TRAVERSE_TOKEN or ask for a new token`;
+      }
+      ws.terminate();
+    });
+    ws.on('ping', () => this.armSilenceTimer());
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.armSilenceTimer();
+      if (isBinary) return this.onRelay(data);
+      this.onText(data.toString('utf8'));
+    });
+    ws.on('error', (err) => this.log.debug({ err: err.message }, 'coordinator connection error'));
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (this.ws !== ws) return; // superseded
+      this.ws = null;
+      this.clearTimers();
+      const why = reason.length > 0 ? reason.toString() : `connection closed (${code})`;
+      if (FINAL_CLOSES.has(code)) finalReason = why;
+      if (this.stopped) return;
+      if (finalReason !== null) {
+        this.stopped = true;
+        return this.setState('closed', finalReason);
+      }
+      const delay = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
+      this.log.info({ why, delay }, 'coordinator connection lost; reconnecting');
+      this.setState('reconnecting', why);
+      this.retryTimer = setTimeout(() => this.open(), delay);
+    });
+  }
+
+  private onText(text: string): void {
+    let parsed;
+    try {
+      parsed = serverMessage.safeParse(JSON.parse(text));
+    } catch {
+      this.log.warn('server sent a message that is not JSON');
+      return;
+    }
+    if (!parsed.success) {
+      this.log.warn({ issue: describeIssues(parsed.error) }, 'server sent a message this client does not understand');
+      return;
+    }
+    const msg = parsed.data;
+    switch (msg.type) {
+      case 'config':
+        this._config = msg;
+        this.attempt = 0;
+        this.setState('connected', undefined);
+        this.armSilenceTimer();
+        // Republish before telling the application, so its view is current.
+        if (this.node) this.send({ type: 'node', node: this.node });
+        for (const agent of this.tunnels) this.send({ type: 'tunnel', agent });
+        this.emit('config', msg);
+        return;
+      case 'peers':
+        for (const u of msg.updates) {
+          if (u.kind === 'node') {
+            const info: PeerInfo = { name: u.name, kind: u.peerKind, node: u.node };
+            this.known.set(u.node.key, info);
+            this.emit('peer', info);
+          } else {
+            if (u.key) this.known.delete(u.key);
+            const gone: PeerGone = { name: u.name, kind: u.peerKind, key: u.key };
+            if (u.kind === 'lost') this.emit('peerLost', gone);
+            else this.emit('peerDisconnected', gone);
+          }
+        }
+        return;
+      case 'tunnel':
+        if (msg.status === 'refused' || msg.status === 'closed') this.tunnels.delete(msg.agent);
+        this.emit('tunnel', msg.agent, msg.status, msg.reason);
+        return;
+      case 'error':
+        this.emit('serverError', msg.code, msg.message);
+        return;
+    }
+  }
+
+  private onRelay(frame: Buffer): void {
+    if (frame.length < NODE_KEY_BYTES) return;
+    this.emit('relay', bytesToKey(frame), frame.subarray(NODE_KEY_BYTES));
+  }
+
+  private send(msg: ClientMessage): void {
+    if (this._state === 'connected' && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  /** A server that stops pinging is gone even if TCP has not noticed: reconnect. */
+  private armSilenceTimer(): void {
+    const interval = this._config?.pingIntervalMs;
+    if (!interval) return;
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => this.ws?.terminate(), interval * 2.5);
+    this.silenceTimer.unref();
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.retryTimer = this.silenceTimer = null;
+  }
+
+  private setState(state: ConnectionState, detail: string | undefined): void {
+    if (state === this._state && state !== 'reconnecting') return;
+    this._state = state;
+    this.emit('state', state, detail);
+  }
+}

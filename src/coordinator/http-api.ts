@@ -1,0 +1,60 @@
+// The plain-HTTP part of the server: health, the read-only state API and metrics.
+//   GET /healthz          200 {"ok":true,"peers":N}, no authentication (for load balancers)
+//   GET /api/v1/peers     connected peers the caller may see (bearer token; admin sees all)
+//   GET /api/v1/tunnels   tunnels the caller takes part in, with reported paths (admin: all)
+//   GET /metrics          Prometheus text; admin token (the --metrics listener needs none)
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Hub, Viewer } from './hub.js';
+import { PROTOCOL_PATH } from './protocol.js';
+import type { Authenticated } from './store/store.js';
+
+export interface ApiContext {
+  readonly hub: Hub;
+  readonly registry: Registry;
+  /** Resolves the request's bearer token; undefined for none, wrong, expired or revoked. */
+  authenticate(req: IncomingMessage): Promise<Authenticated | undefined>;
+  allowedAgents(clientName: string): Promise<string[]>;
+}
+
+export async function handleHttp(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'only GET is supported' });
+  if (path === '/healthz') return json(res, 200, { ok: true, peers: ctx.hub.size });
+  if (path === PROTOCOL_PATH) return json(res, 426, { error: 'this endpoint speaks WebSocket only' });
+  if (path !== '/api/v1/peers' && path !== '/api/v1/tunnels' && path !== '/metrics') {
+    return json(res, 404, { error: 'not found' });
+  }
+  const auth = await ctx.authenticate(req);
+  if (!auth) return unauthorized(res);
+  if (path === '/metrics') {
+    if (auth.identity.kind !== 'admin') return json(res, 403, { error: 'metrics need an admin token' });
+    return metrics(ctx.registry, res);
+  }
+  const viewer = await viewerFor(ctx, auth);
+  if (path === '/api/v1/peers') return json(res, 200, { peers: ctx.hub.peersView(viewer) });
+  return json(res, 200, { tunnels: ctx.hub.tunnelsView(viewer) });
+}
+
+async function viewerFor(ctx: ApiContext, auth: Authenticated): Promise<Viewer> {
+  const { kind, name } = auth.identity;
+  if (kind === 'admin') return { kind };
+  if (kind === 'agent') return { kind, name };
+  return { kind, name, allow: new Set(await ctx.allowedAgents(name)) };
+}
+
+export async function metrics(registry: Registry, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'content-type': registry.contentType });
+  res.end(await registry.metrics());
+}
+
+/** The one answer to every bad token: nothing tells a wrong token from a revoked one. */
+export function unauthorized(res: ServerResponse): void {
+  json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body, null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}

@@ -1,0 +1,180 @@
+// The coordination protocol, version 1: the one definition shared by the server and the
+// CoordinatorClient. Every message that crosses the wire is parsed by a schema below before
+// it touches any state.
+//
+// Transport: one WebSocket per peer at PROTOCOL_PATH, `Authorization: Bearer <token>` on the
+// upgrade request (401 before the upgrade if the token is wrong, expired or revoked).
+//
+//   text frames   JSON coordination messages (ClientMessage up, ServerMessage down),
+//                 at most MAX_TEXT_BYTES each.
+//   binary frames relay datagrams:
+//                   up   [32-byte destination node key][payload]
+//                   down [32-byte source node key][payload]
+//                 payload at most MAX_RELAY_PAYLOAD bytes; the server never reads it.
+//
+// Up (peer -> server):
+//   node      publish this peer's node: key, endpoints, preferred relay, time, netcheck summary
+//   tunnel    (clients only) ask for a tunnel to an agent by name
+//   untunnel  (clients only) drop that tunnel
+//   path      report which path a tunnel to a peer uses: direct with endpoint, or relay
+// Down (server -> peer):
+//   config    sent once at connect: who you are, STUN servers, relay, direct blocked or not
+//   peers     updates about tunnel peers: node | disconnected (clean close) | lost (stopped answering)
+//   tunnel    the state of a tunnel this client asked for: open | waiting (agent offline) | refused
+//   error     a request was refused; the connection stays open
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_PATH = '/api/v1/coordinate';
+
+export const NODE_KEY_BYTES = 32;
+export const MAX_RELAY_PAYLOAD = 4096;
+export const MAX_TEXT_BYTES = 16 * 1024;
+export const MAX_ENDPOINTS = 32;
+export const MAX_NAME_LENGTH = 64;
+
+/** WebSocket close codes the server uses, with why. 1008/1009 are the standard ones. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  policy: 1008, // malformed message, rate limit, protocol misuse
+  tooBig: 1009, // frame larger than the protocol allows
+  revoked: 4001, // the token was revoked or expired while connected: do not reconnect
+  replaced: 4002, // a newer connection with the same identity took over: do not reconnect
+} as const;
+
+/** Identity names: what an operator types on the command line. */
+export const identityName = z
+  .string()
+  .min(1)
+  .max(MAX_NAME_LENGTH)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+
+/** A 32-byte X25519 public key as 64 lowercase hex characters. */
+export const nodeKey = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex characters (a 32-byte X25519 key)');
+export type NodeKeyHex = z.infer<typeof nodeKey>;
+
+/** "203.0.113.7:41641" or "[2001:db8::1]:41641": literal addresses only, never names. */
+export const endpointText = z
+  .string()
+  .max(64)
+  .regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'IP:PORT or [IPv6]:PORT');
+
+const natBehaviour = z.enum(['endpoint-independent', 'address-dependent', 'address-and-port-dependent', 'unknown']);
+
+/**
+ * What a peer found out about its network, so the other side (and the user) can be told
+ * why a tunnel is relayed. Every field is optional: absent means "not measured".
+ */
+export const netcheckSummary = z.object({
+  udp: z.boolean().optional(),
+  mapping: natBehaviour.optional(),
+  filtering: natBehaviour.optional(),
+  hairpinning: z.boolean().nullable().optional(),
+  globalV4: endpointText.nullable().optional(),
+  globalV6: endpointText.nullable().optional(),
+  preferredStun: z.string().max(128).nullable().optional(),
+});
+export type NetcheckSummary = z.infer<typeof netcheckSummary>;
+
+export const node = z.object({
+  key: nodeKey,
+  endpoints: z.array(endpointText).max(MAX_ENDPOINTS),
+  /** The relay this peer prefers to be reached through ("default": this server's relay). */
+  preferredRelay: z.string().max(MAX_NAME_LENGTH).nullable(),
+  /** When the peer produced this update, ms since the epoch (the peer's clock). */
+  updatedAt: z.number().int().nonnegative(),
+  netcheck: netcheckSummary.optional(),
+});
+export type Node = z.infer<typeof node>;
+
+export const path = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('direct'), endpoint: endpointText }),
+  z.object({ kind: z.literal('relay') }),
+]);
+export type Path = z.infer<typeof path>;
+
+export const peerKind = z.enum(['agent', 'client']);
+export type PeerKind = z.infer<typeof peerKind>;
+
+// ---- peer -> server ----
+
+export const clientMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('node'), node }),
+  z.object({ type: z.literal('tunnel'), agent: identityName }),
+  z.object({ type: z.literal('untunnel'), agent: identityName }),
+  z.object({ type: z.literal('path'), peer: nodeKey, path }),
+]);
+export type ClientMessage = z.infer<typeof clientMessage>;
+
+// ---- server -> peer ----
+
+export const serverConfig = z.object({
+  type: z.literal('config'),
+  version: z.number().int(),
+  identity: z.object({ name: identityName, kind: peerKind }),
+  /** STUN servers as HOST:PORT; empty when STUN is disabled. */
+  stun: z.array(z.string()),
+  relay: z.object({ enabled: z.boolean(), maxPayload: z.number().int() }),
+  /** When true peers must not try direct paths: everything goes through the relay. */
+  blockDirect: z.boolean(),
+  /** How often the server pings; a peer silent for two intervals is "lost". */
+  pingIntervalMs: z.number().int(),
+});
+export type ServerConfig = z.infer<typeof serverConfig>;
+
+export const peerUpdate = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('node'), name: identityName, peerKind, node }),
+  z.object({ kind: z.literal('disconnected'), name: identityName, peerKind, key: nodeKey.nullable() }),
+  z.object({ kind: z.literal('lost'), name: identityName, peerKind, key: nodeKey.nullable() }),
+]);
+export type PeerUpdate = z.infer<typeof peerUpdate>;
+
+export const tunnelStatus = z.enum(['open', 'waiting', 'refused', 'closed']);
+export type TunnelStatus = z.infer<typeof tunnelStatus>;
+
+export const serverMessage = z.discriminatedUnion('type', [
+  serverConfig,
+  z.object({ type: z.literal('peers'), updates: z.array(peerUpdate) }),
+  z.object({ type: z.literal('tunnel'), agent: identityName, status: tunnelStatus, reason: z.string().optional() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type ServerMessage = z.infer<typeof serverMessage>;
+
+// ---- relay frames ----
+
+export function keyToBytes(key: NodeKeyHex): Buffer {
+  return Buffer.from(key, 'hex');
+}
+
+export function bytesToKey(bytes: Uint8Array): NodeKeyHex {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, NODE_KEY_BYTES).toString('hex');
+}
+
+/** Builds a relay frame: the 32-byte key (destination up, source down), then the payload. */
+export function encodeRelayFrame(key: NodeKeyHex | Uint8Array, payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(NODE_KEY_BYTES + payload.length);
+  if (typeof key === 'string') frame.write(key, 0, NODE_KEY_BYTES, 'hex');
+  else frame.set(key.subarray(0, NODE_KEY_BYTES), 0);
+  frame.set(payload, NODE_KEY_BYTES);
+  return frame;
+}
+
+export interface RelayFrame {
+  readonly key: NodeKeyHex;
+  readonly payload: Buffer;
+}
+
+/** Splits a relay frame; undefined when it is too short to hold a key. */
+export function decodeRelayFrame(frame: Buffer): RelayFrame | undefined {
+  if (frame.length < NODE_KEY_BYTES) return undefined;
+  return { key: bytesToKey(frame), payload: frame.subarray(NODE_KEY_BYTES) };
+}
+
+/** A one-line description of why a message failed validation, for close reasons and logs. */
+export function describeIssues(error: z.ZodError): string {
+  const first = error.issues[0];
+  if (!first) return 'invalid message';
+  const where = first.path.length > 0 ? first.path.join('.') : 'message';
+  return `${where}: ${first.message}`;
+}

@@ -1,0 +1,333 @@
+// The coordination server: one HTTP listener that authenticates WebSocket upgrades at
+// PROTOCOL_PATH and hands the connections to the Hub, serves the HTTP API, pings every peer,
+// and applies revocations and rule changes made by other processes on the same Store.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
+import { handleHttp, metrics as serveMetrics } from './http-api.js';
+import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
+import { createMetrics, type CoordinatorMetrics } from './metrics.js';
+import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, type ServerMessage } from './protocol.js';
+import type { Authenticated, Store } from './store/store.js';
+import { bearerToken, hashToken } from './tokens.js';
+
+export interface CoordinatorServerOptions {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly store: Store;
+  /** STUN servers (HOST:PORT) sent to every peer; empty: STUN disabled unless embedded. */
+  readonly stun: readonly string[];
+  /**
+   * The embedded STUN server. With a wildcard host its address is taken, per peer, from the
+   * Host header the peer used to reach this server, which is the name that peer can resolve.
+   */
+  readonly embeddedStun?: { readonly host: string; readonly port: number };
+  readonly blockDirect?: boolean;
+  readonly pingIntervalMs?: number;
+  readonly policyPollMs?: number;
+  readonly limits?: Partial<HubLimits>;
+  readonly logger?: Logger;
+  readonly metrics?: CoordinatorMetrics;
+  /** A second listener serving /metrics without authentication, for Prometheus. */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
+}
+
+export interface CoordinatorServer {
+  /** http://host:port of the listener (the WebSocket URL is ws://host:port + PROTOCOL_PATH). */
+  readonly url: string;
+  readonly port: number;
+  readonly metricsUrl: string | null;
+  readonly hub: Hub;
+  readonly metrics: CoordinatorMetrics;
+  close(): Promise<void>;
+}
+
+/** Per connection: what the server (not the hub) needs to know. */
+interface Conn {
+  readonly ws: WebSocket;
+  readonly peer: Peer;
+  readonly tokenId: number;
+  readonly expiresAt: number | null;
+  connectionId: Promise<number | undefined>;
+  alive: boolean;
+  /** Set when the server ends the connection, so the close event reports the right kind. */
+  endKind?: EndKind;
+  endReason?: string;
+}
+
+export async function startCoordinatorServer(opts: CoordinatorServerOptions): Promise<CoordinatorServer> {
+  const log = opts.logger ?? silentLogger;
+  const store = opts.store;
+  const metrics = opts.metrics ?? createMetrics();
+  const limits: HubLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const pingIntervalMs = opts.pingIntervalMs ?? 15_000;
+  const conns = new Map<Peer, Conn>();
+  const pending = new Set<Promise<unknown>>();
+  /** Store writes nobody waits for, except close(). */
+  const track = (p: Promise<unknown>, what: string): void => {
+    const q = p.catch((err: unknown) => log.error({ err }, `${what} failed`)).finally(() => pending.delete(q));
+    pending.add(q);
+  };
+
+  const hub = new Hub(limits, metrics, {
+    nodeKeyRegistered: (peer, key) => {
+      track(store.setNodeKey(peer.identityId, key, Date.now()), 'saving a node key');
+    },
+    pathReported: (reporter, other, path) => {
+      log.debug({ reporter: reporter.id, peer: other.id, path }, 'path reported');
+      track(store.recordPath(reporter.identityId, other.identityId, path, Date.now()), 'saving a path report');
+    },
+  });
+
+  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped');
+  if (dangling > 0) log.info({ dangling }, 'closed connection records left open by a previous run');
+
+  const authenticate = async (req: IncomingMessage): Promise<Authenticated | undefined> => {
+    const token = bearerToken(req.headers.authorization);
+    const auth = token === undefined ? undefined : await store.authenticate(hashToken(token), Date.now());
+    if (!auth) metrics.authFailures.inc();
+    return auth;
+  };
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    // The largest legal frame is a text message; ws closes bigger ones with 1009 itself.
+    maxPayload: Math.max(MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD + 32),
+  });
+
+  const http: Server = createServer((req, res) => {
+    handleHttp({ hub, registry: metrics.registry, authenticate, allowedAgents: (n) => store.allowedAgents(n) }, req, res).catch(
+      (err: unknown) => {
+        log.error({ err }, 'HTTP request failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      },
+    );
+  });
+
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    upgrade(req, socket, head).catch((err: unknown) => {
+      log.error({ err }, 'upgrade failed');
+      reject(socket, 500, 'Internal Server Error');
+    });
+  });
+
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== PROTOCOL_PATH) return reject(socket, 404, 'Not Found');
+    const auth = await authenticate(req);
+    if (!auth) return reject(socket, 401, 'Unauthorized');
+    const { identity, token } = auth;
+    if (identity.kind === 'admin') return reject(socket, 403, 'Forbidden');
+    const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
+    if (socket.destroyed) return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const now = Date.now();
+      const remote = req.socket.remoteAddress ? formatEndpoint(req.socket.remoteAddress, req.socket.remotePort ?? 0) : null;
+      const link: PeerLink = {
+        sendText: (text) => ws.send(text),
+        sendBinary: (frame) => ws.send(frame, { binary: true }),
+        bufferedAmount: () => ws.bufferedAmount,
+        close: (code, reason) => {
+          // `peer` is declared below; this runs only after the connection is set up.
+          const conn = conns.get(peer);
+          if (conn && conn.endKind === undefined) {
+            conn.endKind = 'disconnected';
+            conn.endReason = reason;
+          }
+          ws.close(code, truncate(reason));
+        },
+      };
+      const peer = new Peer(identity.id, identity.kind as 'agent' | 'client', identity.name, link, allow, now, remote, limits);
+      const c: Conn = {
+        ws,
+        peer,
+        tokenId: token.id,
+        expiresAt: token.expiresAt,
+        alive: true,
+        connectionId: store.recordConnect(identity.id, now, remote).catch((err: unknown) => {
+          log.error({ err }, 'recording a connection failed');
+          return undefined;
+        }),
+      };
+      conns.set(peer, c);
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        c.alive = true;
+        if (isBinary) hub.handleBinary(peer, data);
+        else hub.handleText(peer, data.toString('utf8'));
+      });
+      ws.on('pong', () => {
+        c.alive = true;
+      });
+      ws.on('error', (err) => {
+        // ws reports oversized or malformed frames here and then closes (1009/1002).
+        log.debug({ peer: peer.id, err: err.message }, 'connection error');
+        if (c.endKind === undefined) {
+          c.endKind = 'disconnected';
+          c.endReason = err.message;
+        }
+      });
+      ws.on('close', (code: number, reason: Buffer) => {
+        conns.delete(peer);
+        // A close frame from the peer (1000/1001) is a clean goodbye; anything else is lost.
+        const kind: EndKind = c.endKind ?? (code === CloseCode.normal || code === CloseCode.goingAway ? 'disconnected' : 'lost');
+        const why = c.endReason ?? (reason.length > 0 ? reason.toString() : `closed (${code})`);
+        hub.detach(peer, kind);
+        metrics.closes.inc({ reason: kind });
+        log.debug({ peer: peer.id, code, kind, why }, 'peer gone');
+        track(
+          c.connectionId.then((id) => (id === undefined ? undefined : store.recordDisconnect(id, Date.now(), `${kind}: ${why}`))),
+          'recording a disconnect',
+        );
+      });
+      log.debug({ peer: peer.id, remote }, 'peer connected');
+      hub.attach(peer, configFor(req, identity.kind as 'agent' | 'client', identity.name));
+    });
+  }
+
+  function configFor(req: IncomingMessage, kind: 'agent' | 'client', name: string): ServerMessage {
+    const stun = [...opts.stun];
+    if (opts.embeddedStun) stun.unshift(embeddedStunAddress(req, opts.embeddedStun));
+    return {
+      type: 'config',
+      version: PROTOCOL_VERSION,
+      identity: { name, kind },
+      stun,
+      relay: { enabled: true, maxPayload: MAX_RELAY_PAYLOAD },
+      blockDirect: opts.blockDirect ?? false,
+      pingIntervalMs,
+    };
+  }
+
+  // Liveness: a peer that has not answered the previous ping (nor sent anything) is lost.
+  const pingTimer = setInterval(() => {
+    for (const c of conns.values()) {
+      if (!c.alive) {
+        c.endKind = 'lost';
+        c.endReason = `no answer to ping within ${pingIntervalMs} ms`;
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }, pingIntervalMs);
+  pingTimer.unref();
+
+  // Revocations and rule changes from `traverse token ...` in another process: a version
+  // counter in the store says when to re-check; expiry is checked on every tick.
+  let policyVersion = await store.policyVersion();
+  let polling = false;
+  const pollTimer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    applyPolicy()
+      .catch((err: unknown) => log.error({ err }, 'checking revocations failed'))
+      .finally(() => (polling = false));
+  }, opts.policyPollMs ?? 1000);
+  pollTimer.unref();
+
+  async function applyPolicy(): Promise<void> {
+    const now = Date.now();
+    for (const c of conns.values()) {
+      if (c.expiresAt !== null && c.expiresAt <= now) endForPolicy(c, 'token expired; ask an administrator for a new one');
+    }
+    const v = await store.policyVersion();
+    if (v === policyVersion) return;
+    policyVersion = v;
+    for (const c of [...conns.values()]) {
+      if (!(await store.tokenValid(c.tokenId, now))) {
+        endForPolicy(c, 'token revoked; ask an administrator for a new one');
+      } else if (c.peer.kind === 'client') {
+        hub.setAllow(c.peer, new Set(await store.allowedAgents(c.peer.name)));
+      }
+    }
+  }
+
+  function endForPolicy(c: Conn, reason: string): void {
+    log.info({ peer: c.peer.id, reason }, 'closing connection');
+    c.endKind = 'disconnected';
+    c.endReason = reason;
+    c.ws.close(CloseCode.revoked, reason);
+  }
+
+  await listen(http, opts.listen.host, opts.listen.port);
+  const port = (http.address() as AddressInfo).port;
+
+  let metricsServer: Server | null = null;
+  let metricsUrl: string | null = null;
+  if (opts.metricsListen) {
+    const m = createServer((req, res) => {
+      if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') return void res.writeHead(404).end();
+      serveMetrics(metrics.registry, res).catch(() => res.writeHead(500).end());
+    });
+    await listen(m, opts.metricsListen.host, opts.metricsListen.port);
+    metricsServer = m;
+    metricsUrl = `http://${formatEndpoint(opts.metricsListen.host, (m.address() as AddressInfo).port)}/metrics`;
+  }
+
+  return {
+    url: `http://${formatEndpoint(opts.listen.host, port)}`,
+    port,
+    metricsUrl,
+    hub,
+    metrics,
+    async close() {
+      clearInterval(pingTimer);
+      clearInterval(pollTimer);
+      const closing = [...conns.values()].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            c.ws.once('close', () => resolve());
+            c.endKind = 'disconnected';
+            c.endReason = 'server shutting down';
+            c.ws.close(CloseCode.goingAway, 'server shutting down');
+            setTimeout(() => c.ws.terminate(), 500).unref();
+          }),
+      );
+      await Promise.all(closing);
+      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections();
+      await httpClosed;
+      if (metricsServer) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
+      // History is written asynchronously; let it land before the caller closes the store.
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
+}
+
+function embeddedStunAddress(req: IncomingMessage, stun: { host: string; port: number }): string {
+  const wildcard = stun.host === '0.0.0.0' || stun.host === '::' || stun.host === '';
+  if (!wildcard) return formatEndpoint(stun.host, stun.port);
+  try {
+    if (req.headers.host) return formatEndpoint(parseHostPort(req.headers.host, 80).host, stun.port);
+  } catch {
+    // A malformed Host header: fall back to the address the request arrived on.
+  }
+  return formatEndpoint(req.socket.localAddress ?? '127.0.0.1', stun.port);
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error: text.toLowerCase() }) + '\n';
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      (status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: 4096 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

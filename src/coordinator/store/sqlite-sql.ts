@@ -1,0 +1,77 @@
+// All SQL of the SQLite engine, and its migrations. A migration is appended, never edited:
+// migration N runs once, in a transaction, and PRAGMA user_version records that it ran.
+export const MIGRATIONS: readonly string[] = [
+  // 1: identities, tokens, access rules, connection history, path reports, policy version.
+  `
+  CREATE TABLE identities (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('agent', 'client', 'admin')),
+    name TEXT NOT NULL,
+    node_key TEXT,
+    node_key_at INTEGER,
+    created_at INTEGER NOT NULL,
+    UNIQUE (kind, name)
+  );
+  CREATE TABLE tokens (
+    id INTEGER PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id),
+    hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE INDEX tokens_identity ON tokens(identity_id);
+  CREATE TABLE allow_rules (
+    client_name TEXT NOT NULL,
+    agent_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (client_name, agent_name)
+  );
+  CREATE TABLE connections (
+    id INTEGER PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id),
+    connected_at INTEGER NOT NULL,
+    disconnected_at INTEGER,
+    reason TEXT,
+    remote TEXT
+  );
+  CREATE INDEX connections_identity ON connections(identity_id, connected_at);
+  CREATE TABLE path_reports (
+    id INTEGER PRIMARY KEY,
+    reporter_id INTEGER NOT NULL REFERENCES identities(id),
+    peer_id INTEGER NOT NULL REFERENCES identities(id),
+    kind TEXT NOT NULL,
+    endpoint TEXT,
+    reported_at INTEGER NOT NULL
+  );
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  INSERT INTO meta (key, value) VALUES ('policy_version', 0);
+  `,
+];
+
+export const SQL = {
+  pragmas: ['journal_mode = WAL', 'synchronous = NORMAL', 'foreign_keys = ON', 'busy_timeout = 5000'],
+  identityByName: 'SELECT * FROM identities WHERE kind = ? AND name = ?',
+  identityById: 'SELECT * FROM identities WHERE id = ?',
+  insertIdentity: 'INSERT INTO identities (kind, name, created_at) VALUES (?, ?, ?) ON CONFLICT (kind, name) DO NOTHING',
+  insertToken: 'INSERT INTO tokens (identity_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?)',
+  tokenById: 'SELECT * FROM tokens WHERE id = ?',
+  tokenByHash: 'SELECT * FROM tokens WHERE hash = ?',
+  tokenValid: 'SELECT 1 FROM tokens WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)',
+  revokeTokens: 'UPDATE tokens SET revoked_at = ? WHERE identity_id = ? AND revoked_at IS NULL',
+  bumpPolicy: "UPDATE meta SET value = value + 1 WHERE key = 'policy_version'",
+  policyVersion: "SELECT value FROM meta WHERE key = 'policy_version'",
+  insertAllow: 'INSERT INTO allow_rules (client_name, agent_name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+  allowedAgents: 'SELECT agent_name FROM allow_rules WHERE client_name = ? ORDER BY agent_name',
+  allRules: 'SELECT client_name, agent_name FROM allow_rules ORDER BY client_name, agent_name',
+  allIdentities: 'SELECT * FROM identities ORDER BY kind, name',
+  allTokens: 'SELECT * FROM tokens ORDER BY identity_id, id',
+  lastConnections: `SELECT identity_id, MAX(connected_at) AS connected_at, MAX(disconnected_at) AS disconnected_at
+                    FROM connections GROUP BY identity_id`,
+  setNodeKey: 'UPDATE identities SET node_key = ?, node_key_at = ? WHERE id = ?',
+  insertConnection: 'INSERT INTO connections (identity_id, connected_at, remote) VALUES (?, ?, ?)',
+  endConnection: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE id = ? AND disconnected_at IS NULL',
+  endDangling: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE disconnected_at IS NULL',
+  connectionHistory: 'SELECT * FROM connections WHERE identity_id = ? ORDER BY id DESC LIMIT ?',
+  insertPath: 'INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at) VALUES (?, ?, ?, ?, ?)',
+} as const;

@@ -1,0 +1,214 @@
+// The embedded Store engine: one SQLite file in the data folder, opened by the server and by
+// `traverse token ...` at the same time (WAL mode lets readers and one writer share it).
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Path } from '../protocol.js';
+import { hashesEqual } from '../tokens.js';
+import { MIGRATIONS, SQL } from './sqlite-sql.js';
+import type {
+  Authenticated,
+  ConnectionRecord,
+  Identity,
+  IdentityKind,
+  IdentityListing,
+  Store,
+  TokenInfo,
+} from './store.js';
+
+export const DATABASE_FILE = 'traverse.db';
+
+interface IdentityRow {
+  id: number;
+  kind: IdentityKind;
+  name: string;
+  node_key: string | null;
+  created_at: number;
+}
+interface TokenRow {
+  id: number;
+  identity_id: number;
+  hash: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+interface ConnectionRow {
+  id: number;
+  identity_id: number;
+  connected_at: number;
+  disconnected_at: number | null;
+  reason: string | null;
+  remote: string | null;
+}
+
+function toIdentity(r: IdentityRow): Identity {
+  return { id: r.id, kind: r.kind, name: r.name, nodeKey: r.node_key, createdAt: r.created_at };
+}
+
+function toToken(r: TokenRow): TokenInfo {
+  return {
+    id: r.id,
+    identityId: r.identity_id,
+    hint: r.hash.slice(0, 8),
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+export class SqliteStore implements Store {
+  // better-sqlite3 compiles a statement on every prepare(); keep each one compiled once.
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private constructor(private readonly db: Database.Database) {}
+
+  private q<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s as unknown as Database.Statement<P, R>;
+  }
+
+  /** Opens (creating if needed) `<dir>/traverse.db` and brings its schema up to date. */
+  static open(dir: string): SqliteStore {
+    mkdirSync(dir, { recursive: true });
+    const db = new Database(join(dir, DATABASE_FILE));
+    for (const p of SQL.pragmas) db.pragma(p);
+    migrate(db);
+    return new SqliteStore(db);
+  }
+
+  async ensureIdentity(kind: IdentityKind, name: string, now: number): Promise<Identity> {
+    this.q(SQL.insertIdentity).run(kind, name, now);
+    return toIdentity(this.q<[string, string], IdentityRow>(SQL.identityByName).get(kind, name)!);
+  }
+
+  async findIdentity(kind: IdentityKind, name: string): Promise<Identity | undefined> {
+    const row = this.q<[string, string], IdentityRow>(SQL.identityByName).get(kind, name);
+    return row ? toIdentity(row) : undefined;
+  }
+
+  async createToken(identityId: number, tokenHash: string, now: number, expiresAt: number | null): Promise<TokenInfo> {
+    const info = this.q(SQL.insertToken).run(identityId, tokenHash, now, expiresAt);
+    return toToken(this.q<[number], TokenRow>(SQL.tokenById).get(Number(info.lastInsertRowid))!);
+  }
+
+  async authenticate(tokenHash: string, now: number): Promise<Authenticated | undefined> {
+    // The lookup is by hash of a 256-bit secret, so its timing reveals nothing usable.
+    const row = this.q<[string], TokenRow>(SQL.tokenByHash).get(tokenHash);
+    if (!row || !hashesEqual(row.hash, tokenHash) || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return undefined;
+    const identity = this.q<[number], IdentityRow>(SQL.identityById).get(row.identity_id);
+    return identity ? { token: toToken(row), identity: toIdentity(identity) } : undefined;
+  }
+
+  async tokenValid(tokenId: number, now: number): Promise<boolean> {
+    return this.q(SQL.tokenValid).get(tokenId, now) !== undefined;
+  }
+
+  async revokeIdentity(kind: IdentityKind, name: string, now: number): Promise<number> {
+    return this.db.transaction(() => {
+      const identity = this.q<[string, string], IdentityRow>(SQL.identityByName).get(kind, name);
+      if (!identity) return 0;
+      const changes = this.q(SQL.revokeTokens).run(now, identity.id).changes;
+      this.q(SQL.bumpPolicy).run();
+      return changes;
+    })();
+  }
+
+  async allow(clientName: string, agentNames: readonly string[], now: number): Promise<void> {
+    this.db.transaction(() => {
+      const insert = this.q(SQL.insertAllow);
+      for (const agent of agentNames) insert.run(clientName, agent, now);
+      this.q(SQL.bumpPolicy).run();
+    })();
+  }
+
+  async allowedAgents(clientName: string): Promise<string[]> {
+    return this.db
+      .prepare<[string], { agent_name: string }>(SQL.allowedAgents)
+      .all(clientName)
+      .map((r) => r.agent_name);
+  }
+
+  async listIdentities(): Promise<IdentityListing[]> {
+    const tokens = this.q<[], TokenRow>(SQL.allTokens).all();
+    const rules = this.q<[], { client_name: string; agent_name: string }>(SQL.allRules).all();
+    const last = new Map(
+      this.db
+        .prepare<[], { identity_id: number; connected_at: number | null; disconnected_at: number | null }>(SQL.lastConnections)
+        .all()
+        .map((r) => [r.identity_id, r]),
+    );
+    return this.db
+      .prepare<[], IdentityRow>(SQL.allIdentities)
+      .all()
+      .map((r) => ({
+        ...toIdentity(r),
+        tokens: tokens.filter((t) => t.identity_id === r.id).map(toToken),
+        allow: r.kind === 'client' ? rules.filter((x) => x.client_name === r.name).map((x) => x.agent_name) : [],
+        lastConnectedAt: last.get(r.id)?.connected_at ?? null,
+        lastDisconnectedAt: last.get(r.id)?.disconnected_at ?? null,
+      }));
+  }
+
+  async setNodeKey(identityId: number, nodeKey: string, now: number): Promise<void> {
+    this.q(SQL.setNodeKey).run(nodeKey, now, identityId);
+  }
+
+  async recordConnect(identityId: number, now: number, remote: string | null): Promise<number> {
+    return Number(this.q(SQL.insertConnection).run(identityId, now, remote).lastInsertRowid);
+  }
+
+  async recordDisconnect(connectionId: number, now: number, reason: string): Promise<void> {
+    this.q(SQL.endConnection).run(now, reason, connectionId);
+  }
+
+  async closeDanglingConnections(now: number, reason: string): Promise<number> {
+    return this.q(SQL.endDangling).run(now, reason).changes;
+  }
+
+  async connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]> {
+    return this.db
+      .prepare<[number, number], ConnectionRow>(SQL.connectionHistory)
+      .all(identityId, limit)
+      .map((r) => ({
+        id: r.id,
+        identityId: r.identity_id,
+        connectedAt: r.connected_at,
+        disconnectedAt: r.disconnected_at,
+        reason: r.reason,
+        remote: r.remote,
+      }));
+  }
+
+  async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {
+    const endpoint = path.kind === 'direct' ? path.endpoint : null;
+    this.q(SQL.insertPath).run(reporterId, peerId, path.kind, endpoint, now);
+  }
+
+  async policyVersion(): Promise<number> {
+    return this.q<[], { value: number }>(SQL.policyVersion).get()?.value ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `the database is at schema version ${current}, newer than this program knows (${MIGRATIONS.length}); upgrade traverse`,
+    );
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
