@@ -1,0 +1,25 @@
+// Argument parsers shared by commands; each throws UsageError with a message for the user.
+import { InvalidArgumentError } from 'commander';
+import { EndpointError, parsePort } from '../net/endpoint.js';
+
+export function intOption(name: string, min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be a whole number`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be from ${min} to ${max}`);
+    return n;
+  };
+}
+
+export function portOption(value: string): number {
+  try {
+    return parsePort(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof EndpointError ? err.message : String(err));
+  }
+}
+
+/** For repeatable options: --stun a --stun b. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
