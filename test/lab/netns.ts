@@ -45,7 +45,7 @@ export interface VethEnd {
 export async function addVeth(a: VethEnd, b: VethEnd): Promise<void> {
   checkIfName(a.name);
   checkIfName(b.name);
-  await runOk('ip', ['link', 'add', a.name, 'netns', a.ns, 'type', 'veth', 'peer', 'name', b.name, 'netns', b.ns]);
+  await runOk('ip', ['link', 'add', 'name', a.name, 'netns', a.ns, 'type', 'veth', 'peer', 'name', b.name, 'netns', b.ns]);
 }
 
 /** Runs several `ip` commands in one namespace with one process (`ip -n NS -batch -`). */
