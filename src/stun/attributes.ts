@@ -113,7 +113,8 @@ for (const [k, v] of Object.entries(ADDRESS_CODES)) TYPE_BY_CODE.set(v, k as Att
 for (const [k, v] of Object.entries(TEXT_CODES)) TYPE_BY_CODE.set(v, k as Attribute['type']);
 for (const [k, v] of Object.entries(OTHER_CODES)) TYPE_BY_CODE.set(v, k as Attribute['type']);
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the value, not a byte-order mark to strip.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 // ---------------------------------------------------------------------------------------------
 // Readers
@@ -306,8 +307,11 @@ export function attributeValueLength(a: Attribute): number {
     case 'RESPONSE-PORT':
     case 'PRIORITY':
       return 4;
-    case 'ERROR-CODE':
-      return 4 + Buffer.byteLength(a.reason, 'utf8');
+    case 'ERROR-CODE': {
+      const len = Buffer.byteLength(a.reason, 'utf8');
+      if (len > 763) throw new StunEncodeError(`ERROR-CODE reason of ${len} bytes is longer than the limit of 763`);
+      return 4 + len;
+    }
     case 'UNKNOWN-ATTRIBUTES':
       return 2 * a.types.length;
     case 'PASSWORD-ALGORITHM':
