@@ -1,7 +1,11 @@
 // IP literals to bytes and back, without allocation beyond the result. Node has no inet_pton.
 import { isIPv4, isIPv6 } from 'node:net';
 
-/** Writes an IPv4 literal into buf at offset (4 bytes). Returns false if it is not IPv4. */
+/**
+ * Writes an IPv4 literal into buf at offset (4 bytes). Returns false if it is not IPv4.
+ * Accepts exactly the dotted quads net.isIPv4 accepts: four decimal parts 0-255 without leading
+ * zeros ("010.0.0.1" means 8.0.0.1 to inet_aton and 10.0.0.1 elsewhere, so it is refused).
+ */
 export function writeIPv4(text: string, buf: Uint8Array, offset: number): boolean {
   let part = 0;
   let value = 0;
@@ -9,6 +13,7 @@ export function writeIPv4(text: string, buf: Uint8Array, offset: number): boolea
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : 46; // a virtual '.' ends the last part
     if (c >= 48 && c <= 57) {
+      if (digits === 1 && value === 0) return false; // a leading zero
       value = value * 10 + (c - 48);
       if (++digits > 3 || value > 255) return false;
     } else if (c === 46) {
