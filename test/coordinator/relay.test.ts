@@ -1,0 +1,102 @@
+// The relay over real WebSockets: delivery between tunnel peers, refusal otherwise, bounds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CloseCode, MAX_RELAY_PAYLOAD, decodeRelayFrame, encodeRelayFrame } from '../../src/coordinator/protocol.js';
+import { RawPeer, eventually, randomKey, sampleNode, startTestServer } from './helpers.js';
+
+async function pair(t: Awaited<ReturnType<typeof startTestServer>>) {
+  const agent = await RawPeer.connect(t.wsUrl, await t.token('agent', 'ws1'));
+  const client = await RawPeer.connect(t.wsUrl, await t.token('client', 'laptop', { allow: ['ws1'] }));
+  const agentKey = randomKey();
+  const clientKey = randomKey();
+  agent.send({ type: 'node', node: sampleNode(agentKey) });
+  client.send({ type: 'node', node: sampleNode(clientKey) });
+  client.send({ type: 'tunnel', agent: 'ws1' });
+  await client.waitFor((m) => m.type === 'peers');
+  await agent.waitFor((m) => m.type === 'peers');
+  return { agent, client, agentKey, clientKey };
+}
+
+test('datagrams go both ways between tunnel peers, stamped with the source key', async () => {
+  const t = await startTestServer();
+  try {
+    const { agent, client, agentKey, clientKey } = await pair(t);
+    client.ws.send(encodeRelayFrame(agentKey, Buffer.from('hello agent')));
+    const [down] = await agent.waitBinary(1);
+    const frame = decodeRelayFrame(down!)!;
+    assert.equal(frame.key, clientKey);
+    assert.equal(frame.payload.toString(), 'hello agent');
+    const big = Buffer.alloc(MAX_RELAY_PAYLOAD, 7);
+    agent.ws.send(encodeRelayFrame(clientKey, big));
+    const [back] = await client.waitBinary(1);
+    assert.equal(decodeRelayFrame(back!)!.key, agentKey);
+    assert.ok(decodeRelayFrame(back!)!.payload.equals(big));
+    const sent = await t.server.metrics.relayDatagrams.get();
+    assert.equal(sent.values[0]?.value, 2);
+    agent.ws.close();
+    client.ws.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test('no tunnel, no delivery: datagrams to a peer without a tunnel are dropped and counted', async () => {
+  const t = await startTestServer();
+  try {
+    const { agent, agentKey } = await pair(t);
+    const stranger = await RawPeer.connect(t.wsUrl, await t.token('client', 'stranger', { allow: [] }));
+    stranger.send({ type: 'node', node: sampleNode(randomKey()) });
+    await new Promise((r) => setTimeout(r, 50));
+    stranger.ws.send(encodeRelayFrame(agentKey, Buffer.from('let me in')));
+    await eventually(async () => (await t.server.metrics.relayDrops.get()).values.length > 0);
+    const drops = await t.server.metrics.relayDrops.get();
+    assert.deepEqual(drops.values.map((v) => [v.labels.reason, v.value]), [['no-tunnel', 1]]);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(agent.binary.length, 0);
+    assert.equal(stranger.closed, null);
+  } finally {
+    await t.close();
+  }
+});
+
+test('an oversized datagram closes the sender with 1009; others keep their relay', async () => {
+  const t = await startTestServer();
+  try {
+    const { agent, client, agentKey, clientKey } = await pair(t);
+    client.ws.send(encodeRelayFrame(agentKey, Buffer.alloc(MAX_RELAY_PAYLOAD + 1)));
+    const closed = await client.waitClosed();
+    assert.equal(closed.code, CloseCode.tooBig);
+    assert.match(closed.reason, /4096/);
+    // The agent is still served.
+    agent.send({ type: 'node', node: sampleNode(agentKey) });
+    assert.equal(agent.closed, null);
+    void clientKey;
+  } finally {
+    await t.close();
+  }
+});
+
+test('a receiver that does not read loses datagrams instead of growing server memory', async () => {
+  const t = await startTestServer({ limits: { maxRelayBuffered: 64 * 1024, relayBytesPerSec: 0 } });
+  try {
+    const { agent, client, agentKey } = await pair(t);
+    // Stop reading on the agent: the server's send buffer to it fills up.
+    (agent.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const payload = Buffer.alloc(4000, 1);
+    for (let i = 0; i < 3000; i++) client.ws.send(encodeRelayFrame(agentKey, payload));
+    const count = async (): Promise<[number, number]> => [
+      (await t.server.metrics.relayDatagrams.get()).values[0]?.value ?? 0,
+      (await t.server.metrics.relayDrops.get()).values[0]?.value ?? 0,
+    ];
+    await eventually(async () => {
+      const [sent, dropped] = await count();
+      return sent + dropped === 3000;
+    }, 5000, 'all datagrams handled');
+    const drops = (await t.server.metrics.relayDrops.get()).values[0]!;
+    assert.equal(drops.labels.reason, 'slow');
+    // What was forwarded is bounded by the kernel's socket buffers plus our 64 KiB.
+    assert.ok(drops.value >= 500, `dropped ${drops.value}`);
+  } finally {
+    await t.close();
+  }
+});
