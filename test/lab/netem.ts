@@ -62,7 +62,7 @@ export async function applyImpairment(end: LinkEnd, imp: Impairment): Promise<vo
     `table netdev ${lossTable(end.dev)} {`,
     '  chain egress {',
     `    type filter hook egress device ${JSON.stringify(end.dev)} priority filter; policy accept;`,
-    `    numgen random mod 10000 < ${Math.round(loss * 100)} drop`,
+    loss >= 100 ? '    drop' : `    numgen random mod 10000 < ${Math.round(loss * 100)} drop`,
     '  }',
     '}',
   ].join('\n');
