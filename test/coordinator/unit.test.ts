@@ -1,0 +1,160 @@
+// The pure pieces: tokens, durations, backoff, rate limit, schemas, relay frames, the hub.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { backoffDelay } from '../../src/coordinator/backoff.js';
+import { parseDuration } from '../../src/coordinator/duration.js';
+import { DEFAULT_LIMITS, Hub, Peer, truncate, type PeerLink } from '../../src/coordinator/hub.js';
+import { clientMessage, decodeRelayFrame, encodeRelayFrame, type ServerMessage } from '../../src/coordinator/protocol.js';
+import { TokenBucket } from '../../src/coordinator/rate-limit.js';
+import { bearerToken, generateToken, hashToken, hashesEqual, TOKEN_PREFIX } from '../../src/coordinator/tokens.js';
+import { stunList } from '../../src/cli/server.js';
+import { randomKey, sampleNode } from './helpers.js';
+
+test('tokens carry 256 random bits and are stored as SHA-256', () => {
+  const a = generateToken();
+  assert.ok(a.startsWith(TOKEN_PREFIX));
+  assert.equal(Buffer.from(a.slice(TOKEN_PREFIX.length), 'base64url').length, 32);
+  assert.notEqual(a, generateToken());
+  assert.match(hashToken(a), /^[0-9a-f]{64}$/);
+  assert.ok(hashesEqual(hashToken(a), hashToken(a)));
+  assert.ok(!hashesEqual(hashToken(a), hashToken(generateToken())));
+  assert.ok(!hashesEqual('', ''));
+  assert.equal(bearerToken(`Bearer ${a}`), a);
+  assert.equal(bearerToken(`Basic ${a}`), undefined);
+  assert.equal(bearerToken(undefined), undefined);
+});
+
+test('durations', () => {
+  assert.equal(parseDuration('30d'), 30 * 86_400_000);
+  assert.equal(parseDuration('90s'), 90_000);
+  assert.equal(parseDuration('2w'), 14 * 86_400_000);
+  for (const bad of ['', '30', 'd', '0d', '1y', '-1d']) assert.throws(() => parseDuration(bad), /duration/);
+});
+
+test('backoff grows, is capped, never hits zero', () => {
+  fc.assert(
+    fc.property(fc.nat(100), fc.double({ min: 0, max: 0.9999, noNaN: true }), (attempt, r) => {
+      const d = backoffDelay(attempt, { baseMs: 100, maxMs: 5000 }, () => r);
+      return d >= 50 && d <= 5000;
+    }),
+  );
+  assert.equal(backoffDelay(3, { baseMs: 100, maxMs: 5000 }, () => 0.999), 799);
+});
+
+test('token bucket: burst, then the sustained rate', () => {
+  const b = new TokenBucket(10, 20, 0);
+  let ok = 0;
+  for (let i = 0; i < 50; i++) if (b.take(0)) ok++;
+  assert.equal(ok, 20);
+  assert.equal(b.take(50), false); // 0.5 token back
+  assert.equal(b.take(100), true);
+  assert.equal(new TokenBucket(0, 0, 0).take(0, 1e9), true);
+});
+
+test('schemas: keys, endpoints and bounds', () => {
+  const ok = clientMessage.safeParse({ type: 'node', node: sampleNode(randomKey(), ['[2001:db8::1]:41641', '192.0.2.1:1']) });
+  assert.ok(ok.success);
+  const bad = [
+    { type: 'node', node: sampleNode(randomKey().toUpperCase()) },
+    { type: 'node', node: sampleNode(randomKey(), ['example.com:80']) },
+    { type: 'node', node: { ...sampleNode(randomKey()), updatedAt: -1 } },
+    { type: 'path', peer: randomKey(), path: { kind: 'direct' } },
+    { type: 'tunnel', agent: '../etc' },
+  ];
+  for (const m of bad) assert.equal(clientMessage.safeParse(m).success, false, JSON.stringify(m));
+});
+
+test('relay frames round-trip', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 4096 }), (key, payload) => {
+      const hex = Buffer.from(key).toString('hex');
+      const f = decodeRelayFrame(encodeRelayFrame(hex, payload))!;
+      return f.key === hex && Buffer.from(payload).equals(f.payload);
+    }),
+  );
+  assert.equal(decodeRelayFrame(Buffer.alloc(31)), undefined);
+});
+
+test('close reasons fit in 123 bytes', () => {
+  assert.ok(Buffer.byteLength(truncate('é'.repeat(200))) <= 123);
+  assert.equal(truncate('short'), 'short');
+});
+
+test('--stun values', () => {
+  assert.deepEqual(stunList([], false), ['stun.l.google.com:19302']);
+  assert.deepEqual(stunList([], true), []);
+  assert.deepEqual(stunList(['disable'], false), []);
+  assert.deepEqual(stunList(['10.0.0.1', '[::1]:3000'], false), ['10.0.0.1:3478', '[::1]:3000']);
+  assert.throws(() => stunList(['disable', '10.0.0.1'], false), /disable/);
+});
+
+// ---- the hub with in-memory links ----
+
+class FakeLink implements PeerLink {
+  texts: ServerMessage[] = [];
+  frames: Buffer[] = [];
+  closed: [number, string] | null = null;
+  buffered = 0;
+  sendText(t: string): void {
+    this.texts.push(JSON.parse(t) as ServerMessage);
+  }
+  sendBinary(f: Buffer): void {
+    this.frames.push(Buffer.from(f));
+  }
+  bufferedAmount(): number {
+    return this.buffered;
+  }
+  close(code: number, reason: string): void {
+    this.closed = [code, reason];
+  }
+}
+
+function hubPeer(hub: Hub, kind: 'agent' | 'client', name: string, allow: string[] = []): { peer: Peer; link: FakeLink; key: string } {
+  const link = new FakeLink();
+  const peer = new Peer(1, kind, name, link, new Set(allow), 0, null, DEFAULT_LIMITS);
+  hub.attach(peer, { type: 'config', version: 1, identity: { name, kind }, stun: [], relay: { enabled: true, maxPayload: 4096 }, blockDirect: false, pingIntervalMs: 1000 });
+  const key = randomKey();
+  hub.handleText(peer, JSON.stringify({ type: 'node', node: sampleNode(key) }));
+  return { peer, link, key };
+}
+
+test('hub: tunnels, fan-out, relay only inside a tunnel, slow receivers drop', () => {
+  let now = 0;
+  const hub = new Hub(DEFAULT_LIMITS, undefined, {}, () => (now += 10));
+  const a = hubPeer(hub, 'agent', 'ws1');
+  const b = hubPeer(hub, 'agent', 'ws2');
+  const c = hubPeer(hub, 'client', 'laptop', ['ws1']);
+  hub.handleText(c.peer, JSON.stringify({ type: 'tunnel', agent: 'ws2' }));
+  assert.deepEqual(c.link.texts.at(-1), { type: 'tunnel', agent: 'ws2', status: 'refused', reason: 'not allowed' });
+  hub.handleText(c.peer, JSON.stringify({ type: 'tunnel', agent: 'ws1' }));
+  assert.ok(a.link.texts.some((m) => m.type === 'peers' && m.updates[0]?.kind === 'node' && m.updates[0].node.key === c.key));
+  assert.ok(!b.link.texts.some((m) => m.type === 'peers'));
+  // relay: to ws1 yes, to ws2 no
+  hub.handleBinary(c.peer, encodeRelayFrame(a.key, Buffer.from('x')));
+  hub.handleBinary(c.peer, encodeRelayFrame(b.key, Buffer.from('y')));
+  assert.equal(a.link.frames.length, 1);
+  assert.equal(decodeRelayFrame(a.link.frames[0]!)!.key, c.key);
+  assert.equal(b.link.frames.length, 0);
+  a.link.buffered = DEFAULT_LIMITS.maxRelayBuffered + 1;
+  hub.handleBinary(c.peer, encodeRelayFrame(a.key, Buffer.from('z')));
+  assert.equal(a.link.frames.length, 1);
+  // revoking the rule ends the tunnel and the agent sees the client go
+  hub.setAllow(c.peer, new Set());
+  assert.deepEqual(c.link.texts.at(-1), { type: 'tunnel', agent: 'ws1', status: 'closed', reason: 'no longer allowed' });
+  assert.ok(a.link.texts.at(-1)?.type === 'peers');
+  // a lost agent is reported as lost to its clients
+  hub.setAllow(c.peer, new Set(['ws1']));
+  hub.handleText(c.peer, JSON.stringify({ type: 'tunnel', agent: 'ws1' }));
+  hub.detach(a.peer, 'lost');
+  assert.deepEqual(c.link.texts.at(-1), { type: 'peers', updates: [{ kind: 'lost', name: 'ws1', peerKind: 'agent', key: a.key }] });
+  // a peer may not change its key within a connection, nor claim one in use
+  const d = hubPeer(hub, 'client', 'changer');
+  hub.handleText(d.peer, JSON.stringify({ type: 'node', node: sampleNode(randomKey()) }));
+  assert.match(d.link.closed?.[1] ?? '', /key changed/);
+  const e = new FakeLink();
+  const ep = new Peer(9, 'client', 'e', e, new Set(), 0, null, DEFAULT_LIMITS);
+  hub.attach(ep, { type: 'error', code: 'x', message: 'y' });
+  hub.handleText(ep, JSON.stringify({ type: 'node', node: sampleNode(b.key) }));
+  assert.match(e.closed?.[1] ?? '', /another connected peer/);
+});
