@@ -32,10 +32,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     console.log('Ctrl-C tears it down.');
+    // Signal listeners alone do not keep Node's event loop alive; this timer does.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    clearInterval(keepAlive);
     await lab.teardown();
     return 0;
   }
