@@ -1,0 +1,34 @@
+// RFC 5780 section 4 classification, as pure functions of what the probes saw.
+import type { NatBehaviour } from './report.js';
+
+/**
+ * Mapping behaviour (RFC 5780 section 4.3) from the mapped addresses seen by the primary
+ * address (test I), the alternate IP with the primary port (test II) and the alternate IP and
+ * port (test III). Null means that probe was not answered.
+ */
+export function classifyMapping(test1: string | null, test2: string | null, test3: string | null): NatBehaviour {
+  if (test1 === null || test2 === null) return 'unknown';
+  if (test1 === test2) return 'endpoint-independent';
+  if (test3 === null) return 'unknown';
+  return test2 === test3 ? 'address-dependent' : 'address-and-port-dependent';
+}
+
+/**
+ * Filtering behaviour (RFC 5780 section 4.4): whether an answer sent from the alternate IP and
+ * port (test II) or from the primary IP and alternate port (test III) got through to us, having
+ * so far only sent to the primary address. Null means the probe was not made.
+ */
+export function classifyFiltering(fromOtherIpAndPort: boolean | null, fromOtherPort: boolean | null): NatBehaviour {
+  if (fromOtherIpAndPort === null) return 'unknown';
+  if (fromOtherIpAndPort) return 'endpoint-independent';
+  if (fromOtherPort === null) return 'unknown';
+  return fromOtherPort ? 'address-dependent' : 'address-and-port-dependent';
+}
+
+/** Whether servers at different IPs saw different mapped addresses; null if fewer than two IPs. */
+export function mappingVariesByDestIP(seen: readonly { serverIp: string; mapped: string }[]): boolean | null {
+  const byIp = new Map<string, string>();
+  for (const s of seen) if (!byIp.has(s.serverIp)) byIp.set(s.serverIp, s.mapped);
+  if (byIp.size < 2) return null;
+  return new Set(byIp.values()).size > 1;
+}

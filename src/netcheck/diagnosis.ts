@@ -1,0 +1,88 @@
+// The report in plain language: what this network means for direct connections, and what an
+// operator can change. Pure, so the wording is tested.
+import type { NetcheckReport } from './report.js';
+
+export interface Diagnosis {
+  /** One line: "direct connections: likely" / "unlikely" / "impossible". */
+  readonly verdict: string;
+  /** Sentences, each about one finding and what to do about it. */
+  readonly findings: readonly string[];
+}
+
+export function diagnose(r: NetcheckReport): Diagnosis {
+  const findings: string[] = [];
+  if (r.servers.length === 0) {
+    return {
+      verdict: 'direct connections: unknown (STUN is disabled)',
+      findings: ['No STUN server was probed, so nothing is known about this network. Peers can still connect over local addresses, or through the relay.'],
+    };
+  }
+  if (!r.udp) {
+    return {
+      verdict: 'direct connections: impossible from this network (UDP is blocked)',
+      findings: [
+        `None of the ${r.servers.length} STUN server(s) answered over UDP. Either outbound UDP is blocked here, or the servers are down.`,
+        'Traffic will go through the relay over the coordination server (TCP/WebSocket), which works but is slower.',
+        'To fix: allow outbound UDP from this machine (at least to the STUN servers and to peers), or check that the STUN servers are running.',
+      ],
+    };
+  }
+  const failed = r.servers.filter((s) => s.error !== null);
+  if (failed.length > 0) {
+    findings.push(`${failed.length} of ${r.servers.length} STUN server(s) did not answer: ${failed.map((s) => `${s.address} (${s.error})`).join(', ')}.`);
+  }
+  if (r.behindNat === false) {
+    findings.push(`This machine has a public address (${r.globalV4 ?? r.globalV6}); there is no NAT in front of this socket. Direct connections are easy unless a firewall filters inbound UDP.`);
+  }
+
+  const hard = r.mapping === 'address-dependent' || r.mapping === 'address-and-port-dependent' || r.mappingVariesByDestIP === true;
+  if (hard) {
+    findings.push(
+      'Endpoint-dependent mapping ("hard NAT"): the public port changes with each destination, so peers cannot learn it from a STUN server. ' +
+        'A direct connection needs the other side to have an easy NAT (or none); otherwise traffic will be relayed. ' +
+        'To fix: forward a fixed UDP port to this machine on the router, or use a NAT with endpoint-independent mapping.',
+    );
+  } else if (r.mapping === 'endpoint-independent') {
+    findings.push('Endpoint-independent mapping ("easy NAT"): peers can reach this machine at the address the STUN server saw, once its filter lets them in.');
+  } else if (r.behindNat !== false) {
+    findings.push(
+      'Mapping behaviour unknown: no STUN server offered RFC 5780 (OTHER-ADDRESS), and fewer than two server addresses answered. ' +
+        'Add a second STUN server, or one run with --alt-address, to find out.',
+    );
+  }
+
+  switch (r.filtering) {
+    case 'endpoint-independent':
+      findings.push('Endpoint-independent filtering: anyone may send to the mapped address, so the other side can always reach this one directly.');
+      break;
+    case 'address-dependent':
+      findings.push('Address-dependent filtering: packets get in from any port of an address this machine has sent to; hole punching opens it.');
+      break;
+    case 'address-and-port-dependent':
+      findings.push(
+        'Address-and-port-dependent filtering ("port-restricted"): only the exact address and port this machine sent to may answer. ' +
+          'Hole punching works when both sides send at once and the other side maps endpoint-independently.',
+      );
+      break;
+    case 'unknown':
+      break;
+  }
+
+  if (r.hairpinning === false) {
+    findings.push(
+      'No hairpinning: this NAT does not loop packets sent to its own public address back inside. Peers behind the same NAT ' +
+        '(for example a VPN client and a cluster behind one corporate NAT) cannot use their public addresses to reach each other. ' +
+        'To fix: run an internal STUN server on the inside network and publish it to peers (traverse server --stun), so they find each other by inside addresses.',
+    );
+  } else if (r.hairpinning === true) {
+    findings.push('Hairpinning works: peers behind this same NAT can reach each other through its public address.');
+  }
+
+  let verdict: string;
+  if (r.behindNat === false) verdict = 'direct connections: likely';
+  else if (hard && r.filtering !== 'endpoint-independent') verdict = 'direct connections: only with peers behind easy NATs; otherwise relayed';
+  else if (hard) verdict = 'direct connections: likely with most peers (inbound filtering is open)';
+  else if (r.mapping === 'endpoint-independent') verdict = 'direct connections: likely';
+  else verdict = 'direct connections: possible (NAT behaviour partly unknown)';
+  return { verdict, findings };
+}

@@ -1,0 +1,4 @@
+export * from './report.js';
+export * from './classify.js';
+export * from './diagnosis.js';
+export * from './netcheck.js';

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { classifyFiltering, classifyMapping, mappingVariesByDestIP, diagnose, type NetcheckReport } from '../../src/netcheck/index.js';
+
+test('RFC 5780 mapping classification from tests I, II, III', () => {
+  assert.equal(classifyMapping('1.2.3.4:5', '1.2.3.4:5', null), 'endpoint-independent');
+  assert.equal(classifyMapping('1.2.3.4:5', '1.2.3.4:6', '1.2.3.4:6'), 'address-dependent');
+  assert.equal(classifyMapping('1.2.3.4:5', '1.2.3.4:6', '1.2.3.4:7'), 'address-and-port-dependent');
+  assert.equal(classifyMapping('1.2.3.4:5', null, null), 'unknown');
+  assert.equal(classifyMapping('1.2.3.4:5', '1.2.3.4:6', null), 'unknown');
+  assert.equal(classifyMapping(null, '1.2.3.4:6', '1.2.3.4:6'), 'unknown');
+});
+
+test('RFC 5780 filtering classification', () => {
+  assert.equal(classifyFiltering(true, null), 'endpoint-independent');
+  assert.equal(classifyFiltering(false, true), 'address-dependent');
+  assert.equal(classifyFiltering(false, false), 'address-and-port-dependent');
+  assert.equal(classifyFiltering(null, true), 'unknown');
+  assert.equal(classifyFiltering(false, null), 'unknown');
+});
+
+test('mappingVariesByDestIP needs two server IPs; two ports of one IP do not count', () => {
+  assert.equal(mappingVariesByDestIP([{ serverIp: 'a', mapped: 'x' }]), null);
+  assert.equal(mappingVariesByDestIP([{ serverIp: 'a', mapped: 'x' }, { serverIp: 'a', mapped: 'y' }]), null);
+  assert.equal(mappingVariesByDestIP([{ serverIp: 'a', mapped: 'x' }, { serverIp: 'b', mapped: 'x' }]), false);
+  assert.equal(mappingVariesByDestIP([{ serverIp: 'a', mapped: 'x' }, { serverIp: 'b', mapped: 'y' }]), true);
+});
+
+const base: NetcheckReport = {
+  udp: true,
+  ipv4: true,
+  ipv6: false,
+  globalV4: '203.0.113.2:40000',
+  globalV6: null,
+  publicAddresses: ['203.0.113.2:40000'],
+  mappingVariesByDestIP: false,
+  mapping: 'endpoint-independent',
+  filtering: 'address-and-port-dependent',
+  hairpinning: true,
+  behindNat: true,
+  preferredServer: '203.0.113.10:3478',
+  local: '0.0.0.0:40000',
+  servers: [{ address: '203.0.113.10:3478', latencyMs: 1, mapped: '203.0.113.2:40000', error: null, otherAddress: '203.0.113.11:3479' }],
+  durationMs: 10,
+};
+
+test('diagnosis: blocked UDP says so, says the relay carries traffic, and says what to do', () => {
+  const d = diagnose({ ...base, udp: false, ipv4: false, globalV4: null, mapping: 'unknown', filtering: 'unknown', hairpinning: null, behindNat: null,
+    servers: [{ address: '203.0.113.10:3478', latencyMs: null, mapped: null, error: 'timeout', otherAddress: null }] });
+  assert.match(d.verdict, /impossible.*UDP is blocked/);
+  assert.ok(d.findings.some((f) => /relay/.test(f)));
+  assert.ok(d.findings.some((f) => /allow outbound UDP/.test(f)));
+});
+
+test('diagnosis: a hard NAT needs an easy NAT on the other side; no hairpin suggests an internal STUN server', () => {
+  const d = diagnose({ ...base, mapping: 'address-and-port-dependent', mappingVariesByDestIP: true, hairpinning: false });
+  assert.match(d.verdict, /only with peers behind easy NATs/);
+  assert.ok(d.findings.some((f) => /needs the other side to have an easy NAT/.test(f) && /forward a fixed UDP port/.test(f)));
+  assert.ok(d.findings.some((f) => /internal STUN server/.test(f)));
+});
+
+test('diagnosis: an easy NAT is likely to connect; disabled STUN is said plainly', () => {
+  assert.equal(diagnose(base).verdict, 'direct connections: likely');
+  assert.match(diagnose({ ...base, servers: [] }).verdict, /STUN is disabled/);
+});
