@@ -1,11 +1,15 @@
 // The one place that lists the commands; each lives in its own file.
 import type { Command } from 'commander';
 import { registerStunCommand } from './stun.js';
+import { registerNetcheckCommand } from './netcheck.js';
 import { registerServer } from './server.js';
 import { registerToken } from './token.js';
+import { registerStunServer } from './stun-server.js';
 
 export function registerCommands(program: Command): void {
   registerStunCommand(program);
+  registerNetcheckCommand(program);
   registerServer(program);
   registerToken(program);
+  registerStunServer(program);
 }
