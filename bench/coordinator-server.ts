@@ -1,0 +1,41 @@
+// The server side of bench/coordinator.bench.ts, forked with --expose-gc so that its memory
+// is measured alone. Mode "traverse" runs the real coordination server; mode "bare" is the
+// floor to compare against: a plain `ws` server that accepts the same upgrades and does nothing.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { startCoordinatorServer } from '../src/coordinator/server.js';
+import { SqliteStore } from '../src/coordinator/store/sqlite.js';
+
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+async function main(): Promise<void> {
+  const [mode, dir] = process.argv.slice(2);
+  let port: number;
+  if (mode === 'bare') {
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
+    const http = createServer();
+    http.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.send('{"type":"config"}')));
+    await new Promise<void>((r) => http.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, r));
+    port = (http.address() as AddressInfo).port;
+  } else {
+    const store = SqliteStore.open(dir!);
+    const server = await startCoordinatorServer({ listen: { host: '127.0.0.1', port: 0 }, store, stun: [] });
+    port = server.port;
+  }
+  process.on('message', (m) => {
+    if (m !== 'measure') return;
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    const u = process.memoryUsage();
+    process.send!({ rss: u.rss, heapUsed: u.heapUsed, external: u.external } satisfies MemorySample);
+  });
+  process.send!({ port });
+}
+
+void main();
