@@ -78,7 +78,8 @@ async function runServer(flags: ServerFlags): Promise<void> {
       listen,
       store,
       stun,
-      ...(stunListen ? { embeddedStun: stunListen } : {}),
+      // Advertise the port actually bound (it differs when 0 was asked for).
+      ...(stunListen && stunServer ? { embeddedStun: { host: stunListen.host, port: stunServer.address.port } } : {}),
       blockDirect: flags.blockDirect ?? false,
       pingIntervalMs: Math.round(pingSeconds * 1000),
       logger: log,
@@ -99,7 +100,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
     `  coordination  ws://${formatEndpoint(listen.host, server.port)}${PROTOCOL_PATH}`,
     `  API           ${server.url}/api/v1/peers, ${server.url}/api/v1/tunnels, ${server.url}/healthz`,
     `  data          ${join(dir, DATABASE_FILE)} (${identities.length} identities)`,
-    `  STUN to peers ${stun.length === 0 && !stunListen ? 'disabled' : [...(stunListen ? [`embedded on udp ${formatEndpoint(stunListen.host, stunListen.port)}`] : []), ...stun].join(', ')}`,
+    `  STUN to peers ${stun.length === 0 && !stunListen ? 'disabled' : [...(stunListen ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer?.address.port ?? stunListen.port)}`] : []), ...stun].join(', ')}`,
     `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
   ];
   if (server.metricsUrl) lines.push(`  metrics       ${server.metricsUrl}`);
