@@ -128,15 +128,15 @@ export function readAddress(msg: StunMessage, a: RawAttribute, xor: boolean): Tr
   const b = msg.raw;
   const o = a.offset;
   if (a.length < 4) fail(`length ${a.length} is too short for an address`, a);
-  const family = b[o + 1];
+  const family = b[o + 1]!;
   let port = (b[o + 2]! << 8) | b[o + 3]!;
   if (xor) port ^= MAGIC_COOKIE >>> 16;
   if (family === 0x01) {
     if (a.length !== 8) fail(`length ${a.length}, expected 8 for IPv4`, a);
     if (!xor) return { family: 4, address: formatIPv4(b, o + 4), port };
-    const x = new Uint8Array(4);
-    for (let i = 0; i < 4; i++) x[i] = b[o + 4 + i]! ^ b[4 + i]!; // the cookie is header bytes 4..7
-    return { family: 4, address: formatIPv4(x, 0), port };
+    // the cookie is header bytes 4..7
+    const address = `${b[o + 4]! ^ b[4]!}.${b[o + 5]! ^ b[5]!}.${b[o + 6]! ^ b[6]!}.${b[o + 7]! ^ b[7]!}`;
+    return { family: 4, address, port };
   }
   if (family === 0x02) {
     if (a.length !== 20) fail(`length ${a.length}, expected 20 for IPv6`, a);
@@ -145,16 +145,37 @@ export function readAddress(msg: StunMessage, a: RawAttribute, xor: boolean): Tr
     for (let i = 0; i < 16; i++) x[i] = b[o + 4 + i]! ^ b[4 + i]!; // cookie + transaction id
     return { family: 6, address: formatIPv6(x, 0), port };
   }
-  return fail(`unknown address family 0x${(family ?? 0).toString(16)}`, a);
+  return fail(`unknown address family 0x${family.toString(16)}`, a);
+}
+
+/**
+ * UTF-8 text from b[start, end). ASCII, by far the common case, is read straight from a Buffer
+ * without making a view for the TextDecoder; anything else goes through the (fatal) decoder.
+ */
+function decodeUtf8(b: Uint8Array, start: number, end: number): string {
+  if (b instanceof Buffer) {
+    let i = start;
+    while (i < end && b[i]! < 0x80) i++;
+    if (i === end) return b.toString('latin1', start, end);
+  }
+  return utf8.decode(b.subarray(start, end));
 }
 
 function readText(msg: StunMessage, a: RawAttribute, limit: number): string {
   if (a.length > limit) fail(`${a.length} bytes is longer than the limit of ${limit}`, a);
   try {
-    return utf8.decode(msg.raw.subarray(a.offset, a.offset + a.length));
+    return decodeUtf8(msg.raw, a.offset, a.offset + a.length);
   } catch {
     return fail('value is not valid UTF-8', a);
   }
+}
+
+/**
+ * A copy of b[start, end). Not b.slice(): on a Buffer (what dgram and net hand us) slice is a view,
+ * so values would change when a TCP reader reuses its stream buffer.
+ */
+function copy(b: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(b, start, end);
 }
 
 function readU32(b: Uint8Array, o: number): number {
@@ -165,61 +186,67 @@ function readU32(b: Uint8Array, o: number): number {
 export function readAttribute(msg: StunMessage, a: RawAttribute): Attribute {
   const b = msg.raw;
   const o = a.offset;
-  const type = TYPE_BY_CODE.get(a.type);
-  const bytes = (): Uint8Array => b.slice(o, o + a.length);
-  switch (type) {
-    case 'MAPPED-ADDRESS':
-    case 'ALTERNATE-SERVER':
-    case 'RESPONSE-ORIGIN':
-    case 'OTHER-ADDRESS':
-    case 'RESPONSE-ADDRESS':
-    case 'SOURCE-ADDRESS':
-    case 'CHANGED-ADDRESS':
-      return { type, ...readAddress(msg, a, false) };
-    case 'XOR-MAPPED-ADDRESS':
-      return { type, ...readAddress(msg, a, true) };
-    case 'USERNAME':
-    case 'REALM':
-    case 'NONCE':
-    case 'SOFTWARE':
-    case 'ALTERNATE-DOMAIN':
+  switch (a.type) {
+    case Attr.XorMappedAddress: {
+      const x = readAddress(msg, a, true);
+      return { type: 'XOR-MAPPED-ADDRESS', family: x.family, address: x.address, port: x.port };
+    }
+    case Attr.MappedAddress:
+    case Attr.AlternateServer:
+    case Attr.ResponseOrigin:
+    case Attr.OtherAddress:
+    case Attr.ResponseAddress:
+    case Attr.SourceAddress:
+    case Attr.ChangedAddress: {
+      const x = readAddress(msg, a, false);
+      return { type: TYPE_BY_CODE.get(a.type) as AddressAttributeType, family: x.family, address: x.address, port: x.port };
+    }
+    case Attr.Software:
+      return { type: 'SOFTWARE', value: readText(msg, a, TEXT_LIMITS.SOFTWARE) };
+    case Attr.Username:
+    case Attr.Realm:
+    case Attr.Nonce:
+    case Attr.AlternateDomain: {
+      const type = TYPE_BY_CODE.get(a.type) as TextAttributeType;
       return { type, value: readText(msg, a, TEXT_LIMITS[type]) };
-    case 'USERHASH':
+    }
+    case Attr.Userhash:
       if (a.length !== 32) fail(`length ${a.length}, expected 32`, a);
-      return { type, value: bytes() };
-    case 'MESSAGE-INTEGRITY':
-    case 'MESSAGE-INTEGRITY-SHA256':
-      return { type, value: bytes() };
-    case 'FINGERPRINT':
-      return { type, value: readU32(b, o) };
-    case 'ERROR-CODE': {
+      return { type: 'USERHASH', value: copy(b, o, o + a.length) };
+    case Attr.MessageIntegrity:
+      return { type: 'MESSAGE-INTEGRITY', value: copy(b, o, o + a.length) };
+    case Attr.MessageIntegritySha256:
+      return { type: 'MESSAGE-INTEGRITY-SHA256', value: copy(b, o, o + a.length) };
+    case Attr.Fingerprint:
+      return { type: 'FINGERPRINT', value: readU32(b, o) };
+    case Attr.ErrorCode: {
       if (a.length < 4) fail(`length ${a.length} is too short`, a);
       const cls = b[o + 2]! & 0x07;
       const num = b[o + 3]!;
       if (cls < 3 || cls > 6 || num > 99) fail(`code ${cls * 100 + num} is outside 300-699`, a);
       let reason: string;
       try {
-        reason = utf8.decode(b.subarray(o + 4, o + a.length));
+        reason = decodeUtf8(b, o + 4, o + a.length);
       } catch {
         return fail('reason phrase is not valid UTF-8', a);
       }
       if (a.length - 4 > 763) fail('reason phrase is longer than 763 bytes', a);
-      return { type, code: cls * 100 + num, reason };
+      return { type: 'ERROR-CODE', code: cls * 100 + num, reason };
     }
-    case 'UNKNOWN-ATTRIBUTES': {
+    case Attr.UnknownAttributes: {
       if ((a.length & 1) !== 0) fail(`length ${a.length} is odd`, a);
       const types: number[] = [];
       for (let i = 0; i < a.length; i += 2) types.push((b[o + i]! << 8) | b[o + i + 1]!);
-      return { type, types };
+      return { type: 'UNKNOWN-ATTRIBUTES', types };
     }
-    case 'PASSWORD-ALGORITHM': {
+    case Attr.PasswordAlgorithm: {
       if (a.length < 4) fail(`length ${a.length} is too short`, a);
       const algorithm = (b[o]! << 8) | b[o + 1]!;
       const plen = (b[o + 2]! << 8) | b[o + 3]!;
       if (4 + plen > a.length) fail(`parameters of ${plen} bytes run past the attribute`, a);
-      return { type, algorithm, parameters: b.slice(o + 4, o + 4 + plen) };
+      return { type: 'PASSWORD-ALGORITHM', algorithm, parameters: copy(b, o + 4, o + 4 + plen) };
     }
-    case 'PASSWORD-ALGORITHMS': {
+    case Attr.PasswordAlgorithms: {
       const algorithms: PasswordAlgorithm[] = [];
       let p = o;
       const end = o + a.length;
@@ -229,33 +256,36 @@ export function readAttribute(msg: StunMessage, a: RawAttribute): Attribute {
         const plen = (b[p + 2]! << 8) | b[p + 3]!;
         const next = p + 4 + ((plen + 3) & ~3);
         if (p + 4 + plen > end) fail(`parameters of ${plen} bytes run past the attribute`, a);
-        algorithms.push({ algorithm, parameters: b.slice(p + 4, p + 4 + plen) });
+        algorithms.push({ algorithm, parameters: copy(b, p + 4, p + 4 + plen) });
         p = next;
       }
-      return { type, algorithms };
+      return { type: 'PASSWORD-ALGORITHMS', algorithms };
     }
-    case 'CHANGE-REQUEST': {
+    case Attr.ChangeRequest: {
       if (a.length !== 4) fail(`length ${a.length}, expected 4`, a);
       const flags = b[o + 3]!;
-      return { type, changeIp: (flags & 0x04) !== 0, changePort: (flags & 0x02) !== 0 };
+      return { type: 'CHANGE-REQUEST', changeIp: (flags & 0x04) !== 0, changePort: (flags & 0x02) !== 0 };
     }
-    case 'RESPONSE-PORT':
+    case Attr.ResponsePort:
       if (a.length !== 4) fail(`length ${a.length}, expected 4`, a);
-      return { type, port: (b[o]! << 8) | b[o + 1]! };
-    case 'PADDING':
-      return { type, length: a.length };
-    case 'PRIORITY':
+      return { type: 'RESPONSE-PORT', port: (b[o]! << 8) | b[o + 1]! };
+    case Attr.Padding:
+      return { type: 'PADDING', length: a.length };
+    case Attr.Priority:
       if (a.length !== 4) fail(`length ${a.length}, expected 4`, a);
-      return { type, value: readU32(b, o) };
-    case 'USE-CANDIDATE':
+      return { type: 'PRIORITY', value: readU32(b, o) };
+    case Attr.UseCandidate:
       if (a.length !== 0) fail(`length ${a.length}, expected 0`, a);
-      return { type };
-    case 'ICE-CONTROLLED':
-    case 'ICE-CONTROLLING':
+      return { type: 'USE-CANDIDATE' };
+    case Attr.IceControlled:
+    case Attr.IceControlling:
       if (a.length !== 8) fail(`length ${a.length}, expected 8`, a);
-      return { type, tieBreaker: (BigInt(readU32(b, o)) << 32n) | BigInt(readU32(b, o + 4)) };
+      return {
+        type: a.type === Attr.IceControlled ? 'ICE-CONTROLLED' : 'ICE-CONTROLLING',
+        tieBreaker: (BigInt(readU32(b, o)) << 32n) | BigInt(readU32(b, o + 4)),
+      };
     default:
-      return { type: 'UNKNOWN', code: a.type, value: bytes() };
+      return { type: 'UNKNOWN', code: a.type, value: copy(b, o, o + a.length) };
   }
 }
 

@@ -23,9 +23,43 @@ export function computeHmac(
   return createHmac(hash, key).update(header).update(b.subarray(HEADER_LENGTH, attrOffset)).digest();
 }
 
+// CRC-32 (the zlib polynomial) sliced by four: table k holds the CRC of a byte followed by k zeros.
+const CRC_TABLE = new Int32Array(1024);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  CRC_TABLE[n] = c;
+}
+for (let n = 0; n < 256; n++) {
+  let c = CRC_TABLE[n]!;
+  for (let k = 1; k < 4; k++) {
+    c = CRC_TABLE[c & 0xff]! ^ (c >>> 8);
+    CRC_TABLE[k * 256 + n] = c;
+  }
+}
+
+/**
+ * Below this many bytes the JS loop beats zlib.crc32, whose call and the view it needs cost more
+ * than the arithmetic (measured on Node 20: 2.6x faster at 72 bytes, even at ~160, slower above).
+ */
+const JS_CRC_MAX = 160;
+
+function crc32Js(b: Uint8Array, end: number): number {
+  const t = CRC_TABLE;
+  let c = -1;
+  let i = 0;
+  for (; i + 4 <= end; i += 4) {
+    c ^= b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+    c = t[768 + (c & 0xff)]! ^ t[512 + ((c >>> 8) & 0xff)]! ^ t[256 + ((c >>> 16) & 0xff)]! ^ t[c >>> 24]!;
+  }
+  for (; i < end; i++) c = t[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c;
+}
+
 /** CRC-32 of bytes [0, attrOffset) XOR 0x5354554e; the length field must already count FINGERPRINT. */
 export function computeFingerprint(b: Uint8Array, attrOffset: number): number {
-  return (crc32(b.subarray(0, attrOffset)) ^ FINGERPRINT_XOR) >>> 0;
+  const crc = attrOffset <= JS_CRC_MAX ? crc32Js(b, attrOffset) : crc32(b.subarray(0, attrOffset));
+  return (crc ^ FINGERPRINT_XOR) >>> 0;
 }
 
 export function checkFingerprint(msg: StunMessage): CheckResult {

@@ -3,11 +3,13 @@
 // only StunDecodeError, terminates, and allocates no more than the datagram can describe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import {
   checkFingerprint,
   checkIntegrity,
   checkIntegritySha256,
+  computeFingerprint,
   decodeMessage,
   encodeMessage,
   findAttribute,
@@ -235,6 +237,33 @@ test('decoding a plain Uint8Array (not a Buffer) gives the same attributes', () 
       assert.deepEqual(plain(u), plain(a));
     }),
     { numRuns: 100 },
+  );
+});
+
+test('decoded values are copies: reusing the datagram buffer afterwards does not change them', () => {
+  // (A TCP reader decodes from a stream buffer it later compacts; a copy of a value must stay put.)
+  fc.assert(
+    fc.property(validMessage, ({ bytes: b }) => {
+      for (const raw of [Buffer.from(b), new Uint8Array(b)]) {
+        const attrs = readAttributes(decodeMessage(raw));
+        const before = plain(attrs);
+        raw.fill(0xa5, 20);
+        assert.deepEqual(plain(attrs), before);
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('computeFingerprint agrees with zlib.crc32 at every length (JS below the cutoff, zlib above)', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 400 }).chain((n) => fc.uint8Array({ minLength: n, maxLength: n + 8 })), fc.nat(), (b, cut) => {
+      const end = b.length === 0 ? 0 : cut % (b.length + 1);
+      const expected = (crc32(Buffer.from(b.subarray(0, end))) ^ 0x5354554e) >>> 0;
+      assert.equal(computeFingerprint(b, end), expected);
+      assert.equal(computeFingerprint(Buffer.from(b), end), expected);
+    }),
+    { numRuns: NUM_RUNS * 2 },
   );
 });
 
