@@ -1,0 +1,43 @@
+// STUN servers for lab tests: coturn (the independent judge) or Traverse's own, each in RFC 5780
+// mode on a host's two addresses. They use different ports, so both can run on one host.
+import type { Lab, LabProcess } from './lab.js';
+import { startCoturn, STUN_PORT } from './coturn.js';
+import { BIN } from '../helpers/cli.js';
+
+export const TRAVERSE_STUN_PORT = 3480;
+
+export interface LabStunServer {
+  readonly name: 'coturn' | 'traverse';
+  readonly port: number;
+  start(lab: Lab, host: string): Promise<LabProcess>;
+}
+
+/** Traverse's `stun-server` on the host's two addresses; resolves once its four sockets are bound. */
+export async function startTraverseStun(lab: Lab, host: string, port = TRAVERSE_STUN_PORT): Promise<LabProcess> {
+  const n = lab.node(host);
+  const [a, b] = n.addresses;
+  if (a === undefined || b === undefined) throw new Error(`STUN host "${host}" needs two addresses for RFC 5780`);
+  const child = lab.spawn(host, process.execPath, [
+    BIN, 'stun-server', '--listen', `${a}:${port}`, '--alt-address', b, '--rate-limit', '0',
+  ]);
+  let log = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (log.length < 20_000) log += d.toString();
+  });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const want = [a, b].flatMap((ip) => [`${ip}:${port}`, `${ip}:${port + 1}`]);
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    const ss = await lab.exec(host, 'ss', ['-Hnlu']);
+    if (want.every((w) => ss.stdout.includes(w))) return child;
+    if (exited) throw new Error(`traverse stun-server in ${host} exited:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`traverse stun-server in ${host} not listening after 10 s:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const LAB_STUN_SERVERS: readonly LabStunServer[] = [
+  { name: 'coturn', port: STUN_PORT, start: startCoturn },
+  { name: 'traverse', port: TRAVERSE_STUN_PORT, start: (lab, host) => startTraverseStun(lab, host) },
+];
