@@ -4,6 +4,7 @@ import { registerStunCommand } from './stun.js';
 import { registerNetcheckCommand } from './netcheck.js';
 import { registerServer } from './server.js';
 import { registerToken } from './token.js';
+import { registerStatus } from './status.js';
 import { registerStunServer } from './stun-server.js';
 
 export function registerCommands(program: Command): void {
@@ -11,5 +12,6 @@ export function registerCommands(program: Command): void {
   registerNetcheckCommand(program);
   registerServer(program);
   registerToken(program);
+  registerStatus(program);
   registerStunServer(program);
 }

@@ -97,6 +97,14 @@ test('traverse server as a process: starts, serves, applies a `token revoke` fro
     const peer = await RawPeer.connect(`${url.replace('http', 'ws')}${PROTOCOL_PATH}`, token);
     const config = peer.messages[0];
     assert.deepEqual(config?.type === 'config' && config.stun, []);
+    // `traverse status` reads the API with the env twins TRAVERSE_SERVER and TRAVERSE_TOKEN.
+    const admin = lastLine((await run(['token', 'create', '--data', dir, '--admin', 'ops'])).stdout);
+    const status = await run(['status'], { TRAVERSE_SERVER: url, TRAVERSE_TOKEN: admin });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /1 peer\(s\) connected:\n\s+agent\s+ws1/);
+    const refused = await run(['status', '--server', url, '--token', 'trv1_nope_nope_nope_nope']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /refused the token/);
     const revoke = await run(['token', 'revoke', '--data', dir, '--agent', 'ws1']);
     assert.equal(revoke.code, 0, revoke.stderr);
     const closed = await peer.waitClosed(3000);

@@ -1,0 +1,70 @@
+// `traverse status`: what a running server says about the peers and tunnels this token may
+// see (an admin token sees everything). Reads the HTTP API; TRAVERSE_SERVER/TRAVERSE_TOKEN.
+import type { Command } from 'commander';
+import type { PeerView, TunnelView } from '../coordinator/hub.js';
+import type { Path } from '../coordinator/protocol.js';
+import { CommandFailed, UsageError } from './errors.js';
+
+interface StatusFlags {
+  server?: string;
+  token?: string;
+  json?: boolean;
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('show the peers and tunnels a running server reports for this token')
+    .option('--server <url>', 'the server, e.g. http://coord.example:8080 (env TRAVERSE_SERVER)')
+    .option('--token <token>', 'a bearer token (env TRAVERSE_TOKEN); an admin token sees all')
+    .option('--json', 'print JSON')
+    .action(async (flags: StatusFlags) => status(flags));
+}
+
+async function status(flags: StatusFlags): Promise<void> {
+  const server = flags.server ?? process.env.TRAVERSE_SERVER;
+  const token = flags.token ?? process.env.TRAVERSE_TOKEN;
+  if (!server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
+  if (!token) throw new UsageError('no token: pass --token or set TRAVERSE_TOKEN');
+  let base: URL;
+  try {
+    base = new URL(server.includes('://') ? server : `http://${server}`);
+  } catch {
+    throw new UsageError(`--server "${server}" is not a URL like http://host:8080`);
+  }
+  const peers = (await get(base, '/api/v1/peers', token)) as { peers: PeerView[] };
+  const tunnels = (await get(base, '/api/v1/tunnels', token)) as { tunnels: TunnelView[] };
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ ...peers, ...tunnels }, null, 2) + '\n');
+    return;
+  }
+  const lines = [`${peers.peers.length} peer(s) connected:`];
+  for (const p of peers.peers) {
+    lines.push(`  ${p.kind.padEnd(6)} ${p.name}  since ${new Date(p.connectedAt).toISOString()}  endpoints ${p.node?.endpoints.join(' ') || '-'}`);
+  }
+  lines.push(`${tunnels.tunnels.length} tunnel(s):`);
+  for (const t of tunnels.tunnels) {
+    lines.push(
+      `  ${t.client} -> ${t.agent}${t.agentOnline ? '' : ' (agent offline)'}  client path ${path(t.paths.client)}, agent path ${path(t.paths.agent)}`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function path(p: Path | null): string {
+  if (!p) return 'unreported';
+  return p.kind === 'direct' ? `direct ${p.endpoint}` : 'relay';
+}
+
+async function get(base: URL, path: string, token: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` } });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new CommandFailed(`cannot reach ${base.origin} (${cause}); is the server running? check --server`);
+  }
+  if (res.status === 401) throw new CommandFailed('the server refused the token; check --token or TRAVERSE_TOKEN');
+  if (!res.ok) throw new CommandFailed(`${base.origin}${path} answered HTTP ${res.status}`);
+  return res.json();
+}
