@@ -1,0 +1,3 @@
+export * from './messages.js';
+export * from './seal.js';
+export * from './replay.js';
