@@ -1,6 +1,7 @@
 // `traverse server`: the coordination server, relay and (optionally) embedded STUN server.
 import type { Command } from 'commander';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
 import { formatEndpoint, parseHostPort, type HostPort } from '../net/endpoint.js';
 import { createMetrics } from '../coordinator/metrics.js';
@@ -18,7 +19,7 @@ export const DEFAULT_STUN = ['stun.l.google.com:19302'];
 interface ServerFlags {
   listen: string;
   data?: string;
-  stun: string[];
+  stun?: string[];
   stunListen?: string;
   blockDirect?: boolean;
   metrics?: string;
@@ -34,8 +35,7 @@ export function registerServer(program: Command): void {
     .option(
       '--stun <host:port>',
       'STUN server sent to peers; repeatable; "disable" turns STUN off (default: stun.l.google.com:19302, or only the embedded one with --stun-listen)',
-      (v: string, prev: string[]) => [...prev, v],
-      [] as string[],
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
     .option('--stun-listen <host:port>', 'also run a STUN server on this UDP address and send it to peers first')
     .option('--block-direct', 'tell peers not to try direct paths: everything goes through the relay')
@@ -48,7 +48,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   const listen = toListen(parseHostPort(flags.listen, 8080));
   const stunListen = flags.stunListen === undefined ? undefined : toListen(parseHostPort(flags.stunListen, 3478));
   const metricsListen = flags.metrics === undefined ? undefined : toListen(parseHostPort(flags.metrics, 9090));
-  const stun = stunList(flags.stun, stunListen !== undefined);
+  const stun = stunList(flags.stun ?? [], stunListen !== undefined);
   const pingSeconds = Number(flags.pingInterval);
   if (!Number.isFinite(pingSeconds) || pingSeconds < 0.1 || pingSeconds > 3600) {
     throw new UsageError(`--ping-interval "${flags.pingInterval}" must be a number of seconds from 0.1 to 3600`);
@@ -95,10 +95,13 @@ async function runServer(flags: ServerFlags): Promise<void> {
 
   const identities = await store.listIdentities();
   const shownData = flags.data ?? process.env.TRAVERSE_DATA ?? 'traverse-data';
+  // On a wildcard address, show a name peers can use rather than 0.0.0.0.
+  const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
+  const base = `http://${formatEndpoint(wildcard ? hostname() : listen.host, server.port)}`;
   const lines = [
-    `traverse server listening on ${server.url}`,
-    `  coordination  ws://${formatEndpoint(listen.host, server.port)}${PROTOCOL_PATH}`,
-    `  API           ${server.url}/api/v1/peers, ${server.url}/api/v1/tunnels, ${server.url}/healthz`,
+    `traverse server listening on ${server.url}${wildcard ? ' (all interfaces)' : ''}`,
+    `  coordination  ${base.replace('http', 'ws')}${PROTOCOL_PATH}`,
+    `  API           ${base}/api/v1/peers, ${base}/api/v1/tunnels, ${base}/healthz`,
     `  data          ${join(dir, DATABASE_FILE)} (${identities.length} identities)`,
     `  STUN to peers ${stun.length === 0 && !stunListen ? 'disabled' : [...(stunListen ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer?.address.port ?? stunListen.port)}`] : []), ...stun].join(', ')}`,
     `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
