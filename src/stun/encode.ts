@@ -1,7 +1,8 @@
 // Encoding a whole message: sized once, allocated once, integrity and fingerprint appended last.
+import { createHmac } from 'node:crypto';
 import { Attr, HEADER_LENGTH, MAGIC_COOKIE, messageType, type StunClass } from './constants.js';
 import { attributeSize, writeAttribute, type Attribute } from './attributes.js';
-import { computeFingerprint, computeHmac } from './integrity.js';
+import { computeFingerprint } from './integrity.js';
 import { StunEncodeError } from './errors.js';
 
 export interface MessageSpec {
@@ -53,13 +54,17 @@ export function encodeMessage(spec: MessageSpec, options: EncodeOptions = {}): B
   let pos = HEADER_LENGTH;
   for (const a of spec.attributes) pos = writeAttribute(b, pos, a, options.padByte ?? 0);
 
+  // The buffer is ours, so the length field is set in place for each HMAC (no header copy as
+  // computeHmac, which works on received bytes, has to make).
   if (options.integrityKey) {
-    const mac = computeHmac('sha1', options.integrityKey, b, pos, 20);
+    writeLength(b, pos + 24 - HEADER_LENGTH);
+    const mac = createHmac('sha1', options.integrityKey).update(b.subarray(0, pos)).digest();
     pos = writeRawAttribute(b, pos, Attr.MessageIntegrity, mac);
   }
   if (options.integritySha256Key) {
-    const mac = computeHmac('sha256', options.integritySha256Key, b, pos, sha256Len).subarray(0, sha256Len);
-    pos = writeRawAttribute(b, pos, Attr.MessageIntegritySha256, mac);
+    writeLength(b, pos + 4 + sha256Len - HEADER_LENGTH);
+    const mac = createHmac('sha256', options.integritySha256Key).update(b.subarray(0, pos)).digest();
+    pos = writeRawAttribute(b, pos, Attr.MessageIntegritySha256, mac.subarray(0, sha256Len));
   }
   if (options.fingerprint) {
     writeLength(b, pos + 8 - HEADER_LENGTH);
