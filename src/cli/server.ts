@@ -14,7 +14,8 @@ import { dataDir, openStore } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:8080';
-export const DEFAULT_STUN = ['stun.l.google.com:19302'];
+/** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
+export const DEFAULT_STUN_PORT = 3478;
 
 interface ServerFlags {
   listen: string;
@@ -34,10 +35,13 @@ export function registerServer(program: Command): void {
     .option('--data <dir>', 'data folder holding traverse.db (env TRAVERSE_DATA; default ./traverse-data)')
     .option(
       '--stun <host:port>',
-      'STUN server sent to peers; repeatable; "disable" turns STUN off (default: stun.l.google.com:19302, or only the embedded one with --stun-listen)',
+      'STUN server sent to peers (after the embedded one); repeatable; "disable" turns STUN off (default: only the embedded STUN server)',
       (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
-    .option('--stun-listen <host:port>', 'also run a STUN server on this UDP address and send it to peers first')
+    .option(
+      '--stun-listen <host:port>',
+      'run the embedded STUN server on this UDP address and send it to peers first; "disable" turns it off (default: the --listen host, UDP port 3478; skipped with a warning if that port is taken)',
+    )
     .option('--block-direct', 'tell peers not to try direct paths: everything goes through the relay')
     .option('--metrics <host:port>', 'serve Prometheus metrics without authentication on this address')
     .option('--ping-interval <seconds>', 'ping every peer this often; silent for two intervals means lost', '15')
@@ -46,9 +50,15 @@ export function registerServer(program: Command): void {
 
 async function runServer(flags: ServerFlags): Promise<void> {
   const listen = toListen(parseHostPort(flags.listen, 8080));
-  const stunListen = flags.stunListen === undefined ? undefined : toListen(parseHostPort(flags.stunListen, 3478));
+  const stunDefaulted = flags.stunListen === undefined;
+  const stunDisabled = flags.stunListen === 'disable' || (flags.stun ?? []).includes('disable');
+  const stunListen = stunDisabled
+    ? undefined
+    : stunDefaulted
+      ? { host: listen.host, port: DEFAULT_STUN_PORT }
+      : toListen(parseHostPort(flags.stunListen!, DEFAULT_STUN_PORT));
   const metricsListen = flags.metrics === undefined ? undefined : toListen(parseHostPort(flags.metrics, 9090));
-  const stun = stunList(flags.stun ?? [], stunListen !== undefined);
+  const stun = stunList(flags.stun ?? [], !stunDefaulted && stunListen !== undefined);
   const pingSeconds = Number(flags.pingInterval);
   if (!Number.isFinite(pingSeconds) || pingSeconds < 0.1 || pingSeconds > 3600) {
     throw new UsageError(`--ping-interval "${flags.pingInterval}" must be a number of seconds from 0.1 to 3600`);
@@ -67,8 +77,12 @@ async function runServer(flags: ServerFlags): Promise<void> {
         registry: metrics.registry,
       });
     } catch (err) {
-      await store.close();
-      throw new CommandFailed(`cannot start the STUN server on ${flags.stunListen}: ${message(err)}`);
+      if (stunDefaulted) {
+        log.warn({ err: message(err) }, `embedded STUN server not started on UDP ${formatEndpoint(stunListen.host, stunListen.port)}; pass --stun-listen HOST:PORT or --stun`);
+      } else {
+        await store.close();
+        throw new CommandFailed(`cannot start the STUN server on ${flags.stunListen}: ${message(err)}`);
+      }
     }
   }
 
@@ -103,7 +117,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
     `  coordination  ${base.replace('http', 'ws')}${PROTOCOL_PATH}`,
     `  API           ${base}/api/v1/peers, ${base}/api/v1/tunnels, ${base}/healthz`,
     `  data          ${join(dir, DATABASE_FILE)} (${identities.length} identities)`,
-    `  STUN to peers ${stun.length === 0 && !stunListen ? 'disabled' : [...(stunListen ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer?.address.port ?? stunListen.port)}`] : []), ...stun].join(', ')}`,
+    `  STUN to peers ${stun.length === 0 && !stunServer ? 'disabled' : [...(stunListen && stunServer ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer.address.port)}`] : []), ...stun].join(', ')}`,
     `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
   ];
   if (server.metricsUrl) lines.push(`  metrics       ${server.metricsUrl}`);
@@ -129,14 +143,14 @@ function toListen(hp: HostPort): { host: string; port: number } {
   return { host: hp.host, port: hp.port };
 }
 
-/** --stun values: "disable" means no STUN at all; nothing given means a public default. */
+/** --stun values: "disable" means no STUN at all; nothing given means only the embedded server. */
 export function stunList(values: readonly string[], embedded: boolean): string[] {
   if (values.includes('disable')) {
     if (values.length > 1) throw new UsageError('--stun disable cannot be combined with other --stun servers');
     if (embedded) throw new UsageError('--stun disable turns STUN off; drop it to use --stun-listen');
     return [];
   }
-  if (values.length === 0) return embedded ? [] : [...DEFAULT_STUN];
+  if (values.length === 0) return [];
   return values.map((v) => {
     const hp = parseHostPort(v, 3478);
     return formatEndpoint(hp.host, hp.port);

@@ -82,7 +82,7 @@ test('close reasons fit in 123 bytes', () => {
 });
 
 test('--stun values', () => {
-  assert.deepEqual(stunList([], false), ['stun.l.google.com:19302']);
+  assert.deepEqual(stunList([], false), [], 'no third-party STUN server by default');
   assert.deepEqual(stunList([], true), []);
   assert.deepEqual(stunList(['disable'], false), []);
   assert.deepEqual(stunList(['10.0.0.1', '[::1]:3000'], false), ['10.0.0.1:3478', '[::1]:3000']);
