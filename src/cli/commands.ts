@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { registerStunCommand } from './stun.js';
 import { registerNetcheckCommand } from './netcheck.js';
+import { registerAgentCommand } from './agent.js';
+import { registerPingCommand } from './ping.js';
 import { registerServer } from './server.js';
 import { registerToken } from './token.js';
 import { registerStatus } from './status.js';
@@ -10,6 +12,8 @@ import { registerStunServer } from './stun-server.js';
 export function registerCommands(program: Command): void {
   registerStunCommand(program);
   registerNetcheckCommand(program);
+  registerAgentCommand(program);
+  registerPingCommand(program);
   registerServer(program);
   registerToken(program);
   registerStatus(program);

@@ -1,20 +1,16 @@
 // Turning what the user typed into an address to send to.
-import { lookup } from 'node:dns/promises';
 import { createSocket } from 'node:dgram';
-import { isIP } from 'node:net';
-import { parseHostPort, type Endpoint } from '../net/endpoint.js';
+import type { Endpoint } from '../net/endpoint.js';
+import { ResolveError, resolveEndpoint as resolveNet } from '../net/resolve.js';
 import { CommandFailed } from './errors.js';
 
-/** "host[:port]" to a literal endpoint, resolving a host name with the system resolver. */
+/** "host[:port]" to a literal endpoint; a name that does not resolve fails the command. */
 export async function resolveEndpoint(text: string, defaultPort: number): Promise<Endpoint> {
-  const hp = parseHostPort(text, defaultPort);
-  const fam = isIP(hp.host);
-  if (fam !== 0) return { address: hp.host, port: hp.port, family: fam as 4 | 6 };
   try {
-    const r = await lookup(hp.host);
-    return { address: r.address, port: hp.port, family: r.family === 6 ? 6 : 4 };
-  } catch {
-    throw new CommandFailed(`cannot resolve "${hp.host}": check the name, or give an IP address`);
+    return await resolveNet(text, defaultPort);
+  } catch (err) {
+    if (err instanceof ResolveError) throw new CommandFailed(err.message);
+    throw err;
   }
 }
 

@@ -66,10 +66,10 @@ export class Netchecker {
     return true;
   }
 
-  async run(servers: readonly StunTarget[]): Promise<NetcheckReport> {
+  async run(servers: readonly StunTarget[], overrides: { readonly timeoutMs?: number } = {}): Promise<NetcheckReport> {
     const clock = this.options.clock ?? systemClock;
     const started = clock.now();
-    const budget = this.options.timeoutMs ?? 3000;
+    const budget = overrides.timeoutMs ?? this.options.timeoutMs ?? 3000;
     const deadline = started + budget;
     const remaining = (): number => Math.max(0, deadline - clock.now());
     const progress = this.options.onProgress ?? (() => undefined);

@@ -16,6 +16,8 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
   /** Written to stdin, which is then closed (used for `nft -f -` and `ip -batch -`). */
   readonly input?: string;
+  /** The program's environment (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export class LabCommandError extends Error {
@@ -32,7 +34,7 @@ export class LabCommandError extends Error {
 /** Runs a program to completion. Never rejects for a non-zero exit: see `runOk` for that. */
 export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;

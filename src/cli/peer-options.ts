@@ -1,0 +1,61 @@
+// Flags every peer command shares (agent, ping, forward, proxy, speedtest), with their
+// environment twins, and turning them into a running PeerNode.
+import { Command, Option } from 'commander';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { NodeKey } from '../identity/node-key.js';
+import { PeerNode } from '../node/peer-node.js';
+import { createLogger } from '../log/logger.js';
+import { CommandFailed, UsageError } from './errors.js';
+import { collect, portOption } from './options.js';
+import { stunServerList } from './stun-servers.js';
+
+export interface PeerFlags {
+  server?: string;
+  token?: string;
+  stun?: string[];
+  port?: number;
+  keyFile?: string;
+  disableDirect?: boolean;
+}
+
+export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean }): Command {
+  cmd
+    .addOption(new Option('--server <url>', 'coordination server URL, e.g. http://coord.example:8080').env('TRAVERSE_SERVER'))
+    .addOption(new Option('--token <token>', 'this peer\'s token (from `traverse token create`)').env('TRAVERSE_TOKEN'))
+    .option('--stun <host:port>', 'STUN server (repeatable; "disable" turns STUN off); replaces the list the server sends', collect)
+    .option('--port <n>', 'local UDP port for the node\'s socket (default: any free port)', portOption)
+    .option('--key-file <file>', 'where the node key is kept (created if missing)');
+  if (opts.disableDirect) cmd.option('--disable-direct', 'never use a direct path: everything goes through the relay');
+  return cmd;
+}
+
+export function defaultKeyFile(kind: 'agent' | 'client'): string {
+  const base = process.env.TRAVERSE_STATE_DIR ?? join(homedir(), '.traverse');
+  return join(base, `${kind}.key`);
+}
+
+export async function startPeer(flags: PeerFlags, kind: 'agent' | 'client', loggerName: string): Promise<PeerNode> {
+  if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
+  if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
+  try {
+    new URL(flags.server);
+  } catch {
+    throw new UsageError(`--server "${flags.server}" is not a URL; expected e.g. http://coord.example:8080`);
+  }
+  const key = NodeKey.loadOrCreate(flags.keyFile ?? defaultKeyFile(kind));
+  const stun = stunServerList(flags.stun);
+  try {
+    return await PeerNode.start({
+      server: flags.server,
+      token: flags.token,
+      key,
+      stun: stun ? (stun.disabled ? { disabled: true, servers: [] } : { disabled: false, servers: stun.servers }) : null,
+      disableDirect: flags.disableDirect ?? false,
+      logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
+      ...(flags.port !== undefined ? { port: flags.port } : {}),
+    });
+  } catch (err) {
+    throw new CommandFailed(`cannot connect to ${flags.server}: ${(err as Error).message}`);
+  }
+}

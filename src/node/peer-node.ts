@@ -1,0 +1,297 @@
+// A running peer: the coordinator connection and the node's socket, wired together. The agent,
+// `traverse ping` and the stream commands all run one of these.
+//
+// Start-up is ordered for a fast first connection: connect to the coordinator (its config names
+// the STUN servers), learn our reflexive address with one Binding per server, publish the node,
+// and only then run the full netcheck in the background and publish its summary.
+import { EventEmitter } from 'node:events';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { CoordinatorClient, type PeerInfo } from '../coordinator/client.js';
+import type { NetcheckSummary, ServerConfig, TunnelStatus } from '../coordinator/protocol.js';
+import { MagicSock, type MagicSockOptions } from '../magicsock/magicsock.js';
+import type { Path } from '../magicsock/path.js';
+import type { NodeKey } from '../identity/node-key.js';
+import type { NetcheckReport } from '../netcheck/report.js';
+import { resolveEndpoint } from '../net/resolve.js';
+import { DEFAULT_PORT } from '../stun/constants.js';
+import type { StunTarget } from '../stun/client.js';
+
+export interface PeerNodeOptions {
+  readonly server: string;
+  readonly token: string;
+  readonly key: NodeKey;
+  /** STUN servers from the command line: replaces the coordinator's list; [] with disabled = off. */
+  readonly stun?: { readonly disabled: boolean; readonly servers: readonly string[] } | null;
+  /** Relay only, whatever the network allows (--disable-direct). */
+  readonly disableDirect?: boolean;
+  /** Local UDP port of the node's socket (0: any). */
+  readonly port?: number;
+  readonly logger?: Logger;
+  readonly localAddresses?: MagicSockOptions['localAddresses'];
+  readonly paths?: MagicSockOptions['paths'];
+  /** Netcheck time budget (ms). */
+  readonly netcheckTimeoutMs?: number;
+  /** How often to re-learn our reflexive address (ms). */
+  readonly restunMs?: number;
+}
+
+export interface PeerRecord {
+  readonly name: string;
+  readonly kind: 'agent' | 'client';
+  readonly key: string;
+  readonly endpoints: readonly string[];
+  readonly netcheck: NetcheckSummary | undefined;
+}
+
+export interface PeerNodeEvents {
+  path: [peer: PeerRecord, path: Path];
+  peer: [peer: PeerRecord];
+  peerGone: [peer: { name: string; key: string | null }, how: 'disconnected' | 'lost'];
+  tunnel: [agent: string, status: TunnelStatus, reason: string | undefined];
+  netcheck: [report: NetcheckReport];
+  coordinator: [state: string, detail: string | undefined];
+}
+
+export class PeerNode extends EventEmitter<PeerNodeEvents> {
+  private readonly peersByKey = new Map<string, PeerRecord>();
+  private summary: NetcheckSummary | undefined;
+  private netcheckDone: Promise<void> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private interfacesSeen = '';
+  private closed = false;
+
+  private constructor(
+    readonly magicsock: MagicSock,
+    readonly coordinator: CoordinatorClient,
+    private readonly options: PeerNodeOptions,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  static async start(options: PeerNodeOptions): Promise<PeerNode> {
+    const log = options.logger ?? silentLogger;
+    let coordinator: CoordinatorClient | null = null;
+    const magicsock = await MagicSock.open({
+      key: options.key,
+      relay: { send: (k, p) => coordinator?.sendRelay(k, p) ?? false },
+      directAllowed: !options.disableDirect,
+      logger: log,
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),
+      ...(options.paths ? { paths: options.paths } : {}),
+    });
+    coordinator = new CoordinatorClient({ url: options.server, token: options.token, key: options.key.publicHex, logger: log });
+    const node = new PeerNode(magicsock, coordinator, options, log);
+    node.wire();
+    try {
+      const config = await coordinator.connect();
+      await node.applyConfig(config);
+    } catch (err) {
+      node.close();
+      throw err;
+    }
+    node.startTimers();
+    return node;
+  }
+
+  get config(): ServerConfig | null {
+    return this.coordinator.config;
+  }
+
+  /** Our netcheck summary, once the background netcheck has finished. */
+  get netcheck(): NetcheckSummary | undefined {
+    return this.summary;
+  }
+
+  /** Resolves when the first background netcheck has finished (or failed). */
+  netcheckSettled(): Promise<void> {
+    return this.netcheckDone;
+  }
+
+  get directAllowed(): boolean {
+    return this.magicsock.isDirectAllowed;
+  }
+
+  peer(key: string): PeerRecord | undefined {
+    return this.peersByKey.get(key);
+  }
+
+  peerByName(name: string): PeerRecord | undefined {
+    for (const p of this.peersByKey.values()) if (p.name === name) return p;
+    return undefined;
+  }
+
+  /**
+   * Asks for a tunnel to an agent and resolves with it once the coordinator has sent its node.
+   * Rejects with the coordinator's reason if refused, or after `timeoutMs` if the agent is away.
+   */
+  openTunnel(agent: string, timeoutMs = 15_000): Promise<PeerRecord> {
+    return new Promise((resolve, reject) => {
+      let waiting = false;
+      const done = (err: Error | null, p?: PeerRecord): void => {
+        clearTimeout(timer);
+        this.off('peer', onPeer);
+        this.off('tunnel', onTunnel);
+        if (err) reject(err);
+        else resolve(p!);
+      };
+      const onPeer = (p: PeerRecord): void => {
+        if (p.name === agent) done(null, p);
+      };
+      const onTunnel = (a: string, status: TunnelStatus, reason: string | undefined): void => {
+        if (a !== agent) return;
+        if (status === 'refused') done(new Error(`the server refused a tunnel to "${agent}"${reason ? `: ${reason}` : ''}`));
+        if (status === 'waiting') waiting = true;
+      };
+      const timer = setTimeout(
+        () =>
+          done(
+            new Error(
+              waiting
+                ? `agent "${agent}" is not connected to the server (waited ${timeoutMs} ms); is \`traverse agent\` running there?`
+                : `no answer about agent "${agent}" from the server within ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.on('peer', onPeer);
+      this.on('tunnel', onTunnel);
+      const known = this.peerByName(agent);
+      if (known) return done(null, known);
+      this.coordinator.requestTunnel(agent);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.coordinator.close();
+    this.magicsock.close();
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private wire(): void {
+    const c = this.coordinator;
+    c.on('relay', (from, payload) => this.magicsock.handleRelay(from, payload));
+    c.on('peer', (p: PeerInfo) => {
+      const rec: PeerRecord = { name: p.name, kind: p.kind, key: p.node.key, endpoints: p.node.endpoints, netcheck: p.node.netcheck };
+      // A peer that came back with a new key: forget the old one.
+      for (const [k, old] of this.peersByKey) {
+        if (old.name === p.name && k !== rec.key) {
+          this.peersByKey.delete(k);
+          this.magicsock.removePeer(k);
+        }
+      }
+      this.peersByKey.set(rec.key, rec);
+      this.magicsock.upsertPeer(rec.key, this.magicsock.isDirectAllowed ? rec.endpoints : []);
+      this.emit('peer', rec);
+    });
+    const gone = (how: 'disconnected' | 'lost') => (g: { name: string; key: string | null }) => {
+      // A lost peer may still be reachable directly (the coordinator, not the peer, may be the
+      // one in trouble), so only a clean disconnect removes it at once.
+      if (how === 'disconnected' && g.key) {
+        this.peersByKey.delete(g.key);
+        this.magicsock.removePeer(g.key);
+      }
+      this.emit('peerGone', { name: g.name, key: g.key }, how);
+    };
+    c.on('peerDisconnected', gone('disconnected'));
+    c.on('peerLost', gone('lost'));
+    c.on('tunnel', (a, s, r) => this.emit('tunnel', a, s, r));
+    c.on('state', (s, d) => this.emit('coordinator', s, d));
+    this.magicsock.on('endpoints', () => this.publish());
+    this.magicsock.on('path', (key, path) => {
+      this.coordinator.reportPath(key, path.kind === 'direct' ? { kind: 'direct', endpoint: path.endpoint } : { kind: 'relay' });
+      const rec = this.peersByKey.get(key);
+      if (rec) this.emit('path', rec, path);
+    });
+  }
+
+  private async applyConfig(config: ServerConfig): Promise<void> {
+    const directAllowed = !this.options.disableDirect && !config.blockDirect;
+    this.magicsock.setDirectAllowed(directAllowed);
+    const override = this.options.stun;
+    const list = override ? (override.disabled ? [] : override.servers) : config.stun;
+    const resolved: StunTarget[] = [];
+    for (const s of list) {
+      try {
+        const e = await resolveEndpoint(s, DEFAULT_PORT);
+        if (e.family === 4) resolved.push({ address: e.address, port: e.port });
+      } catch (err) {
+        this.log.warn({ stun: s, err: (err as Error).message }, 'skipping a STUN server that does not resolve');
+      }
+    }
+    this.magicsock.setStunServers(resolved);
+    await this.magicsock.refreshEndpoints();
+    this.publish();
+    this.netcheckDone = this.runNetcheck();
+  }
+
+  private async runNetcheck(): Promise<void> {
+    try {
+      const report = await this.magicsock.runNetcheck(this.options.netcheckTimeoutMs ?? 3000);
+      this.summary = summarize(report);
+      this.emit('netcheck', report);
+      this.publish();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'netcheck failed');
+    }
+  }
+
+  private publish(): void {
+    if (this.closed) return;
+    this.coordinator.publishNode({
+      endpoints: [...this.magicsock.endpoints],
+      preferredRelay: null,
+      ...(this.summary ? { netcheck: this.summary } : {}),
+    });
+  }
+
+  private startTimers(): void {
+    // Later configs come after reconnects (the server restarted; its settings may have changed).
+    this.coordinator.on('config', (cfg) => {
+      if (!this.closed) void this.applyConfig(cfg).catch((err: Error) => this.log.warn({ err: err.message }, 'applying server config'));
+    });
+    this.interfacesSeen = interfaceFingerprint();
+    // Re-learn the reflexive address now and then: NAT mappings expire and move.
+    this.timers.push(setInterval(() => void this.magicsock.refreshEndpoints().catch(() => undefined), this.options.restunMs ?? 30_000));
+    // A network change (an address came or went) invalidates every path: punch again.
+    this.timers.push(
+      setInterval(() => {
+        const now = interfaceFingerprint();
+        if (now === this.interfacesSeen) return;
+        this.interfacesSeen = now;
+        this.log.info('network change: re-learning endpoints and punching again');
+        this.magicsock.networkChanged();
+        void this.magicsock.refreshEndpoints().catch(() => undefined);
+      }, 5000),
+    );
+    for (const t of this.timers) t.unref();
+  }
+}
+
+function interfaceFingerprint(): string {
+  return Object.values(networkInterfaces())
+    .flatMap((l) => (l ?? []).map((i) => i.address))
+    .sort()
+    .join(',');
+}
+
+/** The parts of a netcheck report that peers see, to explain a relayed tunnel. */
+export function summarize(r: NetcheckReport): NetcheckSummary {
+  const mapping = r.mapping === 'unknown' && r.mappingVariesByDestIP === true ? 'address-and-port-dependent' : r.mapping;
+  return {
+    udp: r.udp,
+    mapping,
+    filtering: r.filtering,
+    hairpinning: r.hairpinning,
+    globalV4: r.globalV4,
+    globalV6: r.globalV6,
+    preferredStun: r.preferredServer,
+  };
+}

@@ -1,0 +1,55 @@
+// Why a tunnel ended up on the relay, from what both sides know: their own settings and both
+// netcheck summaries. Pure, so every sentence is tested. The first reason that applies wins,
+// most certain first.
+import type { NetcheckSummary } from '../coordinator/protocol.js';
+
+export interface RelayContext {
+  /** This side passed --disable-direct. */
+  readonly disabledHere: boolean;
+  /** The coordination server runs with --block-direct. */
+  readonly blockedByServer: boolean;
+  /** Which side is which, for the sentences. */
+  readonly hereName: string;
+  readonly peerName: string;
+  readonly here: NetcheckSummary | undefined;
+  readonly peer: NetcheckSummary | undefined;
+  /** The peer published no endpoint at all (it runs relay-only, or STUN found nothing). */
+  readonly peerHasEndpoints: boolean;
+}
+
+const isHard = (s: NetcheckSummary | undefined): boolean =>
+  s?.mapping === 'address-dependent' || s?.mapping === 'address-and-port-dependent';
+
+const ipOf = (endpoint: string | null | undefined): string | null => {
+  if (!endpoint) return null;
+  const i = endpoint.lastIndexOf(':');
+  return i === -1 ? endpoint : endpoint.slice(0, i);
+};
+
+export function whyRelayed(c: RelayContext): string {
+  if (c.disabledHere) return 'direct connections are disabled on this side (--disable-direct)';
+  if (c.blockedByServer) return 'the coordination server blocks direct connections (--block-direct)';
+  if (c.here?.udp === false) return `UDP is blocked on ${c.hereName}'s network: allow outbound UDP for a direct path`;
+  if (c.peer?.udp === false) return `UDP is blocked on ${c.peerName}'s network: allow outbound UDP there for a direct path`;
+  if (!c.peerHasEndpoints) return `${c.peerName} published no endpoints (it runs relay-only, or found no address)`;
+  const hereIp = ipOf(c.here?.globalV4);
+  const peerIp = ipOf(c.peer?.globalV4);
+  if (hereIp && hereIp === peerIp && (c.here?.hairpinning === false || c.peer?.hairpinning === false)) {
+    return (
+      `both sides are behind the same NAT (${hereIp}), which does not hairpin, and no STUN server revealed their inside addresses: ` +
+      'run an internal STUN server on the inside network and publish it to peers (traverse server --stun), or enable hairpinning on the NAT'
+    );
+  }
+  if (isHard(c.here) && isHard(c.peer)) {
+    return 'both NATs are hard (endpoint-dependent mapping): neither side can predict the port the other will use; a port forward on either side would allow a direct path';
+  }
+  const hardSide = isHard(c.here) ? c.hereName : isHard(c.peer) ? c.peerName : null;
+  if (hardSide) {
+    const other = hardSide === c.hereName ? c.peer : c.here;
+    const otherName = hardSide === c.hereName ? c.peerName : c.hereName;
+    if (other?.filtering === 'address-and-port-dependent') {
+      return `${hardSide}'s NAT is hard (endpoint-dependent mapping) and ${otherName}'s NAT filters by address and port, so ${hardSide}'s new ports are never let in; a port forward or an easier NAT on either side would allow a direct path`;
+    }
+  }
+  return 'no direct path answered: a firewall between the peers may drop UDP';
+}

@@ -1,0 +1,48 @@
+// The acceptance matrix of the peer engine: a coordination server and STUN servers on the lab's
+// internet, an agent and a client behind real NATs, and the path `traverse ping` ends on.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { labSkip } from './availability.js';
+import { createLab } from './topology.js';
+import { MATRIX, STUN_PORT_IN_MATRIX, type MatrixCell } from './matrix.js';
+import { startTraverseStun } from './stun-servers.js';
+import { createToken, runPing, startAgent, startCoordinator, type PingOutcome } from './peers.js';
+import type { Lab } from './lab.js';
+
+const skip = await labSkip();
+
+/** Builds the cell's lab, runs the peers, and returns what ping saw. */
+export async function runCell(cell: MatrixCell, lab: Lab): Promise<PingOutcome> {
+  await Promise.all(cell.stunHosts.map((h) => startTraverseStun(lab, h)));
+  const stunArgs = cell.stunHosts.flatMap((h) => ['--stun', `${lab.node(h).addresses[0]}:${STUN_PORT_IN_MATRIX}`]);
+  const coord = await startCoordinator(lab, [...stunArgs, ...(cell.serverArgs ?? [])]);
+  const agentToken = await createToken(coord.dataDir, ['--agent', 'dev-box']);
+  const clientToken = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
+  await startAgent(lab, 'agent', coord.url, agentToken);
+  return runPing(lab, 'client', coord.url, clientToken, 'dev-box', ['-n', '8', '--interval', '400', ...(cell.pingArgs ?? [])]);
+}
+
+describe('connectivity matrix', { skip, concurrency: 3 }, () => {
+  for (const cell of MATRIX) {
+    test(`${cell.name}: ${cell.expect}`, async () => {
+      const lab = await createLab(cell.topology());
+      try {
+        const r = await runCell(cell, lab);
+        const detail = JSON.stringify(r, null, 2);
+        assert.equal(r.code, 0, detail);
+        assert.ok(r.pongs.length > 0, detail);
+        assert.equal(r.summary.path, cell.expect, detail);
+        if (cell.expect === 'direct') {
+          assert.equal(r.pongs.at(-1)?.path, 'direct', detail);
+          assert.ok(r.summary.timeToDirectMs !== null, detail);
+          if (cell.endpointPrefix) assert.ok(r.summary.endpoint?.startsWith(cell.endpointPrefix), detail);
+        } else {
+          assert.ok(r.pongs.every((p) => p.path === 'relay'), detail);
+          if (cell.reason) assert.match(r.summary.reason ?? '', cell.reason, detail);
+        }
+      } finally {
+        await lab.teardown();
+      }
+    });
+  }
+});

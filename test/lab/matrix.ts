@@ -1,0 +1,59 @@
+// The connectivity matrix of the peer engine: who sits behind what, and which path
+// `traverse ping` must end on. Shared by the lab test and the matrix benchmark.
+import { INTERNET, type TopologySpec } from './spec.js';
+import { corporate, pairOfNats, sameLan, COORD_ADDRESS, COORD_HOST, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
+import { TRAVERSE_STUN_PORT } from './stun-servers.js';
+
+export interface MatrixCell {
+  readonly name: string;
+  readonly agentSide: string;
+  readonly clientSide: string;
+  readonly topology: () => TopologySpec;
+  /** STUN servers the coordination server publishes: host names in the lab, on the traverse STUN port. */
+  readonly stunHosts: readonly string[];
+  readonly serverArgs?: readonly string[];
+  readonly pingArgs?: readonly string[];
+  readonly expect: 'direct' | 'relay';
+  /** For direct cells: the endpoint must be one of this host's... (checked by prefix). */
+  readonly endpointPrefix?: string;
+  /** For relay cells: the reason must match. */
+  readonly reason?: RegExp;
+}
+
+/** Agent behind a double NAT (easy home router behind an easy carrier-grade NAT), client behind an easy NAT. */
+function doubleNatAgent(): TopologySpec {
+  return {
+    routers: [
+      { name: 'cgn', nat: 'easy', on: INTERNET, lan: '100.64.0.0/24' },
+      { name: 'home', nat: 'easy', on: 'cgn', lan: '10.1.0.0/24' },
+      { name: 'rclient', nat: 'easy', on: INTERNET, lan: '192.168.1.0/24' },
+    ],
+    hosts: [
+      { name: STUN_HOST, on: INTERNET, addresses: [...STUN_ADDRESSES] },
+      { name: COORD_HOST, on: INTERNET, addresses: [COORD_ADDRESS] },
+      { name: 'agent', on: 'home' },
+      { name: 'client', on: 'rclient' },
+    ],
+  };
+}
+
+const PUBLIC = [STUN_HOST];
+
+export const MATRIX: readonly MatrixCell[] = [
+  { name: 'same LAN', agentSide: 'same LAN as the client', clientSide: '', topology: sameLan, stunHosts: PUBLIC, expect: 'direct', endpointPrefix: '192.168.1.' },
+  { name: 'easy / easy', agentSide: 'EIM, port-restricted', clientSide: 'EIM, port-restricted', topology: () => pairOfNats('easy', 'easy'), stunHosts: PUBLIC, expect: 'direct' },
+  { name: 'full cone / hard', agentSide: 'EIM, endpoint-independent filtering', clientSide: 'endpoint-dependent mapping (hard)', topology: () => pairOfNats('hard', 'full-cone'), stunHosts: PUBLIC, expect: 'direct' },
+  { name: 'hard / full cone', agentSide: 'hard', clientSide: 'EIM, endpoint-independent filtering', topology: () => pairOfNats('full-cone', 'hard'), stunHosts: PUBLIC, expect: 'direct' },
+  { name: 'address-dependent / hard', agentSide: 'EIM, address-dependent filtering', clientSide: 'hard', topology: () => pairOfNats('hard', 'address-dependent'), stunHosts: PUBLIC, expect: 'direct' },
+  { name: 'easy / hard', agentSide: 'EIM, port-restricted', clientSide: 'hard', topology: () => pairOfNats('hard', 'easy'), stunHosts: PUBLIC, expect: 'relay', reason: /hard/ },
+  { name: 'hard / hard', agentSide: 'hard', clientSide: 'hard', topology: () => pairOfNats('hard', 'hard'), stunHosts: PUBLIC, expect: 'relay', reason: /both NATs are hard/ },
+  { name: 'easy / UDP blocked', agentSide: 'EIM, port-restricted', clientSide: 'UDP blocked', topology: () => pairOfNats('udp-blocked', 'easy'), stunHosts: PUBLIC, expect: 'relay', reason: /UDP is blocked/ },
+  { name: 'double NAT / easy', agentSide: 'double NAT (port-restricted behind a carrier-grade NAT)', clientSide: 'EIM, port-restricted', topology: doubleNatAgent, stunHosts: PUBLIC, expect: 'direct' },
+  { name: 'corporate, no hairpin, public STUN', agentSide: 'corporate cluster, no hairpin, public STUN only', clientSide: 'corporate VPN client', topology: () => corporate(false), stunHosts: PUBLIC, expect: 'relay', reason: /hairpin.*internal STUN server/ },
+  { name: 'corporate, no hairpin, internal STUN', agentSide: 'corporate cluster, no hairpin, internal STUN server', clientSide: 'corporate VPN client', topology: () => corporate(false), stunHosts: ['istun', STUN_HOST], expect: 'direct', endpointPrefix: '10.10.0.' },
+  { name: 'corporate, hairpin, public STUN', agentSide: 'corporate cluster, hairpinning router, public STUN only', clientSide: 'corporate VPN client', topology: () => corporate(true), stunHosts: PUBLIC, expect: 'direct' },
+  { name: 'easy / easy, client --disable-direct', agentSide: 'EIM, port-restricted', clientSide: 'EIM, port-restricted, client --disable-direct', topology: () => pairOfNats('easy', 'easy'), stunHosts: PUBLIC, pingArgs: ['--disable-direct'], expect: 'relay', reason: /disabled on this side/ },
+  { name: 'easy / easy, server --block-direct', agentSide: 'EIM, port-restricted', clientSide: 'EIM, port-restricted, server --block-direct', topology: () => pairOfNats('easy', 'easy'), stunHosts: PUBLIC, serverArgs: ['--block-direct'], expect: 'relay', reason: /blocks direct/ },
+];
+
+export const STUN_PORT_IN_MATRIX = TRAVERSE_STUN_PORT;

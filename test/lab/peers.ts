@@ -1,0 +1,91 @@
+// Traverse's own processes in a lab: the coordination server on the internet host, agents and
+// `traverse ping` behind NATs. Tokens are made with the real `traverse token` command.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Lab, LabProcess } from './lab.js';
+import { COORD_HOST } from './topologies.js';
+import { BIN, runCli } from '../helpers/cli.js';
+
+export interface LabCoordinator {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly process: LabProcess;
+}
+
+export const COORD_PORT = 8080;
+
+/** Waits until the child prints a line matching `re` on stdout; rejects if it exits first. */
+export function waitForLine(child: LabProcess, re: RegExp, timeoutMs = 10_000, what = 'process'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => re.test(l));
+      if (line !== undefined) finish(null, line);
+    };
+    const onErr = (d: Buffer): void => {
+      if (err.length < 10_000) err += d.toString();
+    };
+    const onExit = (code: number | null): void => finish(new Error(`${what} exited (${code}) before printing ${re}:\n${out}\n${err}`));
+    const timer = setTimeout(() => finish(new Error(`${what} did not print ${re} within ${timeoutMs} ms:\n${out}\n${err}`)), timeoutMs);
+    function finish(e: Error | null, line?: string): void {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onErr);
+      child.off('exit', onExit);
+      if (e) reject(e);
+      else resolve(line!);
+    }
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onErr);
+    child.once('exit', onExit);
+  });
+}
+
+/** Creates a token with `traverse token create` and returns it (the last line of stdout). */
+export async function createToken(dataDir: string, args: string[]): Promise<string> {
+  const r = await runCli(['token', 'create', '--data', dataDir, ...args]);
+  if (r.code !== 0) throw new Error(`token create ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+export async function startCoordinator(lab: Lab, extraArgs: string[] = [], dataDir = mkdtempSync(join(tmpdir(), 'traverse-lab-coord-'))): Promise<LabCoordinator> {
+  const address = lab.node(COORD_HOST).address;
+  const child = lab.spawn(COORD_HOST, process.execPath, [
+    BIN, 'server', '--listen', `${address}:${COORD_PORT}`, '--data', dataDir, '--stun-listen', 'disable', '--ping-interval', '2', ...extraArgs,
+  ]);
+  await waitForLine(child, /traverse server listening/, 10_000, 'traverse server');
+  return { url: `http://${address}:${COORD_PORT}`, dataDir, process: child };
+}
+
+export function peerEnv(stateDir: string): NodeJS.ProcessEnv {
+  return { ...process.env, TRAVERSE_STATE_DIR: stateDir, TRAVERSE_LOG_LEVEL: process.env.TRAVERSE_LAB_LOG_LEVEL ?? 'warn' };
+}
+
+export async function startAgent(lab: Lab, host: string, url: string, token: string, extraArgs: string[] = []): Promise<LabProcess> {
+  const state = mkdtempSync(join(tmpdir(), 'traverse-lab-agent-'));
+  const child = lab.spawn(host, process.execPath, [BIN, 'agent', '--server', url, '--token', token, ...extraArgs], { env: peerEnv(state) });
+  await waitForLine(child, /^agent ".*" connected/, 15_000, `agent in ${host}`);
+  return child;
+}
+
+export interface PingOutcome {
+  readonly pongs: { seq: number; path: 'direct' | 'relay'; endpoint: string | null; latencyMs: number }[];
+  readonly summary: { path: 'direct' | 'relay'; endpoint: string | null; timeToDirectMs: number | null; reason: string | null };
+  readonly code: number | null;
+  readonly stderr: string;
+}
+
+export async function runPing(lab: Lab, host: string, url: string, token: string, agent: string, extraArgs: string[] = []): Promise<PingOutcome> {
+  const state = mkdtempSync(join(tmpdir(), 'traverse-lab-client-'));
+  const r = await lab.exec(host, process.execPath, [BIN, 'ping', agent, '--server', url, '--token', token, '--json', ...extraArgs], {
+    timeoutMs: 60_000,
+    env: peerEnv(state),
+  });
+  const lines = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const summary = lines.find((l) => l.summary === true) as PingOutcome['summary'] | undefined;
+  if (!summary) throw new Error(`ping in ${host} printed no summary (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return { pongs: lines.filter((l) => l.summary !== true) as unknown as PingOutcome['pongs'], summary, code: r.code, stderr: r.stderr };
+}
