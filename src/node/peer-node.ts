@@ -189,6 +189,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       }
       this.peersByKey.set(rec.key, rec);
       this.magicsock.upsertPeer(rec.key, this.magicsock.isDirectAllowed ? rec.endpoints : []);
+      // The server forgets reported paths when it restarts, and only accepts a report once both
+      // sides of the tunnel are back; a peer's node arriving is that moment, so report again.
+      const path = this.magicsock.pathOf(rec.key);
+      this.coordinator.reportPath(rec.key, path.kind === 'direct' ? { kind: 'direct', endpoint: path.endpoint } : { kind: 'relay' });
       this.emit('peer', rec);
     });
     const gone = (how: 'disconnected' | 'lost') => (g: { name: string; key: string | null }) => {
