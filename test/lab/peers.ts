@@ -71,6 +71,12 @@ export async function startAgent(lab: Lab, host: string, url: string, token: str
   return child;
 }
 
+/** Starts `traverse ping AGENT --json ...` as a long-running process (killed on teardown). */
+export function spawnPing(lab: Lab, host: string, url: string, token: string, agent: string, extraArgs: string[] = []): LabProcess {
+  const state = mkdtempSync(join(tmpdir(), 'traverse-lab-client-'));
+  return lab.spawn(host, process.execPath, [BIN, 'ping', agent, '--server', url, '--token', token, '--json', ...extraArgs], { env: peerEnv(state) });
+}
+
 export interface PingOutcome {
   readonly pongs: { seq: number; path: 'direct' | 'relay'; endpoint: string | null; latencyMs: number }[];
   readonly summary: { path: 'direct' | 'relay'; endpoint: string | null; timeToDirectMs: number | null; reason: string | null };
