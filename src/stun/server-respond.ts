@@ -255,7 +255,8 @@ function hasCookie(b: Buffer): boolean {
 function copyHeader(b: Buffer, req: Buffer, type: number): void {
   b[0] = type >> 8;
   b[1] = type & 0xff;
-  req.copy(b, 4, 4, HEADER_LENGTH);
+  // A byte loop: for 16 bytes it is cheaper than Buffer.copy's call into C++.
+  for (let i = 4; i < HEADER_LENGTH; i++) b[i] = req[i]!;
 }
 
 function writeAddress(b: Buffer, pos: number, type: number, a: TransportAddress, xor: boolean): number {

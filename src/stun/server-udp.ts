@@ -43,9 +43,26 @@ export function bindUdp(options: UdpBindOptions): Promise<dgram.Socket> {
     socket.once('error', onError);
     socket.bind({ address: options.address, port: options.port, exclusive: options.exclusive }, () => {
       socket.off('error', onError);
+      enlargeBuffers(socket);
       resolve(socket);
     });
   });
+}
+
+/**
+ * The default receive buffer (about 200 KB on Linux) overflows under bursts of a few hundred
+ * requests while the process is busy, and every datagram lost there is a client retransmission.
+ * The kernel caps the request at net.core.rmem_max / wmem_max, which is fine: this is best effort.
+ */
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+function enlargeBuffers(socket: dgram.Socket): void {
+  try {
+    socket.setRecvBufferSize(SOCKET_BUFFER_BYTES);
+    socket.setSendBufferSize(SOCKET_BUFFER_BYTES / 4);
+  } catch {
+    // Not fatal: the defaults still work, only with more loss under load.
+  }
 }
 
 export interface UdpPathOptions {
