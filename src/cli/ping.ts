@@ -20,6 +20,11 @@ export interface PingSummary {
   path: 'direct' | 'relay';
   endpoint: string | null;
   timeToDirectMs: number | null;
+  /**
+   * When this client had connected, learned its endpoints and published them: its first
+   * coordination message (the tunnel request follows at once). Same origin as timeToDirectMs.
+   */
+  publishedMs: number;
   reason: string | null;
 }
 
@@ -44,6 +49,7 @@ export function registerPingCommand(program: Command): void {
 async function runPing(agent: string, flags: PingFlags): Promise<void> {
   const started = performance.now();
   const node = await startPeer(flags, 'client', 'ping');
+  const publishedMs = Math.round(performance.now() - started);
   onShutdown(() => node.close(), 1);
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`);
@@ -109,6 +115,7 @@ async function runPing(agent: string, flags: PingFlags): Promise<void> {
       path: final.kind,
       endpoint: final.kind === 'direct' ? final.endpoint : null,
       timeToDirectMs: timeToDirect,
+      publishedMs,
       reason,
     };
     if (flags.json) out(JSON.stringify(summary));
