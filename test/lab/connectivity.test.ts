@@ -4,23 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { labSkip } from './availability.js';
 import { createLab } from './topology.js';
-import { MATRIX, STUN_PORT_IN_MATRIX, type MatrixCell } from './matrix.js';
-import { startTraverseStun } from './stun-servers.js';
-import { createToken, runPing, startAgent, startCoordinator, type PingOutcome } from './peers.js';
-import type { Lab } from './lab.js';
+import { MATRIX, runCell } from './matrix.js';
 
 const skip = await labSkip();
-
-/** Builds the cell's lab, runs the peers, and returns what ping saw. */
-export async function runCell(cell: MatrixCell, lab: Lab): Promise<PingOutcome> {
-  await Promise.all(cell.stunHosts.map((h) => startTraverseStun(lab, h)));
-  const stunArgs = cell.stunHosts.flatMap((h) => ['--stun', `${lab.node(h).addresses[0]}:${STUN_PORT_IN_MATRIX}`]);
-  const coord = await startCoordinator(lab, [...stunArgs, ...(cell.serverArgs ?? [])]);
-  const agentToken = await createToken(coord.dataDir, ['--agent', 'dev-box']);
-  const clientToken = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
-  await startAgent(lab, 'agent', coord.url, agentToken);
-  return runPing(lab, 'client', coord.url, clientToken, 'dev-box', ['-n', '8', '--interval', '400', ...(cell.pingArgs ?? [])]);
-}
 
 describe('connectivity matrix', { skip, concurrency: 3 }, () => {
   for (const cell of MATRIX) {

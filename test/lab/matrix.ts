@@ -2,7 +2,9 @@
 // `traverse ping` must end on. Shared by the lab test and the matrix benchmark.
 import { INTERNET, type TopologySpec } from './spec.js';
 import { corporate, pairOfNats, sameLan, COORD_ADDRESS, COORD_HOST, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
-import { TRAVERSE_STUN_PORT } from './stun-servers.js';
+import { startTraverseStun, TRAVERSE_STUN_PORT } from './stun-servers.js';
+import { createToken, runPing, startAgent, startCoordinator, type PingOutcome } from './peers.js';
+import type { Lab } from './lab.js';
 
 export interface MatrixCell {
   readonly name: string;
@@ -57,3 +59,20 @@ export const MATRIX: readonly MatrixCell[] = [
 ];
 
 export const STUN_PORT_IN_MATRIX = TRAVERSE_STUN_PORT;
+
+/** The pings each cell runs by default: enough for the burst (3.2 s) to end while pinging. */
+export const CELL_PING_ARGS: readonly string[] = ['-n', '8', '--interval', '400'];
+
+/**
+ * Runs one cell in a lab built from `cell.topology()`: STUN servers, the coordination server, the
+ * agent, then `traverse ping dev-box --json` from the client. Returns what ping saw.
+ */
+export async function runCell(cell: MatrixCell, lab: Lab, pingArgs: readonly string[] = CELL_PING_ARGS): Promise<PingOutcome> {
+  await Promise.all(cell.stunHosts.map((h) => startTraverseStun(lab, h)));
+  const stunArgs = cell.stunHosts.flatMap((h) => ['--stun', `${lab.node(h).addresses[0]}:${STUN_PORT_IN_MATRIX}`]);
+  const coord = await startCoordinator(lab, [...stunArgs, ...(cell.serverArgs ?? [])]);
+  const agentToken = await createToken(coord.dataDir, ['--agent', 'dev-box']);
+  const clientToken = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
+  await startAgent(lab, 'agent', coord.url, agentToken);
+  return runPing(lab, 'client', coord.url, clientToken, 'dev-box', [...pingArgs, ...(cell.pingArgs ?? [])]);
+}

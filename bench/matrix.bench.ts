@@ -1,0 +1,142 @@
+// The connectivity matrix as a benchmark: every cell of test/lab/matrix.ts, BENCH_RUNS runs each
+// (a fresh lab per run, the same runCell as the lab test), and a table of what happened: how often
+// the path went direct, how fast, and the pong latency on the path it ended on. Needs root.
+// Writes bench/out/matrix.html with the same table.
+//
+//   npm run bench:matrix        (BENCH_RUNS, default 3; BENCH_CONCURRENCY, default 3)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { labAvailability } from '../test/lab/availability.js';
+import { createLab } from '../test/lab/topology.js';
+import { MATRIX, runCell, type MatrixCell } from '../test/lab/matrix.js';
+import type { PingOutcome } from '../test/lab/peers.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 3);
+const OUT_DIR = fileURLToPath(new URL('../../bench/out/', import.meta.url));
+
+interface RunResult {
+  readonly outcome: PingOutcome | null;
+  readonly error: string | null;
+}
+
+interface Row {
+  readonly cell: MatrixCell;
+  readonly runs: RunResult[];
+}
+
+const median = (xs: readonly number[]): number | null => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function runOnce(cell: MatrixCell): Promise<RunResult> {
+  const lab = await createLab(cell.topology());
+  try {
+    return { outcome: await runCell(cell, lab), error: null };
+  } catch (err) {
+    return { outcome: null, error: (err as Error).message.split('\n')[0]! };
+  } finally {
+    await lab.teardown();
+  }
+}
+
+/** Runs jobs with at most `n` at a time, keeping their order in the result. */
+async function pool<T>(jobs: (() => Promise<T>)[], n: number): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, jobs.length) }, async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        out[i] = await jobs[i]!();
+      }
+    }),
+  );
+  return out;
+}
+
+function summarizeRow(r: Row): { got: string; direct: number; ttd: number | null; latency: number | null; ok: boolean; errors: string[] } {
+  const outcomes = r.runs.map((x) => x.outcome).filter((o): o is PingOutcome => o !== null);
+  const direct = outcomes.filter((o) => o.summary.path === 'direct').length;
+  const ttd = median(outcomes.map((o) => o.summary.timeToDirectMs).filter((x): x is number => x !== null));
+  // Pong latency on the path each run ended on.
+  const latency = median(outcomes.flatMap((o) => o.pongs.filter((p) => p.path === o.summary.path).map((p) => p.latencyMs)));
+  const expectedCount = r.cell.expect === 'direct' ? RUNS : 0;
+  return {
+    got: `${direct}/${RUNS} direct`,
+    direct,
+    ttd,
+    latency,
+    ok: outcomes.length === RUNS && direct === expectedCount,
+    errors: r.runs.map((x) => x.error).filter((e): e is string => e !== null),
+  };
+}
+
+const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'median time to direct', 'median pong latency'];
+
+function cells(r: Row): string[] {
+  const s = summarizeRow(r);
+  return [
+    r.cell.agentSide,
+    r.cell.clientSide || '(same LAN)',
+    r.cell.expect,
+    `${s.got}${s.ok ? '' : '  !'}`,
+    s.ttd === null ? '-' : `${Math.round(s.ttd)} ms`,
+    s.latency === null ? '-' : `${s.latency.toFixed(2)} ms`,
+  ];
+}
+
+function textTable(rows: Row[]): string {
+  const data = [HEAD, ...rows.map(cells)];
+  const widths = HEAD.map((_, i) => Math.max(...data.map((d) => d[i]!.length)));
+  const line = (d: string[]): string => d.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+  return [line(HEAD), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map((r) => line(cells(r)))].join('\n');
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function html(rows: Row[], footer: string): string {
+  const tr = (d: string[], tag: string): string => `<tr>${d.map((c) => `<${tag}>${esc(c)}</${tag}>`).join('')}</tr>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Traverse connectivity matrix</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f4f4f4}tr.bad td{background:#fee}</style>
+</head><body>
+<h1>Traverse connectivity matrix</h1>
+<p>${esc(`${RUNS} run(s) per cell, ${new Date().toISOString()}`)}</p>
+<table>
+${tr(HEAD, 'th')}
+${rows.map((r) => tr(cells(r), 'td').replace('<tr>', summarizeRow(r).ok ? '<tr>' : '<tr class="bad">')).join('\n')}
+</table>
+<p>${esc(footer)}</p>
+</body></html>
+`;
+}
+
+async function main(): Promise<void> {
+  const a = await labAvailability();
+  if (!a.available) {
+    console.log(`matrix benchmark skipped: ${a.reason}`);
+    return;
+  }
+  const t0 = performance.now();
+  // Run r of every cell before run r+1 of any: a cell's runs never share a loaded moment.
+  const jobs = Array.from({ length: RUNS }, () => MATRIX.map((cell) => () => runOnce(cell))).flat();
+  const results = await pool(jobs, CONCURRENCY);
+  const rows: Row[] = MATRIX.map((cell, i) => ({ cell, runs: Array.from({ length: RUNS }, (_, r) => results[r * MATRIX.length + i]!) }));
+  const directCells = rows.filter((r) => summarizeRow(r).direct === RUNS).length;
+  const asExpected = rows.filter((r) => summarizeRow(r).ok).length;
+  const footer =
+    `${directCells}/${rows.length} cells went direct in every run (${Math.round((100 * directCells) / rows.length)}%); ` +
+    `${asExpected}/${rows.length} cells as expected; ${Math.round((performance.now() - t0) / 1000)} s in all`;
+  console.log(textTable(rows));
+  console.log(footer);
+  for (const r of rows) for (const e of summarizeRow(r).errors) console.log(`  ${r.cell.name}: error: ${e}`);
+  mkdirSync(OUT_DIR, { recursive: true });
+  writeFileSync(`${OUT_DIR}matrix.html`, html(rows, footer));
+  console.log(`wrote ${OUT_DIR}matrix.html`);
+}
+
+await main();
