@@ -6,6 +6,11 @@
 //   ping           1  txid (12)                      "are you there, at this address?"
 //   pong           2  txid (12) | address            "yes; your ping came from <address>"
 //   call-me-maybe  3  count (1) | address * count    "here are my endpoints: ping me now"
+//   stream-open    4  sid (8) | carrier (4) | handshake  "open a stream; here is Noise IK message 1"
+//   stream-accept  5  sid (8) | carrier (4) | handshake  "accepted; Noise IK message 2"
+//   stream-refuse  6  sid (8) | reason (UTF-8)           "no, because ..."
+//   carrier        7  sid (8) | carrier (4)              "carry stream sid on my new UDX stream"
+//   carrier-ack    8  sid (8) | carrier (4)              "here is mine for it"
 //
 //   address = family (1: 4 or 6) | port (2) | ip (4 or 16)
 //
@@ -22,12 +27,37 @@ export interface DiscoAddress {
   readonly port: number;
 }
 
+/** Stream control: sets up the UDX streams ("carriers") that carry an encrypted stream. */
+export type StreamControl =
+  | { readonly type: 'stream-open'; readonly sid: bigint; readonly carrier: number; readonly handshake: Uint8Array }
+  | { readonly type: 'stream-accept'; readonly sid: bigint; readonly carrier: number; readonly handshake: Uint8Array }
+  | { readonly type: 'stream-refuse'; readonly sid: bigint; readonly reason: string }
+  | { readonly type: 'carrier'; readonly sid: bigint; readonly carrier: number }
+  | { readonly type: 'carrier-ack'; readonly sid: bigint; readonly carrier: number };
+
 export type DiscoMessage =
   | { readonly type: 'ping'; readonly txid: Uint8Array }
   | { readonly type: 'pong'; readonly txid: Uint8Array; readonly src: DiscoAddress }
-  | { readonly type: 'call-me-maybe'; readonly endpoints: readonly DiscoAddress[] };
+  | { readonly type: 'call-me-maybe'; readonly endpoints: readonly DiscoAddress[] }
+  | StreamControl;
 
-const TYPE_CODE = { ping: 1, pong: 2, 'call-me-maybe': 3 } as const;
+const TYPE_CODE = {
+  ping: 1,
+  pong: 2,
+  'call-me-maybe': 3,
+  'stream-open': 4,
+  'stream-accept': 5,
+  'stream-refuse': 6,
+  carrier: 7,
+  'carrier-ack': 8,
+} as const;
+
+export const MAX_HANDSHAKE_BYTES = 512;
+export const MAX_REFUSE_REASON_BYTES = 200;
+
+export function isStreamControl(m: DiscoMessage): m is StreamControl {
+  return TYPE_CODE[m.type] >= 4;
+}
 
 function addressSize(a: DiscoAddress): number {
   return a.address.includes(':') ? 19 : 7;
@@ -52,6 +82,7 @@ function readAddress(b: Uint8Array, o: number): { addr: DiscoAddress; next: numb
 }
 
 export function encodeDisco(m: DiscoMessage): Buffer {
+  if (isStreamControl(m)) return encodeStreamControl(m);
   let size = 2;
   if (m.type === 'ping') size += TXID_BYTES;
   else if (m.type === 'pong') size += TXID_BYTES + addressSize(m.src);
@@ -74,9 +105,49 @@ export function encodeDisco(m: DiscoMessage): Buffer {
   return b;
 }
 
+function encodeStreamControl(m: StreamControl): Buffer {
+  let tail: Buffer;
+  if (m.type === 'stream-refuse') tail = Buffer.from(m.reason, 'utf8').subarray(0, MAX_REFUSE_REASON_BYTES);
+  else if (m.type === 'stream-open' || m.type === 'stream-accept') {
+    if (m.handshake.length > MAX_HANDSHAKE_BYTES) throw new Error('disco: handshake message too large');
+    tail = Buffer.alloc(4 + m.handshake.length);
+    tail.writeUInt32BE(m.carrier >>> 0, 0);
+    tail.set(m.handshake, 4);
+  } else {
+    tail = Buffer.alloc(4);
+    tail.writeUInt32BE(m.carrier >>> 0, 0);
+  }
+  const b = Buffer.alloc(10 + tail.length);
+  b[0] = TYPE_CODE[m.type];
+  b[1] = DISCO_VERSION;
+  b.writeBigUInt64BE(m.sid, 2);
+  tail.copy(b, 10);
+  return b;
+}
+
+function decodeStreamControl(code: number, b: Uint8Array): StreamControl | null {
+  if (b.length < 10) return null;
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
+  const sid = buf.readBigUInt64BE(2);
+  if (code === 6) {
+    if (b.length - 10 > MAX_REFUSE_REASON_BYTES) return null;
+    return { type: 'stream-refuse', sid, reason: buf.toString('utf8', 10) };
+  }
+  if (b.length < 14) return null;
+  const carrier = buf.readUInt32BE(10);
+  if (code === 4 || code === 5) {
+    const handshake = new Uint8Array(buf.subarray(14));
+    if (handshake.length === 0 || handshake.length > MAX_HANDSHAKE_BYTES) return null;
+    return { type: code === 4 ? 'stream-open' : 'stream-accept', sid, carrier, handshake };
+  }
+  if (b.length !== 14) return null;
+  return { type: code === 7 ? 'carrier' : 'carrier-ack', sid, carrier };
+}
+
 /** Parses a plaintext disco message; null for anything malformed (a silent drop). */
 export function decodeDisco(b: Uint8Array): DiscoMessage | null {
   if (b.length < 2 || b[1] !== DISCO_VERSION) return null;
+  if (b[0]! >= 4 && b[0]! <= 8) return decodeStreamControl(b[0]!, b);
   switch (b[0]) {
     case 1:
       return b.length === 2 + TXID_BYTES ? { type: 'ping', txid: new Uint8Array(b.subarray(2, 2 + TXID_BYTES)) } : null;

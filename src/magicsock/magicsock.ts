@@ -1,11 +1,13 @@
 // The node's one UDP socket and everything that shares it: STUN (endpoint discovery and
-// netcheck), disco (finding and keeping direct paths to peers) and, above this layer, data.
-// Datagrams are told apart by their first bytes: STUN has its top two bits 0 and the magic
-// cookie, disco starts with "TVd1", data (UDX) with 0xff.
+// netcheck), disco (finding and keeping direct paths to peers) and data (UDX streams, for the
+// tunnel layer above). The socket is a udx-native socket: UDX packets (first byte 0xff) go
+// straight to their streams in native code, and every other datagram comes up as a 'message':
+// STUN has its top two bits 0 and the magic cookie, disco starts with "TVd1".
 //
 // Peers come from the coordinator: only a key it vouched for (upsertPeer) may make us answer a
-// ping. The relay is the coordinator's too; this layer sees it only as a RelayTransport.
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+// ping. The relay is the coordinator's too; this layer sees it only as a RelayTransport, and
+// carries relayed UDX packets through one RelayShim per peer.
+import UDX, { type UDXSocket, type UdxAddress } from 'udx-native';
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.js';
@@ -13,12 +15,13 @@ import { silentLogger } from '../log/logger.js';
 import { StunClient, type StunTarget } from '../stun/client.js';
 import { looksLikeStun } from '../stun/message.js';
 import { Netchecker, type NetcheckReport } from '../netcheck/index.js';
-import { DiscoSealer, looksLikeDisco, type DiscoMessage } from '../disco/index.js';
+import { DiscoSealer, isStreamControl, looksLikeDisco, type DiscoMessage, type StreamControl } from '../disco/index.js';
 import type { NodeKey } from '../identity/node-key.js';
 import { formatEndpoint } from '../net/endpoint.js';
 import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
 import { RELAY, samePath, splitEndpoint, type Path } from './path.js';
 import { interfaceIPv4Addresses, mergeEndpoints } from './endpoints.js';
+import { RelayShim } from './relay-shim.js';
 
 /** How relayed datagrams leave this node (the coordinator's WebSocket, above this layer). */
 export interface RelayTransport {
@@ -52,18 +55,19 @@ export interface MagicSockEvents {
   path: [peerKey: string, path: Path];
   /** Our candidate endpoints changed and should be republished. */
   endpoints: [endpoints: string[]];
-  /** A datagram for the layer above (not STUN, not disco), from a trusted peer's path. */
-  data: [peerKey: string | null, payload: Buffer, from: string | null];
+  /** A stream-control message from a trusted peer, with the path it came over. */
+  control: [peerKey: string, message: StreamControl, path: Path];
 }
 
 interface Peer {
   readonly key: string;
   readonly paths: PeerPaths;
   path: Path;
+  shim: RelayShim | null;
 }
 
 interface UserPing {
-  readonly resolve: (r: PingResult) => void;
+  readonly resolve: (r: PingResult | null) => void;
   readonly path: Path;
   readonly sentAt: number;
   readonly timer: NodeJS.Timeout;
@@ -72,6 +76,8 @@ interface UserPing {
 const MAX_OBSERVED_SELF = 4;
 
 export class MagicSock extends EventEmitter<MagicSockEvents> {
+  /** The UDX instance that owns the socket; the tunnel layer makes its streams with it. */
+  readonly udx: UDX;
   readonly stun: StunClient;
   readonly netchecker: Netchecker;
   private readonly sealer: DiscoSealer;
@@ -87,33 +93,42 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private closed = false;
 
   private constructor(
-    private readonly socket: Socket,
+    udx: UDX,
+    /** The node's socket; the tunnel layer connects its streams to it. */
+    readonly socket: UDXSocket,
     private readonly options: MagicSockOptions,
   ) {
     super();
+    this.udx = udx;
     this.log = options.logger ?? silentLogger;
     this.directAllowed = options.directAllowed ?? true;
     this.sealer = new DiscoSealer(options.key);
-    this.stun = new StunClient(socket);
-    const port = socket.address().port;
+    this.stun = new StunClient({ send: (b, p, a) => this.sendRaw(b, p, a) });
+    const port = this.port;
     this.netchecker = new Netchecker({
       v4: { stun: this.stun, send: (b, p, a) => this.sendRaw(b, p, a), local: () => ({ address: '0.0.0.0', port }) },
     });
-    socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+    socket.on('message', (msg, from) => this.onDatagram(msg, from));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     this.timer = setInterval(() => this.tick(), options.tickMs ?? 25);
   }
 
   static async open(options: MagicSockOptions): Promise<MagicSock> {
-    const socket = createSocket({ type: 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(options.port ?? 0, options.bindAddress ?? '0.0.0.0', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new MagicSock(socket, options);
+    const udx = new UDX();
+    const socket = udx.createSocket();
+    try {
+      socket.bind(options.port ?? 0, options.bindAddress ?? '0.0.0.0');
+    } catch (err) {
+      throw new Error(`cannot bind UDP port ${options.port ?? 0}: ${(err as Error).message}`);
+    }
+    // Bulk streams want more than the default socket buffers; failure here is not fatal.
+    try {
+      socket.setRecvBufferSize(4 << 20);
+      socket.setSendBufferSize(4 << 20);
+    } catch {
+      /* keep the defaults */
+    }
+    return new MagicSock(udx, socket, options);
   }
 
   get port(): number {
@@ -129,7 +144,10 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   }
 
   setDirectAllowed(allowed: boolean): void {
+    if (allowed === this.directAllowed) return;
     this.directAllowed = allowed;
+    for (const p of this.peers.values()) p.paths.setDirectAllowed(allowed);
+    this.recomputeEndpoints();
   }
 
   get isDirectAllowed(): boolean {
@@ -170,6 +188,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
         key,
         paths: new PeerPaths({ directAllowed: this.directAllowed, ...this.options.paths }),
         path: RELAY,
+        shim: null,
       };
       this.peers.set(key, peer);
       peer.paths.setPublished(endpoints);
@@ -180,6 +199,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   }
 
   removePeer(key: string): void {
+    this.peers.get(key)?.shim?.close();
     this.peers.delete(key);
     this.sealer.forget(key);
   }
@@ -195,8 +215,35 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
 
   /** A datagram the coordinator relayed to us. */
   handleRelay(fromKey: string, payload: Buffer): void {
-    if (looksLikeDisco(payload)) this.onDisco(payload, null);
-    else if (this.peers.has(fromKey)) this.emit('data', fromKey, payload, null);
+    if (looksLikeDisco(payload)) {
+      this.onDisco(payload, null, fromKey);
+      return;
+    }
+    const peer = this.peers.get(fromKey);
+    if (peer && payload[0] === 0xff) this.shimFor(peer).deliver(payload);
+  }
+
+  /**
+   * Where a UDX stream to this peer should send for `path`: the peer's endpoint, or the
+   * loopback shim that carries its packets over the relay.
+   */
+  async streamAddress(key: string, path: Path): Promise<{ host: string; port: number } | null> {
+    const peer = this.peers.get(key);
+    if (!peer) return null;
+    if (path.kind === 'direct') {
+      const ep = splitEndpoint(path.endpoint);
+      return ep ? { host: ep.address, port: ep.port } : null;
+    }
+    const shim = this.shimFor(peer);
+    await shim.ready;
+    return shim.address;
+  }
+
+  /** Sends a stream-control message to a trusted peer over `path`. */
+  sendControl(key: string, path: Path, message: StreamControl): boolean {
+    if (!this.peers.has(key)) return false;
+    this.sendDisco(key, path, message);
+    return true;
   }
 
   /** Pings a peer over its current path; resolves with the path and round trip, or null on timeout. */
@@ -225,25 +272,23 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     }
   }
 
-  /** Sends a data datagram to a peer over its current path. */
-  sendData(key: string, payload: Uint8Array): boolean {
-    const peer = this.peers.get(key);
-    if (!peer) return false;
-    const path = peer.paths.current(performance.now());
-    if (path.kind === 'relay') return this.options.relay.send(key, payload);
-    const ep = splitEndpoint(path.endpoint);
-    if (!ep) return false;
-    this.sendRaw(payload, ep.port, ep.address);
-    return true;
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    for (const u of this.userPings.values()) clearTimeout(u.timer);
+    for (const u of this.userPings.values()) {
+      clearTimeout(u.timer);
+      u.resolve(null);
+    }
+    this.userPings.clear();
+    for (const p of this.peers.values()) p.shim?.close();
     this.stun.close();
-    this.socket.close();
+    void this.socket.close().catch(() => undefined);
+  }
+
+  private shimFor(peer: Peer): RelayShim {
+    if (!peer.shim) peer.shim = new RelayShim(peer.key, this.options.relay, this.port);
+    return peer.shim;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -305,30 +350,37 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
 
   private sendRaw(buf: Uint8Array, port: number, address: string): void {
     if (this.closed) return;
-    // The callback turns send errors (no route, ICMP unreachable) into silence, not 'error'.
-    this.socket.send(buf, port, address, () => undefined);
+    try {
+      this.socket.trySend(buf, port, address);
+    } catch (err) {
+      // A bad address or a closing socket: the sender's timers treat it as a lost packet.
+      this.log.debug({ err: (err as Error).message, address, port }, 'send failed');
+    }
   }
 
-  private onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
+  private onDatagram(msg: Buffer, from: UdxAddress): void {
     if (looksLikeStun(msg)) {
-      if (!this.stun.handleDatagram(msg, rinfo)) this.netchecker.handleDatagram(msg);
+      if (!this.stun.handleDatagram(msg, { address: from.host, port: from.port })) this.netchecker.handleDatagram(msg);
       return;
     }
-    const from = formatEndpoint(rinfo.address, rinfo.port);
-    if (looksLikeDisco(msg)) {
-      if (this.directAllowed) this.onDisco(msg, from);
-      return;
-    }
-    this.emit('data', null, msg, from);
+    if (looksLikeDisco(msg) && this.directAllowed) this.onDisco(msg, formatEndpoint(from.host, from.port), null);
+    // Anything else is not ours to answer: dropped.
   }
 
-  /** A sealed disco packet, from a direct address or (from === null) through the relay. */
-  private onDisco(buf: Buffer, from: string | null): void {
-    const opened = this.sealer.open(buf, (k) => this.peers.has(k));
+  /**
+   * A sealed disco packet, from a direct address or (from === null) through the relay, where
+   * the relay says which key sent it: the sealed sender must be that key.
+   */
+  private onDisco(buf: Buffer, from: string | null, relayedFrom: string | null): void {
+    const opened = this.sealer.open(buf, (k) => this.peers.has(k) && (relayedFrom === null || k === relayedFrom));
     if (!opened) return;
     const peer = this.peers.get(opened.sender)!;
     const m = opened.message;
     const now = performance.now();
+    if (isStreamControl(m)) {
+      this.emit('control', peer.key, m, from ? { kind: 'direct', endpoint: from } : RELAY);
+      return;
+    }
     switch (m.type) {
       case 'ping': {
         const src = from ? splitEndpoint(from)! : { address: '0.0.0.0', port: 0 };

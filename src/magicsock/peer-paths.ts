@@ -62,13 +62,27 @@ export class PeerPaths {
   private readonly burst: readonly number[];
   private readonly maxCandidates: number;
 
+  private directAllowed: boolean;
+
   constructor(private readonly options: PeerPathsOptions) {
+    this.directAllowed = options.directAllowed;
     this.trustMs = options.trustMs ?? 6500;
     this.heartbeatMs = options.heartbeatMs ?? 2000;
     this.discoveryMs = options.discoveryMs ?? 5000;
     this.fullRoundMs = options.fullRoundMs ?? 25_000;
     this.burst = options.burstOffsetsMs ?? [0, 100, 200, 400, 800, 1600, 3200];
     this.maxCandidates = options.maxCandidates ?? 40;
+  }
+
+  /** Turns direct paths on or off (the server's --block-direct may change on a reconnect). */
+  setDirectAllowed(allowed: boolean): void {
+    this.directAllowed = allowed;
+    if (!allowed) {
+      this.candidates.clear();
+      this.pending.clear();
+      this.best = null;
+      this.burstStart = null;
+    }
   }
 
   /** The endpoints we may ping, for tests and status output. */
@@ -81,7 +95,7 @@ export class PeerPaths {
    * something new appeared, which is worth a punching burst.
    */
   setPublished(endpoints: readonly string[], source: 'node' | 'call-me-maybe' = 'node'): boolean {
-    if (!this.options.directAllowed) return false;
+    if (!this.directAllowed) return false;
     let added = false;
     const keep = new Set(endpoints);
     if (source === 'node') {
@@ -95,20 +109,20 @@ export class PeerPaths {
 
   /** A ping from the peer arrived from `endpoint`: a real source we can answer and probe. */
   observed(endpoint: string): boolean {
-    if (!this.options.directAllowed) return false;
+    if (!this.directAllowed) return false;
     return this.add(endpoint, 'observed');
   }
 
   /** Starts a punching burst at `now`. */
   startBurst(now: number): void {
-    if (!this.options.directAllowed) return;
+    if (!this.directAllowed) return;
     this.burstStart = now;
     this.burstIndex = 0;
   }
 
   /** The endpoints to ping at `now` (the caller then reports each with pingSent). */
   due(now: number): string[] {
-    if (!this.options.directAllowed || this.candidates.size === 0) return [];
+    if (!this.directAllowed || this.candidates.size === 0) return [];
     this.expire(now);
     const all = [...this.candidates.keys()];
     if (this.burstStart !== null) {
@@ -148,9 +162,9 @@ export class PeerPaths {
   /** A pong for one of our pings; only counts if it came from the endpoint we pinged. */
   pongReceived(txidHex: string, from: string, now: number): PongResult | null {
     const p = this.pending.get(txidHex);
-    if (!p) return null;
+    // A pong from elsewhere (a NAT rebinding, a stray copy) must not cancel the real one.
+    if (!p || p.endpoint !== from) return null;
     this.pending.delete(txidHex);
-    if (p.endpoint !== from) return null;
     const latencyMs = now - p.sentAt;
     const c = this.candidates.get(from);
     if (!c) return { endpoint: from, latencyMs };
