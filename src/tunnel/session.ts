@@ -1,0 +1,215 @@
+// A byte stream that survives the death of the path under it. Its bytes travel on a carrier (a
+// UDX stream over the current path: direct, or the relay); when the path changes, a new carrier
+// is attached and each side resends what the other has not acknowledged, from the offsets in
+// frames.ts. Reliability and congestion control stay UDX's; this layer only keeps the unacked
+// tail (bounded: writes wait when it is full) and drops what arrives twice.
+//
+// It is the raw stream under the encryption (secret-stream), so a carrier sees only ciphertext.
+import { Duplex } from 'node:stream';
+import { encodeDataHeader, encodeOffsetFrame, encodeRst, FrameDecoder, FrameError, FrameType } from './frames.js';
+
+export interface SessionOptions {
+  /** Most bytes sent but not yet acknowledged; writes wait beyond it. Default 4 MiB. */
+  readonly maxUnacked?: number;
+  /** Acknowledge after this many new bytes (default 128 KiB)... */
+  readonly ackBytes?: number;
+  /** ...or this long after the first unacknowledged byte (default 20 ms). */
+  readonly ackDelayMs?: number;
+}
+
+interface Pending {
+  readonly offset: number;
+  readonly data: Buffer;
+}
+
+export class SessionError extends Error {
+  override readonly name = 'SessionError';
+}
+
+export class ResumableSession extends Duplex {
+  private carrier: Duplex | null = null;
+  private readonly carriers = new Set<Duplex>();
+  private sendOffset = 0;
+  private ackedOffset = 0;
+  private recvOffset = 0;
+  private lastAckSent = 0;
+  private unacked: Pending[] = [];
+  private unackedBytes = 0;
+  private blockedWrite: (() => void) | null = null;
+  private finalCallback: ((err?: Error | null) => void) | null = null;
+  private finSent = false;
+  private peerFin: number | null = null;
+  private ended = false;
+  private ackTimer: NodeJS.Timeout | null = null;
+  private readonly maxUnacked: number;
+  private readonly ackBytes: number;
+  private readonly ackDelayMs: number;
+
+  constructor(options: SessionOptions = {}) {
+    super({ allowHalfOpen: true });
+    this.maxUnacked = options.maxUnacked ?? 4 << 20;
+    this.ackBytes = options.ackBytes ?? 128 << 10;
+    this.ackDelayMs = options.ackDelayMs ?? 20;
+  }
+
+  /** Bytes held for a possible resend (for limits and tests). */
+  get bufferedUnacked(): number {
+    return this.unackedBytes;
+  }
+
+  get hasCarrier(): boolean {
+    return this.carrier !== null;
+  }
+
+  /**
+   * Moves the stream onto a new carrier: says how far we have received, and resends everything
+   * the peer has not acknowledged. Older carriers keep being read (their late bytes are
+   * deduplicated) until they close.
+   */
+  attach(carrier: Duplex): void {
+    if (this.destroyed) {
+      carrier.destroy();
+      return;
+    }
+    this.carriers.add(carrier);
+    this.carrier = carrier;
+    const decoder = new FrameDecoder({
+      hello: (off) => this.onAck(off),
+      ack: (off) => this.onAck(off),
+      data: (off, bytes) => this.onData(off, bytes, carrier),
+      fin: (off) => this.onFin(off),
+      rst: (reason) => this.destroy(new SessionError(`the peer reset the stream${reason ? `: ${reason}` : ''}`)),
+    });
+    carrier.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch (err) {
+        this.destroy(err instanceof FrameError ? new SessionError(`protocol error: ${err.message}`) : (err as Error));
+      }
+    });
+    const drop = (): void => {
+      this.carriers.delete(carrier);
+      if (this.carrier === carrier) this.carrier = null;
+    };
+    carrier.on('error', drop);
+    carrier.on('close', drop);
+    carrier.on('end', () => carrier.end());
+    carrier.write(encodeOffsetFrame(FrameType.Hello, this.recvOffset));
+    this.lastAckSent = this.recvOffset;
+    for (const p of this.unacked) this.writeData(carrier, p.offset, p.data);
+    if (this.finSent) carrier.write(encodeOffsetFrame(FrameType.Fin, this.sendOffset));
+  }
+
+  /** Closes carriers that are not the current one (the new path works). */
+  retireOldCarriers(): void {
+    for (const c of this.carriers) if (c !== this.carrier) c.destroy();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    const p: Pending = { offset: this.sendOffset, data: chunk };
+    this.unacked.push(p);
+    this.unackedBytes += chunk.length;
+    this.sendOffset += chunk.length;
+    if (this.carrier) this.writeData(this.carrier, p.offset, chunk);
+    if (this.unackedBytes <= this.maxUnacked) cb();
+    else this.blockedWrite = () => cb();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.finSent = true;
+    this.carrier?.write(encodeOffsetFrame(FrameType.Fin, this.sendOffset));
+    // Finished only when the peer has every byte: a carrier closed earlier could lose them.
+    if (this.ackedOffset >= this.sendOffset) cb();
+    else this.finalCallback = cb;
+  }
+
+  override _read(): void {
+    for (const c of this.carriers) if (c.isPaused()) c.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    if (err && this.carrier && !(err instanceof SessionError && /peer reset/.test(err.message))) {
+      this.carrier.write(encodeRst(err.message));
+    }
+    for (const c of this.carriers) {
+      if (err) c.destroy();
+      else c.end();
+    }
+    this.carriers.clear();
+    this.carrier = null;
+    this.unacked = [];
+    cb(err);
+  }
+
+  private writeData(carrier: Duplex, offset: number, data: Buffer): void {
+    carrier.write(Buffer.concat([encodeDataHeader(offset, data.length), data]));
+  }
+
+  private onData(offset: number, bytes: Buffer, carrier: Duplex): void {
+    const end = offset + bytes.length;
+    if (end <= this.recvOffset) return; // a resend we already have
+    if (offset > this.recvOffset) {
+      this.destroy(new SessionError(`protocol error: data at ${offset} but only ${this.recvOffset} received`));
+      return;
+    }
+    const fresh = offset < this.recvOffset ? bytes.subarray(this.recvOffset - offset) : bytes;
+    this.recvOffset = end;
+    if (!this.push(fresh)) carrier.pause();
+    if (this.recvOffset - this.lastAckSent >= this.ackBytes) this.sendAck();
+    else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.sendAck(), this.ackDelayMs);
+    this.maybeEnd();
+  }
+
+  private sendAck(): void {
+    if (this.ackTimer) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = null;
+    }
+    if (this.recvOffset === this.lastAckSent || !this.carrier) return;
+    this.lastAckSent = this.recvOffset;
+    this.carrier.write(encodeOffsetFrame(FrameType.Ack, this.recvOffset));
+  }
+
+  private onAck(offset: number): void {
+    if (offset > this.sendOffset) {
+      this.destroy(new SessionError(`protocol error: ack of ${offset} beyond ${this.sendOffset} sent`));
+      return;
+    }
+    if (offset <= this.ackedOffset) return;
+    this.ackedOffset = offset;
+    while (this.unacked.length > 0) {
+      const p = this.unacked[0]!;
+      if (p.offset + p.data.length > offset) break;
+      this.unacked.shift();
+      this.unackedBytes -= p.data.length;
+    }
+    if (this.blockedWrite && this.unackedBytes <= this.maxUnacked) {
+      const go = this.blockedWrite;
+      this.blockedWrite = null;
+      go();
+    }
+    if (this.finalCallback && this.ackedOffset >= this.sendOffset) {
+      const done = this.finalCallback;
+      this.finalCallback = null;
+      done();
+    }
+  }
+
+  private onFin(offset: number): void {
+    if (this.peerFin !== null && this.peerFin !== offset) {
+      this.destroy(new SessionError('protocol error: two different ends of stream'));
+      return;
+    }
+    this.peerFin = offset;
+    this.maybeEnd();
+  }
+
+  private maybeEnd(): void {
+    if (!this.ended && this.peerFin !== null && this.recvOffset === this.peerFin) {
+      this.ended = true;
+      this.sendAck();
+      this.push(null);
+    }
+  }
+}
