@@ -2,22 +2,51 @@
 // endpoints, answers peers the server vouches for, and runs until stopped.
 import type { Command } from 'commander';
 import { describePath } from '../magicsock/path.js';
+import { AllowList, AllowListError, DEFAULT_ALLOWED_TARGETS } from '../tunnel/allow-list.js';
+import { serveRequest } from '../tunnel/services.js';
 import { addPeerOptions, startPeer, type PeerFlags } from './peer-options.js';
+import { collect, intOption } from './options.js';
+import { UsageError } from './errors.js';
 import { onShutdown } from './shutdown.js';
+
+interface AgentFlags extends PeerFlags {
+  allowTarget?: string[];
+  maxStreams: number;
+}
 
 export function registerAgentCommand(program: Command): void {
   const cmd = program
     .command('agent')
     .description('run the workspace agent: reachable by the clients the server allows, directly or through the relay');
   addPeerOptions(cmd, { disableDirect: true })
-    .addHelpText('after', '\nExample:\n  traverse agent --server http://coord.example:8080 --token "$AGENT_TOKEN"\n\nRuns until SIGINT or SIGTERM.')
-    .action(async (flags: PeerFlags) => {
-      const node = await startPeer(flags, 'agent', 'agent');
+    .option(
+      '--allow-target <host:port>',
+      `what clients may reach through this agent (repeatable): IP, CIDR, host name or *, with a port, a-b or * (default: ${DEFAULT_ALLOWED_TARGETS.join(', ')})`,
+      collect,
+    )
+    .option('--max-streams <n>', 'open streams allowed per client', intOption('--max-streams', 1, 65536), 256)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  traverse agent --server http://coord.example:8080 --token "$AGENT_TOKEN"\n' +
+        "  traverse agent --allow-target '127.0.0.1:*' --allow-target '10.0.0.0/8:5432'\n\nRuns until SIGINT or SIGTERM.",
+    )
+    .action(async (flags: AgentFlags) => {
+      let allow: AllowList;
+      try {
+        allow = new AllowList(flags.allowTarget ?? DEFAULT_ALLOWED_TARGETS);
+      } catch (err) {
+        throw new UsageError(err instanceof AllowListError ? `--allow-target ${err.message}` : String(err));
+      }
+      const node = await startPeer(flags, 'agent', 'agent', {
+        acceptStream: (_peer, request) => serveRequest(request, allow),
+        streamLimits: { maxStreamsPerPeer: flags.maxStreams },
+      });
       const cfg = node.config;
       const say = (line: string): void => {
         process.stdout.write(`${line}\n`);
       };
       say(`agent "${cfg?.identity.name}" connected to ${flags.server}; UDP port ${node.magicsock.port}; endpoints ${node.magicsock.endpoints.join(', ') || 'none'}`);
+      say(`clients may reach: ${allow.patterns.join(', ')}`);
       node.on('peer', (p) => say(`peer ${p.name} (${p.kind}) published ${p.endpoints.length} endpoint(s)`));
       node.on('path', (p, path) => say(`tunnel to ${p.name}: ${describePath(path)}`));
       node.on('peerGone', (p, how) => say(`peer ${p.name} ${how}`));

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { NodeKey } from '../identity/node-key.js';
-import { PeerNode } from '../node/peer-node.js';
+import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { collect, portOption } from './options.js';
@@ -35,7 +35,12 @@ export function defaultKeyFile(kind: 'agent' | 'client'): string {
   return join(base, `${kind}.key`);
 }
 
-export async function startPeer(flags: PeerFlags, kind: 'agent' | 'client', loggerName: string): Promise<PeerNode> {
+export async function startPeer(
+  flags: PeerFlags,
+  kind: 'agent' | 'client',
+  loggerName: string,
+  extra: Partial<Pick<PeerNodeOptions, 'acceptStream' | 'streamLimits'>> = {},
+): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
   try {
@@ -54,8 +59,18 @@ export async function startPeer(flags: PeerFlags, kind: 'agent' | 'client', logg
       disableDirect: flags.disableDirect ?? false,
       logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
       ...(flags.port !== undefined ? { port: flags.port } : {}),
+      ...extra,
     });
   } catch (err) {
     throw new CommandFailed(`cannot connect to ${flags.server}: ${(err as Error).message}`);
+  }
+}
+
+/** Opens the tunnel to an agent, failing the command with the coordinator's reason. */
+export async function tunnelTo(node: PeerNode, agent: string): Promise<string> {
+  try {
+    return (await node.openTunnel(agent)).key;
+  } catch (err) {
+    throw new CommandFailed((err as Error).message);
   }
 }

@@ -17,6 +17,8 @@ import type { NetcheckReport } from '../netcheck/report.js';
 import { resolveEndpoint } from '../net/resolve.js';
 import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
+import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
+import type { StreamRequest } from '../tunnel/request.js';
 
 export interface PeerNodeOptions {
   readonly server: string;
@@ -35,6 +37,9 @@ export interface PeerNodeOptions {
   readonly netcheckTimeoutMs?: number;
   /** How often to re-learn our reflexive address (ms). */
   readonly restunMs?: number;
+  /** Agents: what to do with a stream a client opens (null: refuse all). */
+  readonly acceptStream?: ((peer: PeerRecord, request: StreamRequest) => Promise<AcceptDecision>) | null;
+  readonly streamLimits?: Partial<StreamLimits>;
 }
 
 export interface PeerRecord {
@@ -62,6 +67,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private interfacesSeen = '';
   private closed = false;
 
+  /** Encrypted streams to and from tunnel peers. */
+  readonly streams: StreamManager;
+
   private constructor(
     readonly magicsock: MagicSock,
     readonly coordinator: CoordinatorClient,
@@ -69,6 +77,22 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     private readonly log: Logger,
   ) {
     super();
+    const accept = options.acceptStream;
+    this.streams = new StreamManager({
+      magicsock,
+      key: options.key,
+      logger: log,
+      ...(options.streamLimits ? { limits: options.streamLimits } : {}),
+      accept: accept
+        ? (peerKey, request) => {
+            const peer = this.peersByKey.get(peerKey);
+            return peer ? accept(peer, request) : Promise.resolve({ ok: false, error: 'unknown peer' });
+          }
+        : null,
+      // Only clients open streams, and only to agents: the coordinator's access rules already
+      // decided which clients have a tunnel to us.
+      mayOpen: (peerKey) => this.peersByKey.get(peerKey)?.kind === 'client',
+    });
   }
 
   static async start(options: PeerNodeOptions): Promise<PeerNode> {
@@ -169,6 +193,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    this.streams.close();
     this.coordinator.close();
     this.magicsock.close();
   }
@@ -183,6 +208,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       // A peer that came back with a new key: forget the old one.
       for (const [k, old] of this.peersByKey) {
         if (old.name === p.name && k !== rec.key) {
+          this.streams.peerGone(k);
           this.peersByKey.delete(k);
           this.magicsock.removePeer(k);
         }
@@ -199,6 +225,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       // A lost peer may still be reachable directly (the coordinator, not the peer, may be the
       // one in trouble), so only a clean disconnect removes it at once.
       if (how === 'disconnected' && g.key) {
+        this.streams.peerGone(g.key);
         this.peersByKey.delete(g.key);
         this.magicsock.removePeer(g.key);
       }

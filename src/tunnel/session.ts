@@ -29,6 +29,8 @@ export class SessionError extends Error {
 export class ResumableSession extends Duplex {
   private carrier: Duplex | null = null;
   private readonly carriers = new Set<Duplex>();
+  /** Carriers paused because our reader is slow (UDX streams are streamx: no isPaused()). */
+  private readonly paused = new Set<Duplex>();
   private sendOffset = 0;
   private ackedOffset = 0;
   private recvOffset = 0;
@@ -55,6 +57,11 @@ export class ResumableSession extends Duplex {
   /** Bytes held for a possible resend (for limits and tests). */
   get bufferedUnacked(): number {
     return this.unackedBytes;
+  }
+
+  /** Both directions are complete: every byte of ours acknowledged, every byte of theirs here. */
+  get settled(): boolean {
+    return this.ended && this.finSent && this.ackedOffset >= this.sendOffset;
   }
 
   get hasCarrier(): boolean {
@@ -89,6 +96,7 @@ export class ResumableSession extends Duplex {
     });
     const drop = (): void => {
       this.carriers.delete(carrier);
+      this.paused.delete(carrier);
       if (this.carrier === carrier) this.carrier = null;
     };
     carrier.on('error', drop);
@@ -124,7 +132,8 @@ export class ResumableSession extends Duplex {
   }
 
   override _read(): void {
-    for (const c of this.carriers) if (c.isPaused()) c.resume();
+    for (const c of this.paused) c.resume();
+    this.paused.clear();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -137,6 +146,7 @@ export class ResumableSession extends Duplex {
       else c.end();
     }
     this.carriers.clear();
+    this.paused.clear();
     this.carrier = null;
     this.unacked = [];
     cb(err);
@@ -155,7 +165,10 @@ export class ResumableSession extends Duplex {
     }
     const fresh = offset < this.recvOffset ? bytes.subarray(this.recvOffset - offset) : bytes;
     this.recvOffset = end;
-    if (!this.push(fresh)) carrier.pause();
+    if (!this.push(fresh) && !this.paused.has(carrier)) {
+      this.paused.add(carrier);
+      carrier.pause();
+    }
     if (this.recvOffset - this.lastAckSent >= this.ackBytes) this.sendAck();
     else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.sendAck(), this.ackDelayMs);
     this.maybeEnd();

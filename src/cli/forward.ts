@@ -1,0 +1,96 @@
+// `traverse forward AGENT LOCAL_PORT:TARGET_HOST:TARGET_PORT...`: local TCP ports that lead, over
+// the encrypted peer path, to targets inside the workspace (like `ssh -L` or `coder port-forward`).
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Command } from 'commander';
+import { describePath } from '../magicsock/path.js';
+import { join } from '../tunnel/services.js';
+import type { PeerNode } from '../node/peer-node.js';
+import { formatEndpoint, parsePort } from '../net/endpoint.js';
+import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
+import { CommandFailed, UsageError } from './errors.js';
+import { onShutdown } from './shutdown.js';
+
+interface ForwardSpec {
+  readonly localPort: number;
+  readonly target: string;
+  readonly text: string;
+}
+
+interface ForwardFlags extends PeerFlags {
+  bind: string;
+}
+
+/** "8080:localhost:80" or "8080:[::1]:80"; "8080" alone means "8080:localhost:8080". */
+export function parseForwardSpec(text: string): ForwardSpec {
+  const m = /^(\d{1,5})(?::(.+):(\d{1,5}))?$/.exec(text);
+  if (!m) throw new UsageError(`"${text}": expected LOCAL_PORT:TARGET_HOST:TARGET_PORT, e.g. 8080:localhost:80`);
+  try {
+    const localPort = parsePort(m[1]!, 'local port');
+    if (m[2] === undefined) return { localPort, target: `localhost:${localPort}`, text };
+    const host = m[2].startsWith('[') && m[2].endsWith(']') ? m[2].slice(1, -1) : m[2];
+    const port = parsePort(m[3]!, 'target port');
+    if (port === 0) throw new UsageError(`"${text}": target port 0`);
+    return { localPort, target: formatEndpoint(host, port), text };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`"${text}": ${(err as Error).message}`);
+  }
+}
+
+export function registerForwardCommand(program: Command): void {
+  const cmd = program
+    .command('forward')
+    .description('forward local TCP ports to targets inside the workspace, over the encrypted peer path')
+    .argument('<agent>', "the agent's name on the coordination server")
+    .argument('<spec...>', 'LOCAL_PORT:TARGET_HOST:TARGET_PORT (the agent connects to TARGET from inside the workspace)')
+    .option('--bind <address>', 'local address to listen on', '127.0.0.1');
+  addPeerOptions(cmd, { disableDirect: true })
+    .addHelpText(
+      'after',
+      '\nExamples:\n  traverse forward dev-box 8080:localhost:80 5432:db.internal:5432 --server http://coord.example:8080 --token "$CLIENT_TOKEN"\n\n' +
+        "The agent allows targets with its --allow-target list (default: its own loopback).\nRuns until SIGINT or SIGTERM.",
+    )
+    .action(async (agent: string, specs: string[], flags: ForwardFlags) => {
+      const forwards = specs.map(parseForwardSpec);
+      const node = await startPeer(flags, 'client', 'forward');
+      let servers: Server[] = [];
+      onShutdown(() => {
+        for (const s of servers) s.close();
+        node.close();
+      });
+      const peerKey = await tunnelTo(node, agent);
+      servers = await Promise.all(forwards.map((f) => listen(node, peerKey, f, flags.bind, agent)));
+      node.on('path', (p, path) => {
+        if (p.key === peerKey) process.stdout.write(`path to ${agent}: ${describePath(path)}\n`);
+      });
+    });
+}
+
+function listen(node: PeerNode, peerKey: string, f: ForwardSpec, bind: string, agent: string): Promise<Server> {
+  const server = createServer({ allowHalfOpen: true }, (sock) => void carry(node, peerKey, f, sock));
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new CommandFailed(`cannot listen on ${formatEndpoint(bind, f.localPort)}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`)),
+    );
+    server.listen(f.localPort, bind, () => {
+      const a = server.address();
+      const port = typeof a === 'object' && a ? a.port : f.localPort;
+      process.stdout.write(`forwarding ${formatEndpoint(bind, port)} -> ${f.target} on ${agent} (path: ${describePath(node.magicsock.pathOf(peerKey))})\n`);
+      resolve(server);
+    });
+  });
+}
+
+async function carry(node: PeerNode, peerKey: string, f: ForwardSpec, sock: Socket): Promise<void> {
+  sock.setNoDelay(true);
+  sock.pause();
+  sock.on('error', () => undefined);
+  try {
+    const stream = await node.streams.open(peerKey, { kind: 'tcp', target: f.target });
+    join(sock, stream);
+    sock.resume();
+  } catch (err) {
+    process.stderr.write(`traverse: connection to ${f.target} failed: ${(err as Error).message}\n`);
+    sock.destroy();
+  }
+}

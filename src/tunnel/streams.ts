@@ -1,0 +1,397 @@
+// Encrypted streams between two nodes, over whichever path the engine chose.
+//
+// Opening (client -> agent), one round trip:
+//   client: stream-open {sid, its UDX stream id, Noise IK message 1 carrying the request}
+//   agent:  checks the client's key (proven by the handshake) is the peer the coordinator gave
+//           it, checks the request, and answers stream-accept {sid, its UDX stream id, Noise
+//           message 2} or stream-refuse {sid, reason}.
+// Both then connect a UDX stream (the "carrier") to the other's id over the current path: the
+// peer's endpoint, or the relay shim. The bytes go through a ResumableSession and secret-stream.
+//
+// When the client's path to the agent changes (relay -> direct, or a dead direct path -> relay),
+// the client opens a new carrier on the new path (carrier / carrier-ack) and the session resends
+// what was not acknowledged: the stream goes on without a reset or a lost byte. Control messages
+// are disco messages (sealed, unreliable): each is resent until answered, within a deadline.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import SecretStream from '@hyperswarm/secret-stream';
+import type { UDXStream } from 'udx-native';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import type { MagicSock } from '../magicsock/magicsock.js';
+import type { Path } from '../magicsock/path.js';
+import type { StreamControl } from '../disco/messages.js';
+import type { NodeKey } from '../identity/node-key.js';
+import { ResumableSession } from './session.js';
+import { respond, StreamInitiator } from './noise.js';
+import { streamRequest, streamResponse, type StreamRequest, type StreamResponse } from './request.js';
+
+export interface StreamLimits {
+  /** Streams one peer may have open on this node. */
+  readonly maxStreamsPerPeer: number;
+  /** Bytes a stream keeps for resending (its write buffer bound). */
+  readonly maxUnackedBytes: number;
+}
+
+export const DEFAULT_LIMITS: StreamLimits = { maxStreamsPerPeer: 256, maxUnackedBytes: 4 << 20 };
+
+/** The agent's decision on a request: accept and take the stream, or refuse with a reason. */
+export type AcceptDecision = { readonly ok: true; readonly take: (stream: Duplex) => void } | { readonly ok: false; readonly error: string };
+
+export interface StreamManagerOptions {
+  readonly magicsock: MagicSock;
+  readonly key: NodeKey;
+  readonly logger?: Logger;
+  readonly limits?: Partial<StreamLimits>;
+  /** Agents only: decides on incoming requests from a peer (null: this node accepts none). */
+  readonly accept?: ((peerKey: string, request: StreamRequest) => Promise<AcceptDecision>) | null;
+  /** Whether the peer may open streams to us at all (an agent accepts clients only). */
+  readonly mayOpen?: (peerKey: string) => boolean;
+  /** Resend interval and deadline for control messages (ms). */
+  readonly resendMs?: number;
+  readonly deadlineMs?: number;
+}
+
+export class StreamOpenError extends Error {
+  override readonly name = 'StreamOpenError';
+}
+
+interface SessionRecord {
+  readonly sid: bigint;
+  readonly peer: string;
+  readonly role: 'client' | 'agent';
+  readonly session: ResumableSession;
+  /** Client: the carrier switch in progress, if any. */
+  switching: { carrier: UDXStream; timer: NodeJS.Timeout; path: Path } | null;
+  /** Agent: carrier ids already answered, with the answer, so resends are answered again. */
+  readonly answered: Map<number, StreamControl>;
+  /** Agent: the accept message, resent if the client's open is resent. */
+  accept: StreamControl | null;
+}
+
+interface PendingOpen {
+  readonly carrier: UDXStream;
+  readonly initiator: StreamInitiator;
+  readonly resolve: (d: Duplex) => void;
+  readonly reject: (e: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export interface StreamManagerEvents {
+  /** A stream's carrier moved to a new path. */
+  carrier: [peerKey: string, sid: bigint, path: Path];
+}
+
+const sidKey = (peer: string, sid: bigint): string => `${peer}/${sid.toString(16)}`;
+
+export class StreamManager extends EventEmitter<StreamManagerEvents> {
+  private readonly sessions = new Map<string, SessionRecord>();
+  private readonly opening = new Map<string, PendingOpen>();
+  /** Agent: opens being decided (the target is being connected), to ignore their resends. */
+  private readonly deciding = new Set<string>();
+  private readonly usedIds = new Set<number>();
+  private readonly limits: StreamLimits;
+  private readonly log: Logger;
+  private readonly resendMs: number;
+  private readonly deadlineMs: number;
+  private closed = false;
+
+  constructor(private readonly options: StreamManagerOptions) {
+    super();
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.log = options.logger ?? silentLogger;
+    this.resendMs = options.resendMs ?? 250;
+    this.deadlineMs = options.deadlineMs ?? 10_000;
+    options.magicsock.on('control', (peer, m, path) => this.onControl(peer, m, path));
+    options.magicsock.on('path', (peer, path) => this.onPath(peer, path));
+  }
+
+  /** Streams open now, per peer (for status and limits). */
+  count(peerKey?: string): number {
+    if (peerKey === undefined) return this.sessions.size;
+    let n = 0;
+    for (const r of this.sessions.values()) if (r.peer === peerKey) n++;
+    return n;
+  }
+
+  /** Opens an encrypted stream to a peer (we are the client). */
+  open(peerKey: string, request: StreamRequest): Promise<Duplex> {
+    const ms = this.options.magicsock;
+    if (!ms.hasPeer(peerKey)) return Promise.reject(new StreamOpenError('no tunnel to that peer'));
+    if (this.count(peerKey) >= this.limits.maxStreamsPerPeer) {
+      return Promise.reject(new StreamOpenError(`too many open streams to this peer (${this.limits.maxStreamsPerPeer})`));
+    }
+    const sid = randomBytes(8).readBigUInt64BE(0);
+    const id = this.allocId();
+    const carrier = ms.udx.createStream(id);
+    const initiator = new StreamInitiator(this.options.key, Buffer.from(peerKey, 'hex'), Buffer.from(JSON.stringify(request)));
+    const key = sidKey(peerKey, sid);
+    return new Promise<Duplex>((resolve, reject) => {
+      const started = Date.now();
+      const send = (): void => {
+        if (Date.now() - started > this.deadlineMs) {
+          this.failOpen(key, new StreamOpenError(`the agent did not answer within ${this.deadlineMs} ms`));
+          return;
+        }
+        ms.sendControl(peerKey, ms.pathOf(peerKey), { type: 'stream-open', sid, carrier: id, handshake: initiator.message });
+      };
+      const timer = setInterval(send, this.resendMs);
+      this.opening.set(key, { carrier, initiator, resolve, reject, timer });
+      send();
+    });
+  }
+
+  /** The coordinator says the peer is gone: its streams end now, not after a timeout. */
+  peerGone(peerKey: string): void {
+    for (const [k, r] of this.sessions) {
+      if (r.peer === peerKey) {
+        r.session.destroy(new Error('the peer disconnected'));
+        this.sessions.delete(k);
+      }
+    }
+    for (const k of [...this.opening.keys()]) if (k.startsWith(`${peerKey}/`)) this.failOpen(k, new StreamOpenError('the peer disconnected'));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const k of [...this.opening.keys()]) this.failOpen(k, new StreamOpenError('closing'));
+    for (const r of this.sessions.values()) r.session.destroy();
+    this.sessions.clear();
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private allocId(): number {
+    for (;;) {
+      const id = randomBytes(4).readUInt32BE(0);
+      if (id !== 0 && !this.usedIds.has(id)) {
+        this.usedIds.add(id);
+        return id;
+      }
+    }
+  }
+
+  private failOpen(key: string, err: Error): void {
+    const p = this.opening.get(key);
+    if (!p) return;
+    this.opening.delete(key);
+    clearInterval(p.timer);
+    p.carrier.destroy();
+    p.reject(err);
+  }
+
+  private async connectCarrier(carrier: UDXStream, peer: string, remoteId: number, path: Path): Promise<boolean> {
+    const addr = await this.options.magicsock.streamAddress(peer, path);
+    if (!addr || this.closed) return false;
+    carrier.connect(this.options.magicsock.socket, remoteId, addr.port, addr.host);
+    return true;
+  }
+
+  private track(r: SessionRecord): void {
+    const key = sidKey(r.peer, r.sid);
+    this.sessions.set(key, r);
+    r.session.on('close', () => {
+      if (this.sessions.get(key) === r) this.sessions.delete(key);
+      if (r.switching) {
+        clearInterval(r.switching.timer);
+        r.switching.carrier.destroy();
+      }
+    });
+  }
+
+  private onControl(peer: string, m: StreamControl, path: Path): void {
+    if (this.closed) return;
+    switch (m.type) {
+      case 'stream-open':
+        void this.onOpen(peer, m, path);
+        return;
+      case 'stream-accept':
+        void this.onAccept(peer, m, path);
+        return;
+      case 'stream-refuse':
+        return this.onRefuse(peer, m.sid, m.reason);
+      case 'carrier':
+        void this.onCarrier(peer, m, path);
+        return;
+      case 'carrier-ack':
+        void this.onCarrierAck(peer, m);
+        return;
+    }
+  }
+
+  // ---- agent side ----
+
+  private refuse(peer: string, path: Path, sid: bigint, reason: string): void {
+    this.options.magicsock.sendControl(peer, path, { type: 'stream-refuse', sid, reason });
+  }
+
+  private async onOpen(peer: string, m: Extract<StreamControl, { type: 'stream-open' }>, path: Path): Promise<void> {
+    const key = sidKey(peer, m.sid);
+    const existing = this.sessions.get(key);
+    if (existing) {
+      if (existing.accept) this.options.magicsock.sendControl(peer, path, existing.accept);
+      return;
+    }
+    if (this.deciding.has(key)) return;
+    const accept = this.options.accept;
+    if (!accept || !(this.options.mayOpen?.(peer) ?? false)) return this.refuse(peer, path, m.sid, 'this peer may not open streams here');
+    if (this.count(peer) + this.deciding.size >= this.limits.maxStreamsPerPeer) {
+      return this.refuse(peer, path, m.sid, `too many open streams (${this.limits.maxStreamsPerPeer})`);
+    }
+    let start;
+    try {
+      start = respond(this.options.key, m.handshake);
+    } catch {
+      return; // not a valid handshake for our key: drop silently, like any bad packet
+    }
+    // The handshake proves the client's key; it must be the peer whose sealed message this was.
+    if (Buffer.from(start.remote).toString('hex') !== peer) return this.refuse(peer, path, m.sid, 'stream key does not match the peer');
+    let request: StreamRequest;
+    try {
+      request = streamRequest.parse(JSON.parse(Buffer.from(start.payload).toString('utf8')));
+    } catch {
+      return this.refuse(peer, path, m.sid, 'malformed request');
+    }
+    this.deciding.add(key);
+    let decision: AcceptDecision;
+    try {
+      decision = await accept(peer, request);
+    } catch (err) {
+      decision = { ok: false, error: (err as Error).message };
+    } finally {
+      this.deciding.delete(key);
+    }
+    if (!decision.ok) return this.refuse(peer, path, m.sid, decision.error);
+    if (this.closed || !this.options.magicsock.hasPeer(peer)) return;
+
+    const id = this.allocId();
+    const carrier = this.options.magicsock.udx.createStream(id);
+    if (!(await this.connectCarrier(carrier, peer, m.carrier, path))) return;
+    const session = new ResumableSession({ maxUnacked: this.limits.maxUnackedBytes });
+    session.attach(carrier);
+    const response: StreamResponse = { ok: true };
+    const { message, handshake } = start.reply(Buffer.from(JSON.stringify(response)));
+    const acceptMsg: StreamControl = { type: 'stream-accept', sid: m.sid, carrier: id, handshake: message };
+    const r: SessionRecord = { sid: m.sid, peer, role: 'agent', session, switching: null, answered: new Map(), accept: acceptMsg };
+    this.track(r);
+    const secure = new SecretStream(false, session, { handshake });
+    this.options.magicsock.sendControl(peer, path, acceptMsg);
+    this.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), request }, 'stream accepted');
+    decision.take(secure);
+  }
+
+  private async onCarrier(peer: string, m: Extract<StreamControl, { type: 'carrier' }>, path: Path): Promise<void> {
+    const r = this.sessions.get(sidKey(peer, m.sid));
+    if (!r || r.role !== 'agent') return this.refuse(peer, path, m.sid, 'unknown stream');
+    const answered = r.answered.get(m.carrier);
+    if (answered) {
+      this.options.magicsock.sendControl(peer, path, answered);
+      return;
+    }
+    if (r.answered.size >= 64) return this.refuse(peer, path, m.sid, 'too many carrier changes');
+    const id = this.allocId();
+    const carrier = this.options.magicsock.udx.createStream(id);
+    const ack: StreamControl = { type: 'carrier-ack', sid: m.sid, carrier: id, yours: m.carrier };
+    r.answered.set(m.carrier, ack);
+    if (!(await this.connectCarrier(carrier, peer, m.carrier, path))) return;
+    r.session.attach(carrier);
+    this.options.magicsock.sendControl(peer, path, ack);
+    setTimeout(() => r.session.retireOldCarriers(), 3000).unref();
+    this.emit('carrier', peer, m.sid, path);
+  }
+
+  // ---- client side ----
+
+  private async onAccept(peer: string, m: Extract<StreamControl, { type: 'stream-accept' }>, _path: Path): Promise<void> {
+    const key = sidKey(peer, m.sid);
+    const p = this.opening.get(key);
+    if (!p) return;
+    let result;
+    let response: StreamResponse;
+    try {
+      result = p.initiator.finish(m.handshake);
+      response = streamResponse.parse(JSON.parse(Buffer.from(result.payload).toString('utf8')));
+    } catch {
+      return; // not from the agent we handshook with: keep waiting for the real answer
+    }
+    this.opening.delete(key);
+    clearInterval(p.timer);
+    if (!response.ok) {
+      p.carrier.destroy();
+      p.reject(new StreamOpenError(response.error));
+      return;
+    }
+    const path = this.options.magicsock.pathOf(peer);
+    if (!(await this.connectCarrier(p.carrier, peer, m.carrier, path))) {
+      p.reject(new StreamOpenError('the tunnel closed'));
+      return;
+    }
+    const session = new ResumableSession({ maxUnacked: this.limits.maxUnackedBytes });
+    session.attach(p.carrier);
+    const r: SessionRecord = { sid: m.sid, peer, role: 'client', session, switching: null, answered: new Map(), accept: null };
+    this.track(r);
+    p.resolve(new SecretStream(true, session, { handshake: result.handshake }));
+    // The path may have changed while the agent was answering.
+    const now = this.options.magicsock.pathOf(peer);
+    if (now.kind !== path.kind || (now.kind === 'direct' && path.kind === 'direct' && now.endpoint !== path.endpoint)) this.switchCarrier(r, now);
+  }
+
+  private onRefuse(peer: string, sid: bigint, reason: string): void {
+    const key = sidKey(peer, sid);
+    if (this.opening.has(key)) {
+      this.failOpen(key, new StreamOpenError(reason || 'refused'));
+      return;
+    }
+    const r = this.sessions.get(key);
+    // A stream whose bytes have all been delivered both ways has nothing to lose: the agent
+    // closing its side first is not an error.
+    if (r && r.role === 'client' && !r.session.settled) r.session.destroy(new Error(`the agent dropped the stream: ${reason}`));
+  }
+
+  private onPath(peer: string, path: Path): void {
+    for (const r of this.sessions.values()) if (r.peer === peer && r.role === 'client') this.switchCarrier(r, path);
+  }
+
+  private switchCarrier(r: SessionRecord, path: Path): void {
+    if (r.session.destroyed || r.session.settled) return;
+    if (r.switching) {
+      clearInterval(r.switching.timer);
+      r.switching.carrier.destroy();
+      r.switching = null;
+    }
+    const ms = this.options.magicsock;
+    const id = this.allocId();
+    const carrier = ms.udx.createStream(id);
+    const started = Date.now();
+    const send = (): void => {
+      if (Date.now() - started > this.deadlineMs) {
+        // No answer on the new path: keep the current carrier; the next path change tries again.
+        if (r.switching?.carrier === carrier) {
+          clearInterval(r.switching.timer);
+          carrier.destroy();
+          r.switching = null;
+        }
+        return;
+      }
+      ms.sendControl(r.peer, path, { type: 'carrier', sid: r.sid, carrier: id });
+    };
+    r.switching = { carrier, timer: setInterval(send, this.resendMs), path };
+    send();
+  }
+
+  private async onCarrierAck(peer: string, m: Extract<StreamControl, { type: 'carrier-ack' }>): Promise<void> {
+    const r = this.sessions.get(sidKey(peer, m.sid));
+    // Only the answer to the switch in progress counts; a late one for an abandoned switch names
+    // a carrier of ours that no longer exists.
+    if (!r || r.role !== 'client' || !r.switching || r.switching.carrier.id !== m.yours) return;
+    const { carrier, timer, path } = r.switching;
+    r.switching = null;
+    clearInterval(timer);
+    if (!(await this.connectCarrier(carrier, peer, m.carrier, path))) return;
+    r.session.attach(carrier);
+    setTimeout(() => r.session.retireOldCarriers(), 3000).unref();
+    this.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), path }, 'stream moved to a new carrier');
+    this.emit('carrier', peer, m.sid, path);
+  }
+}

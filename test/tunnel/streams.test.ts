@@ -1,0 +1,193 @@
+// Encrypted streams between two real MagicSock engines on 127.0.0.1 with an in-memory relay: a
+// stream opened on the relay continues, byte for byte, when the path goes direct and when the
+// direct path is lost again. Candidates are 127.0.0.1 only, so nothing leaves the machine.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { MagicSock, type RelayTransport } from '../../src/magicsock/magicsock.js';
+import { NodeKey } from '../../src/identity/node-key.js';
+import { StreamManager, type AcceptDecision } from '../../src/tunnel/streams.js';
+import { AllowList } from '../../src/tunnel/allow-list.js';
+import { serveRequest } from '../../src/tunnel/services.js';
+import type { StreamRequest } from '../../src/tunnel/request.js';
+
+class MemoryRelay {
+  private readonly nodes = new Map<string, MagicSock>();
+  relayedBytes = 0;
+  /** Everything relayed, to look for plaintext. */
+  readonly frames: Buffer[] = [];
+  keepFrames = false;
+  transportFor(fromKey: string): RelayTransport {
+    return {
+      send: (to, payload) => {
+        const dest = this.nodes.get(to);
+        if (!dest) return false;
+        const copy = Buffer.from(payload);
+        this.relayedBytes += copy.length;
+        if (this.keepFrames) this.frames.push(copy);
+        setImmediate(() => dest.handleRelay(fromKey, copy));
+        return true;
+      },
+    };
+  }
+  register(key: string, ms: MagicSock): void {
+    this.nodes.set(key, ms);
+  }
+}
+
+interface Node {
+  readonly key: NodeKey;
+  readonly ms: MagicSock;
+  readonly streams: StreamManager;
+}
+
+async function node(
+  relay: MemoryRelay,
+  opts: { accept?: (peer: string, r: StreamRequest) => Promise<AcceptDecision>; directAllowed?: boolean } = {},
+): Promise<Node> {
+  const key = NodeKey.generate();
+  const ms = await MagicSock.open({
+    key,
+    relay: relay.transportFor(key.publicHex),
+    bindAddress: '127.0.0.1',
+    localAddresses: () => ['127.0.0.1'],
+    directAllowed: opts.directAllowed ?? false,
+  });
+  relay.register(key.publicHex, ms);
+  const streams = new StreamManager({ magicsock: ms, key, accept: opts.accept ?? null, mayOpen: () => true });
+  return { key, ms, streams };
+}
+
+function connect(a: Node, b: Node): void {
+  a.ms.upsertPeer(b.key.publicHex, [`127.0.0.1:${b.ms.port}`]);
+  b.ms.upsertPeer(a.key.publicHex, [`127.0.0.1:${a.ms.port}`]);
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+function drain(s: Duplex): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('end', () => resolve(Buffer.concat(parts)));
+    s.on('error', reject);
+  });
+}
+
+async function echoServer(): Promise<{ port: number; close(): void }> {
+  const server = createServer({ allowHalfOpen: true }, (sock) => sock.pipe(sock));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+}
+
+test('a TCP stream through the relay echoes, half-closes, and shows only ciphertext on the relay', async () => {
+  const relay = new MemoryRelay();
+  relay.keepFrames = true;
+  const allow = new AllowList();
+  const agent = await node(relay, { accept: (_p, r) => serveRequest(r, allow) });
+  const client = await node(relay);
+  connect(client, agent);
+  const echo = await echoServer();
+  try {
+    const s = await client.streams.open(agent.key.publicHex, { kind: 'tcp', target: `127.0.0.1:${echo.port}` });
+    const marker = Buffer.from('TRAVERSE-PLAINTEXT-MARKER-'.repeat(40));
+    const got = drain(s);
+    s.end(marker);
+    assert.equal((await got).toString(), marker.toString());
+    const all = Buffer.concat(relay.frames);
+    assert.ok(relay.frames.length > 0);
+    assert.ok(!all.includes(Buffer.from('TRAVERSE-PLAINTEXT-MARKER')), 'the relay saw plaintext');
+    assert.ok(!all.includes(Buffer.from(`127.0.0.1:${echo.port}`)), 'the relay saw the target');
+  } finally {
+    echo.close();
+    client.streams.close();
+    agent.streams.close();
+    client.ms.close();
+    agent.ms.close();
+  }
+});
+
+test('refusals carry the reason: a target outside the allow-list, a closed port', async () => {
+  const relay = new MemoryRelay();
+  const allow = new AllowList(['127.0.0.1:1-1000']);
+  const agent = await node(relay, { accept: (_p, r) => serveRequest(r, allow) });
+  const client = await node(relay);
+  connect(client, agent);
+  try {
+    await assert.rejects(client.streams.open(agent.key.publicHex, { kind: 'tcp', target: '127.0.0.1:2000' }), /not allowed by the agent/);
+    await assert.rejects(client.streams.open(agent.key.publicHex, { kind: 'tcp', target: '127.0.0.1:9' }), /cannot connect to 127\.0\.0\.1:9.*ECONNREFUSED/);
+    const none = await node(relay); // accepts nothing
+    connect(client, none);
+    await assert.rejects(client.streams.open(none.key.publicHex, { kind: 'tcp', target: '127.0.0.1:22' }), /may not open streams/);
+    none.ms.close();
+  } finally {
+    client.ms.close();
+    agent.ms.close();
+  }
+});
+
+test('a 64 MB download keeps every byte while the path goes relay -> direct -> relay', async () => {
+  const relay = new MemoryRelay();
+  const payload = randomBytes(64 << 20);
+  const agent = await node(relay, {
+    directAllowed: true,
+    accept: async () => ({
+      ok: true,
+      take: (s: Duplex) => {
+        s.resume();
+        let o = 0;
+        const pump = (): void => {
+          while (o < payload.length) {
+            const c = payload.subarray(o, o + 65536);
+            o += c.length;
+            if (!s.write(c)) {
+              s.once('drain', pump);
+              return;
+            }
+          }
+          s.end();
+        };
+        pump();
+      },
+    }),
+  });
+  const client = await node(relay, { directAllowed: true });
+  // Start relayed: the peers know no endpoints yet.
+  agent.ms.upsertPeer(client.key.publicHex, []);
+  client.ms.upsertPeer(agent.key.publicHex, []);
+  try {
+    const s = await client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'download', seconds: 1 });
+    assert.equal(client.ms.pathOf(agent.key.publicHex).kind, 'relay');
+    const moves: string[] = [];
+    client.streams.on('carrier', (_k, _sid, p) => moves.push(p.kind));
+    const parts: Buffer[] = [];
+    let got = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      s.on('data', (d: Buffer) => {
+        parts.push(d);
+        got += d.length;
+      });
+      s.on('end', () => resolve());
+      s.on('error', reject);
+    });
+    // A quarter in: the endpoints appear and the path goes direct.
+    while (got < payload.length / 4) await new Promise((r) => setTimeout(r, 5));
+    connect(client, agent);
+    while (client.ms.pathOf(agent.key.publicHex).kind !== 'direct') await new Promise((r) => setTimeout(r, 5));
+    // Later, direct paths are switched off (as a server --block-direct would): back to the relay.
+    while (got < (payload.length * 3) / 4 && moves.length < 1) await new Promise((r) => setTimeout(r, 5));
+    client.ms.setDirectAllowed(false);
+    agent.ms.setDirectAllowed(false);
+    await done;
+    s.end();
+    const all = Buffer.concat(parts);
+    assert.equal(all.length, payload.length);
+    assert.equal(sha(all), sha(payload));
+    assert.deepEqual(moves, ['direct', 'relay']);
+  } finally {
+    client.ms.close();
+    agent.ms.close();
+  }
+});
