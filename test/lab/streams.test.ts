@@ -1,0 +1,138 @@
+// Streams through real NATs: a real sshd reached with `ssh -o ProxyCommand="traverse proxy ..."`,
+// and an HTTP server reached through `traverse forward`, each across easy/easy (the path ends
+// direct) and a client whose network blocks UDP (everything relayed). Each case in its own lab.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { labSkip } from './availability.js';
+import { createLab } from './topology.js';
+import { pairOfNats } from './topologies.js';
+import { peerEnv } from './peers.js';
+import { forwardPath, startForward, streamPair, toolServer } from './streams-lab.js';
+import { run } from './exec.js';
+import type { Lab } from './lab.js';
+import type { TopologySpec } from './spec.js';
+import { BIN } from '../helpers/cli.js';
+
+const skip = await labSkip();
+
+const CASES: readonly { name: string; topology: () => TopologySpec; path: 'direct' | 'relay' }[] = [
+  { name: 'easy/easy (ends direct)', topology: () => pairOfNats('easy', 'easy'), path: 'direct' },
+  { name: 'client behind UDP-blocked (relay)', topology: () => pairOfNats('udp-blocked', 'easy'), path: 'relay' },
+];
+
+const SSH_PORT = 2222;
+const HTTP_PORT = 8000;
+
+/** A throw-away sshd config, host key and client key; root logs in with the key only. */
+export async function sshFixture(port: number): Promise<{ dir: string; config: string; key: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-lab-sshd-'));
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege-separation directory
+  for (const [file, type] of [['host_ed25519', 'ed25519'], ['client_ed25519', 'ed25519']] as const) {
+    const r = await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', join(dir, file)]);
+    if (r.code !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
+  }
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_ed25519.pub')));
+  chmodSync(join(dir, 'client_ed25519'), 0o600);
+  const config = join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host_ed25519')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'UsePAM no',
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'StrictModes no',
+      'LogLevel ERROR',
+      '',
+    ].join('\n'),
+  );
+  return { dir, config, key: join(dir, 'client_ed25519') };
+}
+
+/** Starts sshd -D -e in a node's namespace and waits until it listens. */
+export async function startSshd(lab: Lab, host: string, config: string, port: number): Promise<void> {
+  const sshd = lab.spawn(host, '/usr/sbin/sshd', ['-D', '-e', '-f', config]);
+  let err = '';
+  sshd.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const ss = await lab.exec(host, 'ss', ['-Hntl']);
+    if (ss.stdout.includes(`127.0.0.1:${port}`)) return;
+    if (sshd.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('streams in the lab', { skip, concurrency: 2 }, () => {
+  for (const c of CASES) {
+    test(`ssh through traverse proxy, ${c.name}`, async (t) => {
+      const lab = await createLab(c.topology());
+      try {
+        const pair = await streamPair(lab);
+        const ssh = await sshFixture(SSH_PORT);
+        await startSshd(lab, 'agent', ssh.config, SSH_PORT);
+        const state = mkdtempSync(join(tmpdir(), 'traverse-lab-proxy-'));
+        const proxy = `${process.execPath} ${BIN} proxy dev-box 127.0.0.1:${SSH_PORT} --server ${pair.coord.url} --token ${pair.clientToken}`;
+        const started = performance.now();
+        // `sleep 4` keeps the stream open past the first punching burst, so the path can upgrade under it.
+        const r = await lab.exec(
+          'client',
+          'ssh',
+          [
+            '-o', `ProxyCommand=${proxy}`,
+            '-o', 'StrictHostKeyChecking=no',
+            '-o', 'UserKnownHostsFile=/dev/null',
+            '-o', 'BatchMode=yes',
+            '-o', 'LogLevel=ERROR',
+            '-i', ssh.key,
+            'root@dev-box',
+            'echo ok; uname -n; sleep 4; echo done',
+          ],
+          { timeoutMs: 40_000, env: { ...peerEnv(state), TRAVERSE_LOG_LEVEL: 'info' } },
+        );
+        const ms = performance.now() - started;
+        assert.equal(r.code, 0, `ssh failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+        assert.deepEqual(r.stdout.trim().split('\n'), ['ok', hostname(), 'done']);
+        // The proxy's pino lines (info) on ssh's stderr say which path it ended on.
+        const paths = [...r.stderr.matchAll(/"path":\{"kind":"(direct|relay)"/g)].map((m) => m[1]);
+        const last = paths.at(-1) ?? 'relay';
+        t.diagnostic(`ssh ran in ${Math.round(ms)} ms; proxy path changes: ${paths.join(' -> ') || 'none (relay throughout)'}`);
+        assert.equal(last, c.path);
+      } finally {
+        await lab.teardown();
+      }
+    });
+
+    test(`HTTP through traverse forward, ${c.name}`, async (t) => {
+      const lab = await createLab(c.topology());
+      try {
+        const pair = await streamPair(lab);
+        await toolServer(lab, 'agent', ['http', String(HTTP_PORT), 'hello from the workspace']);
+        const fwd = await startForward(lab, pair, [`18080:127.0.0.1:${HTTP_PORT}`]);
+        const get = async (): Promise<string> => {
+          const r = await lab.exec('client', 'curl', ['-sS', '--max-time', '10', `http://127.0.0.1:18080/`], { timeoutMs: 15_000 });
+          assert.equal(r.code, 0, `curl failed: ${r.stderr}\nforward stderr:\n${fwd.lines.err}`);
+          return r.stdout;
+        };
+        const t0 = performance.now();
+        assert.equal(await get(), 'hello from the workspace');
+        const first = performance.now() - t0;
+        if (c.path === 'direct') await forwardPath(fwd, 'direct', 10_000);
+        // Again, now on the final path (direct, or still the relay).
+        assert.equal(await get(), 'hello from the workspace');
+        t.diagnostic(`first GET ${Math.round(first)} ms; forward printed: ${fwd.lines.out.map((l) => l.line).join(' | ')}`);
+        if (c.path === 'relay') assert.ok(!fwd.lines.out.some((l) => /direct/.test(l.line)), 'never direct');
+      } finally {
+        await lab.teardown();
+      }
+    });
+  }
+});
