@@ -24,7 +24,8 @@ export function runCli(args: string[], options: { timeoutMs?: number; env?: Node
       child.kill('SIGKILL');
       reject(new Error(`traverse ${args.join(' ')} did not finish in ${options.timeoutMs ?? 20000} ms\n${stdout}\n${stderr}`));
     }, options.timeoutMs ?? 20000);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then has all of stdout been read.
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
