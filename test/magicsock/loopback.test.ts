@@ -5,33 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { MagicSock, type RelayTransport } from '../../src/magicsock/magicsock.js';
+import { MagicSock } from '../../src/magicsock/magicsock.js';
+import { MemoryRelay } from '../helpers/memory-relay.js';
 import type { Path } from '../../src/magicsock/path.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { DiscoSealer } from '../../src/disco/index.js';
-
-/** The relay: delivers a datagram to the engine holding the destination key, on a later turn. */
-class MemoryRelay {
-  private readonly nodes = new Map<string, MagicSock>();
-  readonly log: { from: string; to: string; bytes: number }[] = [];
-
-  transportFor(fromKey: string): RelayTransport {
-    return {
-      send: (to, payload) => {
-        const dest = this.nodes.get(to);
-        this.log.push({ from: fromKey, to, bytes: payload.length });
-        if (!dest) return false;
-        const copy = Buffer.from(payload);
-        setImmediate(() => dest.handleRelay(fromKey, copy));
-        return true;
-      },
-    };
-  }
-
-  register(key: string, ms: MagicSock): void {
-    this.nodes.set(key, ms);
-  }
-}
 
 interface Peer {
   readonly key: NodeKey;

@@ -6,36 +6,13 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { MagicSock, type RelayTransport } from '../../src/magicsock/magicsock.js';
+import { MagicSock } from '../../src/magicsock/magicsock.js';
+import { MemoryRelay } from '../helpers/memory-relay.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { StreamManager, type AcceptDecision } from '../../src/tunnel/streams.js';
 import { AllowList } from '../../src/tunnel/allow-list.js';
 import { serveRequest } from '../../src/tunnel/services.js';
 import type { StreamRequest } from '../../src/tunnel/request.js';
-
-class MemoryRelay {
-  private readonly nodes = new Map<string, MagicSock>();
-  relayedBytes = 0;
-  /** Everything relayed, to look for plaintext. */
-  readonly frames: Buffer[] = [];
-  keepFrames = false;
-  transportFor(fromKey: string): RelayTransport {
-    return {
-      send: (to, payload) => {
-        const dest = this.nodes.get(to);
-        if (!dest) return false;
-        const copy = Buffer.from(payload);
-        this.relayedBytes += copy.length;
-        if (this.keepFrames) this.frames.push(copy);
-        setImmediate(() => dest.handleRelay(fromKey, copy));
-        return true;
-      },
-    };
-  }
-  register(key: string, ms: MagicSock): void {
-    this.nodes.set(key, ms);
-  }
-}
 
 interface Node {
   readonly key: NodeKey;
