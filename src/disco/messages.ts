@@ -10,7 +10,7 @@
 //   stream-accept  5  sid (8) | carrier (4) | handshake  "accepted; Noise IK message 2"
 //   stream-refuse  6  sid (8) | reason (UTF-8)           "no, because ..."
 //   carrier        7  sid (8) | carrier (4)              "carry stream sid on my new UDX stream"
-//   carrier-ack    8  sid (8) | carrier (4)              "here is mine for it"
+//   carrier-ack    8  sid (8) | carrier (4) | yours (4)  "here is mine for your carrier <yours>"
 //
 //   address = family (1: 4 or 6) | port (2) | ip (4 or 16)
 //
@@ -33,7 +33,7 @@ export type StreamControl =
   | { readonly type: 'stream-accept'; readonly sid: bigint; readonly carrier: number; readonly handshake: Uint8Array }
   | { readonly type: 'stream-refuse'; readonly sid: bigint; readonly reason: string }
   | { readonly type: 'carrier'; readonly sid: bigint; readonly carrier: number }
-  | { readonly type: 'carrier-ack'; readonly sid: bigint; readonly carrier: number };
+  | { readonly type: 'carrier-ack'; readonly sid: bigint; readonly carrier: number; readonly yours: number };
 
 export type DiscoMessage =
   | { readonly type: 'ping'; readonly txid: Uint8Array }
@@ -113,6 +113,10 @@ function encodeStreamControl(m: StreamControl): Buffer {
     tail = Buffer.alloc(4 + m.handshake.length);
     tail.writeUInt32BE(m.carrier >>> 0, 0);
     tail.set(m.handshake, 4);
+  } else if (m.type === 'carrier-ack') {
+    tail = Buffer.alloc(8);
+    tail.writeUInt32BE(m.carrier >>> 0, 0);
+    tail.writeUInt32BE(m.yours >>> 0, 4);
   } else {
     tail = Buffer.alloc(4);
     tail.writeUInt32BE(m.carrier >>> 0, 0);
@@ -140,8 +144,8 @@ function decodeStreamControl(code: number, b: Uint8Array): StreamControl | null 
     if (handshake.length === 0 || handshake.length > MAX_HANDSHAKE_BYTES) return null;
     return { type: code === 4 ? 'stream-open' : 'stream-accept', sid, carrier, handshake };
   }
-  if (b.length !== 14) return null;
-  return { type: code === 7 ? 'carrier' : 'carrier-ack', sid, carrier };
+  if (code === 8) return b.length === 18 ? { type: 'carrier-ack', sid, carrier, yours: buf.readUInt32BE(14) } : null;
+  return b.length === 14 ? { type: 'carrier', sid, carrier } : null;
 }
 
 /** Parses a plaintext disco message; null for anything malformed (a silent drop). */
