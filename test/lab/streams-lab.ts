@@ -109,12 +109,22 @@ export async function toolRun<T>(lab: Lab, host: string, args: string[], timeout
 
 /** Drops UDP between a router's networks and `address` (both directions), in its forward path. */
 export async function blockUdp(lab: Lab, router: string, address: string): Promise<void> {
-  const rules = `table inet trvblock {\n  chain fwd {\n    type filter hook forward priority -10; policy accept;\n    ip daddr ${address} udp drop\n    ip saddr ${address} udp drop\n  }\n}\n`;
+  const rules = `table inet trvblock {\n  chain cut {\n    type filter hook forward priority -10; policy accept;\n    ip daddr ${address} ip protocol udp drop\n    ip saddr ${address} ip protocol udp drop\n  }\n}\n`;
   await runOk('ip', ['netns', 'exec', lab.router(router).ns, 'nft', '-f', '-'], { input: rules });
 }
 
 export async function unblockUdp(lab: Lab, router: string): Promise<void> {
   await runOk('ip', ['netns', 'exec', lab.router(router).ns, 'nft', 'delete', 'table', 'inet', 'trvblock']);
+}
+
+/** The promise's value, or 'timeout' after `ms` (the timer does not outlive the race). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Resolves with the exit code once the process has exited. */

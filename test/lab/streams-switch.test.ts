@@ -1,0 +1,103 @@
+// A forwarded TCP connection carrying a 100 MB random file while the peer path changes under it:
+// relay -> direct (UDP between the peers allowed mid-transfer), and direct -> relay (the direct
+// path dies mid-transfer). The file must arrive intact, and the path must really have changed.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { labSkip } from './availability.js';
+import { createLab } from './topology.js';
+import { pairOfNats } from './topologies.js';
+import { blockUdp, collect, exited, forwardPath, lineMatching, sleep, startForward, streamPair, toolServer, TOOL, unblockUdp, within } from './streams-lab.js';
+
+const skip = await labSkip();
+const SIZE = 100 << 20;
+/** Paced so that the transfer spans the path change: about 13 s at 8 MB/s. */
+const RATE = 8 << 20;
+
+describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
+  let dir = '';
+  let file = '';
+  let sha256 = '';
+  before(() => {
+    if (skip) return;
+    dir = mkdtempSync(join(tmpdir(), 'traverse-lab-file-'));
+    file = join(dir, 'random.bin');
+    const data = randomBytes(SIZE);
+    sha256 = createHash('sha256').update(data).digest('hex');
+    writeFileSync(file, data);
+  });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('relay -> direct mid-transfer (download, 100 MB): intact, and the stream moved to the direct path', async (t) => {
+    const lab = await createLab(pairOfNats('easy', 'easy'));
+    try {
+      const agentWan = lab.router('ragent').address;
+      // Direct impossible at first: the client's router drops UDP to and from the agent's public
+      // address (STUN and the relay still work).
+      await blockUdp(lab, 'rclient', agentWan);
+      const pair = await streamPair(lab);
+      await toolServer(lab, 'agent', ['serve-file', '9000', file, String(RATE)]);
+      const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { env: { TRAVERSE_LOG_LEVEL: 'debug' } });
+      await forwardPath(fwd, 'relay', 1000);
+      const t0 = performance.now();
+      const fetch = lab.spawn('client', process.execPath, [TOOL, 'fetch', '127.0.0.1', '19000']);
+      const fl = collect(fetch);
+      await sleep(3000);
+      await unblockUdp(lab, 'rclient');
+      const unblocked = performance.now();
+      const direct = await forwardPath(fwd, 'direct', 15_000, unblocked);
+      await exited(fetch);
+      const done = await lineMatching(fl, /^\{/, 1000);
+      const r = JSON.parse(done.line) as { bytes: number; sha256?: string; how: string };
+      const moved = fwd.lines.err.split('\n').filter((l) => l.includes('stream moved to a new carrier'));
+      t.diagnostic(
+        `UDP allowed at ${Math.round(unblocked - t0)} ms; forward said direct at ${Math.round(direct.t - t0)} ms; ` +
+          `transfer done at ${Math.round(done.t - t0)} ms (${r.bytes} bytes, ${r.how}); carrier moves: ${moved.length}`,
+      );
+      assert.equal(r.how, 'end', fl.err);
+      assert.equal(r.bytes, SIZE);
+      assert.equal(r.sha256, sha256);
+      assert.ok(direct.t < done.t, 'the path changed before the transfer ended');
+      assert.ok(moved.some((l) => l.includes('"kind":"direct"')), `the stream's carrier moved to the direct path:\n${moved.join('\n')}`);
+    } finally {
+      await lab.teardown();
+    }
+  });
+
+  test('direct -> relay when the direct path dies mid-transfer (upload, 100 MB): intact over the relay', async (t) => {
+    const lab = await createLab(pairOfNats('easy', 'easy'));
+    try {
+      const pair = await streamPair(lab);
+      const sink = await toolServer(lab, 'agent', ['sink-hash', '9000']);
+      const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { env: { TRAVERSE_LOG_LEVEL: 'debug' } });
+      await forwardPath(fwd, 'direct', 10_000);
+      const t0 = performance.now();
+      const send = lab.spawn('client', process.execPath, [TOOL, 'send-file', '127.0.0.1', '19000', file, String(RATE)]);
+      const sl = collect(send);
+      await sleep(3000);
+      await blockUdp(lab, 'rclient', lab.router('ragent').address);
+      const cut = performance.now();
+      const relay = await forwardPath(fwd, 'relay', 15_000, cut);
+      const code = await within(exited(send), 45_000);
+      const moved = fwd.lines.err.split('\n').filter((l) => l.includes('stream moved to a new carrier'));
+      const got = sink.lines.out.find((l) => l.line.startsWith('{'));
+      t.diagnostic(
+        `direct path cut at ${Math.round(cut - t0)} ms; forward said relay at ${Math.round(relay.t - t0)} ms; ` +
+          `sender ${code === 'timeout' ? 'still running after 45 s' : `done at ${Math.round(performance.now() - t0)} ms`}; sink: ${got?.line ?? 'nothing'}; carrier moves: ${moved.length}`,
+      );
+      assert.notEqual(code, 'timeout', `the transfer did not finish:\n${sl.out.map((l) => l.line).join('\n')}\n${fwd.lines.err.slice(-3000)}`);
+      assert.ok(got, 'the sink saw the end of the stream');
+      const r = JSON.parse(got.line) as { bytes: number; sha256: string };
+      assert.equal(r.bytes, SIZE);
+      assert.equal(r.sha256, sha256);
+      assert.ok(moved.some((l) => l.includes('"kind":"relay"')), `the stream's carrier moved to the relay:\n${moved.join('\n')}`);
+    } finally {
+      await lab.teardown();
+    }
+  });
+});
