@@ -91,6 +91,8 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   /** Agent: opens being decided (the target is being connected), to ignore their resends. */
   private readonly deciding = new Set<string>();
   private readonly usedIds = new Set<number>();
+  /** Agent: streams that ended recently, so a late copy of their stream-open is not a new stream. */
+  private readonly finished = new Set<string>();
   private readonly limits: StreamLimits;
   private readonly log: Logger;
   private readonly resendMs: number;
@@ -193,6 +195,11 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     this.sessions.set(key, r);
     r.session.on('close', () => {
       if (this.sessions.get(key) === r) this.sessions.delete(key);
+      if (r.role === 'agent') {
+        this.finished.add(key);
+        // Bounded: the oldest entries go first (a Set iterates in insertion order).
+        if (this.finished.size > 4096) this.finished.delete(this.finished.values().next().value as string);
+      }
       if (r.switching) {
         clearInterval(r.switching.timer);
         r.switching.carrier.destroy();
@@ -233,7 +240,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       if (existing.accept) this.options.magicsock.sendControl(peer, path, existing.accept);
       return;
     }
-    if (this.deciding.has(key)) return;
+    if (this.deciding.has(key) || this.finished.has(key)) return;
     const accept = this.options.accept;
     if (!accept || !(this.options.mayOpen?.(peer) ?? false)) return this.refuse(peer, path, m.sid, 'this peer may not open streams here');
     if (this.count(peer) + this.deciding.size >= this.limits.maxStreamsPerPeer) {
