@@ -47,9 +47,20 @@ export function registerAgentCommand(program: Command): void {
       };
       say(`agent "${cfg?.identity.name}" connected to ${flags.server}; UDP port ${node.magicsock.port}; endpoints ${node.magicsock.endpoints.join(', ') || 'none'}`);
       say(`clients may reach: ${allow.patterns.join(', ')}`);
-      node.on('peer', (p) => say(`peer ${p.name} (${p.kind}) published ${p.endpoints.length} endpoint(s)`));
+      // A peer republishes on every change of its own (netcheck done, a new observed address);
+      // say so only when its endpoints actually changed.
+      const seen = new Map<string, string>();
+      node.on('peer', (p) => {
+        const eps = p.endpoints.join(',');
+        if (seen.get(p.name) === eps) return;
+        seen.set(p.name, eps);
+        say(`peer ${p.name} (${p.kind}) published ${p.endpoints.length} endpoint(s)`);
+      });
       node.on('path', (p, path) => say(`tunnel to ${p.name}: ${describePath(path)}`));
-      node.on('peerGone', (p, how) => say(`peer ${p.name} ${how}`));
+      node.on('peerGone', (p, how) => {
+        seen.delete(p.name);
+        say(`peer ${p.name} ${how}`);
+      });
       node.on('coordinator', (state, detail) => {
         if (state === 'connected') return;
         say(`coordination server: ${state}${detail ? ` (${detail})` : ''}`);
