@@ -8,6 +8,7 @@
 //   node stream-tool.js sink-hash PORT [ADDR]       per connection: {bytes, sha256} at its end, then FIN
 //   node stream-tool.js fetch HOST PORT             reads to the end: {bytes, sha256, ms, how}
 //   node stream-tool.js send-file HOST PORT FILE [B/s]  sends FILE, half-closes, waits for the close
+//   node stream-tool.js roundtrip HOST PORT TEXT N  sends TEXT N times to an echo server, half-closes, checks the echo
 //   node stream-tool.js hold HOST PORT              connects, one echo round trip ("open"), waits for the close: {how}
 //   node stream-tool.js pingpong HOST PORT N        N one-byte round trips on an echo server: {rtts}
 //   node stream-tool.js hold-many HOST PORT N       N connections, each one echo round trip, then holds them
@@ -129,6 +130,19 @@ switch (cmd) {
     s.on('error', (e: NodeJS.ErrnoException) => out({ how: `error ${e.code ?? e.message}` }));
     s.on('close', (hadError) => {
       if (!hadError) out({ how: 'end' });
+    });
+    break;
+  }
+  case 'roundtrip': {
+    const payload = Buffer.from(args[2]!.repeat(Number(args[3])));
+    const s = client(args[0]!, port);
+    const got: Buffer[] = [];
+    s.on('connect', () => s.end(payload));
+    s.on('data', (d: Buffer) => got.push(d));
+    s.on('error', (e: NodeJS.ErrnoException) => out({ how: `error ${e.code ?? e.message}` }));
+    s.on('close', (hadError) => {
+      const back = Buffer.concat(got);
+      if (!hadError) out({ sent: payload.length, received: back.length, ok: back.equals(payload), how: 'end' });
     });
     break;
   }
