@@ -14,7 +14,7 @@
 // are disco messages (sealed, unreliable): each is resent until answered, within a deadline.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import SecretStream from '@hyperswarm/secret-stream';
+import SecretStream, { type Handshake } from '@hyperswarm/secret-stream';
 import type { UDXStream } from 'udx-native';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
@@ -84,6 +84,27 @@ export interface StreamManagerEvents {
 }
 
 const sidKey = (peer: string, sid: bigint): string => `${peer}/${sid.toString(16)}`;
+
+/**
+ * Liveness of an open stream. A carrier to a peer that died (killed agent, vanished client) is
+ * never noticed by an idle stream: nothing is in flight, and a peer "lost" by the coordinator is
+ * kept, since it may still be reachable directly. So each side sends an encrypted empty message
+ * after KEEPALIVE_MS of silence, and a stream that hears nothing for IDLE_TIMEOUT_MS is destroyed.
+ * The timeout must outlast a path change (about 6.5 s to notice a dead direct path, then the
+ * carrier switch).
+ */
+export const KEEPALIVE_MS = 5_000;
+export const IDLE_TIMEOUT_MS = 15_000;
+
+function encrypt(isInitiator: boolean, session: ResumableSession, handshake: Handshake): Duplex {
+  const secure = new SecretStream(isInitiator, session, { handshake, keepAlive: KEEPALIVE_MS });
+  // secret-stream 6.9 ignores a `timeout` constructor option: only setTimeout() arms it.
+  const timed = secure as unknown as { setTimeout(ms: number): void };
+  timed.setTimeout(IDLE_TIMEOUT_MS);
+  // A peer that has ended its side sends no more keepalives: its silence is no longer a sign of death.
+  session.once('end', () => timed.setTimeout(0));
+  return secure;
+}
 
 export class StreamManager extends EventEmitter<StreamManagerEvents> {
   private readonly sessions = new Map<string, SessionRecord>();
@@ -282,7 +303,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     const acceptMsg: StreamControl = { type: 'stream-accept', sid: m.sid, carrier: id, handshake: message };
     const r: SessionRecord = { sid: m.sid, peer, role: 'agent', session, switching: null, answered: new Map(), accept: acceptMsg };
     this.track(r);
-    const secure = new SecretStream(false, session, { handshake });
+    const secure = encrypt(false, session, handshake);
     this.options.magicsock.sendControl(peer, path, acceptMsg);
     this.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), request }, 'stream accepted');
     decision.take(secure);
@@ -338,7 +359,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     session.attach(p.carrier);
     const r: SessionRecord = { sid: m.sid, peer, role: 'client', session, switching: null, answered: new Map(), accept: null };
     this.track(r);
-    p.resolve(new SecretStream(true, session, { handshake: result.handshake }));
+    p.resolve(encrypt(true, session, result.handshake));
     // The path may have changed while the agent was answering.
     const now = this.options.magicsock.pathOf(peer);
     if (now.kind !== path.kind || (now.kind === 'direct' && path.kind === 'direct' && now.endpoint !== path.endpoint)) this.switchCarrier(r, now);
