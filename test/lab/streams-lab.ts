@@ -36,10 +36,13 @@ export async function streamPair(lab: Lab, agentArgs: string[] = []): Promise<St
 export interface Lines {
   readonly out: { t: number; line: string }[];
   err: string;
+  /** The process has exited (no more lines will come). */
+  exited: boolean;
 }
 
 export function collect(child: LabProcess): Lines {
-  const lines: Lines = { out: [], err: '' };
+  const lines: Lines = { out: [], err: '', exited: false };
+  child.once('exit', () => setTimeout(() => (lines.exited = true), 100));
   let buf = '';
   child.stdout?.on('data', (d: Buffer) => {
     buf += d.toString();
@@ -59,7 +62,7 @@ export async function lineMatching(lines: Lines, re: RegExp, timeoutMs: number, 
   for (;;) {
     const l = lines.out.find((x) => x.t >= after && re.test(x.line));
     if (l) return l;
-    if (performance.now() > deadline) throw new Error(`no ${what} matching ${re} within ${timeoutMs} ms; stdout:\n${lines.out.map((x) => x.line).join('\n')}\nstderr:\n${lines.err.slice(-4000)}`);
+    if (performance.now() > deadline || lines.exited) throw new Error(`no ${what} matching ${re} within ${timeoutMs} ms${lines.exited ? ' (the process exited)' : ''}; stdout:\n${lines.out.map((x) => x.line).join('\n')}\nstderr:\n${lines.err.slice(-4000)}`);
     await sleep(50);
   }
 }
