@@ -1,7 +1,7 @@
 // Shared set-up for stream tests and benchmarks in the lab: STUN, the coordination server, tokens
 // and the agent; `traverse forward` in the client's namespace; the TCP ends of stream-tool.js;
 // and a switch that cuts UDP between the client's router and the agent's public address.
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import type { Lab, LabProcess } from './lab.js';
 import { STUN_HOST } from './topologies.js';
 import { startTraverseStun, TRAVERSE_STUN_PORT } from './stun-servers.js';
 import { createToken, peerEnv, startAgent, startCoordinator, waitForLine, type LabCoordinator } from './peers.js';
-import { runOk } from './exec.js';
+import { run, runOk } from './exec.js';
 import { BIN } from '../helpers/cli.js';
 
 export const TOOL = fileURLToPath(new URL('./stream-tool.js', import.meta.url));
@@ -134,4 +134,49 @@ export async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout
 export function exited(p: LabProcess): Promise<number | null> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);
   return new Promise((r) => p.once('exit', (code) => r(code)));
+}
+
+/** A throw-away sshd config, host key and client key; root logs in with the key only. */
+export async function sshFixture(port: number, listen = '127.0.0.1'): Promise<{ dir: string; config: string; key: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-lab-sshd-'));
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege-separation directory
+  for (const [file, type] of [['host_ed25519', 'ed25519'], ['client_ed25519', 'ed25519']] as const) {
+    const r = await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', join(dir, file)]);
+    if (r.code !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
+  }
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_ed25519.pub')));
+  chmodSync(join(dir, 'client_ed25519'), 0o600);
+  const config = join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      `ListenAddress ${listen}`,
+      `HostKey ${join(dir, 'host_ed25519')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'UsePAM no',
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'StrictModes no',
+      'LogLevel ERROR',
+      '',
+    ].join('\n'),
+  );
+  return { dir, config, key: join(dir, 'client_ed25519') };
+}
+
+/** Starts sshd -D -e in a node's namespace and waits until it listens. */
+export async function startSshd(lab: Lab, host: string, config: string, port: number): Promise<void> {
+  const sshd = lab.spawn(host, '/usr/sbin/sshd', ['-D', '-e', '-f', config]);
+  let err = '';
+  sshd.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const ss = await lab.exec(host, 'ss', ['-Hntl']);
+    if (ss.stdout.includes(`:${port} `)) return;
+    if (sshd.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -2,7 +2,7 @@
 // and an HTTP server reached through `traverse forward`, each across easy/easy (the path ends
 // direct) and a client whose network blocks UDP (everything relayed). Each case in its own lab.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -10,9 +10,7 @@ import { labSkip } from './availability.js';
 import { createLab } from './topology.js';
 import { pairOfNats } from './topologies.js';
 import { peerEnv } from './peers.js';
-import { forwardPath, startForward, streamPair, toolServer } from './streams-lab.js';
-import { run } from './exec.js';
-import type { Lab } from './lab.js';
+import { forwardPath, sshFixture, startForward, startSshd, streamPair, toolServer } from './streams-lab.js';
 import type { TopologySpec } from './spec.js';
 import { BIN } from '../helpers/cli.js';
 
@@ -25,51 +23,6 @@ const CASES: readonly { name: string; topology: () => TopologySpec; path: 'direc
 
 const SSH_PORT = 2222;
 const HTTP_PORT = 8000;
-
-/** A throw-away sshd config, host key and client key; root logs in with the key only. */
-export async function sshFixture(port: number): Promise<{ dir: string; config: string; key: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-lab-sshd-'));
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege-separation directory
-  for (const [file, type] of [['host_ed25519', 'ed25519'], ['client_ed25519', 'ed25519']] as const) {
-    const r = await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', join(dir, file)]);
-    if (r.code !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
-  }
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_ed25519.pub')));
-  chmodSync(join(dir, 'client_ed25519'), 0o600);
-  const config = join(dir, 'sshd_config');
-  writeFileSync(
-    config,
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${join(dir, 'host_ed25519')}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'UsePAM no',
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'StrictModes no',
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  );
-  return { dir, config, key: join(dir, 'client_ed25519') };
-}
-
-/** Starts sshd -D -e in a node's namespace and waits until it listens. */
-export async function startSshd(lab: Lab, host: string, config: string, port: number): Promise<void> {
-  const sshd = lab.spawn(host, '/usr/sbin/sshd', ['-D', '-e', '-f', config]);
-  let err = '';
-  sshd.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const ss = await lab.exec(host, 'ss', ['-Hntl']);
-    if (ss.stdout.includes(`127.0.0.1:${port}`)) return;
-    if (sshd.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start: ${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('streams in the lab', { skip, concurrency: 2 }, () => {
   for (const c of CASES) {

@@ -1,0 +1,187 @@
+// Streams in the NAT lab (needs root): one TCP connection through `traverse forward`, against
+// plain TCP and `ssh -L` over the same lab path, measured in the same run.
+//
+// Direct (easy/easy): the agent's router gets a TCP port forward (DNAT from its WAN address to
+// the agent), so "plain TCP" and "ssh -L" go client -> client's NAT -> internet segment -> agent's
+// router -> agent: the same hops, NATs and links as the hole-punched UDP path that the forward
+// uses. Relay (client behind UDP-blocked): the forward's bytes go client -> coordination server
+// (WebSocket relay) -> agent; "plain TCP" is a connection from the client to a server on the
+// coordination server's host, i.e. the first leg of the relayed path.
+//
+// For each: BENCH_RUNS downloads of BENCH_BYTES (relay: BENCH_RELAY_BYTES) from a server that
+// sends a repeated 1 MiB random block, timed by the receiver (a counting sink) from connect to
+// FIN; median Gbit/s. Then 1-byte ping-pong round trips (BENCH_ROUNDS) through the forward and
+// over plain TCP on the same path, and the agent's RSS with 100 open idle forwarded connections.
+//
+//   npm run bench:streams     (BENCH_RUNS=3, BENCH_BYTES=1073741824, BENCH_RELAY_BYTES=268435456, BENCH_ROUNDS=1000)
+import { readFileSync } from 'node:fs';
+import { labAvailability } from '../test/lab/availability.js';
+import { createLab } from '../test/lab/topology.js';
+import { COORD_ADDRESS, COORD_HOST, pairOfNats } from '../test/lab/topologies.js';
+import { runOk } from '../test/lab/exec.js';
+import { collect, forwardPath, sleep, sshFixture, startForward, startSshd, streamPair, TOOL, toolRun, toolServer, type StreamPair } from '../test/lab/streams-lab.js';
+import type { Lab } from '../test/lab/lab.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const BYTES = Number(process.env.BENCH_BYTES ?? 1 << 30);
+const RELAY_BYTES = Number(process.env.BENCH_RELAY_BYTES ?? 256 << 20);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1000);
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const gbit = (bytes: number, ms: number): number => (bytes * 8) / (ms / 1000) / 1e9;
+
+interface Fetched {
+  bytes: number;
+  ms: number;
+  how: string;
+}
+
+/** RUNS downloads from host:port in the client's namespace; Gbit/s per run. */
+async function throughput(lab: Lab, host: string, port: number, bytes: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = await toolRun<Fetched>(lab, 'client', ['fetch', host, String(port)], 300_000);
+    if (r.how !== 'end' || r.bytes !== bytes) throw new Error(`fetch from ${host}:${port}: ${JSON.stringify(r)}`);
+    out.push(gbit(r.bytes, r.ms));
+  }
+  return out;
+}
+
+/** Median and 99th percentile of ROUNDS 1-byte round trips on an echo server at host:port. */
+async function pingpong(lab: Lab, host: string, port: number): Promise<{ p50: number; p99: number }> {
+  const r = await toolRun<{ rtts: number[] }>(lab, 'client', ['pingpong', host, String(port), String(ROUNDS)], 120_000);
+  const s = [...r.rtts].slice(10).sort((a, b) => a - b); // the first rounds include the stream's opening
+  return { p50: median(s), p99: s[Math.floor(s.length * 0.99)]! };
+}
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+interface Row {
+  what: string;
+  value: string;
+  ratio: string;
+}
+
+const fmtG = (xs: number[]): string => `${median(xs).toFixed(2)} Gbit/s (runs ${xs.map((x) => x.toFixed(2)).join(', ')})`;
+const fmtMs = (l: { p50: number; p99: number }): string => `p50 ${(l.p50 * 1000).toFixed(0)} us, p99 ${(l.p99 * 1000).toFixed(0)} us`;
+
+async function direct(rows: Row[]): Promise<void> {
+  const lab = await createLab(pairOfNats('easy', 'easy'));
+  try {
+    const pair = await streamPair(lab);
+    const agentLan = lab.node('agent').address;
+    const ragent = lab.router('ragent');
+    // The benchmark's port forward on the agent's router: bulk (9000), echo (9001), sshd (2222).
+    await runOk('ip', ['netns', 'exec', ragent.ns, 'nft', 'add', 'rule', 'ip', 'lab', 'prerouting', 'iifname', ragent.ifName, 'tcp', 'dport', '{ 9000, 9001, 2222 }', 'dnat', 'to', agentLan]);
+    await runOk('ip', ['netns', 'exec', ragent.ns, 'nft', 'add', 'rule', 'ip', 'lab', 'forward', 'ct', 'status', 'dnat', 'accept']);
+    await toolServer(lab, 'agent', ['serve-bytes', '9000', String(BYTES), '0.0.0.0']);
+    await toolServer(lab, 'agent', ['echo', '9001', '0.0.0.0']);
+    const ssh = await sshFixture(2222, '0.0.0.0');
+    await startSshd(lab, 'agent', ssh.config, 2222);
+    const tunnel = lab.spawn('client', 'ssh', [
+      '-N', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-o', 'LogLevel=ERROR',
+      '-i', ssh.key, '-p', '2222', '-L', '127.0.0.1:29000:127.0.0.1:9000', `root@${ragent.address}`,
+    ]);
+    const tl = collect(tunnel);
+    const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000', '19001:127.0.0.1:9001']);
+    await forwardPath(fwd, 'direct', 10_000);
+    for (let i = 0; !(await lab.exec('client', 'ss', ['-Hntl'])).stdout.includes('127.0.0.1:29000 '); i++) {
+      if (i > 100) throw new Error(`ssh -L did not listen: ${tl.err}`);
+      await sleep(100);
+    }
+    const plain = await throughput(lab, ragent.address, 9000, BYTES);
+    const sshL = await throughput(lab, '127.0.0.1', 29000, BYTES);
+    const trav = await throughput(lab, '127.0.0.1', 19000, BYTES);
+    const path = fwd.lines.out.at(-1)?.line ?? '';
+    if (!/direct/.test(path)) throw new Error(`the forward is not direct: ${path}`);
+    rows.push({ what: `direct, plain TCP (${(BYTES / 2 ** 20).toFixed(0)} MiB, via port forward on the agent's NAT)`, value: fmtG(plain), ratio: '' });
+    rows.push({ what: 'direct, ssh -L (same path)', value: fmtG(sshL), ratio: `${(median(sshL) / median(plain)).toFixed(2)}x plain` });
+    rows.push({
+      what: 'direct, traverse forward',
+      value: fmtG(trav),
+      ratio: `${(median(trav) / median(sshL)).toFixed(2)}x ssh -L, ${(median(trav) / median(plain)).toFixed(2)}x plain`,
+    });
+
+    const lp = await pingpong(lab, ragent.address, 9001);
+    const lt = await pingpong(lab, '127.0.0.1', 19001);
+    rows.push({ what: `direct, 1-byte round trip, plain TCP (${ROUNDS} rounds)`, value: fmtMs(lp), ratio: '' });
+    rows.push({ what: 'direct, 1-byte round trip, traverse forward', value: fmtMs(lt), ratio: `${(lt.p50 / lp.p50).toFixed(2)}x plain (p50)` });
+
+    await memory(lab, pair, rows);
+  } finally {
+    await lab.teardown();
+  }
+}
+
+async function memory(lab: Lab, pair: StreamPair, rows: Row[]): Promise<void> {
+  const pid = pair.agent.pid!;
+  await sleep(1000);
+  const before = rssKb(pid);
+  const holder = lab.spawn('client', process.execPath, [TOOL, 'hold-many', '127.0.0.1', '19001', '100']);
+  const hl = collect(holder);
+  for (let i = 0; !hl.out.some((l) => l.line === 'open'); i++) {
+    if (i > 300) throw new Error(`100 connections did not open: ${hl.out.map((l) => l.line).join('\n')} ${hl.err}`);
+    await sleep(100);
+  }
+  await sleep(3000);
+  const after = rssKb(pid);
+  holder.kill('SIGTERM');
+  rows.push({
+    what: 'agent RSS, 100 open idle forwarded connections',
+    value: `+${((after - before) / 1024).toFixed(1)} MiB (${(before / 1024).toFixed(1)} -> ${(after / 1024).toFixed(1)} MiB)`,
+    ratio: `${((after - before) / 100).toFixed(0)} KiB per stream`,
+  });
+}
+
+async function relay(rows: Row[]): Promise<void> {
+  const lab = await createLab(pairOfNats('udp-blocked', 'easy'));
+  try {
+    const pair = await streamPair(lab);
+    await toolServer(lab, 'agent', ['serve-bytes', '9000', String(RELAY_BYTES)]);
+    await toolServer(lab, 'agent', ['echo', '9001']);
+    await toolServer(lab, COORD_HOST, ['serve-bytes', '9100', String(RELAY_BYTES), '0.0.0.0']);
+    await toolServer(lab, COORD_HOST, ['echo', '9101', '0.0.0.0']);
+    const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000', '19001:127.0.0.1:9001']);
+    await forwardPath(fwd, 'relay', 1000);
+    const plain = await throughput(lab, COORD_ADDRESS, 9100, RELAY_BYTES);
+    const trav = await throughput(lab, '127.0.0.1', 19000, RELAY_BYTES);
+    rows.push({ what: `relay, plain TCP to the coordination server's host (${(RELAY_BYTES / 2 ** 20).toFixed(0)} MiB)`, value: fmtG(plain), ratio: '' });
+    rows.push({ what: 'relay, traverse forward', value: fmtG(trav), ratio: `${(median(trav) / median(plain)).toFixed(2)}x plain` });
+    const lp = await pingpong(lab, COORD_ADDRESS, 9101);
+    const lt = await pingpong(lab, '127.0.0.1', 19001);
+    rows.push({ what: 'relay, 1-byte round trip, plain TCP to the server host', value: fmtMs(lp), ratio: '' });
+    rows.push({ what: 'relay, 1-byte round trip, traverse forward', value: fmtMs(lt), ratio: `${(lt.p50 / lp.p50).toFixed(2)}x plain (p50)` });
+  } finally {
+    await lab.teardown();
+  }
+}
+
+async function main(): Promise<void> {
+  const a = await labAvailability();
+  if (!a.available) {
+    console.error(`bench:streams needs the NAT lab: ${a.reason}`);
+    process.exit(1);
+  }
+  const rows: Row[] = [];
+  await direct(rows);
+  await relay(rows);
+  const w = Math.max(...rows.map((r) => r.what.length));
+  const v = Math.max(...rows.map((r) => r.value.length));
+  console.log(`streams in the NAT lab: ${RUNS} runs each, median; Node ${process.version}`);
+  for (const r of rows) console.log(`${r.what.padEnd(w)}  ${r.value.padEnd(v)}  ${r.ratio}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.stack : e);
+    process.exit(1);
+  },
+);
