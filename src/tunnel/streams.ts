@@ -98,11 +98,10 @@ export const IDLE_TIMEOUT_MS = 15_000;
 
 function encrypt(isInitiator: boolean, session: ResumableSession, handshake: Handshake): Duplex {
   const secure = new SecretStream(isInitiator, session, { handshake, keepAlive: KEEPALIVE_MS });
-  // secret-stream 6.9 ignores a `timeout` constructor option: only setTimeout() arms it.
-  const timed = secure as unknown as { setTimeout(ms: number): void };
-  timed.setTimeout(IDLE_TIMEOUT_MS);
+  // secret-stream 6.9 has no `timeout` constructor option: setTimeout() arms it.
+  secure.setTimeout(IDLE_TIMEOUT_MS);
   // A peer that has ended its side sends no more keepalives: its silence is no longer a sign of death.
-  session.once('end', () => timed.setTimeout(0));
+  session.once('end', () => secure.setTimeout(0));
   return secure;
 }
 

@@ -56,8 +56,11 @@ declare module '@hyperswarm/secret-stream' {
   }
 
   export default class SecretStream extends Duplex {
-    constructor(isInitiator: boolean, rawStream?: Duplex | null, options?: { handshake?: Handshake; keepAlive?: number; timeout?: number });
+    constructor(isInitiator: boolean, rawStream?: Duplex | null, options?: { handshake?: Handshake; keepAlive?: number });
     readonly rawStream: Duplex;
+    /** Destroys the stream after `ms` without hearing from the peer; 0 turns it off. */
+    setTimeout(ms: number): void;
+    setKeepAlive(ms: number): void;
     readonly remotePublicKey: Uint8Array | null;
     readonly handshakeHash: Uint8Array | null;
   }
