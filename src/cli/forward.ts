@@ -61,13 +61,13 @@ export function registerForwardCommand(program: Command): void {
       const peerKey = await tunnelTo(node, agent);
       servers = await Promise.all(forwards.map((f) => listen(node, peerKey, f, flags.bind, agent)));
       node.on('path', (p, path) => {
-        if (p.key === peerKey) process.stdout.write(`path to ${agent}: ${describePath(path)}\n`);
+        if (p.name === agent) process.stdout.write(`path to ${agent}: ${describePath(path)}\n`);
       });
     });
 }
 
 function listen(node: PeerNode, peerKey: string, f: ForwardSpec, bind: string, agent: string): Promise<Server> {
-  const server = createServer({ allowHalfOpen: true }, (sock) => void carry(node, peerKey, f, sock));
+  const server = createServer({ allowHalfOpen: true }, (sock) => void carry(node, agent, f, sock));
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new CommandFailed(`cannot listen on ${formatEndpoint(bind, f.localPort)}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`)),
@@ -81,12 +81,15 @@ function listen(node: PeerNode, peerKey: string, f: ForwardSpec, bind: string, a
   });
 }
 
-async function carry(node: PeerNode, peerKey: string, f: ForwardSpec, sock: Socket): Promise<void> {
+async function carry(node: PeerNode, agent: string, f: ForwardSpec, sock: Socket): Promise<void> {
   sock.setNoDelay(true);
   sock.pause();
   sock.on('error', () => undefined);
   try {
-    const stream = await node.streams.open(peerKey, { kind: 'tcp', target: f.target });
+    // Looked up per connection: an agent that came back with a new key is the same agent.
+    const peer = node.peerByName(agent);
+    if (!peer) throw new Error(`${agent} is not connected to the coordination server right now`);
+    const stream = await node.streams.open(peer.key, { kind: 'tcp', target: f.target });
     join(sock, stream);
     sock.resume();
   } catch (err) {
