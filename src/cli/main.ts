@@ -6,8 +6,8 @@ import { registerCommands } from './commands.js';
 export function buildProgram(): Command {
   const program = new Command('traverse')
     .description(
-      'Direct, encrypted connections between a developer machine and a remote workspace,\n' +
-        'across NATs and firewalls: STUN discovery, coordination, hole punching and a relay.',
+      'Direct, encrypted connections between a developer machine and a remote workspace, across NATs and firewalls: ' +
+        'STUN discovery, a coordination server, hole punching, and a relay when no direct path exists.',
     )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')

@@ -30,7 +30,7 @@ interface ServerFlags {
 export function registerServer(program: Command): void {
   program
     .command('server')
-    .description('run the coordination server: peer coordination, relay, optional STUN server')
+    .description('run the coordination server: peer coordination, the relay, and an embedded STUN server')
     .option('--listen <host:port>', 'HTTP/WebSocket address to listen on', DEFAULT_LISTEN)
     .option('--data <dir>', 'data folder holding traverse.db (env TRAVERSE_DATA; default ./traverse-data)')
     .option(
