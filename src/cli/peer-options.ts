@@ -59,6 +59,10 @@ export async function startPeer(
       disableDirect: flags.disableDirect ?? false,
       logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
       ...(flags.port !== undefined ? { port: flags.port } : {}),
+      // One-shot commands fail when the server cannot be reached; the agent keeps trying.
+      ...(kind === 'client'
+        ? { connectTimeoutMs: 10_000 }
+        : { onConnectProblem: (d: string) => process.stderr.write(`traverse: waiting for ${flags.server} (${d}); retrying\n`) }),
       ...extra,
     });
   } catch (err) {

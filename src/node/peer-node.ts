@@ -40,6 +40,13 @@ export interface PeerNodeOptions {
   /** Agents: what to do with a stream a client opens (null: refuse all). */
   readonly acceptStream?: ((peer: PeerRecord, request: StreamRequest) => Promise<AcceptDecision>) | null;
   readonly streamLimits?: Partial<StreamLimits>;
+  /**
+   * Give up if the first connection to the coordinator takes longer (one-shot commands); without
+   * it the node keeps retrying with backoff, as an agent should.
+   */
+  readonly connectTimeoutMs?: number;
+  /** Told why the first connection is not there yet (while the node keeps retrying). */
+  readonly onConnectProblem?: (detail: string) => void;
 }
 
 export interface PeerRecord {
@@ -110,12 +117,33 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     coordinator = new CoordinatorClient({ url: options.server, token: options.token, key: options.key.publicHex, logger: log });
     const node = new PeerNode(magicsock, coordinator, options, log);
     node.wire();
+    let lastProblem: string | undefined;
+    const onState = (_s: string, detail: string | undefined): void => {
+      if (detail && detail !== lastProblem) options.onConnectProblem?.(detail);
+      if (detail) lastProblem = detail;
+    };
+    coordinator.on('state', onState);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const config = await coordinator.connect();
+      const connected = coordinator.connect();
+      const config = options.connectTimeoutMs
+        ? await Promise.race([
+            connected,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`no connection within ${options.connectTimeoutMs} ms${lastProblem ? ` (${lastProblem})` : ''}`)),
+                options.connectTimeoutMs,
+              );
+            }),
+          ])
+        : await connected;
       await node.applyConfig(config);
     } catch (err) {
       node.close();
       throw err;
+    } finally {
+      clearTimeout(timer);
+      coordinator.off('state', onState);
     }
     node.startTimers();
     return node;
