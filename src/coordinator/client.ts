@@ -200,12 +200,17 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       if (isBinary) return this.onRelay(data);
       this.onText(data.toString('utf8'));
     });
-    ws.on('error', (err) => this.log.debug({ err: err.message }, 'coordinator connection error'));
+    let socketError: string | null = null;
+    ws.on('error', (err) => {
+      // "connect ECONNREFUSED 10.0.0.1:8080" says more than the close code that follows.
+      socketError = err.message;
+      this.log.debug({ err: err.message }, 'coordinator connection error');
+    });
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws !== ws) return; // superseded
       this.ws = null;
       this.clearTimers();
-      const why = reason.length > 0 ? reason.toString() : `connection closed (${code})`;
+      const why = reason.length > 0 ? reason.toString() : (socketError ?? `connection closed (${code})`);
       if (FINAL_CLOSES.has(code)) finalReason = why;
       if (this.stopped) return;
       if (finalReason !== null) {
