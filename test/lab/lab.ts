@@ -146,7 +146,8 @@ export class Lab implements Disposable {
   private linkEnds(name: string): { up: LinkEnd; down: LinkEnd } {
     const n = this.node(name);
     // "up" is the node's egress towards its network; "down" the network's egress towards it.
-    return { up: { ns: n.ns, dev: n.ifName }, down: { ns: this.networkNs(n), dev: `p-${n.name}` } };
+    const up = { ns: n.ns, dev: n.ifName };
+    return { up, down: { ns: this.networkNs(n), dev: `p-${n.name}`, peer: up } };
   }
 
   /** Adds delay/loss to the link between a node and its network, in one or both directions. */
