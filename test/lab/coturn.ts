@@ -2,6 +2,7 @@
 // two addresses, and `turnutils_natdiscovery` on a LAN host, parsed into RFC 4787 terms.
 import type { Lab, LabProcess } from './lab.js';
 import type { MappingBehaviour } from './nat.js';
+import { waitForUdpListeners } from './wait-listening.js';
 
 export const STUN_PORT = 3478;
 
@@ -19,24 +20,10 @@ export async function startCoturn(lab: Lab, host: string): Promise<LabProcess> {
     '-L', a, '-L', b, '--listening-port', String(STUN_PORT),
     '--log-file', 'stdout', '--simple-log', '--pidfile', `/tmp/${n.ns}-turnserver.pid`,
   ]);
-  let log = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    // Keep the start of the log for error messages only; coturn is chatty.
-    if (log.length < 20_000) log += d.toString();
-  });
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  // coturn logs nothing when its listeners open, so poll the sockets it must have bound:
+  // coturn logs nothing when its listeners open: wait for the sockets it must have bound,
   // primary and alternate address, each on port and port+1.
   const want = [a, b].flatMap((ip) => [`${ip}:${STUN_PORT}`, `${ip}:${STUN_PORT + 1}`]);
-  const deadline = Date.now() + 5000;
-  while (true) {
-    const ss = await lab.exec(host, 'ss', ['-Hnlu']);
-    if (want.every((w) => ss.stdout.includes(w))) break;
-    if (exited) throw new Error(`turnserver in ${host} exited:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`turnserver in ${host} not listening after 5 s:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForUdpListeners(lab, host, child, want, 'turnserver', 5000);
   return child;
 }
 

@@ -3,6 +3,7 @@
 import type { Lab, LabProcess } from './lab.js';
 import { startCoturn, STUN_PORT } from './coturn.js';
 import { BIN } from '../helpers/cli.js';
+import { waitForUdpListeners } from './wait-listening.js';
 
 export const TRAVERSE_STUN_PORT = 3480;
 
@@ -20,21 +21,8 @@ export async function startTraverseStun(lab: Lab, host: string, port = TRAVERSE_
   const child = lab.spawn(host, process.execPath, [
     BIN, 'stun-server', '--listen', `${a}:${port}`, '--alt-address', b, '--rate-limit', '0',
   ]);
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    if (log.length < 20_000) log += d.toString();
-  });
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  const want = [a, b].flatMap((ip) => [`${ip}:${port}`, `${ip}:${port + 1}`]);
-  const deadline = Date.now() + 10_000;
-  while (true) {
-    const ss = await lab.exec(host, 'ss', ['-Hnlu']);
-    if (want.every((w) => ss.stdout.includes(w))) return child;
-    if (exited) throw new Error(`traverse stun-server in ${host} exited:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`traverse stun-server in ${host} not listening after 10 s:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForUdpListeners(lab, host, child, [a, b].flatMap((ip) => [`${ip}:${port}`, `${ip}:${port + 1}`]), 'traverse stun-server', 10_000);
+  return child;
 }
 
 export const LAB_STUN_SERVERS: readonly LabStunServer[] = [
