@@ -10,6 +10,7 @@ import { startCoordinatorServer } from '../coordinator/server.js';
 import { startEmbeddedStun, type RunningStunServer } from '../coordinator/stun-embed.js';
 import { DATABASE_FILE } from '../coordinator/store/sqlite.js';
 import { CommandFailed, UsageError } from './errors.js';
+import { intOption } from './options.js';
 import { dataDir, openStore } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 
@@ -25,6 +26,7 @@ interface ServerFlags {
   blockDirect?: boolean;
   metrics?: string;
   pingInterval: string;
+  relayRate: number;
 }
 
 export function registerServer(program: Command): void {
@@ -45,6 +47,12 @@ export function registerServer(program: Command): void {
     .option('--block-direct', 'tell peers not to try direct paths: everything goes through the relay')
     .option('--metrics <host:port>', 'serve Prometheus metrics without authentication on this address')
     .option('--ping-interval <seconds>', 'ping every peer this often; silent for two intervals means lost', '15')
+    .option(
+      '--relay-rate <MB/s>',
+      'relayed bytes per second one peer may send, in MB/s (0: unlimited); bounds what one peer can make the server carry',
+      intOption('--relay-rate', 0, 100_000),
+      16,
+    )
     .action(async (flags: ServerFlags) => runServer(flags));
 }
 
@@ -96,6 +104,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
       ...(stunListen && stunServer ? { embeddedStun: { host: stunListen.host, port: stunServer.address.port } } : {}),
       blockDirect: flags.blockDirect ?? false,
       pingIntervalMs: Math.round(pingSeconds * 1000),
+      limits: { relayBytesPerSec: flags.relayRate * 1024 * 1024 },
       logger: log,
       metrics,
       ...(metricsListen ? { metricsListen } : {}),
