@@ -196,17 +196,17 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       const onTunnel = (a: string, status: TunnelStatus, reason: string | undefined): void => {
         if (a !== agent) return;
         if (status === 'refused') done(new Error(`the server refused a tunnel to "${agent}"${reason ? `: ${reason}` : ''}`));
-        if (status === 'waiting') waiting = true;
+        if (status === 'waiting' && !waiting) {
+          // The server knows the agent but it is offline: give it a moment to come back, not the
+          // whole timeout.
+          waiting = true;
+          clearTimeout(timer);
+          timer = setTimeout(() => done(new Error(offline())), Math.min(timeoutMs, 5000));
+        }
       };
-      const timer = setTimeout(
-        () =>
-          done(
-            new Error(
-              waiting
-                ? `agent "${agent}" is not connected to the server (waited ${timeoutMs} ms); is \`traverse agent\` running there?`
-                : `no answer about agent "${agent}" from the server within ${timeoutMs} ms`,
-            ),
-          ),
+      const offline = (): string => `agent "${agent}" is not connected to the coordination server; is \`traverse agent\` running there?`;
+      let timer = setTimeout(
+        () => done(new Error(waiting ? offline() : `no answer about agent "${agent}" from the server within ${timeoutMs} ms`)),
         timeoutMs,
       );
       this.on('peer', onPeer);
