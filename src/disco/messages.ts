@@ -6,6 +6,8 @@
 //   ping           1  txid (12)                      "are you there, at this address?"
 //   pong           2  txid (12) | address            "yes; your ping came from <address>"
 //   call-me-maybe  3  count (1) | address * count    "here are my endpoints: ping me now"
+//   birthday       9  address (port 0)                 "my NAT is hard: I opened many ports
+//                                                      towards you on this IP; probe it"
 //   stream-open    4  sid (8) | carrier (4) | handshake  "open a stream; here is Noise IK message 1"
 //   stream-accept  5  sid (8) | carrier (4) | handshake  "accepted; Noise IK message 2"
 //   stream-refuse  6  sid (8) | reason (UTF-8)           "no, because ..."
@@ -39,6 +41,7 @@ export type DiscoMessage =
   | { readonly type: 'ping'; readonly txid: Uint8Array }
   | { readonly type: 'pong'; readonly txid: Uint8Array; readonly src: DiscoAddress }
   | { readonly type: 'call-me-maybe'; readonly endpoints: readonly DiscoAddress[] }
+  | { readonly type: 'birthday'; readonly ip: string }
   | StreamControl;
 
 const TYPE_CODE = {
@@ -50,13 +53,15 @@ const TYPE_CODE = {
   'stream-refuse': 6,
   carrier: 7,
   'carrier-ack': 8,
+  birthday: 9,
 } as const;
 
 export const MAX_HANDSHAKE_BYTES = 512;
 export const MAX_REFUSE_REASON_BYTES = 200;
 
 export function isStreamControl(m: DiscoMessage): m is StreamControl {
-  return TYPE_CODE[m.type] >= 4;
+  const code = TYPE_CODE[m.type];
+  return code >= 4 && code <= 8;
 }
 
 function addressSize(a: DiscoAddress): number {
@@ -83,6 +88,13 @@ function readAddress(b: Uint8Array, o: number): { addr: DiscoAddress; next: numb
 
 export function encodeDisco(m: DiscoMessage): Buffer {
   if (isStreamControl(m)) return encodeStreamControl(m);
+  if (m.type === 'birthday') {
+    const b = Buffer.alloc(2 + addressSize({ address: m.ip, port: 0 }));
+    b[0] = TYPE_CODE.birthday;
+    b[1] = DISCO_VERSION;
+    writeAddress(b, 2, { address: m.ip, port: 0 });
+    return b;
+  }
   let size = 2;
   if (m.type === 'ping') size += TXID_BYTES;
   else if (m.type === 'pong') size += TXID_BYTES + addressSize(m.src);
@@ -160,6 +172,10 @@ export function decodeDisco(b: Uint8Array): DiscoMessage | null {
       const r = readAddress(b, 2 + TXID_BYTES);
       if (!r || r.next !== b.length) return null;
       return { type: 'pong', txid: new Uint8Array(b.subarray(2, 2 + TXID_BYTES)), src: r.addr };
+    }
+    case 9: {
+      const r = readAddress(b, 2);
+      return r && r.next === b.length ? { type: 'birthday', ip: r.addr.address } : null;
     }
     case 3: {
       const n = b[2];

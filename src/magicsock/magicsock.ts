@@ -22,6 +22,16 @@ import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
 import { RELAY, samePath, splitEndpoint, type Path } from './path.js';
 import { interfaceIPv4Addresses, mergeEndpoints } from './endpoints.js';
 import { RelayShim } from './relay-shim.js';
+import {
+  BIRTHDAY_BATCH,
+  BIRTHDAY_BATCH_INTERVAL_MS,
+  BIRTHDAY_LIFETIME_MS,
+  BIRTHDAY_MIN_INTERVAL_MS,
+  BIRTHDAY_PROBES,
+  BIRTHDAY_SEND_AT_MS,
+  BIRTHDAY_SOCKETS,
+  randomPorts,
+} from './birthday.js';
 
 /** How relayed datagrams leave this node (the coordinator's WebSocket, above this layer). */
 export interface RelayTransport {
@@ -91,6 +101,11 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private readonly log: Logger;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** Port prediction: the extra sockets of a hard-NAT side, and which one reaches which peer endpoint. */
+  private readonly extraSockets = new Set<UDXSocket>();
+  private readonly sendVia = new Map<string, UDXSocket>();
+  private readonly birthdayAt = new Map<string, number>();
+  private readonly birthdayTimers = new Set<NodeJS.Timeout>();
 
   private constructor(
     udx: UDX,
@@ -227,16 +242,64 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
    * Where a UDX stream to this peer should send for `path`: the peer's endpoint, or the
    * loopback shim that carries its packets over the relay.
    */
-  async streamAddress(key: string, path: Path): Promise<{ host: string; port: number } | null> {
+  async streamAddress(key: string, path: Path): Promise<{ host: string; port: number; socket: UDXSocket } | null> {
     const peer = this.peers.get(key);
     if (!peer) return null;
     if (path.kind === 'direct') {
       const ep = splitEndpoint(path.endpoint);
-      return ep ? { host: ep.address, port: ep.port } : null;
+      // A path found by port prediction runs on the extra socket that found it.
+      return ep ? { host: ep.address, port: ep.port, socket: this.sendVia.get(`${key}|${path.endpoint}`) ?? this.socket } : null;
     }
     const shim = this.shimFor(peer);
     await shim.ready;
-    return shim.address;
+    return { ...shim.address, socket: this.socket };
+  }
+
+  /**
+   * Port prediction, hard side: opens many sockets towards the peer's public endpoints and asks
+   * the peer (over the relay) to probe random ports of our public IP. Returns false when not
+   * started (direct paths off, no targets, or tried within the last minute).
+   */
+  startBirthday(key: string, targets: readonly string[], publicIp: string): boolean {
+    const peer = this.peers.get(key);
+    const eps = targets.map(splitEndpoint).filter((e): e is { address: string; port: number } => e !== null).slice(0, 2);
+    if (!peer || !this.directAllowed || eps.length === 0 || this.closed || !this.birthdayAllowed(key)) return false;
+    this.log.info({ peer: key.slice(0, 8), targets }, 'port prediction: opening sockets towards the peer');
+    const sockets: UDXSocket[] = [];
+    for (let i = 0; i < BIRTHDAY_SOCKETS && this.extraSockets.size < BIRTHDAY_SOCKETS; i++) {
+      const sock = this.udx.createSocket();
+      try {
+        sock.bind(0, '0.0.0.0');
+      } catch {
+        break;
+      }
+      sock.on('message', (msg, from) => {
+        if (looksLikeDisco(msg) && this.directAllowed) this.onDisco(msg, formatEndpoint(from.host, from.port), null, sock);
+      });
+      sock.on('error', () => undefined);
+      this.extraSockets.add(sock);
+      sockets.push(sock);
+    }
+    const sendRound = (): void => {
+      for (const sock of sockets) {
+        if (!this.extraSockets.has(sock)) continue;
+        for (const ep of eps) {
+          const sealed = this.sealer.seal(key, { type: 'ping', txid: randomBytes(12) });
+          this.sendRaw(sealed, ep.port, ep.address, sock);
+        }
+      }
+    };
+    for (const at of BIRTHDAY_SEND_AT_MS) this.later(sendRound, at);
+    for (const at of [0, 1000]) this.later(() => this.sendDisco(key, RELAY, { type: 'birthday', ip: publicIp }), at);
+    this.later(() => {
+      const winners = new Set(this.sendVia.values());
+      for (const sock of sockets) {
+        if (winners.has(sock)) continue;
+        this.extraSockets.delete(sock);
+        void sock.close().catch(() => undefined);
+      }
+    }, BIRTHDAY_LIFETIME_MS);
+    return true;
   }
 
   /** Sends a stream-control message to a trusted peer over `path`. */
@@ -282,8 +345,45 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     }
     this.userPings.clear();
     for (const p of this.peers.values()) p.shim?.close();
+    for (const t of this.birthdayTimers) clearTimeout(t);
     this.stun.close();
+    // Streams still ending would hold their socket (and the process) until the peer acknowledges,
+    // up to UDX's timeout: a node that is closing abandons them.
+    for (const sock of [this.socket, ...this.extraSockets]) for (const st of [...sock.streams]) st.destroy();
+    for (const sock of this.extraSockets) void sock.close().catch(() => undefined);
+    this.extraSockets.clear();
     void this.socket.close().catch(() => undefined);
+  }
+
+  private later(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.birthdayTimers.delete(t);
+      if (!this.closed) fn();
+    }, ms);
+    this.birthdayTimers.add(t);
+  }
+
+  private birthdayAllowed(key: string): boolean {
+    const now = performance.now();
+    const last = this.birthdayAt.get(key);
+    if (last !== undefined && now - last < BIRTHDAY_MIN_INTERVAL_MS) return false;
+    this.birthdayAt.set(key, now);
+    return true;
+  }
+
+  /** Port prediction, easy side: probe random ports of the hard side's public IP. */
+  private probeBirthday(peer: Peer, ip: string): void {
+    if (!this.directAllowed || !this.birthdayAllowed(peer.key)) return;
+    this.log.info({ peer: peer.key.slice(0, 8), ip }, 'port prediction: probing the peer\'s ports');
+    const ports = randomPorts(BIRTHDAY_PROBES);
+    for (let i = 0; i < ports.length; i += BIRTHDAY_BATCH) {
+      const batch = ports.slice(i, i + BIRTHDAY_BATCH);
+      this.later(() => {
+        // Stop once a direct path exists: the probes have done their work.
+        if (!this.peers.has(peer.key) || peer.paths.current(performance.now()).kind === 'direct') return;
+        for (const port of batch) this.sendRaw(this.sealer.seal(peer.key, { type: 'ping', txid: randomBytes(12) }), port, ip);
+      }, (i / BIRTHDAY_BATCH) * BIRTHDAY_BATCH_INTERVAL_MS);
+    }
   }
 
   private shimFor(peer: Peer): RelayShim {
@@ -345,13 +445,13 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
       return;
     }
     const ep = splitEndpoint(path.endpoint);
-    if (ep) this.sendRaw(sealed, ep.port, ep.address);
+    if (ep) this.sendRaw(sealed, ep.port, ep.address, this.sendVia.get(`${key}|${path.endpoint}`));
   }
 
-  private sendRaw(buf: Uint8Array, port: number, address: string): void {
+  private sendRaw(buf: Uint8Array, port: number, address: string, via?: UDXSocket): void {
     if (this.closed) return;
     try {
-      this.socket.trySend(buf, port, address);
+      (via ?? this.socket).trySend(buf, port, address);
     } catch (err) {
       // A bad address or a closing socket: the sender's timers treat it as a lost packet.
       this.log.debug({ err: (err as Error).message, address, port }, 'send failed');
@@ -371,12 +471,17 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
    * A sealed disco packet, from a direct address or (from === null) through the relay, where
    * the relay says which key sent it: the sealed sender must be that key.
    */
-  private onDisco(buf: Buffer, from: string | null, relayedFrom: string | null): void {
+  private onDisco(buf: Buffer, from: string | null, relayedFrom: string | null, via?: UDXSocket): void {
     const opened = this.sealer.open(buf, (k) => this.peers.has(k) && (relayedFrom === null || k === relayedFrom));
     if (!opened) return;
     const peer = this.peers.get(opened.sender)!;
     const m = opened.message;
     const now = performance.now();
+    // An authentic packet on one of the port-prediction sockets: that socket is the way to `from`.
+    if (via && from && !this.sendVia.has(`${peer.key}|${from}`)) {
+      this.sendVia.set(`${peer.key}|${from}`, via);
+      this.log.info({ peer: peer.key.slice(0, 8), endpoint: from }, 'port prediction: a predicted port answered');
+    }
     if (isStreamControl(m)) {
       this.emit('control', peer.key, m, from ? { kind: 'direct', endpoint: from } : RELAY);
       return;
@@ -403,8 +508,13 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
         }
         if (from) {
           peer.paths.pongReceived(id, from, now);
-          this.noteObservedSelf(formatEndpoint(m.src.address, m.src.port));
+          // Addresses seen on a port-prediction socket belong to that socket, not to our node.
+          if (!via) this.noteObservedSelf(formatEndpoint(m.src.address, m.src.port));
         }
+        return;
+      }
+      case 'birthday': {
+        if (from === null) this.probeBirthday(peer, m.ip); // only through the relay, from the peer's own key
         return;
       }
       case 'call-me-maybe': {

@@ -11,7 +11,7 @@ import { silentLogger } from '../log/logger.js';
 import { CoordinatorClient, type PeerInfo } from '../coordinator/client.js';
 import type { NetcheckSummary, ServerConfig, TunnelStatus } from '../coordinator/protocol.js';
 import { MagicSock, type MagicSockOptions } from '../magicsock/magicsock.js';
-import type { Path } from '../magicsock/path.js';
+import { isPrivateAddress, type Path } from '../magicsock/path.js';
 import type { NodeKey } from '../identity/node-key.js';
 import type { NetcheckReport } from '../netcheck/report.js';
 import { resolveEndpoint } from '../net/resolve.js';
@@ -248,6 +248,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       const path = this.magicsock.pathOf(rec.key);
       this.coordinator.reportPath(rec.key, path.kind === 'direct' ? { kind: 'direct', endpoint: path.endpoint } : { kind: 'relay' });
       this.emit('peer', rec);
+      this.maybePredictPorts(rec);
     });
     const gone = (how: 'disconnected' | 'lost') => (g: { name: string; key: string | null }) => {
       // A lost peer may still be reachable directly (the coordinator, not the peer, may be the
@@ -297,9 +298,32 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       this.summary = summarize(report);
       this.emit('netcheck', report);
       this.publish();
+      for (const p of this.peersByKey.values()) this.maybePredictPorts(p);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'netcheck failed');
     }
+  }
+
+  /**
+   * Our NAT is hard and the peer's maps endpoint-independently but filters (so ordinary hole
+   * punching cannot work): if hole punching has not found a direct path shortly, try port
+   * prediction. Both NATs hard, or either side relay-only, is left to the relay.
+   */
+  private maybePredictPorts(peer: PeerRecord): void {
+    const here = this.summary;
+    const there = peer.netcheck;
+    const hard = (m: string | undefined): boolean => m === 'address-dependent' || m === 'address-and-port-dependent';
+    this.log.debug({ peer: peer.name, here: here?.mapping, there: there?.mapping, thereFiltering: there?.filtering }, 'port prediction: considered');
+    if (!here || !there || !hard(here.mapping) || there.mapping !== 'endpoint-independent' || there.filtering === 'endpoint-independent') return;
+    const publicIp = here.globalV4?.slice(0, here.globalV4.lastIndexOf(':'));
+    const targets = peer.endpoints.filter((e) => !isPrivateAddress(e.slice(0, e.lastIndexOf(':'))));
+    if (!publicIp || targets.length === 0) return;
+    const t = setTimeout(() => {
+      if (this.closed || !this.peersByKey.has(peer.key)) return;
+      if (this.magicsock.pathOf(peer.key).kind === 'direct') return;
+      this.magicsock.startBirthday(peer.key, targets, publicIp);
+    }, 1000);
+    t.unref();
   }
 
   private publish(): void {

@@ -45,6 +45,7 @@ export class ResumableSession extends Duplex {
   private finSent = false;
   private peerFin: number | null = null;
   private ended = false;
+  private hardClose = false;
   private inbox: Buffer[] = [];
   private inboxBytes = 0;
   private inboxScheduled = false;
@@ -142,13 +143,19 @@ export class ResumableSession extends Duplex {
     this.paused.clear();
   }
 
+  /** Ends the stream now, carriers included, without a graceful close (the node is shutting down). */
+  closeNow(): void {
+    this.hardClose = true;
+    this.destroy();
+  }
+
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     if (err && this.carrier && !(err instanceof SessionError && /peer reset/.test(err.message))) {
       this.carrier.write(encodeRst(err.message));
     }
     for (const c of this.carriers) {
-      if (err) c.destroy();
+      if (err || this.hardClose) c.destroy();
       else c.end();
     }
     this.carriers.clear();

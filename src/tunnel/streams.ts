@@ -68,6 +68,8 @@ interface SessionRecord {
   readonly answered: Map<number, StreamControl>;
   /** Agent: the accept message, resent if the client's open is resent. */
   accept: StreamControl | null;
+  /** The encrypted stream the user reads and writes (its keepalive and idle timers live here). */
+  secure: Duplex | null;
 }
 
 interface PendingOpen {
@@ -178,7 +180,11 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   close(): void {
     this.closed = true;
     for (const k of [...this.opening.keys()]) this.failOpen(k, new StreamOpenError('closing'));
-    for (const r of this.sessions.values()) r.session.destroy();
+    // The encrypted streams first: their keepalive and idle timers would otherwise outlive us.
+    for (const r of this.sessions.values()) {
+      r.secure?.destroy();
+      r.session.closeNow();
+    }
     this.sessions.clear();
   }
 
@@ -206,7 +212,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   private async connectCarrier(carrier: UDXStream, peer: string, remoteId: number, path: Path): Promise<boolean> {
     const addr = await this.options.magicsock.streamAddress(peer, path);
     if (!addr || this.closed) return false;
-    carrier.connect(this.options.magicsock.socket, remoteId, addr.port, addr.host);
+    carrier.connect(addr.socket, remoteId, addr.port, addr.host);
     return true;
   }
 
@@ -300,9 +306,10 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     const response: StreamResponse = { ok: true };
     const { message, handshake } = start.reply(Buffer.from(JSON.stringify(response)));
     const acceptMsg: StreamControl = { type: 'stream-accept', sid: m.sid, carrier: id, handshake: message };
-    const r: SessionRecord = { sid: m.sid, peer, role: 'agent', session, switching: null, answered: new Map(), accept: acceptMsg };
+    const r: SessionRecord = { sid: m.sid, peer, role: 'agent', session, switching: null, answered: new Map(), accept: acceptMsg, secure: null };
     this.track(r);
     const secure = encrypt(false, session, handshake);
+    r.secure = secure;
     this.options.magicsock.sendControl(peer, path, acceptMsg);
     this.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), request }, 'stream accepted');
     decision.take(secure);
@@ -356,9 +363,10 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     }
     const session = new ResumableSession({ maxUnacked: this.limits.maxUnackedBytes });
     session.attach(p.carrier);
-    const r: SessionRecord = { sid: m.sid, peer, role: 'client', session, switching: null, answered: new Map(), accept: null };
+    const r: SessionRecord = { sid: m.sid, peer, role: 'client', session, switching: null, answered: new Map(), accept: null, secure: null };
     this.track(r);
-    p.resolve(encrypt(true, session, result.handshake));
+    r.secure = encrypt(true, session, result.handshake);
+    p.resolve(r.secure);
     // The path may have changed while the agent was answering.
     const now = this.options.magicsock.pathOf(peer);
     if (now.kind !== path.kind || (now.kind === 'direct' && path.kind === 'direct' && now.endpoint !== path.endpoint)) this.switchCarrier(r, now);

@@ -19,6 +19,8 @@ declare module 'udx-native' {
     setRecvBufferSize(size: number): number;
     setSendBufferSize(size: number): number;
     readonly bound: boolean;
+    /** Streams connected through this socket. */
+    readonly streams: Set<UDXStream>;
     on(event: 'message', listener: (msg: Buffer, from: UdxAddress) => void): this;
     on(event: 'close' | 'listening' | 'idle' | 'busy', listener: () => void): this;
     on(event: 'error', listener: (err: Error) => void): this;

@@ -98,8 +98,11 @@ test('refusals carry the reason: a target outside the allow-list, a closed port'
     const none = await node(relay); // accepts nothing
     connect(client, none);
     await assert.rejects(client.streams.open(none.key.publicHex, { kind: 'tcp', target: '127.0.0.1:22' }), /may not open streams/);
+    none.streams.close();
     none.ms.close();
   } finally {
+    client.streams.close();
+    agent.streams.close();
     client.ms.close();
     agent.ms.close();
   }
@@ -164,6 +167,8 @@ test('a 64 MB download keeps every byte while the path goes relay -> direct -> r
     assert.equal(sha(all), sha(payload));
     assert.deepEqual(moves, ['direct', 'relay']);
   } finally {
+    client.streams.close();
+    agent.streams.close();
     client.ms.close();
     agent.ms.close();
   }
