@@ -143,10 +143,6 @@ export type ServerMessage = z.infer<typeof serverMessage>;
 
 // ---- relay frames ----
 
-export function keyToBytes(key: NodeKeyHex): Buffer {
-  return Buffer.from(key, 'hex');
-}
-
 export function bytesToKey(bytes: Uint8Array): NodeKeyHex {
   return Buffer.from(bytes.buffer, bytes.byteOffset, NODE_KEY_BYTES).toString('hex');
 }

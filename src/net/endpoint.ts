@@ -17,10 +17,6 @@ export function formatEndpoint(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-export function endpointToString(e: Endpoint): string {
-  return formatEndpoint(e.address, e.port);
-}
-
 export function parsePort(text: string, what = 'port'): number {
   if (!/^\d{1,5}$/.test(text)) throw new EndpointError(`${what} "${text}" is not a number from 0 to 65535`);
   const port = Number(text);

@@ -313,7 +313,6 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const here = this.summary;
     const there = peer.netcheck;
     const hard = (m: string | undefined): boolean => m === 'address-dependent' || m === 'address-and-port-dependent';
-    this.log.debug({ peer: peer.name, here: here?.mapping, there: there?.mapping, thereFiltering: there?.filtering }, 'port prediction: considered');
     if (!here || !there || !hard(here.mapping) || there.mapping !== 'endpoint-independent' || there.filtering === 'endpoint-independent') return;
     const publicIp = here.globalV4?.slice(0, here.globalV4.lastIndexOf(':'));
     const targets = peer.endpoints.filter((e) => !isPrivateAddress(e.slice(0, e.lastIndexOf(':'))));

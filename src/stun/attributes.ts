@@ -4,7 +4,7 @@
 // Readers take the message and the indexed attribute and return a value or throw StunDecodeError
 // naming the attribute and offset. Writers are sized first (attributeSize) and then written into a
 // buffer that the encoder allocated once, so encoding allocates exactly the message.
-import { Attr, attributeName, MAGIC_COOKIE } from './constants.js';
+import { Attr, MAGIC_COOKIE } from './constants.js';
 import { StunDecodeError, StunEncodeError } from './errors.js';
 import type { RawAttribute, StunMessage } from './message.js';
 import { formatIPv4, formatIPv6, writeIPv4, writeIPv6 } from '../net/ip.js';
@@ -97,6 +97,13 @@ const OTHER_CODES = {
   'ICE-CONTROLLED': Attr.IceControlled,
   'ICE-CONTROLLING': Attr.IceControlling,
 } as const;
+
+type AddressAttribute = Extract<Attribute, { readonly type: AddressAttributeType }>;
+
+/** Whether the attribute carries a transport address (all are written the same way). */
+export function isAddressAttribute(a: Attribute): a is AddressAttribute {
+  return a.type in ADDRESS_CODES;
+}
 
 /** The wire type code of an attribute value. */
 export function attributeCode(a: Attribute): number {
@@ -311,16 +318,8 @@ function textBytes(a: { type: TextAttributeType; value: string }): number {
 
 /** Length of the attribute's value, without header and padding. */
 export function attributeValueLength(a: Attribute): number {
+  if (isAddressAttribute(a)) return a.family === 4 ? 8 : 20;
   switch (a.type) {
-    case 'MAPPED-ADDRESS':
-    case 'XOR-MAPPED-ADDRESS':
-    case 'ALTERNATE-SERVER':
-    case 'RESPONSE-ORIGIN':
-    case 'OTHER-ADDRESS':
-    case 'RESPONSE-ADDRESS':
-    case 'SOURCE-ADDRESS':
-    case 'CHANGED-ADDRESS':
-      return a.family === 4 ? 8 : 20;
     case 'USERNAME':
     case 'REALM':
     case 'NONCE':
@@ -382,17 +381,8 @@ export function writeAttribute(b: Uint8Array, pos: number, a: Attribute, padByte
   b[pos + 2] = len >> 8;
   b[pos + 3] = len & 0xff;
   const o = pos + 4;
-  switch (a.type) {
-    case 'MAPPED-ADDRESS':
-    case 'XOR-MAPPED-ADDRESS':
-    case 'ALTERNATE-SERVER':
-    case 'RESPONSE-ORIGIN':
-    case 'OTHER-ADDRESS':
-    case 'RESPONSE-ADDRESS':
-    case 'SOURCE-ADDRESS':
-    case 'CHANGED-ADDRESS':
-      writeAddressValue(b, o, a, a.type === 'XOR-MAPPED-ADDRESS');
-      break;
+  if (isAddressAttribute(a)) writeAddressValue(b, o, a, a.type === 'XOR-MAPPED-ADDRESS');
+  else switch (a.type) {
     case 'USERNAME':
     case 'REALM':
     case 'NONCE':
@@ -491,7 +481,3 @@ export function writeAddressValue(b: Uint8Array, o: number, a: TransportAddress,
   }
 }
 
-/** For error messages: "XOR-MAPPED-ADDRESS" rather than a number. */
-export function describeAttribute(code: number): string {
-  return attributeName(code);
-}

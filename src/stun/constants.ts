@@ -122,4 +122,3 @@ export const ErrorCodes = {
 } as const;
 
 export const DEFAULT_PORT = 3478;
-export const DEFAULT_TLS_PORT = 5349;
