@@ -18,11 +18,7 @@ export function coturnMissing(): string | null {
   return null;
 }
 
-/** Skips the test with `reason`, unless TRAVERSE_REQUIRE_LAB=1 says CI must run it. */
-export function skipOrFail(t: { skip(msg: string): void }, reason: string): void {
-  if (process.env.TRAVERSE_REQUIRE_LAB === '1') throw new Error(`required by TRAVERSE_REQUIRE_LAB=1 but unavailable: ${reason}`);
-  t.skip(reason);
-}
+export { skipOrFail } from './required.js';
 
 async function freeUdpPort(address: string): Promise<number> {
   const s = createSocket(address.includes(':') ? 'udp6' : 'udp4');

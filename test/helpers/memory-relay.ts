@@ -1,6 +1,7 @@
 // An in-memory relay between MagicSock engines in one process: delivers a datagram to the engine
 // holding the destination key on a later turn, and keeps a log (and, if asked, the frames).
-import type { MagicSock, RelayTransport } from '../../src/magicsock/magicsock.js';
+import { MagicSock, type RelayTransport } from '../../src/magicsock/magicsock.js';
+import { NodeKey } from '../../src/identity/node-key.js';
 
 export class MemoryRelay {
   private readonly nodes = new Map<string, MagicSock>();
@@ -26,4 +27,21 @@ export class MemoryRelay {
   register(key: string, ms: MagicSock): void {
     this.nodes.set(key, ms);
   }
+}
+
+/**
+ * A MagicSock on 127.0.0.1, registered with the relay, whose only candidate is loopback, so
+ * nothing it sends leaves the machine.
+ */
+export async function openLoopbackMagicSock(relay: MemoryRelay, directAllowed?: boolean): Promise<{ key: NodeKey; ms: MagicSock }> {
+  const key = NodeKey.generate();
+  const ms = await MagicSock.open({
+    key,
+    relay: relay.transportFor(key.publicHex),
+    bindAddress: '127.0.0.1',
+    localAddresses: () => ['127.0.0.1'],
+    ...(directAllowed !== undefined ? { directAllowed } : {}),
+  });
+  relay.register(key.publicHex, ms);
+  return { key, ms };
 }

@@ -4,6 +4,7 @@
 import type { TestContext } from 'node:test';
 import { run } from './exec.js';
 import { newPrefix } from './names.js';
+import { requiredByCi } from '../helpers/required.js';
 
 export type LabAvailability = { readonly available: true } | { readonly available: false; readonly reason: string };
 
@@ -45,7 +46,7 @@ export function labAvailability(): Promise<LabAvailability> {
 }
 
 export function labRequired(): boolean {
-  return process.env.TRAVERSE_REQUIRE_LAB === '1';
+  return requiredByCi();
 }
 
 /**

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { MagicSock } from '../../src/magicsock/magicsock.js';
-import { MemoryRelay } from '../helpers/memory-relay.js';
+import { MemoryRelay, openLoopbackMagicSock } from '../helpers/memory-relay.js';
 import type { Path } from '../../src/magicsock/path.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { DiscoSealer } from '../../src/disco/index.js';
@@ -16,17 +16,8 @@ interface Peer {
   readonly ms: MagicSock;
 }
 
-async function openPeer(relay: MemoryRelay, opts: { directAllowed?: boolean } = {}): Promise<Peer> {
-  const key = NodeKey.generate();
-  const ms = await MagicSock.open({
-    key,
-    relay: relay.transportFor(key.publicHex),
-    bindAddress: '127.0.0.1',
-    localAddresses: () => ['127.0.0.1'],
-    ...(opts.directAllowed !== undefined ? { directAllowed: opts.directAllowed } : {}),
-  });
-  relay.register(key.publicHex, ms);
-  return { key, ms };
+function openPeer(relay: MemoryRelay, opts: { directAllowed?: boolean } = {}): Promise<Peer> {
+  return openLoopbackMagicSock(relay, opts.directAllowed);
 }
 
 function waitForPath(ms: MagicSock, peerKey: string, kind: Path['kind'], timeoutMs = 3000): Promise<Path> {

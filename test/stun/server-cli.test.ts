@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { bindingRequest, Client } from './server-helpers.js';
+import { skipOrFail } from '../helpers/required.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/traverse.js', import.meta.url));
 
@@ -90,11 +91,7 @@ function stunclient(): string | null {
 
 test('interop: coturn turnutils_stunclient gets its mapped address from us', async (t) => {
   const bin = stunclient();
-  if (bin === null) {
-    if (process.env.TRAVERSE_REQUIRE_LAB === '1') assert.fail('turnutils_stunclient is missing and TRAVERSE_REQUIRE_LAB=1 (apt-get install coturn)');
-    t.skip('turnutils_stunclient not installed (Debian package coturn)');
-    return;
-  }
+  if (bin === null) return skipOrFail(t, 'turnutils_stunclient not installed (Debian package coturn)');
   const s = await start(['--listen', '127.0.0.1:0']);
   try {
     const r = spawnSync(bin, ['-p', String(s.ports[0]), '127.0.0.1'], { encoding: 'utf8', timeout: 5000 });
@@ -108,11 +105,7 @@ test('interop: coturn turnutils_stunclient gets its mapped address from us', asy
 
 test('interop: turnutils_stunclient in RFC 5780 mode reads our OTHER-ADDRESS and RESPONSE-ORIGIN', async (t) => {
   const bin = stunclient();
-  if (bin === null) {
-    if (process.env.TRAVERSE_REQUIRE_LAB === '1') assert.fail('turnutils_stunclient is missing and TRAVERSE_REQUIRE_LAB=1 (apt-get install coturn)');
-    t.skip('turnutils_stunclient not installed (Debian package coturn)');
-    return;
-  }
+  if (bin === null) return skipOrFail(t, 'turnutils_stunclient not installed (Debian package coturn)');
   const s = await start(['--listen', '127.0.0.1:0', '--alt-address', '127.0.0.2']);
   try {
     // Its second test asks for the answer on another port with RESPONSE-PORT, which we refuse

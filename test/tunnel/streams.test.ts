@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MagicSock } from '../../src/magicsock/magicsock.js';
-import { MemoryRelay } from '../helpers/memory-relay.js';
+import { MemoryRelay, openLoopbackMagicSock } from '../helpers/memory-relay.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { StreamManager, type AcceptDecision } from '../../src/tunnel/streams.js';
 import { AllowList } from '../../src/tunnel/allow-list.js';
@@ -24,15 +24,7 @@ async function node(
   relay: MemoryRelay,
   opts: { accept?: (peer: string, r: StreamRequest) => Promise<AcceptDecision>; directAllowed?: boolean } = {},
 ): Promise<Node> {
-  const key = NodeKey.generate();
-  const ms = await MagicSock.open({
-    key,
-    relay: relay.transportFor(key.publicHex),
-    bindAddress: '127.0.0.1',
-    localAddresses: () => ['127.0.0.1'],
-    directAllowed: opts.directAllowed ?? false,
-  });
-  relay.register(key.publicHex, ms);
+  const { key, ms } = await openLoopbackMagicSock(relay, opts.directAllowed ?? false);
   const streams = new StreamManager({ magicsock: ms, key, accept: opts.accept ?? null, mayOpen: () => true });
   return { key, ms, streams };
 }
