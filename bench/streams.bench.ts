@@ -13,7 +13,8 @@
 // FIN; median Gbit/s. Then 1-byte ping-pong round trips (BENCH_ROUNDS) through the forward and
 // over plain TCP on the same path, and the agent's RSS with 100 open idle forwarded connections.
 //
-//   npm run bench:streams     (BENCH_RUNS=3, BENCH_BYTES=1073741824, BENCH_RELAY_BYTES=268435456, BENCH_ROUNDS=1000)
+//   npm run bench:streams     (BENCH_RUNS=3, BENCH_BYTES=1073741824, BENCH_RELAY_BYTES=268435456, BENCH_ROUNDS=1000,
+//                              BENCH_PARTS=direct,relay)
 import { readFileSync } from 'node:fs';
 import { labAvailability } from '../test/lab/availability.js';
 import { createLab } from '../test/lab/topology.js';
@@ -26,6 +27,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BYTES = Number(process.env.BENCH_BYTES ?? 1 << 30);
 const RELAY_BYTES = Number(process.env.BENCH_RELAY_BYTES ?? 256 << 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1000);
+/** Which halves to run: "direct", "relay" or both (the default), comma-separated. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'direct,relay').split(',').map((p) => p.trim()));
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -170,8 +173,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const rows: Row[] = [];
-  await direct(rows);
-  await relay(rows);
+  if (PARTS.has('direct')) await direct(rows);
+  if (PARTS.has('relay')) await relay(rows);
   const w = Math.max(...rows.map((r) => r.what.length));
   const v = Math.max(...rows.map((r) => r.value.length));
   console.log(`streams in the NAT lab: ${RUNS} runs each, median; Node ${process.version}`);

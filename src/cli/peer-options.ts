@@ -17,6 +17,7 @@ export interface PeerFlags {
   port?: number;
   keyFile?: string;
   disableDirect?: boolean;
+  tcpLane?: boolean;
 }
 
 export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean }): Command {
@@ -27,6 +28,7 @@ export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean }): 
     .option('--port <n>', 'local UDP port for the node\'s socket (default: any free port)', portOption)
     .option('--key-file <file>', 'where the node key is kept (created if missing)');
   if (opts.disableDirect) cmd.option('--disable-direct', 'never use a direct path: everything goes through the relay');
+  cmd.option('--no-tcp-lane', 'keep streams on UDX: do not open direct TCP lanes for them (env TRAVERSE_TCP_LANE=0)');
   return cmd;
 }
 
@@ -57,6 +59,7 @@ export async function startPeer(
       key,
       stun: stun ? (stun.disabled ? { disabled: true, servers: [] } : { disabled: false, servers: stun.servers }) : null,
       disableDirect: flags.disableDirect ?? false,
+      tcpLane: (flags.tcpLane ?? true) && process.env.TRAVERSE_TCP_LANE !== '0',
       logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
       ...(flags.port !== undefined ? { port: flags.port } : {}),
       // One-shot commands fail when the server cannot be reached; the agent keeps trying.

@@ -13,6 +13,10 @@
 //   stream-refuse  6  sid (8) | reason (UTF-8)           "no, because ..."
 //   carrier        7  sid (8) | carrier (4)              "carry stream sid on my new UDX stream"
 //   carrier-ack    8  sid (8) | carrier (4) | yours (4)  "here is mine for your carrier <yours>"
+//   tcp-lane      10  sid (8) | port (2) | token (16)    "carry sid over TCP too: I connect from
+//                                                        <port>; send me <token> to prove it is you"
+//   tcp-lane-ack  11  sid (8) | port (2) | listen (2)     "and I from <port>; I also listen on
+//                     | token (16)                        <listen>; send me <token>"
 //
 //   address = family (1: 4 or 6) | port (2) | ip (4 or 16)
 //
@@ -35,7 +39,9 @@ export type StreamControl =
   | { readonly type: 'stream-accept'; readonly sid: bigint; readonly carrier: number; readonly handshake: Uint8Array }
   | { readonly type: 'stream-refuse'; readonly sid: bigint; readonly reason: string }
   | { readonly type: 'carrier'; readonly sid: bigint; readonly carrier: number }
-  | { readonly type: 'carrier-ack'; readonly sid: bigint; readonly carrier: number; readonly yours: number };
+  | { readonly type: 'carrier-ack'; readonly sid: bigint; readonly carrier: number; readonly yours: number }
+  | { readonly type: 'tcp-lane'; readonly sid: bigint; readonly port: number; readonly token: Uint8Array }
+  | { readonly type: 'tcp-lane-ack'; readonly sid: bigint; readonly port: number; readonly listenPort: number; readonly token: Uint8Array };
 
 export type DiscoMessage =
   | { readonly type: 'ping'; readonly txid: Uint8Array }
@@ -54,14 +60,22 @@ const TYPE_CODE = {
   carrier: 7,
   'carrier-ack': 8,
   birthday: 9,
+  'tcp-lane': 10,
+  'tcp-lane-ack': 11,
 } as const;
+
+/** The secret each side of a TCP lane must send first on the connection. */
+export const LANE_TOKEN_BYTES = 16;
 
 export const MAX_HANDSHAKE_BYTES = 512;
 export const MAX_REFUSE_REASON_BYTES = 200;
 
 export function isStreamControl(m: DiscoMessage): m is StreamControl {
-  const code = TYPE_CODE[m.type];
-  return code >= 4 && code <= 8;
+  return isStreamControlCode(TYPE_CODE[m.type]);
+}
+
+function isStreamControlCode(code: number): boolean {
+  return (code >= 4 && code <= 8) || code === 10 || code === 11;
 }
 
 function addressSize(a: DiscoAddress): number {
@@ -125,6 +139,12 @@ function encodeStreamControl(m: StreamControl): Buffer {
     tail = Buffer.alloc(4 + m.handshake.length);
     tail.writeUInt32BE(m.carrier >>> 0, 0);
     tail.set(m.handshake, 4);
+  } else if (m.type === 'tcp-lane' || m.type === 'tcp-lane-ack') {
+    if (m.token.length !== LANE_TOKEN_BYTES) throw new Error(`disco: a lane token is ${LANE_TOKEN_BYTES} bytes`);
+    const ports = m.type === 'tcp-lane' ? [m.port] : [m.port, m.listenPort];
+    tail = Buffer.alloc(2 * ports.length + LANE_TOKEN_BYTES);
+    ports.forEach((p, i) => tail.writeUInt16BE(p, 2 * i));
+    tail.set(m.token, 2 * ports.length);
   } else if (m.type === 'carrier-ack') {
     tail = Buffer.alloc(8);
     tail.writeUInt32BE(m.carrier >>> 0, 0);
@@ -149,6 +169,15 @@ function decodeStreamControl(code: number, b: Uint8Array): StreamControl | null 
     if (b.length - 10 > MAX_REFUSE_REASON_BYTES) return null;
     return { type: 'stream-refuse', sid, reason: buf.toString('utf8', 10) };
   }
+  if (code === 10 || code === 11) {
+    const nPorts = code === 10 ? 1 : 2;
+    if (b.length !== 10 + 2 * nPorts + LANE_TOKEN_BYTES) return null;
+    const port = buf.readUInt16BE(10);
+    const listenPort = code === 11 ? buf.readUInt16BE(12) : 1;
+    if (port === 0 || listenPort === 0) return null;
+    const token = new Uint8Array(buf.subarray(10 + 2 * nPorts));
+    return code === 10 ? { type: 'tcp-lane', sid, port, token } : { type: 'tcp-lane-ack', sid, port, listenPort, token };
+  }
   if (b.length < 14) return null;
   const carrier = buf.readUInt32BE(10);
   if (code === 4 || code === 5) {
@@ -163,7 +192,7 @@ function decodeStreamControl(code: number, b: Uint8Array): StreamControl | null 
 /** Parses a plaintext disco message; null for anything malformed (a silent drop). */
 export function decodeDisco(b: Uint8Array): DiscoMessage | null {
   if (b.length < 2 || b[1] !== DISCO_VERSION) return null;
-  if (b[0]! >= 4 && b[0]! <= 8) return decodeStreamControl(b[0]!, b);
+  if (isStreamControlCode(b[0]!)) return decodeStreamControl(b[0]!, b);
   switch (b[0]) {
     case 1:
       return b.length === 2 + TXID_BYTES ? { type: 'ping', txid: new Uint8Array(b.subarray(2, 2 + TXID_BYTES)) } : null;

@@ -40,6 +40,8 @@ export interface PeerNodeOptions {
   /** Agents: what to do with a stream a client opens (null: refuse all). */
   readonly acceptStream?: ((peer: PeerRecord, request: StreamRequest) => Promise<AcceptDecision>) | null;
   readonly streamLimits?: Partial<StreamLimits>;
+  /** Offer and accept TCP lanes for streams on direct paths (default true; --no-tcp-lane). */
+  readonly tcpLane?: boolean;
   /**
    * Give up if the first connection to the coordinator takes longer (one-shot commands); without
    * it the node keeps retrying with backoff, as an agent should.
@@ -90,6 +92,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       key: options.key,
       logger: log,
       ...(options.streamLimits ? { limits: options.streamLimits } : {}),
+      tcpLane: options.tcpLane ?? true,
       accept: accept
         ? (peerKey, request) => {
             const peer = this.peersByKey.get(peerKey);

@@ -1,10 +1,11 @@
 // A byte stream that survives the death of the path under it. Its bytes travel on a carrier (a
-// UDX stream over the current path: direct, or the relay); when the path changes, a new carrier
+// UDX stream over the current path, direct or relayed, or a direct TCP lane); when the path changes, a new carrier
 // is attached and each side resends what the other has not acknowledged, from the offsets in
 // frames.ts. Reliability and congestion control stay UDX's; this layer only keeps the unacked
 // tail (bounded: writes wait when it is full) and drops what arrives twice.
 //
 // It is the raw stream under the encryption (secret-stream), so a carrier sees only ciphertext.
+import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { encodeDataHeader, encodeOffsetFrame, encodeRst, FrameDecoder, FrameError, FrameType } from './frames.js';
 
@@ -73,6 +74,11 @@ export class ResumableSession extends Duplex {
 
   get hasCarrier(): boolean {
     return this.carrier !== null;
+  }
+
+  /** Whether the bytes go out on this carrier now. */
+  isCurrent(carrier: Duplex): boolean {
+    return this.carrier === carrier;
   }
 
   /**
@@ -166,9 +172,13 @@ export class ResumableSession extends Duplex {
   }
 
   private writeData(carrier: Duplex, offset: number, data: Buffer): void {
-    // Two writes, no copy: UDX packs small writes together into its packets.
+    // Two writes, no copy: UDX packs small writes together into its packets, and a TCP lane
+    // (a net.Socket, which can cork) sends them with one writev.
+    const corks = carrier instanceof Socket;
+    if (corks) carrier.cork();
     carrier.write(encodeDataHeader(offset, data.length));
     carrier.write(data);
+    if (corks) carrier.uncork();
   }
 
   /**

@@ -12,7 +12,12 @@
 // the client opens a new carrier on the new path (carrier / carrier-ack) and the session resends
 // what was not acknowledged: the stream goes on without a reset or a lost byte. Control messages
 // are disco messages (sealed, unreliable): each is resent until answered, within a deadline.
+//
+// Once a stream runs on a direct path, the client also tries a TCP lane (tcp-lane.ts): a direct
+// TCP connection that carries the session instead of UDX, for throughput. If it cannot open, the
+// stream stays on UDX; if it dies, the client moves the stream back to a UDX carrier.
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
 import SecretStream, { type Handshake } from '@hyperswarm/secret-stream';
 import type { UDXStream } from 'udx-native';
@@ -20,10 +25,11 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { MagicSock } from '../magicsock/magicsock.js';
-import type { Path } from '../magicsock/path.js';
-import type { StreamControl } from '../disco/messages.js';
+import { samePath, splitEndpoint, type Path } from '../magicsock/path.js';
+import { LANE_TOKEN_BYTES, type StreamControl } from '../disco/messages.js';
 import type { NodeKey } from '../identity/node-key.js';
 import { ResumableSession } from './session.js';
+import { LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
 import { respond, StreamInitiator } from './noise.js';
 import { streamRequest, streamResponse, type StreamRequest, type StreamResponse } from './request.js';
 
@@ -51,7 +57,14 @@ export interface StreamManagerOptions {
   /** Resend interval and deadline for control messages (ms). */
   readonly resendMs?: number;
   readonly deadlineMs?: number;
+  /** Whether to offer (client) and accept (agent) TCP lanes on direct paths. Default true. */
+  readonly tcpLane?: boolean;
+  /** How long a TCP lane may take to open, from the offer (ms). Default 3000. */
+  readonly laneTimeoutMs?: number;
 }
+
+/** What carries a stream's bytes: a UDX stream (direct or relayed), or a TCP lane. */
+export type CarrierKind = 'udx' | 'tcp';
 
 export class StreamOpenError extends Error {
   override readonly name = 'StreamOpenError';
@@ -70,6 +83,16 @@ interface SessionRecord {
   accept: StreamControl | null;
   /** The encrypted stream the user reads and writes (its keepalive and idle timers live here). */
   secure: Duplex | null;
+  /** Client: the path of the carrier the stream was last moved to. */
+  carrierPath: Path;
+  /** The TCP lane carrying the stream now, if any. */
+  lane: Socket | null;
+  /** Client: the lane offer in progress. */
+  laneOffer: { readonly token: Buffer; readonly path: Path; port: number; timer: NodeJS.Timeout | null; dialing: boolean } | null;
+  /** Agent: lane offers answered (by the client's token), so resends get the same answer. */
+  readonly laneAnswers: Map<string, StreamControl | null>;
+  /** Cancels lane attempts when the stream ends. */
+  readonly laneAbort: AbortController;
 }
 
 interface PendingOpen {
@@ -81,9 +104,14 @@ interface PendingOpen {
 }
 
 export interface StreamManagerEvents {
-  /** A stream's carrier moved to a new path. */
-  carrier: [peerKey: string, sid: bigint, path: Path];
+  /** A stream's carrier moved to a new path, or onto a TCP lane. */
+  carrier: [peerKey: string, sid: bigint, path: Path, kind: CarrierKind];
 }
+
+/** Lane attempts a stream may make (agent: answer); a bound on what one peer can make us do. */
+const MAX_LANE_ATTEMPTS = 16;
+/** After a lane to an endpoint fails, streams to it stay on UDX this long before trying again. */
+const LANE_RETRY_AFTER_MS = 60_000;
 
 const sidKey = (peer: string, sid: bigint): string => `${peer}/${sid.toString(16)}`;
 
@@ -119,6 +147,10 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   private readonly log: Logger;
   private readonly resendMs: number;
   private readonly deadlineMs: number;
+  private readonly tcpLane: boolean;
+  private readonly laneTimeoutMs: number;
+  /** Client: endpoints where a lane failed, and until when not to try again. */
+  private readonly laneFailed = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly options: StreamManagerOptions) {
@@ -127,6 +159,8 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     this.log = options.logger ?? silentLogger;
     this.resendMs = options.resendMs ?? 250;
     this.deadlineMs = options.deadlineMs ?? 10_000;
+    this.tcpLane = options.tcpLane ?? true;
+    this.laneTimeoutMs = options.laneTimeoutMs ?? 3000;
     options.magicsock.on('control', (peer, m, path) => this.onControl(peer, m, path));
     options.magicsock.on('path', (peer, path) => this.onPath(peer, path));
   }
@@ -137,6 +171,12 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     let n = 0;
     for (const r of this.sessions.values()) if (r.peer === peerKey) n++;
     return n;
+  }
+
+  /** What carries a stream opened or accepted here now (null: not one of ours, or closed). */
+  carrierKind(stream: Duplex): CarrierKind | null {
+    for (const r of this.sessions.values()) if (r.secure === stream) return r.lane && r.session.isCurrent(r.lane) ? 'tcp' : 'udx';
+    return null;
   }
 
   /** Opens an encrypted stream to a peer (we are the client). */
@@ -220,6 +260,9 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     const key = sidKey(r.peer, r.sid);
     this.sessions.set(key, r);
     r.session.on('close', () => {
+      r.laneAbort.abort();
+      if (r.laneOffer?.timer) clearInterval(r.laneOffer.timer);
+      r.laneOffer = null;
       if (this.sessions.get(key) === r) this.sessions.delete(key);
       if (r.role === 'agent') {
         this.finished.add(key);
@@ -250,6 +293,11 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       case 'carrier-ack':
         void this.onCarrierAck(peer, m);
         return;
+      case 'tcp-lane':
+        void this.onLaneOffer(peer, m, path);
+        return;
+      case 'tcp-lane-ack':
+        return this.onLaneAck(peer, m);
     }
   }
 
@@ -306,7 +354,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     const response: StreamResponse = { ok: true };
     const { message, handshake } = start.reply(Buffer.from(JSON.stringify(response)));
     const acceptMsg: StreamControl = { type: 'stream-accept', sid: m.sid, carrier: id, handshake: message };
-    const r: SessionRecord = { sid: m.sid, peer, role: 'agent', session, switching: null, answered: new Map(), accept: acceptMsg, secure: null };
+    const r: SessionRecord = { sid: m.sid, peer, role: 'agent', session, switching: null, answered: new Map(), accept: acceptMsg, secure: null, carrierPath: path, ...noLane() };
     this.track(r);
     const secure = encrypt(false, session, handshake);
     r.secure = secure;
@@ -332,7 +380,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     r.session.attach(carrier);
     this.options.magicsock.sendControl(peer, path, ack);
     setTimeout(() => r.session.retireOldCarriers(), 3000).unref();
-    this.emit('carrier', peer, m.sid, path);
+    this.emit('carrier', peer, m.sid, path, 'udx');
   }
 
   // ---- client side ----
@@ -363,13 +411,14 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     }
     const session = new ResumableSession({ maxUnacked: this.limits.maxUnackedBytes });
     session.attach(p.carrier);
-    const r: SessionRecord = { sid: m.sid, peer, role: 'client', session, switching: null, answered: new Map(), accept: null, secure: null };
+    const r: SessionRecord = { sid: m.sid, peer, role: 'client', session, switching: null, answered: new Map(), accept: null, secure: null, carrierPath: path, ...noLane() };
     this.track(r);
     r.secure = encrypt(true, session, result.handshake);
     p.resolve(r.secure);
     // The path may have changed while the agent was answering.
     const now = this.options.magicsock.pathOf(peer);
     if (now.kind !== path.kind || (now.kind === 'direct' && path.kind === 'direct' && now.endpoint !== path.endpoint)) this.switchCarrier(r, now);
+    else this.offerLane(r, path);
   }
 
   private onRefuse(peer: string, sid: bigint, reason: string): void {
@@ -385,7 +434,12 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   }
 
   private onPath(peer: string, path: Path): void {
-    for (const r of this.sessions.values()) if (r.peer === peer && r.role === 'client') this.switchCarrier(r, path);
+    for (const r of this.sessions.values()) {
+      // The engine announces a path a little after pathOf() has it: a stream opened in between is
+      // already there.
+      if (r.peer !== peer || r.role !== 'client' || (!r.switching && samePath(r.carrierPath, path))) continue;
+      this.switchCarrier(r, path);
+    }
   }
 
   private switchCarrier(r: SessionRecord, path: Path): void {
@@ -425,8 +479,135 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     clearInterval(timer);
     if (!(await this.connectCarrier(carrier, peer, m.carrier, path))) return;
     r.session.attach(carrier);
+    r.carrierPath = path;
     setTimeout(() => r.session.retireOldCarriers(), 3000).unref();
     this.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), path }, 'stream moved to a new carrier');
-    this.emit('carrier', peer, m.sid, path);
+    this.emit('carrier', peer, m.sid, path, 'udx');
+    this.offerLane(r, path);
   }
+
+  // ---- TCP lanes ----
+
+  /** Client: offers the agent a TCP lane for this stream, if the path is direct and none is open. */
+  private offerLane(r: SessionRecord, path: Path): void {
+    if (!this.tcpLane || this.closed || path.kind !== 'direct' || r.lane || r.laneOffer || r.session.destroyed || r.session.settled) return;
+    const failedUntil = this.laneFailed.get(path.endpoint);
+    if (failedUntil !== undefined && failedUntil > Date.now()) return;
+    const offer: NonNullable<SessionRecord['laneOffer']> = { token: randomBytes(LANE_TOKEN_BYTES), path, port: 0, timer: null, dialing: false };
+    r.laneOffer = offer;
+    reserveLanePort().then(
+      (port) => {
+        if (r.laneOffer !== offer) return;
+        offer.port = port;
+        const started = Date.now();
+        const send = (): void => {
+          if (Date.now() - started > this.laneTimeoutMs) return this.laneDidNotOpen(r, offer, 'the agent did not answer');
+          this.options.magicsock.sendControl(r.peer, path, { type: 'tcp-lane', sid: r.sid, port, token: offer.token });
+        };
+        offer.timer = setInterval(send, this.resendMs);
+        send();
+      },
+      (err: Error) => this.laneDidNotOpen(r, offer, err.message),
+    );
+  }
+
+  private laneDidNotOpen(r: SessionRecord, offer: NonNullable<SessionRecord['laneOffer']>, why: string): void {
+    if (r.laneOffer !== offer) return;
+    if (offer.timer) clearInterval(offer.timer);
+    r.laneOffer = null;
+    if (offer.path.kind !== 'direct') return;
+    this.noteLaneFailure(offer.path.endpoint);
+    this.log.info({ peer: r.peer.slice(0, 8), endpoint: offer.path.endpoint, why }, 'no TCP lane; the stream stays on UDX');
+  }
+
+  private noteLaneFailure(endpoint: string): void {
+    this.laneFailed.delete(endpoint);
+    this.laneFailed.set(endpoint, Date.now() + LANE_RETRY_AFTER_MS);
+    // Bounded: the oldest entries go first.
+    if (this.laneFailed.size > 1024) this.laneFailed.delete(this.laneFailed.keys().next().value as string);
+  }
+
+  private onLaneAck(peer: string, m: Extract<StreamControl, { type: 'tcp-lane-ack' }>): void {
+    const r = this.sessions.get(sidKey(peer, m.sid));
+    const offer = r?.laneOffer;
+    if (!r || r.role !== 'client' || !offer || offer.dialing || offer.path.kind !== 'direct') return;
+    const ep = splitEndpoint(offer.path.endpoint);
+    if (!ep) return;
+    offer.dialing = true;
+    if (offer.timer) clearInterval(offer.timer);
+    const attempt = { localPort: offer.port, remoteAddress: ep.address, remotePort: m.port, remoteListenPort: m.listenPort, ownToken: offer.token, peerToken: m.token, role: 'client' as const, timeoutMs: this.laneTimeoutMs };
+    openLane(attempt, r.laneAbort.signal).then(
+      (sock) => {
+        if (r.laneOffer === offer) r.laneOffer = null;
+        this.adoptLane(r, sock, offer.path);
+      },
+      (err: Error) => this.laneDidNotOpen(r, offer, err.message),
+    );
+  }
+
+  /** Agent: answers a lane offer with our port, listener and token, and starts connecting. */
+  private async onLaneOffer(peer: string, m: Extract<StreamControl, { type: 'tcp-lane' }>, path: Path): Promise<void> {
+    const r = this.sessions.get(sidKey(peer, m.sid));
+    // Only over a direct path: its endpoint is where the client proved to be, and where we connect.
+    if (!this.tcpLane || !r || r.role !== 'agent' || path.kind !== 'direct' || r.session.destroyed) return;
+    const ep = splitEndpoint(path.endpoint);
+    if (!ep) return;
+    const id = Buffer.from(m.token).toString('hex');
+    const answered = r.laneAnswers.get(id);
+    if (answered !== undefined) {
+      if (answered) this.options.magicsock.sendControl(peer, path, answered);
+      return;
+    }
+    if (r.laneAnswers.size >= MAX_LANE_ATTEMPTS) return;
+    r.laneAnswers.set(id, null);
+    let port: number;
+    let listener: LaneListener;
+    try {
+      [port, listener] = await Promise.all([reserveLanePort(), LaneListener.open()]);
+    } catch {
+      return;
+    }
+    if (r.session.destroyed || this.closed) return listener.close();
+    const ownToken = randomBytes(LANE_TOKEN_BYTES);
+    const ack: StreamControl = { type: 'tcp-lane-ack', sid: m.sid, port, listenPort: listener.port, token: ownToken };
+    r.laneAnswers.set(id, ack);
+    this.options.magicsock.sendControl(peer, path, ack);
+    const attempt = { localPort: port, remoteAddress: ep.address, remotePort: m.port, listener, ownToken, peerToken: m.token, role: 'agent' as const, timeoutMs: this.laneTimeoutMs };
+    openLane(attempt, r.laneAbort.signal).then(
+      (sock) => this.adoptLane(r, sock, path),
+      () => undefined, // the client notices too, and keeps the stream on UDX
+    );
+  }
+
+  /** Both sides: the lane stands; it becomes the stream's carrier. */
+  private adoptLane(r: SessionRecord, sock: Socket, path: Path): void {
+    if (r.session.destroyed || this.closed) {
+      sock.destroy();
+      return;
+    }
+    r.lane?.destroy();
+    r.lane = sock;
+    r.session.attach(sock);
+    sock.resume(); // openLane hands it over paused, and a 'data' listener does not undo that
+    // After the session's own close handler: it has let go of the lane by now.
+    sock.on('close', () => {
+      if (r.lane !== sock) return;
+      r.lane = null;
+      // A lane that was carrying the stream: the client moves it back onto UDX (the agent waits
+      // for that). A lane retired after a path change needs nothing.
+      if (r.role === 'client' && !r.session.hasCarrier && !r.session.destroyed && !r.session.settled && !this.closed) {
+        this.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'the TCP lane closed; the stream goes back to UDX');
+        // Lanes to this endpoint die: the streams to it stay on UDX for a while.
+        if (path.kind === 'direct') this.noteLaneFailure(path.endpoint);
+        this.switchCarrier(r, this.options.magicsock.pathOf(r.peer));
+      }
+    });
+    setTimeout(() => r.session.retireOldCarriers(), 3000).unref();
+    this.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16), path }, 'stream moved to a TCP lane');
+    this.emit('carrier', r.peer, r.sid, path, 'tcp');
+  }
+}
+
+function noLane(): Pick<SessionRecord, 'lane' | 'laneOffer' | 'laneAnswers' | 'laneAbort'> {
+  return { lane: null, laneOffer: null, laneAnswers: new Map(), laneAbort: new AbortController() };
 }

@@ -18,6 +18,23 @@ test('messages encode and decode: ping, pong (v4 and v6), call-me-maybe', () => 
   for (const m of msgs) assert.deepEqual(decodeDisco(encodeDisco(m)), { ...m, ...('txid' in m ? { txid: new Uint8Array(m.txid) } : {}) });
 });
 
+test('stream control encodes and decodes: open, carrier, TCP lane offer and answer', () => {
+  const token = new Uint8Array(16).fill(7);
+  const msgs: DiscoMessage[] = [
+    { type: 'stream-open', sid: 0xfedcba9876543210n, carrier: 0xffffffff, handshake: new Uint8Array([1, 2, 3]) },
+    { type: 'stream-refuse', sid: 1n, reason: 'no' },
+    { type: 'carrier-ack', sid: 2n, carrier: 3, yours: 4 },
+    { type: 'tcp-lane', sid: 5n, port: 40000, token },
+    { type: 'tcp-lane-ack', sid: 6n, port: 65535, listenPort: 2, token },
+  ];
+  for (const m of msgs) assert.deepEqual(decodeDisco(encodeDisco(m)), m);
+  const lane = encodeDisco({ type: 'tcp-lane', sid: 5n, port: 1, token });
+  assert.equal(decodeDisco(lane.subarray(0, lane.length - 1)), null, 'short token');
+  lane.writeUInt16BE(0, 10);
+  assert.equal(decodeDisco(lane), null, 'port 0');
+  assert.throws(() => encodeDisco({ type: 'tcp-lane', sid: 5n, port: 1, token: new Uint8Array(15) }), /16 bytes/);
+});
+
 test('malformed plaintexts decode to null, never throw', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
@@ -27,7 +44,8 @@ test('malformed plaintexts decode to null, never throw', () => {
     { numRuns: 5000 },
   );
   assert.equal(decodeDisco(Buffer.from([1, 1, 0])), null, 'short ping');
-  assert.equal(decodeDisco(Buffer.from([9, 1])), null, 'unknown type');
+  assert.equal(decodeDisco(Buffer.from([9, 1])), null, 'short birthday');
+  assert.equal(decodeDisco(Buffer.from([12, 1, 0, 0])), null, 'unknown type');
   assert.equal(decodeDisco(Buffer.from([3, 1, 33])), null, 'too many endpoints');
 });
 

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MagicSock } from '../../src/magicsock/magicsock.js';
 import { MemoryRelay, openLoopbackMagicSock } from '../helpers/memory-relay.js';
@@ -22,10 +22,10 @@ interface Node {
 
 async function node(
   relay: MemoryRelay,
-  opts: { accept?: (peer: string, r: StreamRequest) => Promise<AcceptDecision>; directAllowed?: boolean } = {},
+  opts: { accept?: (peer: string, r: StreamRequest) => Promise<AcceptDecision>; directAllowed?: boolean; tcpLane?: boolean } = {},
 ): Promise<Node> {
   const { key, ms } = await openLoopbackMagicSock(relay, opts.directAllowed ?? false);
-  const streams = new StreamManager({ magicsock: ms, key, accept: opts.accept ?? null, mayOpen: () => true });
+  const streams = new StreamManager({ magicsock: ms, key, accept: opts.accept ?? null, mayOpen: () => true, tcpLane: opts.tcpLane ?? true });
   return { key, ms, streams };
 }
 
@@ -132,8 +132,9 @@ test('a 64 MB download keeps every byte while the path goes relay -> direct -> r
   try {
     const s = await client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'download', seconds: 1 });
     assert.equal(client.ms.pathOf(agent.key.publicHex).kind, 'relay');
+    // UDX carrier moves; a TCP lane may open while the path is direct (the next test covers it).
     const moves: string[] = [];
-    client.streams.on('carrier', (_k, _sid, p) => moves.push(p.kind));
+    client.streams.on('carrier', (_k, _sid, p, kind) => kind === 'udx' && moves.push(p.kind));
     const parts: Buffer[] = [];
     let got = 0;
     const done = new Promise<void>((resolve, reject) => {
@@ -158,6 +159,99 @@ test('a 64 MB download keeps every byte while the path goes relay -> direct -> r
     assert.equal(all.length, payload.length);
     assert.equal(sha(all), sha(payload));
     assert.deepEqual(moves, ['direct', 'relay']);
+  } finally {
+    client.streams.close();
+    agent.streams.close();
+    client.ms.close();
+    agent.ms.close();
+  }
+});
+
+/** A download of `payload` served by the agent for every stream. */
+function serving(payload: Buffer): (peer: string, r: StreamRequest) => Promise<AcceptDecision> {
+  return async () => ({
+    ok: true,
+    take: (s: Duplex) => {
+      s.resume();
+      let o = 0;
+      const pump = (): void => {
+        while (o < payload.length) {
+          const c = payload.subarray(o, o + 65536);
+          o += c.length;
+          if (!s.write(c)) {
+            s.once('drain', pump);
+            return;
+          }
+        }
+        s.end();
+      };
+      pump();
+    },
+  });
+}
+
+/** The client's TCP lane sockets (the test kills them to make the lane die under a transfer). */
+function lanesOf(n: Node): Socket[] {
+  const sessions = (n.streams as unknown as { sessions: Map<string, { lane: Socket | null }> }).sessions;
+  return [...sessions.values()].flatMap((r) => (r.lane ? [r.lane] : []));
+}
+
+test('on a direct path a stream moves onto a TCP lane, and back onto UDX when the lane dies, keeping every byte', async () => {
+  const relay = new MemoryRelay();
+  const payload = randomBytes(64 << 20);
+  const agent = await node(relay, { directAllowed: true, accept: serving(payload) });
+  const client = await node(relay, { directAllowed: true });
+  connect(client, agent);
+  try {
+    while (client.ms.pathOf(agent.key.publicHex).kind !== 'direct') await new Promise((r) => setTimeout(r, 5));
+    const s = await client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'download', seconds: 1 });
+    const kinds: string[] = [];
+    client.streams.on('carrier', (_k, _sid, _p, kind) => kinds.push(kind));
+    const parts: Buffer[] = [];
+    let got = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      s.on('data', (d: Buffer) => {
+        parts.push(d);
+        got += d.length;
+      });
+      s.on('end', () => resolve());
+      s.on('error', reject);
+    });
+    while (client.streams.carrierKind(s) !== 'tcp') await new Promise((r) => setTimeout(r, 5));
+    assert.equal(agent.streams.count(), 1);
+    // Halfway, the lane dies (as a NAT that drops the TCP mapping would make it): back to UDX.
+    while (got < payload.length / 2) await new Promise((r) => setTimeout(r, 5));
+    const lanes = lanesOf(client);
+    assert.equal(lanes.length, 1);
+    lanes[0]!.resetAndDestroy();
+    await done;
+    s.end();
+    const all = Buffer.concat(parts);
+    assert.equal(all.length, payload.length);
+    assert.equal(sha(all), sha(payload));
+    assert.deepEqual(kinds.slice(0, 2), ['tcp', 'udx']);
+    assert.equal(client.streams.carrierKind(s) ?? 'udx', 'udx');
+  } finally {
+    client.streams.close();
+    agent.streams.close();
+    client.ms.close();
+    agent.ms.close();
+  }
+});
+
+test('with TCP lanes off (--no-tcp-lane) a direct stream stays on UDX', async () => {
+  const relay = new MemoryRelay();
+  const payload = randomBytes(4 << 20);
+  const agent = await node(relay, { directAllowed: true, accept: serving(payload), tcpLane: false });
+  const client = await node(relay, { directAllowed: true });
+  connect(client, agent);
+  try {
+    while (client.ms.pathOf(agent.key.publicHex).kind !== 'direct') await new Promise((r) => setTimeout(r, 5));
+    const s = await client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'download', seconds: 1 });
+    const all = await drain(s);
+    s.end();
+    assert.equal(sha(all), sha(payload));
+    assert.equal(lanesOf(client).length, 0, 'the agent did not answer the offer');
   } finally {
     client.streams.close();
     agent.streams.close();
