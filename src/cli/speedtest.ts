@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { Duplex } from 'node:stream';
 import type { Path } from '../magicsock/path.js';
 import type { PeerNode } from '../node/peer-node.js';
+import type { CarrierKind } from '../tunnel/streams.js';
 import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { intOption } from './options.js';
@@ -18,6 +19,8 @@ export interface SpeedtestResult {
   direction: 'download' | 'upload';
   path: 'direct' | 'relay';
   endpoint: string | null;
+  /** What carried the bytes at the end: a TCP lane or UDX (see README, "TCP lanes"). */
+  carrier: CarrierKind;
   bytes: number;
   seconds: number;
   mbitPerSecond: number;
@@ -46,7 +49,7 @@ export function registerSpeedtestCommand(program: Command): void {
         if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
         else
           process.stdout.write(
-            `${d.padEnd(8)} ${r.mbitPerSecond.toFixed(1)} Mbit/s over ${r.path === 'direct' ? `direct ${r.endpoint}` : 'relay'} (${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(2)} s)\n`,
+            `${d.padEnd(8)} ${r.mbitPerSecond.toFixed(1)} Mbit/s over ${r.path === 'direct' ? `direct ${r.endpoint}, ${r.carrier === 'tcp' ? 'TCP lane' : 'UDX'}` : 'relay'} (${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(2)} s)\n`,
           );
       }
     } finally {
@@ -81,6 +84,12 @@ async function measure(node: PeerNode, peerKey: string, direction: 'download' | 
   const path = node.magicsock.pathOf(peerKey);
   const started = performance.now();
   let bytes = 0;
+  // Sampled while the stream is open (a closed one is no longer known to the manager).
+  let carrier: CarrierKind = 'udx';
+  const sample = (): void => {
+    carrier = node.streams.carrierKind(stream) ?? carrier;
+  };
+  const sampler = setInterval(sample, 100);
   await new Promise<void>((resolve, reject) => {
     stream.on('error', reject);
     if (direction === 'download') {
@@ -107,11 +116,14 @@ async function measure(node: PeerNode, peerKey: string, direction: 'download' | 
       pump();
     }
   });
+  clearInterval(sampler);
+  sample();
   const elapsed = (performance.now() - started) / 1000;
   return {
     direction,
     path: path.kind,
     endpoint: path.kind === 'direct' ? path.endpoint : null,
+    carrier,
     bytes,
     seconds: elapsed,
     mbitPerSecond: (bytes * 8) / elapsed / 1e6,

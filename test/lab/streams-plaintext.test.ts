@@ -3,7 +3,8 @@
 // client router's WAN interface, for a direct stream and for a relayed one. The marker must not
 // be in the capture; a plaintext HTTP request with a control string, sent during the capture,
 // must be (so the capture does see payloads), and the capture must hold at least as many bytes
-// as went through the stream.
+// as went through the stream. Direct, the stream runs on a TCP lane (the capture must show TCP
+// to the agent's NAT), or on UDX with --no-tcp-lane.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -19,8 +20,9 @@ import type { TopologySpec } from './spec.js';
 
 const skip = await labSkip();
 
-const CASES: readonly { name: string; topology: () => TopologySpec; path: 'direct' | 'relay' }[] = [
-  { name: 'direct (easy/easy)', topology: () => pairOfNats('easy', 'easy'), path: 'direct' },
+const CASES: readonly { name: string; topology: () => TopologySpec; path: 'direct' | 'relay'; args?: string[]; lane?: boolean }[] = [
+  { name: 'direct (easy/easy, TCP lane)', topology: () => pairOfNats('easy', 'easy'), path: 'direct', lane: true },
+  { name: 'direct (easy/easy, UDX: --no-tcp-lane)', topology: () => pairOfNats('easy', 'easy'), path: 'direct', args: ['--no-tcp-lane'] },
   { name: 'relayed (client behind UDP-blocked)', topology: () => pairOfNats('udp-blocked', 'easy'), path: 'relay' },
 ];
 
@@ -31,7 +33,7 @@ describe('no plaintext on the wire', { skip, concurrency: 2 }, () => {
       try {
         const pair = await streamPair(lab);
         await toolServer(lab, 'agent', ['echo', '9000']);
-        const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000']);
+        const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { args: c.args ?? [] });
         await forwardPath(fwd, c.path, 10_000);
 
         const pcap = join(mkdtempSync(join(tmpdir(), 'traverse-lab-pcap-')), 'wan.pcap');
@@ -63,6 +65,17 @@ describe('no plaintext on the wire', { skip, concurrency: 2 }, () => {
         assert.ok(captured.length > 2 * r.sent, `the capture holds the stream's traffic (${captured.length} bytes for ${2 * r.sent} through the stream)`);
         assert.equal(hasMarker, false, 'the marker is not in the capture');
         assert.ok(!captured.includes('TRAVERSE-PLAINTEXT-MARKER'), 'not even its prefix');
+        if (c.path === 'direct') {
+          // Which carrier the bytes took: TCP (a lane) or UDP (UDX) to the agent's NAT.
+          const count = async (proto: string): Promise<number> => {
+            const d = await lab.exec('rclient', 'tcpdump', ['-r', pcap, '-n', `${proto} and host ${lab.router('ragent').address}`], { timeoutMs: 10_000 });
+            return d.stdout.split('\n').filter((l) => l.trim()).length;
+          };
+          const [tcp, udp] = [await count('tcp'), await count('udp')];
+          t.diagnostic(`packets to the agent's NAT: ${tcp} TCP, ${udp} UDP`);
+          if (c.lane) assert.ok(tcp > 10, `the stream ran on a TCP lane (${tcp} TCP packets)`);
+          else assert.equal(tcp, 0, 'no lane with --no-tcp-lane');
+        }
       } finally {
         await lab.teardown();
       }

@@ -1,0 +1,68 @@
+// TCP lanes through real NATs: `traverse speedtest --json` says what carried its bytes.
+//   - easy/easy: both NATs keep the local port, so the crossing SYNs of a simultaneous open get
+//     through, and the stream runs on a TCP lane. (The agent's listener is no way in here: its
+//     NAT drops unsolicited SYNs, so only the simultaneous open can have opened the lane.)
+//   - the same with the client's --no-tcp-lane: UDX.
+//   - full-cone client, hard agent: the hard NAT gives the agent's SYN a random public port, so
+//     no lane opens; the stream still runs direct, on UDX, within the attempt's timeout.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { labSkip } from './availability.js';
+import { createLab } from './topology.js';
+import { pairOfNats } from './topologies.js';
+import { peerEnv } from './peers.js';
+import { streamPair, type StreamPair } from './streams-lab.js';
+import type { Lab } from './lab.js';
+import type { SpeedtestResult } from '../../src/cli/speedtest.js';
+import { BIN } from '../helpers/cli.js';
+
+const skip = await labSkip();
+
+async function speedtest(lab: Lab, pair: StreamPair, extra: string[] = []): Promise<SpeedtestResult> {
+  const state = mkdtempSync(join(tmpdir(), 'traverse-lab-speedtest-'));
+  const r = await lab.exec(
+    'client',
+    process.execPath,
+    [BIN, 'speedtest', 'dev-box', '--json', '--seconds', '2', '--direction', 'download', '--server', pair.coord.url, '--token', pair.clientToken, ...extra],
+    { timeoutMs: 40_000, env: peerEnv(state) },
+  );
+  assert.equal(r.code, 0, `speedtest failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as SpeedtestResult;
+}
+
+describe('TCP lanes in the lab', { skip, concurrency: 2 }, () => {
+  test('easy/easy: the stream runs on a TCP lane opened by simultaneous open; --no-tcp-lane keeps it on UDX', async (t) => {
+    const lab = await createLab(pairOfNats('easy', 'easy'));
+    try {
+      const pair = await streamPair(lab);
+      const lane = await speedtest(lab, pair);
+      t.diagnostic(`lane: ${lane.mbitPerSecond.toFixed(0)} Mbit/s over ${lane.path} ${lane.endpoint} (${lane.carrier})`);
+      assert.equal(lane.path, 'direct');
+      assert.equal(lane.carrier, 'tcp');
+      assert.ok(lane.bytes > 0);
+      const udx = await speedtest(lab, pair, ['--no-tcp-lane']);
+      t.diagnostic(`no lane: ${udx.mbitPerSecond.toFixed(0)} Mbit/s over ${udx.path} (${udx.carrier})`);
+      assert.equal(udx.path, 'direct');
+      assert.equal(udx.carrier, 'udx');
+    } finally {
+      await lab.teardown();
+    }
+  });
+
+  test('full-cone client, hard agent: no lane can open; the stream stays direct on UDX', async (t) => {
+    const lab = await createLab(pairOfNats('full-cone', 'hard'));
+    try {
+      const pair = await streamPair(lab);
+      const r = await speedtest(lab, pair);
+      t.diagnostic(`${r.mbitPerSecond.toFixed(0)} Mbit/s over ${r.path} ${r.endpoint} (${r.carrier})`);
+      assert.equal(r.path, 'direct');
+      assert.equal(r.carrier, 'udx');
+      assert.ok(r.bytes > 0);
+    } finally {
+      await lab.teardown();
+    }
+  });
+});
