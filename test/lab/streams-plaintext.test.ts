@@ -26,7 +26,7 @@ const CASES: readonly { name: string; topology: () => TopologySpec; path: 'direc
   { name: 'relayed (client behind UDP-blocked)', topology: () => pairOfNats('udp-blocked', 'easy'), path: 'relay' },
 ];
 
-describe('no plaintext on the wire', { skip, concurrency: 2 }, () => {
+describe('no plaintext on the wire', { skip, concurrency: 1 }, () => {
   for (const c of CASES) {
     test(`a marker through a ${c.name} stream never appears in a capture of the client's WAN`, async (t) => {
       const lab = await createLab(c.topology());
@@ -38,7 +38,7 @@ describe('no plaintext on the wire', { skip, concurrency: 2 }, () => {
 
         const pcap = join(mkdtempSync(join(tmpdir(), 'traverse-lab-pcap-')), 'wan.pcap');
         const rclient = lab.router('rclient');
-        const dump = lab.spawn('rclient', 'tcpdump', ['-i', rclient.ifName, '-s', '0', '-U', '--immediate-mode', '-B', '32768', '-n', '-w', pcap]);
+        const dump = lab.spawn('rclient', 'tcpdump', ['-i', rclient.ifName, '-s', '0', '-U', '--immediate-mode', '-B', '131072', '-n', '-w', pcap]);
         const dl = collect(dump);
         for (let i = 0; !/listening on/.test(dl.err); i++) {
           if (i > 100 || dump.exitCode !== null) throw new Error(`tcpdump did not start: ${dl.err}`);
