@@ -1,6 +1,8 @@
 // The connectivity matrix as a benchmark: every cell of test/lab/matrix.ts, BENCH_RUNS runs each
 // (a fresh lab per run, the same runCell as the lab test), and a table of what happened: how often
-// the path went direct, how fast, and the pong latency on the path it ended on. Needs root.
+// the path went direct, how fast, and the pong latency on the path it ended on. In cells that went
+// direct, a 1-second `traverse speedtest` then says what carried a stream: a TCP lane or UDX.
+// Needs root.
 // Writes bench/out/matrix.html with the same table.
 //
 //   npm run bench:matrix        (BENCH_RUNS, default 3; BENCH_CONCURRENCY, default 3)
@@ -9,7 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { labAvailability } from '../test/lab/availability.js';
 import { createLab } from '../test/lab/topology.js';
 import { MATRIX, runCell, type MatrixCell } from '../test/lab/matrix.js';
-import type { PingOutcome } from '../test/lab/peers.js';
+import { peerEnv, type PingOutcome } from '../test/lab/peers.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN } from '../test/helpers/cli.js';
+import type { Lab } from '../test/lab/lab.js';
+import type { SpeedtestResult } from '../src/cli/speedtest.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 3);
@@ -18,6 +26,23 @@ const OUT_DIR = fileURLToPath(new URL('../../bench/out/', import.meta.url));
 interface RunResult {
   readonly outcome: PingOutcome | null;
   readonly error: string | null;
+  /** What carried a speedtest stream after the ping (direct cells only). */
+  readonly carrier: string | null;
+}
+
+/** One short download speedtest from the client: its `carrier` (tcp or udx), or why it failed. */
+async function probeCarrier(lab: Lab, cell: MatrixCell, coordUrl: string, clientToken: string): Promise<string> {
+  const state = mkdtempSync(join(tmpdir(), 'traverse-bench-lane-'));
+  const extra = cell.pingArgs?.includes('--disable-direct') ? ['--disable-direct'] : [];
+  const r = await lab.exec(
+    'client',
+    process.execPath,
+    [BIN, 'speedtest', 'dev-box', '--json', '--seconds', '1', '--direction', 'download', '--server', coordUrl, '--token', clientToken, ...extra],
+    { timeoutMs: 30_000, env: peerEnv(state) },
+  );
+  if (r.code !== 0) return `error (${r.stderr.trim().split('\n')[0]})`;
+  const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as SpeedtestResult;
+  return res.path === 'direct' ? res.carrier : 'relay';
 }
 
 interface Row {
@@ -34,10 +59,14 @@ const median = (xs: readonly number[]): number | null => {
 
 async function runOnce(cell: MatrixCell): Promise<RunResult> {
   const lab = await createLab(cell.topology());
+  let carrier: string | null = null;
   try {
-    return { outcome: await runCell(cell, lab), error: null };
+    const outcome = await runCell(cell, lab, undefined, async ({ coordUrl, clientToken }) => {
+      if (cell.expect === 'direct') carrier = await probeCarrier(lab, cell, coordUrl, clientToken);
+    });
+    return { outcome, error: null, carrier };
   } catch (err) {
-    return { outcome: null, error: (err as Error).message.split('\n')[0]! };
+    return { outcome: null, error: (err as Error).message.split('\n')[0]!, carrier };
   } finally {
     await lab.teardown();
   }
@@ -75,7 +104,16 @@ function summarizeRow(r: Row): { got: string; direct: number; ttd: number | null
   };
 }
 
-const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'median time to direct', 'median pong latency'];
+const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'median time to direct', 'median pong latency', 'stream carrier (runs)'];
+
+/** "tcp 3/3", "udx 2/3, tcp 1/3", or "-" for relay cells. */
+function carriers(r: Row): string {
+  const seen = r.runs.map((x) => x.carrier).filter((c): c is string => c !== null);
+  if (seen.length === 0) return '-';
+  const counts = new Map<string, number>();
+  for (const c of seen) counts.set(c, (counts.get(c) ?? 0) + 1);
+  return [...counts].map(([c, n]) => `${c} ${n}/${RUNS}`).join(', ');
+}
 
 function cells(r: Row): string[] {
   const s = summarizeRow(r);
@@ -86,6 +124,7 @@ function cells(r: Row): string[] {
     `${s.got}${s.ok ? '' : '  !'}`,
     s.ttd === null ? '-' : `${Math.round(s.ttd)} ms`,
     s.latency === null ? '-' : `${s.latency.toFixed(2)} ms`,
+    carriers(r),
   ];
 }
 

@@ -70,12 +70,20 @@ export const CELL_PING_ARGS: readonly string[] = ['-n', '8', '--interval', '400'
  * Runs one cell in a lab built from `cell.topology()`: STUN servers, the coordination server, the
  * agent, then `traverse ping dev-box --json` from the client. Returns what ping saw.
  */
-export async function runCell(cell: MatrixCell, lab: Lab, pingArgs: readonly string[] = CELL_PING_ARGS): Promise<PingOutcome> {
+export async function runCell(
+  cell: MatrixCell,
+  lab: Lab,
+  pingArgs: readonly string[] = CELL_PING_ARGS,
+  /** Runs after the ping, while the server and the agent are still up (the matrix benchmark's lane probe). */
+  afterPing?: (peers: { coordUrl: string; clientToken: string }) => Promise<void>,
+): Promise<PingOutcome> {
   await Promise.all(cell.stunHosts.map((h) => startTraverseStun(lab, h)));
   const stunArgs = cell.stunHosts.flatMap((h) => ['--stun', `${lab.node(h).addresses[0]}:${STUN_PORT_IN_MATRIX}`]);
   const coord = await startCoordinator(lab, [...stunArgs, ...(cell.serverArgs ?? [])]);
   const agentToken = await createToken(coord.dataDir, ['--agent', 'dev-box']);
   const clientToken = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
   await startAgent(lab, 'agent', coord.url, agentToken);
-  return runPing(lab, 'client', coord.url, clientToken, 'dev-box', [...pingArgs, ...(cell.pingArgs ?? [])]);
+  const outcome = await runPing(lab, 'client', coord.url, clientToken, 'dev-box', [...pingArgs, ...(cell.pingArgs ?? [])]);
+  await afterPing?.({ coordUrl: coord.url, clientToken });
+  return outcome;
 }
