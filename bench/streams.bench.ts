@@ -99,6 +99,9 @@ async function direct(rows: Row[]): Promise<void> {
       if (i > 100) throw new Error(`ssh -L did not listen: ${tl.err}`);
       await sleep(100);
     }
+    // Memory first: after gigabytes of transfers the agent's heap is in another state (RSS
+    // shrinks as the collector gives pages back), which would hide what 100 streams cost.
+    await memory(lab, pair, rows);
     const plain = await throughput(lab, ragent.address, 9000, BYTES);
     const sshL = await throughput(lab, '127.0.0.1', 29000, BYTES);
     const trav = await throughput(lab, '127.0.0.1', 19000, BYTES);
@@ -116,8 +119,6 @@ async function direct(rows: Row[]): Promise<void> {
     const lt = await pingpong(lab, '127.0.0.1', 19001);
     rows.push({ what: `direct, 1-byte round trip, plain TCP (${ROUNDS} rounds)`, value: fmtMs(lp), ratio: '' });
     rows.push({ what: 'direct, 1-byte round trip, traverse forward', value: fmtMs(lt), ratio: `${(lt.p50 / lp.p50).toFixed(2)}x plain (p50)` });
-
-    await memory(lab, pair, rows);
   } finally {
     await lab.teardown();
   }
