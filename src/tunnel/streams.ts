@@ -110,6 +110,8 @@ export interface StreamManagerEvents {
 
 /** Lane attempts a stream may make (agent: answer); a bound on what one peer can make us do. */
 const MAX_LANE_ATTEMPTS = 16;
+/** Agent: lane attempts (each a listener and a socket for up to the lane timeout) per peer at once. */
+const MAX_LANES_OPENING_PER_PEER = 16;
 /** After a lane to an endpoint fails, streams to it stay on UDX this long before trying again. */
 const LANE_RETRY_AFTER_MS = 60_000;
 
@@ -151,6 +153,8 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   private readonly laneTimeoutMs: number;
   /** Client: endpoints where a lane failed, and until when not to try again. */
   private readonly laneFailed = new Map<string, number>();
+  /** Agent: lane attempts in progress, per peer. */
+  private readonly lanesOpening = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly options: StreamManagerOptions) {
@@ -558,25 +562,33 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       if (answered) this.options.magicsock.sendControl(peer, path, answered);
       return;
     }
-    if (r.laneAnswers.size >= MAX_LANE_ATTEMPTS) return;
+    const opening = this.lanesOpening.get(peer) ?? 0;
+    if (r.laneAnswers.size >= MAX_LANE_ATTEMPTS || opening >= MAX_LANES_OPENING_PER_PEER) return;
     r.laneAnswers.set(id, null);
-    let port: number;
-    let listener: LaneListener;
-    try {
-      [port, listener] = await Promise.all([reserveLanePort(), LaneListener.open()]);
-    } catch {
-      return;
+    this.lanesOpening.set(peer, opening + 1);
+    const done = (): void => {
+      const n = (this.lanesOpening.get(peer) ?? 1) - 1;
+      if (n > 0) this.lanesOpening.set(peer, n);
+      else this.lanesOpening.delete(peer);
+    };
+    const [p, l] = await Promise.allSettled([reserveLanePort(), LaneListener.open()]);
+    if (p.status === 'rejected' || l.status === 'rejected' || r.session.destroyed || this.closed) {
+      if (l.status === 'fulfilled') l.value.close();
+      return done();
     }
-    if (r.session.destroyed || this.closed) return listener.close();
+    const port = p.value;
+    const listener = l.value;
     const ownToken = randomBytes(LANE_TOKEN_BYTES);
     const ack: StreamControl = { type: 'tcp-lane-ack', sid: m.sid, port, listenPort: listener.port, token: ownToken };
     r.laneAnswers.set(id, ack);
     this.options.magicsock.sendControl(peer, path, ack);
     const attempt = { localPort: port, remoteAddress: ep.address, remotePort: m.port, listener, ownToken, peerToken: m.token, role: 'agent' as const, timeoutMs: this.laneTimeoutMs };
-    openLane(attempt, r.laneAbort.signal).then(
-      (sock) => this.adoptLane(r, sock, path),
-      () => undefined, // the client notices too, and keeps the stream on UDX
-    );
+    openLane(attempt, r.laneAbort.signal)
+      .then(
+        (sock) => this.adoptLane(r, sock, path),
+        () => undefined, // the client notices too, and keeps the stream on UDX
+      )
+      .finally(done);
   }
 
   /** Both sides: the lane stands; it becomes the stream's carrier. */
