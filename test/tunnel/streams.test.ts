@@ -259,3 +259,36 @@ test('with TCP lanes off (--no-tcp-lane) a direct stream stays on UDX', async ()
     agent.ms.close();
   }
 });
+
+test('an agent answers at most 16 lane offers in flight per client, however many streams and tokens it sends', async () => {
+  const relay = new MemoryRelay();
+  const agent = await node(relay, { directAllowed: true, accept: serving(Buffer.alloc(0)) });
+  // The client makes no offers of its own: the test sends them, as a misbehaving client would.
+  const client = await node(relay, { directAllowed: true, tcpLane: false });
+  connect(client, agent);
+  try {
+    while (client.ms.pathOf(agent.key.publicHex).kind !== 'direct') await new Promise((r) => setTimeout(r, 5));
+    const sids: bigint[] = [];
+    const acks = new Set<string>();
+    client.ms.on('control', (_peer, m) => {
+      if (m.type === 'stream-accept') sids.push(m.sid);
+      if (m.type === 'tcp-lane-ack') acks.add(Buffer.from(m.token).toString('hex'));
+    });
+    const streams = await Promise.all([0, 1].map(() => client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'upload', seconds: 1 })));
+    for (const s of streams) s.resume();
+    const path = client.ms.pathOf(agent.key.publicHex);
+    // 2 streams x 16 offers: within the per-stream bound, twice the per-peer one. Their ports
+    // lead nowhere, so every attempt stays open for its 3 s.
+    for (const sid of new Set(sids)) {
+      for (let i = 0; i < 16; i++) client.ms.sendControl(agent.key.publicHex, path, { type: 'tcp-lane', sid, port: 9, token: randomBytes(16) });
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(acks.size, 16);
+    for (const s of streams) s.destroy();
+  } finally {
+    client.streams.close();
+    agent.streams.close();
+    client.ms.close();
+    agent.ms.close();
+  }
+});
