@@ -114,6 +114,13 @@ const MAX_LANE_ATTEMPTS = 16;
 const MAX_LANES_OPENING_PER_PEER = 16;
 /** After a lane to an endpoint fails, streams to it stay on UDX this long before trying again. */
 const LANE_RETRY_AFTER_MS = 60_000;
+/**
+ * A lane that carries nothing either way for this long is dead (a NAT dropped its mapping, a
+ * firewall its packets: TCP would take many minutes to say so). A live one always has traffic:
+ * each side sends an encrypted keepalive after KEEPALIVE_MS of silence. Well under the stream's
+ * own idle timeout, so the stream moves back to UDX before it would be given up.
+ */
+export const LANE_IDLE_MS = 8_000;
 
 const sidKey = (peer: string, sid: bigint): string => `${peer}/${sid.toString(16)}`;
 
@@ -599,6 +606,19 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     }
     r.lane?.destroy();
     r.lane = sock;
+    // Silence means what we hear, not what we send: writes into a dead lane still succeed (into
+    // the kernel's buffer), so socket.setTimeout(), which counts them, would never fire.
+    let heard = Date.now();
+    sock.on('data', () => (heard = Date.now()));
+    const watch = setInterval(() => {
+      // Paused because our reader is slow, we read nothing: that is not the peer's silence.
+      if (sock.isPaused()) heard = Date.now();
+      if (Date.now() - heard <= LANE_IDLE_MS) return;
+      this.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the TCP lane was silent for ${LANE_IDLE_MS} ms`);
+      sock.destroy();
+    }, 1000);
+    watch.unref();
+    sock.once('close', () => clearInterval(watch));
     r.session.attach(sock);
     sock.resume(); // openLane hands it over paused, and a 'data' listener does not undo that
     // After the session's own close handler: it has let go of the lane by now.

@@ -111,8 +111,17 @@ export async function toolRun<T>(lab: Lab, host: string, args: string[], timeout
 }
 
 /** Drops UDP between a router's networks and `address` (both directions), in its forward path. */
-export async function blockUdp(lab: Lab, router: string, address: string): Promise<void> {
-  const rules = `table inet trvblock {\n  chain cut {\n    type filter hook forward priority -10; policy accept;\n    ip daddr ${address} ip protocol udp drop\n    ip saddr ${address} ip protocol udp drop\n  }\n}\n`;
+export function blockUdp(lab: Lab, router: string, address: string): Promise<void> {
+  return blockProtocol(lab, router, address, 'udp');
+}
+
+/** Drops TCP the same way: what a NAT that lost a lane's mapping does to it. */
+export function blockTcp(lab: Lab, router: string, address: string): Promise<void> {
+  return blockProtocol(lab, router, address, 'tcp');
+}
+
+async function blockProtocol(lab: Lab, router: string, address: string, protocol: 'udp' | 'tcp'): Promise<void> {
+  const rules = `table inet trvblock {\n  chain cut {\n    type filter hook forward priority -10; policy accept;\n    ip daddr ${address} ip protocol ${protocol} drop\n    ip saddr ${address} ip protocol ${protocol} drop\n  }\n}\n`;
   await runOk('ip', ['netns', 'exec', lab.router(router).ns, 'nft', '-f', '-'], { input: rules });
 }
 

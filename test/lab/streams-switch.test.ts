@@ -1,6 +1,7 @@
 // A forwarded TCP connection carrying a 100 MB random file while the peer path changes under it:
-// relay -> direct (UDP between the peers allowed mid-transfer), and direct -> relay (the direct
-// path dies mid-transfer). The file must arrive intact, and the path must really have changed.
+// relay -> direct (UDP between the peers allowed mid-transfer), a TCP lane that dies silently
+// (UDP stays up: back to UDX on the direct path), and direct -> relay (the direct path dies
+// mid-transfer). The file must arrive intact, and the path must really have changed.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { labSkip } from './availability.js';
 import { createLab } from './topology.js';
 import { pairOfNats } from './topologies.js';
-import { blockUdp, collect, exited, forwardPath, lineMatching, sleep, startForward, streamPair, toolServer, TOOL, unblockUdp, within } from './streams-lab.js';
+import { blockTcp, blockUdp, collect, exited, forwardPath, lineMatching, sleep, startForward, streamPair, toolServer, TOOL, unblockUdp, within } from './streams-lab.js';
 
 const skip = await labSkip();
 const SIZE = 100 << 20;
@@ -64,6 +65,44 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
       assert.equal(r.sha256, sha256);
       assert.ok(direct.t < done.t, 'the path changed before the transfer ended');
       assert.ok(moved.some((l) => l.includes('"kind":"direct"')), `the stream's carrier moved to the direct path:\n${moved.join('\n')}`);
+    } finally {
+      await lab.teardown();
+    }
+  });
+
+  test('the TCP lane dies silently mid-transfer, the UDP path lives (upload, 100 MB): back on UDX, intact', async (t) => {
+    const lab = await createLab(pairOfNats('easy', 'easy'));
+    try {
+      const pair = await streamPair(lab);
+      const sink = await toolServer(lab, 'agent', ['sink-hash', '9000']);
+      const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { env: { TRAVERSE_LOG_LEVEL: 'debug' } });
+      await forwardPath(fwd, 'direct', 10_000);
+      const t0 = performance.now();
+      const send = lab.spawn('client', process.execPath, [TOOL, 'send-file', '127.0.0.1', '19000', file, String(RATE)]);
+      const sl = collect(send);
+      for (let i = 0; !fwd.lines.err.includes('stream moved to a TCP lane'); i++) {
+        if (i > 200) throw new Error(`the stream did not move onto a TCP lane:\n${fwd.lines.err.slice(-3000)}`);
+        await sleep(50);
+      }
+      await sleep(2000);
+      // Only TCP: the UDP path stays up, so nothing but the lane's silence says it is gone.
+      await blockTcp(lab, 'rclient', lab.router('ragent').address);
+      const cut = performance.now();
+      const code = await within(exited(send), 60_000);
+      for (let i = 0; i < 100 && !sink.lines.out.some((l) => l.line.startsWith('{')); i++) await sleep(100);
+      const got = sink.lines.out.find((l) => l.line.startsWith('{'));
+      const back = fwd.lines.err.split('\n').filter((l) => l.includes('stream moved to a new carrier'));
+      t.diagnostic(
+        `lane cut at ${Math.round(cut - t0)} ms; sender ${code === 'timeout' ? 'still running after 60 s' : `done at ${Math.round(performance.now() - t0)} ms`}; ` +
+          `sink: ${got?.line ?? 'nothing'}; moves back to UDX: ${back.length}`,
+      );
+      assert.notEqual(code, 'timeout', `the transfer did not finish:\n${sl.out.map((l) => l.line).join('\n')}\n${fwd.lines.err.slice(-3000)}`);
+      assert.ok(got, 'the sink saw the end of the stream');
+      const r = JSON.parse(got.line) as { bytes: number; sha256: string };
+      assert.equal(r.bytes, SIZE);
+      assert.equal(r.sha256, sha256);
+      assert.match(fwd.lines.err, /the TCP lane was silent/);
+      assert.ok(back.some((l) => l.includes('"kind":"direct"')), `the stream went back to a UDX carrier on the direct path:\n${back.join('\n')}`);
     } finally {
       await lab.teardown();
     }
