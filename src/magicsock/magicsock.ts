@@ -223,9 +223,12 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     return this.peers.has(key);
   }
 
+  /**
+   * The peer's path as last announced by the 'path' event (the engine's tick decides it), so a
+   * caller that reads it and then listens for changes misses none and sees none twice.
+   */
   pathOf(key: string): Path {
-    const p = this.peers.get(key);
-    return p ? p.paths.current(performance.now()) : RELAY;
+    return this.peers.get(key)?.path ?? RELAY;
   }
 
   /** A datagram the coordinator relayed to us. */

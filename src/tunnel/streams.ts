@@ -25,7 +25,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { MagicSock } from '../magicsock/magicsock.js';
-import { samePath, splitEndpoint, type Path } from '../magicsock/path.js';
+import { splitEndpoint, type Path } from '../magicsock/path.js';
 import { LANE_TOKEN_BYTES, type StreamControl } from '../disco/messages.js';
 import type { NodeKey } from '../identity/node-key.js';
 import { ResumableSession } from './session.js';
@@ -83,8 +83,6 @@ interface SessionRecord {
   accept: StreamControl | null;
   /** The encrypted stream the user reads and writes (its keepalive and idle timers live here). */
   secure: Duplex | null;
-  /** Client: the path of the carrier the stream was last moved to. */
-  carrierPath: Path;
   /** The TCP lane carrying the stream now, if any. */
   lane: Socket | null;
   /** Client: the lane offer in progress. */
@@ -365,7 +363,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     const response: StreamResponse = { ok: true };
     const { message, handshake } = start.reply(Buffer.from(JSON.stringify(response)));
     const acceptMsg: StreamControl = { type: 'stream-accept', sid: m.sid, carrier: id, handshake: message };
-    const r: SessionRecord = { sid: m.sid, peer, role: 'agent', session, switching: null, answered: new Map(), accept: acceptMsg, secure: null, carrierPath: path, ...noLane() };
+    const r: SessionRecord = { sid: m.sid, peer, role: 'agent', session, switching: null, answered: new Map(), accept: acceptMsg, secure: null, ...noLane() };
     this.track(r);
     const secure = encrypt(false, session, handshake);
     r.secure = secure;
@@ -422,7 +420,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     }
     const session = new ResumableSession({ maxUnacked: this.limits.maxUnackedBytes });
     session.attach(p.carrier);
-    const r: SessionRecord = { sid: m.sid, peer, role: 'client', session, switching: null, answered: new Map(), accept: null, secure: null, carrierPath: path, ...noLane() };
+    const r: SessionRecord = { sid: m.sid, peer, role: 'client', session, switching: null, answered: new Map(), accept: null, secure: null, ...noLane() };
     this.track(r);
     r.secure = encrypt(true, session, result.handshake);
     p.resolve(r.secure);
@@ -445,12 +443,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   }
 
   private onPath(peer: string, path: Path): void {
-    for (const r of this.sessions.values()) {
-      // The engine announces a path a little after pathOf() has it: a stream opened in between is
-      // already there.
-      if (r.peer !== peer || r.role !== 'client' || (!r.switching && samePath(r.carrierPath, path))) continue;
-      this.switchCarrier(r, path);
-    }
+    for (const r of this.sessions.values()) if (r.peer === peer && r.role === 'client') this.switchCarrier(r, path);
   }
 
   private switchCarrier(r: SessionRecord, path: Path): void {
@@ -490,7 +483,6 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     clearInterval(timer);
     if (!(await this.connectCarrier(carrier, peer, m.carrier, path))) return;
     r.session.attach(carrier);
-    r.carrierPath = path;
     setTimeout(() => r.session.retireOldCarriers(), 3000).unref();
     this.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), path }, 'stream moved to a new carrier');
     this.emit('carrier', peer, m.sid, path, 'udx');

@@ -92,9 +92,14 @@ test('call-me-maybe through the relay is enough: one side knowing nothing still 
     await a.ms.refreshEndpoints();
     await b.ms.refreshEndpoints();
     const directA = waitForPath(a.ms, b.key.publicHex, 'direct');
+    const directB = waitForPath(b.ms, a.key.publicHex, 'direct');
     b.ms.upsertPeer(a.key.publicHex, []); // B was told nothing about A's endpoints
     a.ms.upsertPeer(b.key.publicHex, []); // A neither: only A's call-me-maybe carries them
     await directA;
+    const aAt = performance.now();
+    await directB;
+    // B announces its direct path on its own engine tick (25 ms): at most a few ticks after A.
+    assert.ok(performance.now() - aAt < 200, `B went direct ${Math.round(performance.now() - aAt)} ms after A`);
     assert.equal(b.ms.pathOf(a.key.publicHex).kind, 'direct');
   } finally {
     a.ms.close();
