@@ -29,7 +29,7 @@ import { splitEndpoint, type Path } from '../magicsock/path.js';
 import { LANE_TOKEN_BYTES, type StreamControl } from '../disco/messages.js';
 import type { NodeKey } from '../identity/node-key.js';
 import { ResumableSession } from './session.js';
-import { LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
+import { closeWhenSilent, LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
 import { respond, StreamInitiator } from './noise.js';
 import { streamRequest, streamResponse, type StreamRequest, type StreamResponse } from './request.js';
 
@@ -66,6 +66,9 @@ export interface StreamManagerOptions {
 /** What carries a stream's bytes: a UDX stream (direct or relayed), or a TCP lane. */
 export type CarrierKind = 'udx' | 'tcp';
 
+/** Lanes exist only on direct paths. */
+type DirectPath = Extract<Path, { kind: 'direct' }>;
+
 export class StreamOpenError extends Error {
   override readonly name = 'StreamOpenError';
 }
@@ -86,7 +89,7 @@ interface SessionRecord {
   /** The TCP lane carrying the stream now, if any. */
   lane: Socket | null;
   /** Client: the lane offer in progress. */
-  laneOffer: { readonly token: Buffer; readonly path: Path; port: number; timer: NodeJS.Timeout | null; dialing: boolean } | null;
+  laneOffer: { readonly token: Buffer; readonly path: DirectPath; port: number; timer: NodeJS.Timeout | null; dialing: boolean } | null;
   /** Agent: lane offers answered (by the client's token), so resends get the same answer. */
   readonly laneAnswers: Map<string, StreamControl | null>;
   /** Cancels lane attempts when the stream ends. */
@@ -113,12 +116,12 @@ const MAX_LANES_OPENING_PER_PEER = 16;
 /** After a lane to an endpoint fails, streams to it stay on UDX this long before trying again. */
 const LANE_RETRY_AFTER_MS = 60_000;
 /**
- * A lane that carries nothing either way for this long is dead (a NAT dropped its mapping, a
- * firewall its packets: TCP would take many minutes to say so). A live one always has traffic:
- * each side sends an encrypted keepalive after KEEPALIVE_MS of silence. Well under the stream's
- * own idle timeout, so the stream moves back to UDX before it would be given up.
+ * A lane on which nothing arrives for this long is dead (a NAT dropped its mapping, a firewall
+ * its packets: TCP would take many minutes to say so). A live one always brings something: each
+ * side sends an encrypted keepalive after KEEPALIVE_MS of silence. Well under the stream's own
+ * idle timeout, so the stream moves back to UDX before it would be given up.
  */
-export const LANE_IDLE_MS = 8_000;
+const LANE_SILENT_MS = 8_000;
 
 const sidKey = (peer: string, sid: bigint): string => `${peer}/${sid.toString(16)}`;
 
@@ -518,7 +521,6 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     if (r.laneOffer !== offer) return;
     if (offer.timer) clearInterval(offer.timer);
     r.laneOffer = null;
-    if (offer.path.kind !== 'direct') return;
     this.noteLaneFailure(offer.path.endpoint);
     this.log.info({ peer: r.peer.slice(0, 8), endpoint: offer.path.endpoint, why }, 'no TCP lane; the stream stays on UDX');
   }
@@ -533,7 +535,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   private onLaneAck(peer: string, m: Extract<StreamControl, { type: 'tcp-lane-ack' }>): void {
     const r = this.sessions.get(sidKey(peer, m.sid));
     const offer = r?.laneOffer;
-    if (!r || r.role !== 'client' || !offer || offer.dialing || offer.path.kind !== 'direct') return;
+    if (!r || r.role !== 'client' || !offer || offer.dialing) return;
     const ep = splitEndpoint(offer.path.endpoint);
     if (!ep) return;
     offer.dialing = true;
@@ -591,26 +593,16 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   }
 
   /** Both sides: the lane stands; it becomes the stream's carrier. */
-  private adoptLane(r: SessionRecord, sock: Socket, path: Path): void {
+  private adoptLane(r: SessionRecord, sock: Socket, path: DirectPath): void {
     if (r.session.destroyed || this.closed) {
       sock.destroy();
       return;
     }
     r.lane?.destroy();
     r.lane = sock;
-    // Silence means what we hear, not what we send: writes into a dead lane still succeed (into
-    // the kernel's buffer), so socket.setTimeout(), which counts them, would never fire.
-    let heard = Date.now();
-    sock.on('data', () => (heard = Date.now()));
-    const watch = setInterval(() => {
-      // Paused because our reader is slow, we read nothing: that is not the peer's silence.
-      if (sock.isPaused()) heard = Date.now();
-      if (Date.now() - heard <= LANE_IDLE_MS) return;
-      this.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the TCP lane was silent for ${LANE_IDLE_MS} ms`);
-      sock.destroy();
-    }, 1000);
-    watch.unref();
-    sock.once('close', () => clearInterval(watch));
+    closeWhenSilent(sock, LANE_SILENT_MS, () =>
+      this.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the TCP lane was silent for ${LANE_SILENT_MS} ms`),
+    );
     r.session.attach(sock);
     sock.resume(); // openLane hands it over paused, and a 'data' listener does not undo that
     // After the session's own close handler: it has let go of the lane by now.
@@ -622,7 +614,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       if (r.role === 'client' && !r.session.hasCarrier && !r.session.destroyed && !r.session.settled && !this.closed) {
         this.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'the TCP lane closed; the stream goes back to UDX');
         // Lanes to this endpoint die: the streams to it stay on UDX for a while.
-        if (path.kind === 'direct') this.noteLaneFailure(path.endpoint);
+        this.noteLaneFailure(path.endpoint);
         this.switchCarrier(r, this.options.magicsock.pathOf(r.peer));
       }
     });

@@ -38,16 +38,10 @@ export class LaneError extends Error {
  * A local TCP port that is free right now, for a lane to connect from. The small race (another
  * socket taking it before we bind) only fails that lane attempt.
  */
-export function reserveLanePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, () => {
-      const a = server.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new LaneError('no free TCP port'))));
-    });
-  });
+export async function reserveLanePort(): Promise<number> {
+  const probe = await LaneListener.open();
+  probe.close();
+  return probe.port;
 }
 
 /** The agent's listener for one lane attempt: accepts a few connections, for a short time. */
@@ -94,6 +88,28 @@ export interface LaneAttempt {
   readonly role: 'client' | 'agent';
   /** Give up after this long (ms). */
   readonly timeoutMs: number;
+}
+
+/**
+ * Destroys a lane on which nothing has arrived for `silentMs` (checked each second). What we
+ * hear, not what we send: writes into a dead lane still succeed into the kernel's buffer, so
+ * socket.setTimeout(), which counts them, would never fire. A lane paused because our reader is
+ * slow reads nothing, which is not the peer's silence.
+ */
+export function closeWhenSilent(sock: Socket, silentMs: number, onSilent: () => void): void {
+  let read = sock.bytesRead;
+  let heard = Date.now();
+  const watch = setInterval(() => {
+    if (sock.bytesRead !== read || sock.isPaused()) {
+      read = sock.bytesRead;
+      heard = Date.now();
+    } else if (Date.now() - heard > silentMs) {
+      onSilent();
+      sock.destroy();
+    }
+  }, 1000);
+  watch.unref();
+  sock.once('close', () => clearInterval(watch));
 }
 
 /** Refused or reset before the peer's SYN opened the way: try again after a short pause. */

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect, createServer } from 'node:net';
-import { LaneError, LaneListener, openLane, reserveLanePort } from '../../src/tunnel/tcp-lane.js';
+import { connect, createServer, type Socket } from 'node:net';
+import { closeWhenSilent, LaneError, LaneListener, openLane, reserveLanePort } from '../../src/tunnel/tcp-lane.js';
 
 // On one host nothing drops the first SYN of a simultaneous open (the kernel answers it with a
 // reset), so here the lane opens through the agent's listener; the NAT lab tests the crossing SYNs.
@@ -71,4 +71,53 @@ test('an aborted lane attempt stops at once', async () => {
   const p = openLane({ localPort: await reserveLanePort(), remoteAddress: '127.0.0.1', remotePort: await reserveLanePort(), ownToken: randomBytes(16), peerToken: randomBytes(16), role: 'client', timeoutMs: 5000 }, ac.signal);
   setTimeout(() => ac.abort(), 50);
   await assert.rejects(p, /cancelled/);
+});
+
+/** A connected pair of sockets on loopback. */
+async function socketPair(): Promise<[Socket, Socket]> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const a = connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port });
+  const b = await accepted;
+  server.close();
+  return [a, b];
+}
+
+test('a lane on which nothing arrives is closed after its silence; one that keeps hearing is not', async () => {
+  const [quiet, peer] = await socketPair();
+  const [busy, talker] = await socketPair();
+  try {
+    let silent = 0;
+    closeWhenSilent(quiet, 300, () => silent++);
+    closeWhenSilent(busy, 300, () => silent++);
+    busy.resume();
+    quiet.resume();
+    // The quiet side keeps writing (into a peer that never answers): that is not hearing.
+    const writing = setInterval(() => {
+      quiet.write('x');
+      talker.write('y');
+    }, 100);
+    const closed = new Promise<void>((r) => quiet.once('close', () => r()));
+    await closed;
+    clearInterval(writing);
+    assert.equal(silent, 1);
+    assert.equal(busy.destroyed, false, 'the lane that hears its peer stays');
+  } finally {
+    for (const s of [quiet, peer, busy, talker]) s.destroy();
+  }
+});
+
+test('a lane paused by a slow reader is not taken for silent', async () => {
+  const [slow, peer] = await socketPair();
+  try {
+    closeWhenSilent(slow, 300, () => undefined);
+    slow.pause();
+    peer.write('unread');
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(slow.destroyed, false);
+  } finally {
+    slow.destroy();
+    peer.destroy();
+  }
 });
