@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { labSkip } from './availability.js';
 import { createLab } from './topology.js';
 import { pairOfNats } from './topologies.js';
-import { blockTcp, blockUdp, collect, exited, forwardPath, lineMatching, sleep, startForward, streamPair, toolServer, TOOL, unblockUdp, within } from './streams-lab.js';
+import type { Lab, LabProcess } from './lab.js';
+import { blockTcp, blockUdp, collect, type Forward, type Lines, exited, forwardPath, lineMatching, sleep, startForward, streamPair, toolServer, TOOL, unblockUdp, within } from './streams-lab.js';
 
 const skip = await labSkip();
 const SIZE = 100 << 20;
@@ -70,16 +71,44 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
     }
   });
 
+  interface Upload {
+    readonly sink: { lines: Lines };
+    readonly fwd: Forward;
+    readonly send: LabProcess;
+    readonly sent: Lines;
+    readonly t0: number;
+  }
+
+  /** easy/easy, a forward on the direct path, and the file going up through it at RATE. */
+  async function startUpload(lab: Lab): Promise<Upload> {
+    const pair = await streamPair(lab);
+    const sink = await toolServer(lab, 'agent', ['sink-hash', '9000']);
+    const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { env: { TRAVERSE_LOG_LEVEL: 'debug' } });
+    await forwardPath(fwd, 'direct', 10_000);
+    const t0 = performance.now();
+    const send = lab.spawn('client', process.execPath, [TOOL, 'send-file', '127.0.0.1', '19000', file, String(RATE)]);
+    return { sink, fwd, send, sent: collect(send), t0 };
+  }
+
+  /** Asserts the sender finished within `ms` and the sink got the whole file intact; says when. */
+  async function uploadArrived(u: Upload, ms: number): Promise<string> {
+    const code = await within(exited(u.send), ms);
+    for (let i = 0; i < 100 && !u.sink.lines.out.some((l) => l.line.startsWith('{')); i++) await sleep(100);
+    const got = u.sink.lines.out.find((l) => l.line.startsWith('{'));
+    const when = `sender ${code === 'timeout' ? `still running after ${ms / 1000} s` : `done at ${Math.round(performance.now() - u.t0)} ms`}; sink: ${got?.line ?? 'nothing'}`;
+    assert.notEqual(code, 'timeout', `the transfer did not finish (${when}):\n${u.sent.out.map((l) => l.line).join('\n')}\n${u.fwd.lines.err.slice(-3000)}`);
+    assert.ok(got, `the sink saw the end of the stream (${when})`);
+    const r = JSON.parse(got.line) as { bytes: number; sha256: string };
+    assert.equal(r.bytes, SIZE);
+    assert.equal(r.sha256, sha256);
+    return when;
+  }
+
   test('the TCP lane dies silently mid-transfer, the UDP path lives (upload, 100 MB): back on UDX, intact', async (t) => {
     const lab = await createLab(pairOfNats('easy', 'easy'));
     try {
-      const pair = await streamPair(lab);
-      const sink = await toolServer(lab, 'agent', ['sink-hash', '9000']);
-      const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { env: { TRAVERSE_LOG_LEVEL: 'debug' } });
-      await forwardPath(fwd, 'direct', 10_000);
-      const t0 = performance.now();
-      const send = lab.spawn('client', process.execPath, [TOOL, 'send-file', '127.0.0.1', '19000', file, String(RATE)]);
-      const sl = collect(send);
+      const upload = await startUpload(lab);
+      const { fwd, t0 } = upload;
       for (let i = 0; !fwd.lines.err.includes('stream moved to a TCP lane'); i++) {
         if (i > 200) throw new Error(`the stream did not move onto a TCP lane:\n${fwd.lines.err.slice(-3000)}`);
         await sleep(50);
@@ -88,19 +117,9 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
       // Only TCP: the UDP path stays up, so nothing but the lane's silence says it is gone.
       await blockTcp(lab, 'rclient', lab.router('ragent').address);
       const cut = performance.now();
-      const code = await within(exited(send), 60_000);
-      for (let i = 0; i < 100 && !sink.lines.out.some((l) => l.line.startsWith('{')); i++) await sleep(100);
-      const got = sink.lines.out.find((l) => l.line.startsWith('{'));
+      const arrived = await uploadArrived(upload, 60_000);
       const back = fwd.lines.err.split('\n').filter((l) => l.includes('stream moved to a new carrier'));
-      t.diagnostic(
-        `lane cut at ${Math.round(cut - t0)} ms; sender ${code === 'timeout' ? 'still running after 60 s' : `done at ${Math.round(performance.now() - t0)} ms`}; ` +
-          `sink: ${got?.line ?? 'nothing'}; moves back to UDX: ${back.length}`,
-      );
-      assert.notEqual(code, 'timeout', `the transfer did not finish:\n${sl.out.map((l) => l.line).join('\n')}\n${fwd.lines.err.slice(-3000)}`);
-      assert.ok(got, 'the sink saw the end of the stream');
-      const r = JSON.parse(got.line) as { bytes: number; sha256: string };
-      assert.equal(r.bytes, SIZE);
-      assert.equal(r.sha256, sha256);
+      t.diagnostic(`lane cut at ${Math.round(cut - t0)} ms; ${arrived}; moves back to UDX: ${back.length}`);
       assert.match(fwd.lines.err, /the TCP lane was silent/);
       assert.ok(back.some((l) => l.includes('"kind":"direct"')), `the stream went back to a UDX carrier on the direct path:\n${back.join('\n')}`);
     } finally {
@@ -111,29 +130,15 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
   test('direct -> relay when the direct path dies mid-transfer (upload, 100 MB): intact over the relay', async (t) => {
     const lab = await createLab(pairOfNats('easy', 'easy'));
     try {
-      const pair = await streamPair(lab);
-      const sink = await toolServer(lab, 'agent', ['sink-hash', '9000']);
-      const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { env: { TRAVERSE_LOG_LEVEL: 'debug' } });
-      await forwardPath(fwd, 'direct', 10_000);
-      const t0 = performance.now();
-      const send = lab.spawn('client', process.execPath, [TOOL, 'send-file', '127.0.0.1', '19000', file, String(RATE)]);
-      const sl = collect(send);
+      const upload = await startUpload(lab);
+      const { fwd, t0 } = upload;
       await sleep(3000);
       await blockUdp(lab, 'rclient', lab.router('ragent').address);
       const cut = performance.now();
       const relay = await forwardPath(fwd, 'relay', 15_000, cut);
-      const code = await within(exited(send), 45_000);
+      const arrived = await uploadArrived(upload, 45_000);
       const moved = fwd.lines.err.split('\n').filter((l) => l.includes('stream moved to a new carrier'));
-      const got = sink.lines.out.find((l) => l.line.startsWith('{'));
-      t.diagnostic(
-        `direct path cut at ${Math.round(cut - t0)} ms; forward said relay at ${Math.round(relay.t - t0)} ms; ` +
-          `sender ${code === 'timeout' ? 'still running after 45 s' : `done at ${Math.round(performance.now() - t0)} ms`}; sink: ${got?.line ?? 'nothing'}; carrier moves: ${moved.length}`,
-      );
-      assert.notEqual(code, 'timeout', `the transfer did not finish:\n${sl.out.map((l) => l.line).join('\n')}\n${fwd.lines.err.slice(-3000)}`);
-      assert.ok(got, 'the sink saw the end of the stream');
-      const r = JSON.parse(got.line) as { bytes: number; sha256: string };
-      assert.equal(r.bytes, SIZE);
-      assert.equal(r.sha256, sha256);
+      t.diagnostic(`direct path cut at ${Math.round(cut - t0)} ms; forward said relay at ${Math.round(relay.t - t0)} ms; ${arrived}; carrier moves: ${moved.length}`);
       assert.ok(moved.some((l) => l.includes('"kind":"relay"')), `the stream's carrier moved to the relay:\n${moved.join('\n')}`);
     } finally {
       await lab.teardown();

@@ -51,6 +51,29 @@ async function echoServer(): Promise<{ port: number; close(): void }> {
   return { port: (server.address() as AddressInfo).port, close: () => server.close() };
 }
 
+/** A download of `payload` served by the agent for every stream. */
+function serving(payload: Buffer): (peer: string, r: StreamRequest) => Promise<AcceptDecision> {
+  return async () => ({
+    ok: true,
+    take: (s: Duplex) => {
+      s.resume();
+      let o = 0;
+      const pump = (): void => {
+        while (o < payload.length) {
+          const c = payload.subarray(o, o + 65536);
+          o += c.length;
+          if (!s.write(c)) {
+            s.once('drain', pump);
+            return;
+          }
+        }
+        s.end();
+      };
+      pump();
+    },
+  });
+}
+
 test('a TCP stream through the relay echoes, half-closes, and shows only ciphertext on the relay', async () => {
   const relay = new MemoryRelay();
   relay.keepFrames = true;
@@ -103,28 +126,7 @@ test('refusals carry the reason: a target outside the allow-list, a closed port'
 test('a 64 MB download keeps every byte while the path goes relay -> direct -> relay', async () => {
   const relay = new MemoryRelay();
   const payload = randomBytes(64 << 20);
-  const agent = await node(relay, {
-    directAllowed: true,
-    accept: async () => ({
-      ok: true,
-      take: (s: Duplex) => {
-        s.resume();
-        let o = 0;
-        const pump = (): void => {
-          while (o < payload.length) {
-            const c = payload.subarray(o, o + 65536);
-            o += c.length;
-            if (!s.write(c)) {
-              s.once('drain', pump);
-              return;
-            }
-          }
-          s.end();
-        };
-        pump();
-      },
-    }),
-  });
+  const agent = await node(relay, { directAllowed: true, accept: serving(payload) });
   const client = await node(relay, { directAllowed: true });
   // Start relayed: the peers know no endpoints yet.
   agent.ms.upsertPeer(client.key.publicHex, []);
@@ -166,29 +168,6 @@ test('a 64 MB download keeps every byte while the path goes relay -> direct -> r
     agent.ms.close();
   }
 });
-
-/** A download of `payload` served by the agent for every stream. */
-function serving(payload: Buffer): (peer: string, r: StreamRequest) => Promise<AcceptDecision> {
-  return async () => ({
-    ok: true,
-    take: (s: Duplex) => {
-      s.resume();
-      let o = 0;
-      const pump = (): void => {
-        while (o < payload.length) {
-          const c = payload.subarray(o, o + 65536);
-          o += c.length;
-          if (!s.write(c)) {
-            s.once('drain', pump);
-            return;
-          }
-        }
-        s.end();
-      };
-      pump();
-    },
-  });
-}
 
 /** The client's TCP lane sockets (the test kills them to make the lane die under a transfer). */
 function lanesOf(n: Node): Socket[] {
