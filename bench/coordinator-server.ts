@@ -4,8 +4,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { startCoordinatorServer } from '../src/coordinator/server.js';
-import { SqliteStore } from '../src/coordinator/store/sqlite.js';
+import { startCoordinatorServer } from '../src/server/server.js';
+import { SqliteStore } from '../src/server/store/sqlite.js';
 
 export interface MemorySample {
   rss: number;

@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { SqliteStore } from '../src/coordinator/store/sqlite.js';
-import { generateToken, hashToken } from '../src/coordinator/tokens.js';
-import { PROTOCOL_PATH, type ServerMessage } from '../src/coordinator/protocol.js';
+import { SqliteStore } from '../src/server/store/sqlite.js';
+import { generateToken, hashToken } from '../src/server/tokens.js';
+import { PROTOCOL_PATH, type ServerMessage } from '../src/coordination/protocol.js';
 import type { MemorySample } from './coordinator-server.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);

@@ -1,4 +1,4 @@
-// The connectivity matrix as a benchmark: every cell of test/lab/matrix.ts, BENCH_RUNS runs each
+// The connectivity matrix as a benchmark: every cell of lab/matrix.ts, BENCH_RUNS runs each
 // (a fresh lab per run, the same runCell as the lab test), and a table of what happened: how often
 // the path went direct, how fast, and the pong latency on the path it ended on. In cells that went
 // direct, a 1-second `traverse speedtest` then says what carried a stream: a TCP lane or UDX.
@@ -8,15 +8,15 @@
 //   npm run bench:matrix        (BENCH_RUNS, default 3; BENCH_CONCURRENCY, default 3)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { labAvailability } from '../test/lab/availability.js';
-import { createLab } from '../test/lab/topology.js';
-import { MATRIX, runCell, type MatrixCell } from '../test/lab/matrix.js';
-import { peerEnv, type PingOutcome } from '../test/lab/peers.js';
+import { labAvailability } from '../lab/availability.js';
+import { createLab } from '../lab/topology.js';
+import { MATRIX, runCell, type MatrixCell } from '../lab/matrix.js';
+import { peerEnv, type PingOutcome } from '../lab/peers.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN } from '../test/helpers/cli.js';
-import type { Lab } from '../test/lab/lab.js';
+import type { Lab } from '../lab/lab.js';
 import type { SpeedtestResult } from '../src/cli/speedtest.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

@@ -16,12 +16,12 @@
 //   npm run bench:streams     (BENCH_RUNS=3, BENCH_BYTES=1073741824, BENCH_RELAY_BYTES=268435456, BENCH_ROUNDS=1000,
 //                              BENCH_PARTS=direct,relay)
 import { readFileSync } from 'node:fs';
-import { labAvailability } from '../test/lab/availability.js';
-import { createLab } from '../test/lab/topology.js';
-import { COORD_ADDRESS, COORD_HOST, pairOfNats } from '../test/lab/topologies.js';
-import { runOk } from '../test/lab/exec.js';
-import { collect, forwardPath, sleep, sshFixture, startForward, startSshd, streamPair, TOOL, toolRun, toolServer, type StreamPair } from '../test/lab/streams-lab.js';
-import type { Lab } from '../test/lab/lab.js';
+import { labAvailability } from '../lab/availability.js';
+import { createLab } from '../lab/topology.js';
+import { COORD_ADDRESS, COORD_HOST, pairOfNats } from '../lab/topologies.js';
+import { runOk } from '../lab/exec.js';
+import { collect, forwardPath, sleep, sshFixture, startForward, startSshd, streamPair, TOOL, toolRun, toolServer, type StreamPair } from '../lab/streams-lab.js';
+import type { Lab } from '../lab/lab.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BYTES = Number(process.env.BENCH_BYTES ?? 1 << 30);

@@ -9,19 +9,19 @@
 // round trips (target: within 3 RTTs of the first coordination message). Then the same with 50 ms
 // of added round trip: 25 ms each way on the agent's side only (the link between the agent and its
 // router), so client<->agent and agent<->coordinator gain 50 ms of RTT, client<->coordinator none.
-// The delay is tc netem where the kernel has it, else the lab's NFQUEUE helper (test/lab/netem.ts).
+// The delay is tc netem where the kernel has it, else the lab's NFQUEUE helper (lab/netem.ts).
 //
 //   npm run bench:time-to-direct      (BENCH_RUNS, default 10)
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labAvailability } from '../test/lab/availability.js';
-import { createLab } from '../test/lab/topology.js';
-import { pairOfNats, STUN_HOST } from '../test/lab/topologies.js';
-import { startTraverseStun, TRAVERSE_STUN_PORT } from '../test/lab/stun-servers.js';
-import { createToken, peerEnv, startAgent, startCoordinator } from '../test/lab/peers.js';
-import { ImpairmentUnsupportedError, netemAvailable } from '../test/lab/netem.js';
-import type { Lab } from '../test/lab/lab.js';
+import { labAvailability } from '../lab/availability.js';
+import { createLab } from '../lab/topology.js';
+import { pairOfNats, STUN_HOST } from '../lab/topologies.js';
+import { startTraverseStun, TRAVERSE_STUN_PORT } from '../lab/stun-servers.js';
+import { createToken, peerEnv, startAgent, startCoordinator } from '../lab/peers.js';
+import { ImpairmentUnsupportedError, netemAvailable } from '../lab/netem.js';
+import type { Lab } from '../lab/lab.js';
 import { BIN } from '../test/helpers/cli.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);

@@ -1,7 +1,7 @@
 // `traverse agent`: the workspace side. Connects to the coordination server, publishes its
 // endpoints, answers peers the server vouches for, and runs until stopped.
 import type { Command } from 'commander';
-import { describePath } from '../magicsock/path.js';
+import { describePath } from '../net/path.js';
 import { AllowList, AllowListError, DEFAULT_ALLOWED_TARGETS } from '../tunnel/allow-list.js';
 import { serveRequest } from '../tunnel/services.js';
 import { addPeerOptions, startPeer, type PeerFlags } from './peer-options.js';

@@ -2,7 +2,7 @@
 // ./traverse-data. Both must agree, so the rule lives in one place.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DATABASE_FILE, SqliteStore } from '../coordinator/store/sqlite.js';
+import { DATABASE_FILE, SqliteStore } from '../server/store/sqlite.js';
 import { CommandFailed } from './errors.js';
 
 export const DEFAULT_DATA_DIR = 'traverse-data';

@@ -2,7 +2,7 @@
 // the encrypted peer path, to targets inside the workspace (like `ssh -L` or `coder port-forward`).
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Command } from 'commander';
-import { describePath } from '../magicsock/path.js';
+import { describePath } from '../net/path.js';
 import { join } from '../tunnel/services.js';
 import type { PeerNode } from '../node/peer-node.js';
 import { formatEndpoint, parsePort } from '../net/endpoint.js';

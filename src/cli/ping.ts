@@ -2,7 +2,7 @@
 // path each pong took, when the path became direct, and, if it never did, why.
 import type { Command } from 'commander';
 import { whyRelayed } from '../node/why-relayed.js';
-import type { Path } from '../magicsock/path.js';
+import type { Path } from '../net/path.js';
 import { addPeerOptions, startPeer, type PeerFlags } from './peer-options.js';
 import { CommandFailed } from './errors.js';
 import { intOption } from './options.js';

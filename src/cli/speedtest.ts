@@ -1,7 +1,7 @@
 // `traverse speedtest AGENT`: throughput over the current peer path, like `coder speedtest`.
 import type { Command } from 'commander';
 import type { Duplex } from 'node:stream';
-import type { Path } from '../magicsock/path.js';
+import type { Path } from '../net/path.js';
 import type { PeerNode } from '../node/peer-node.js';
 import type { CarrierKind } from '../tunnel/streams.js';
 import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';

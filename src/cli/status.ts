@@ -1,8 +1,8 @@
 // `traverse status`: what a running server says about the peers and tunnels this token may
 // see (an admin token sees everything). Reads the HTTP API; TRAVERSE_SERVER/TRAVERSE_TOKEN.
 import type { Command } from 'commander';
-import type { PeerView, TunnelView } from '../coordinator/hub.js';
-import type { Path } from '../coordinator/protocol.js';
+import type { PeerView, TunnelView } from '../server/hub.js';
+import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
 
 interface StatusFlags {

@@ -1,10 +1,10 @@
 // `traverse token create|list|revoke`: administration of identities, tokens and access rules,
 // straight on the server's database (a running server applies revocations within a second).
 import type { Command } from 'commander';
-import { parseDuration, DurationError } from '../coordinator/duration.js';
-import { identityName } from '../coordinator/protocol.js';
-import type { IdentityKind, IdentityListing } from '../coordinator/store/store.js';
-import { generateToken, hashToken } from '../coordinator/tokens.js';
+import { parseDuration, DurationError } from './duration.js';
+import { identityName } from '../coordination/protocol.js';
+import type { IdentityKind, IdentityListing } from '../server/store/store.js';
+import { generateToken, hashToken } from '../server/tokens.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { dataDir, openStore } from './data-dir.js';
 

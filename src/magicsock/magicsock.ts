@@ -19,8 +19,8 @@ import { DiscoSealer, isStreamControl, looksLikeDisco, type DiscoMessage, type S
 import type { NodeKey } from '../identity/node-key.js';
 import { formatEndpoint } from '../net/endpoint.js';
 import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
-import { RELAY, samePath, splitEndpoint, type Path } from './path.js';
-import { interfaceIPv4Addresses, mergeEndpoints } from './endpoints.js';
+import { RELAY, samePath, splitEndpoint, type Path } from '../net/path.js';
+import { interfaceIPv4Addresses, mergeEndpoints } from './candidates.js';
 import { RelayShim } from './relay-shim.js';
 import {
   BIRTHDAY_BATCH,
@@ -31,7 +31,7 @@ import {
   BIRTHDAY_SEND_AT_MS,
   BIRTHDAY_SOCKETS,
   randomPorts,
-} from './birthday.js';
+} from './port-prediction.js';
 
 /** How relayed datagrams leave this node (the coordinator's WebSocket, above this layer). */
 export interface RelayTransport {

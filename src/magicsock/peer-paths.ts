@@ -10,7 +10,7 @@
 //     on both sides alive, and a full round every 25 s in case a better path (a LAN one) opened.
 // A direct endpoint is trusted for 6.5 s after its last pong: three lost heartbeats and the
 // tunnel falls back to the relay at once.
-import { RELAY, isPrivateAddress, splitEndpoint, type Path } from './path.js';
+import { RELAY, isPrivateAddress, splitEndpoint, type Path } from '../net/path.js';
 
 export interface PeerPathsOptions {
   /** False for relay-only operation: no direct probes at all. */

@@ -1,7 +1,7 @@
 // Why a tunnel ended up on the relay, from what both sides know: their own settings and both
 // netcheck summaries. Pure, so every sentence is tested. The first reason that applies wins,
 // most certain first.
-import type { NetcheckSummary } from '../coordinator/protocol.js';
+import type { NetcheckSummary } from '../coordination/protocol.js';
 
 export interface RelayContext {
   /** This side passed --disable-direct. */

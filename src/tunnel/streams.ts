@@ -25,7 +25,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { MagicSock } from '../magicsock/magicsock.js';
-import { splitEndpoint, type Path } from '../magicsock/path.js';
+import { splitEndpoint, type Path } from '../net/path.js';
 import { LANE_TOKEN_BYTES, type StreamControl } from '../disco/messages.js';
 import type { NodeKey } from '../identity/node-key.js';
 import { ResumableSession } from './session.js';

@@ -2,9 +2,9 @@
 // internet, an agent and a client behind real NATs, and the path `traverse ping` ends on.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { createLab } from './topology.js';
-import { MATRIX, runCell } from './matrix.js';
+import { labSkip } from '../../lab/availability.js';
+import { createLab } from '../../lab/topology.js';
+import { MATRIX, runCell } from '../../lab/matrix.js';
 
 const skip = await labSkip();
 

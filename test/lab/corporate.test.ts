@@ -4,12 +4,12 @@
 // when the corporate NAT hairpins (checked for both hosts, and by coturn from a LAN host).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { natDiscovery, startCoturn, STUN_PORT } from './coturn.js';
-import type { Lab } from './lab.js';
-import { createLab } from './topology.js';
-import { corporate, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
-import { UdpPeer } from './udp-peer-control.js';
+import { labSkip } from '../../lab/availability.js';
+import { natDiscovery, startCoturn, STUN_PORT } from '../../lab/coturn.js';
+import type { Lab } from '../../lab/lab.js';
+import { createLab } from '../../lab/topology.js';
+import { corporate, STUN_ADDRESSES, STUN_HOST } from '../../lab/topologies.js';
+import { UdpPeer } from '../../lab/udp-peer-control.js';
 
 const skip = await labSkip();
 const PUBLIC_STUN = `${STUN_ADDRESSES[0]}:${STUN_PORT}`;

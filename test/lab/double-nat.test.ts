@@ -2,11 +2,11 @@
 // address is the CGN's, and the mapping stays endpoint-independent through both layers.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { natDiscovery, startCoturn } from './coturn.js';
-import type { Lab } from './lab.js';
-import { createLab } from './topology.js';
-import { doubleNat, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
+import { labSkip } from '../../lab/availability.js';
+import { natDiscovery, startCoturn } from '../../lab/coturn.js';
+import type { Lab } from '../../lab/lab.js';
+import { createLab } from '../../lab/topology.js';
+import { doubleNat, STUN_ADDRESSES, STUN_HOST } from '../../lab/topologies.js';
 
 const skip = await labSkip();
 

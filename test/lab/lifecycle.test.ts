@@ -6,18 +6,18 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { namespacesWithPrefix, pidAlive, sweepStale } from './cleanup.js';
-import { startCoturn, STUN_PORT } from './coturn.js';
-import { newPrefix } from './names.js';
-import { addNamespace, deleteNamespace, listNamespaces } from './netns.js';
-import { createLab } from './topology.js';
-import { behindNat, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
-import { UdpPeer } from './udp-peer-control.js';
+import { labSkip } from '../../lab/availability.js';
+import { namespacesWithPrefix, pidAlive, sweepStale } from '../../lab/cleanup.js';
+import { startCoturn, STUN_PORT } from '../../lab/coturn.js';
+import { newPrefix } from '../../lab/names.js';
+import { addNamespace, deleteNamespace, listNamespaces } from '../../lab/netns.js';
+import { createLab } from '../../lab/topology.js';
+import { behindNat, STUN_ADDRESSES, STUN_HOST } from '../../lab/topologies.js';
+import { UdpPeer } from '../../lab/udp-peer-control.js';
 
 const skip = await labSkip();
-const TOPOLOGY_JS = fileURLToPath(new URL('./topology.js', import.meta.url));
-const TOPOLOGIES_JS = fileURLToPath(new URL('./topologies.js', import.meta.url));
+const TOPOLOGY_JS = fileURLToPath(new URL('../../lab/topology.js', import.meta.url));
+const TOPOLOGIES_JS = fileURLToPath(new URL('../../lab/topologies.js', import.meta.url));
 
 /** A child Node process that builds a lab, prints its prefix, then waits to be killed. */
 async function childLab(): Promise<{ child: ReturnType<typeof spawn>; prefix: string }> {

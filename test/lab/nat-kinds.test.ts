@@ -2,12 +2,12 @@
 // NAT behaviour discovery): mapping, filtering, and the public address it maps to.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { natDiscovery, startCoturn } from './coturn.js';
-import type { Lab } from './lab.js';
-import { NAT_BEHAVIOUR, NAT_KINDS } from './nat.js';
-import { createLab } from './topology.js';
-import { allKinds, COORD_HOST, KIND_STEM, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
+import { labSkip } from '../../lab/availability.js';
+import { natDiscovery, startCoturn } from '../../lab/coturn.js';
+import type { Lab } from '../../lab/lab.js';
+import { NAT_BEHAVIOUR, NAT_KINDS } from '../../lab/nat.js';
+import { createLab } from '../../lab/topology.js';
+import { allKinds, COORD_HOST, KIND_STEM, STUN_ADDRESSES, STUN_HOST } from '../../lab/topologies.js';
 
 const skip = await labSkip();
 

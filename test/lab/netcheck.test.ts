@@ -2,12 +2,12 @@
 // STUN server: both must give the same, correct answers.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import type { Lab } from './lab.js';
-import { NAT_BEHAVIOUR, NAT_KINDS, type NatKind } from './nat.js';
-import { createLab } from './topology.js';
-import { allKinds, corporate, doubleNat, KIND_STEM, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
-import { LAB_STUN_SERVERS } from './stun-servers.js';
+import { labSkip } from '../../lab/availability.js';
+import type { Lab } from '../../lab/lab.js';
+import { NAT_BEHAVIOUR, NAT_KINDS, type NatKind } from '../../lab/nat.js';
+import { createLab } from '../../lab/topology.js';
+import { allKinds, corporate, doubleNat, KIND_STEM, STUN_ADDRESSES, STUN_HOST } from '../../lab/topologies.js';
+import { LAB_STUN_SERVERS } from '../../lab/stun-servers.js';
 import { BIN } from '../helpers/cli.js';
 import type { NetcheckReport } from '../../src/netcheck/report.js';
 

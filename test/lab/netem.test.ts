@@ -3,13 +3,13 @@
 // neither works, and failing instead under TRAVERSE_REQUIRE_LAB=1).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { labRequired, labSkip } from './availability.js';
-import type { Lab } from './lab.js';
-import { ImpairmentUnsupportedError, netemAvailable } from './netem.js';
-import { createLab } from './topology.js';
-import { namespacePids } from './netns.js';
-import { sameLan } from './topologies.js';
-import { UdpPeer } from './udp-peer-control.js';
+import { labRequired, labSkip } from '../../lab/availability.js';
+import type { Lab } from '../../lab/lab.js';
+import { ImpairmentUnsupportedError, netemAvailable } from '../../lab/netem.js';
+import { createLab } from '../../lab/topology.js';
+import { namespacePids } from '../../lab/netns.js';
+import { sameLan } from '../../lab/topologies.js';
+import { UdpPeer } from '../../lab/udp-peer-control.js';
 
 const skip = await labSkip();
 

@@ -7,17 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { createLab } from './topology.js';
-import { pairOfNats, STUN_HOST } from './topologies.js';
-import { INTERNET } from './spec.js';
-import { startTraverseStun, TRAVERSE_STUN_PORT } from './stun-servers.js';
-import { createToken, runPing, spawnPing, startAgent, startCoordinator, type LabCoordinator } from './peers.js';
-import type { Lab, LabProcess } from './lab.js';
+import { labSkip } from '../../lab/availability.js';
+import { createLab } from '../../lab/topology.js';
+import { pairOfNats, STUN_HOST } from '../../lab/topologies.js';
+import { INTERNET } from '../../lab/spec.js';
+import { startTraverseStun, TRAVERSE_STUN_PORT } from '../../lab/stun-servers.js';
+import { createToken, runPing, spawnPing, startAgent, startCoordinator, type LabCoordinator } from '../../lab/peers.js';
+import type { Lab, LabProcess } from '../../lab/lab.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 
 const skip = await labSkip();
-const PROBER = fileURLToPath(new URL('./disco-prober.js', import.meta.url));
+const PROBER = fileURLToPath(new URL('../../lab/disco-prober.js', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Collects a process's stdout lines with the time each arrived. */

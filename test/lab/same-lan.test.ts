@@ -2,12 +2,12 @@
 // reach each other directly on the LAN (switched by the router's bridge, not NATed).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { startCoturn, STUN_PORT } from './coturn.js';
-import type { Lab } from './lab.js';
-import { createLab } from './topology.js';
-import { sameLan, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
-import { UdpPeer } from './udp-peer-control.js';
+import { labSkip } from '../../lab/availability.js';
+import { startCoturn, STUN_PORT } from '../../lab/coturn.js';
+import type { Lab } from '../../lab/lab.js';
+import { createLab } from '../../lab/topology.js';
+import { sameLan, STUN_ADDRESSES, STUN_HOST } from '../../lab/topologies.js';
+import { UdpPeer } from '../../lab/udp-peer-control.js';
 
 const skip = await labSkip();
 

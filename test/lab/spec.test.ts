@@ -1,10 +1,10 @@
 // The pure parts of the lab (address plan, names, rule sets): no root needed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { natRuleset } from './nat.js';
-import { checkIfName, newPrefix, parseNamespace } from './names.js';
-import { planTopology } from './spec.js';
-import { corporate, doubleNat, TOPOLOGIES } from './topologies.js';
+import { natRuleset } from '../../lab/nat.js';
+import { checkIfName, newPrefix, parseNamespace } from '../../lab/names.js';
+import { planTopology } from '../../lab/spec.js';
+import { corporate, doubleNat, TOPOLOGIES } from '../../lab/topologies.js';
 
 test('every named topology plans without error, with unique addresses', () => {
   for (const [name, make] of Object.entries(TOPOLOGIES)) {

@@ -6,12 +6,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { createLab } from './topology.js';
-import { pairOfNats } from './topologies.js';
-import { startAgent } from './peers.js';
-import { collect, exited, forwardPath, lineMatching, startForward, streamPair, TOOL, toolRun, toolServer, within } from './streams-lab.js';
-import type { Lab } from './lab.js';
+import { labSkip } from '../../lab/availability.js';
+import { createLab } from '../../lab/topology.js';
+import { pairOfNats } from '../../lab/topologies.js';
+import { startAgent } from '../../lab/peers.js';
+import { collect, exited, forwardPath, lineMatching, startForward, streamPair, TOOL, toolRun, toolServer, within } from '../../lab/streams-lab.js';
+import type { Lab } from '../../lab/lab.js';
 import { IDLE_TIMEOUT_MS } from '../../src/tunnel/streams.js';
 
 const skip = await labSkip();

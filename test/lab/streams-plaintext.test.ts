@@ -11,12 +11,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { createLab } from './topology.js';
-import { COORD_ADDRESS, pairOfNats } from './topologies.js';
-import { COORD_PORT } from './peers.js';
-import { collect, exited, forwardPath, sleep, startForward, streamPair, toolRun, toolServer } from './streams-lab.js';
-import type { TopologySpec } from './spec.js';
+import { labSkip } from '../../lab/availability.js';
+import { createLab } from '../../lab/topology.js';
+import { COORD_ADDRESS, pairOfNats } from '../../lab/topologies.js';
+import { COORD_PORT } from '../../lab/peers.js';
+import { collect, exited, forwardPath, sleep, startForward, streamPair, toolRun, toolServer } from '../../lab/streams-lab.js';
+import type { TopologySpec } from '../../lab/spec.js';
 
 const skip = await labSkip();
 

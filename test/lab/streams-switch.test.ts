@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { createLab } from './topology.js';
-import { pairOfNats } from './topologies.js';
-import type { Lab, LabProcess } from './lab.js';
-import { blockTcp, blockUdp, collect, type Forward, type Lines, exited, forwardPath, lineMatching, sleep, startForward, streamPair, toolServer, TOOL, unblockUdp, within } from './streams-lab.js';
+import { labSkip } from '../../lab/availability.js';
+import { createLab } from '../../lab/topology.js';
+import { pairOfNats } from '../../lab/topologies.js';
+import type { Lab, LabProcess } from '../../lab/lab.js';
+import { blockTcp, blockUdp, collect, type Forward, type Lines, exited, forwardPath, lineMatching, sleep, startForward, streamPair, toolServer, TOOL, unblockUdp, within } from '../../lab/streams-lab.js';
 
 const skip = await labSkip();
 const SIZE = 100 << 20;

@@ -6,12 +6,12 @@ import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { createLab } from './topology.js';
-import { pairOfNats } from './topologies.js';
-import { peerEnv } from './peers.js';
-import { forwardPath, sshFixture, startForward, startSshd, streamPair, toolServer } from './streams-lab.js';
-import type { TopologySpec } from './spec.js';
+import { labSkip } from '../../lab/availability.js';
+import { createLab } from '../../lab/topology.js';
+import { pairOfNats } from '../../lab/topologies.js';
+import { peerEnv } from '../../lab/peers.js';
+import { forwardPath, sshFixture, startForward, startSshd, streamPair, toolServer } from '../../lab/streams-lab.js';
+import type { TopologySpec } from '../../lab/spec.js';
 import { BIN } from '../helpers/cli.js';
 
 const skip = await labSkip();

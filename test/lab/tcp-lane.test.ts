@@ -10,12 +10,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { labSkip } from './availability.js';
-import { createLab } from './topology.js';
-import { pairOfNats } from './topologies.js';
-import { peerEnv } from './peers.js';
-import { streamPair, type StreamPair } from './streams-lab.js';
-import type { Lab } from './lab.js';
+import { labSkip } from '../../lab/availability.js';
+import { createLab } from '../../lab/topology.js';
+import { pairOfNats } from '../../lab/topologies.js';
+import { peerEnv } from '../../lab/peers.js';
+import { streamPair, type StreamPair } from '../../lab/streams-lab.js';
+import type { Lab } from '../../lab/lab.js';
 import type { SpeedtestResult } from '../../src/cli/speedtest.js';
 import { BIN } from '../helpers/cli.js';
 

@@ -7,7 +7,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { MagicSock } from '../../src/magicsock/magicsock.js';
 import { MemoryRelay, openLoopbackMagicSock } from '../helpers/memory-relay.js';
-import type { Path } from '../../src/magicsock/path.js';
+import type { Path } from '../../src/net/path.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { DiscoSealer } from '../../src/disco/index.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { whyRelayed, type RelayContext } from '../../src/node/why-relayed.js';
 import { summarize } from '../../src/node/peer-node.js';
 import type { NetcheckReport } from '../../src/netcheck/report.js';
-import type { NetcheckSummary } from '../../src/coordinator/protocol.js';
+import type { NetcheckSummary } from '../../src/coordination/protocol.js';
 
 const easy: NetcheckSummary = { udp: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', hairpinning: true, globalV4: '203.0.113.1:4000' };
 const easyPeer: NetcheckSummary = { ...easy, globalV4: '198.51.100.1:5000' };

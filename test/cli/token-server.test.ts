@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CloseCode, PROTOCOL_PATH } from '../../src/coordinator/protocol.js';
-import { RawPeer, httpGet } from './helpers.js';
+import { CloseCode, PROTOCOL_PATH } from '../../src/coordination/protocol.js';
+import { RawPeer, httpGet } from '../server/helpers.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/traverse.js', import.meta.url));
 

@@ -1,7 +1,7 @@
 // The relay over real WebSockets: delivery between tunnel peers, refusal otherwise, bounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CloseCode, MAX_RELAY_PAYLOAD, decodeRelayFrame, encodeRelayFrame } from '../../src/coordinator/protocol.js';
+import { CloseCode, MAX_RELAY_PAYLOAD, decodeRelayFrame, encodeRelayFrame } from '../../src/coordination/protocol.js';
 import { RawPeer, eventually, randomKey, sampleNode, startTestServer } from './helpers.js';
 
 async function pair(t: Awaited<ReturnType<typeof startTestServer>>) {

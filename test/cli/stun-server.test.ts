@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { bindingRequest, Client } from './server-helpers.js';
+import { bindingRequest, Client } from '../stun/server-helpers.js';
 import { skipOrFail } from '../helpers/required.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/traverse.js', import.meta.url));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab, LabProcess } from './lab.js';
 import { COORD_HOST } from './topologies.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { BIN, runCli } from '../test/helpers/cli.js';
 
 export interface LabCoordinator {
   readonly url: string;

@@ -4,7 +4,7 @@
 import type { TestContext } from 'node:test';
 import { run } from './exec.js';
 import { newPrefix } from './names.js';
-import { requiredByCi } from '../helpers/required.js';
+import { requiredByCi } from '../test/helpers/required.js';
 
 export type LabAvailability = { readonly available: true } | { readonly available: false; readonly reason: string };
 

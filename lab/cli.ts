@@ -1,9 +1,9 @@
 // Bring a named topology up by hand:
-//   node dist/test/lab/cli.js list
-//   node dist/test/lab/cli.js up easy             # holds the lab until Ctrl-C, then tears down
-//   node dist/test/lab/cli.js up easy --detach    # leaves it up (prefix trv-keep-...)
-//   node dist/test/lab/cli.js down [PREFIX]       # removes detached labs (all, or one prefix)
-//   node dist/test/lab/cli.js sweep               # removes leftovers of dead runs
+//   node dist/lab/cli.js list
+//   node dist/lab/cli.js up easy             # holds the lab until Ctrl-C, then tears down
+//   node dist/lab/cli.js up easy --detach    # leaves it up (prefix trv-keep-...)
+//   node dist/lab/cli.js down [PREFIX]       # removes detached labs (all, or one prefix)
+//   node dist/lab/cli.js sweep               # removes leftovers of dead runs
 import { namespacesWithPrefix, removeNamespaces, sweepStale, untrackLab } from './cleanup.js';
 import { newPrefix } from './names.js';
 import { createLab } from './topology.js';
@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
     if (detach) {
       // Detached: no exit handler may tear it down; `down` does.
       untrackLab(lab);
-      console.log(`tear down:      node dist/test/lab/cli.js down ${lab.prefix}`);
+      console.log(`tear down:      node dist/lab/cli.js down ${lab.prefix}`);
       return 0;
     }
     console.log('Ctrl-C tears it down.');

@@ -1,7 +1,7 @@
 // What the coordinator keeps across restarts, behind one interface so that a PostgreSQL
 // engine can serve several replicas later. Methods are async for that reason even though
 // the SQLite engine answers synchronously.
-import type { Path } from '../protocol.js';
+import type { Path } from '../../coordination/protocol.js';
 
 export type IdentityKind = 'agent' | 'client' | 'admin';
 

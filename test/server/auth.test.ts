@@ -2,8 +2,8 @@
 // live connections (by another store handle, as `traverse token revoke` does).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CloseCode } from '../../src/coordinator/protocol.js';
-import { SqliteStore } from '../../src/coordinator/store/sqlite.js';
+import { CloseCode } from '../../src/coordination/protocol.js';
+import { SqliteStore } from '../../src/server/store/sqlite.js';
 import { RawPeer, httpGet, startTestServer, upgradeStatus } from './helpers.js';
 
 test('wrong, expired and revoked tokens get the same 401 before the upgrade', async () => {

@@ -2,7 +2,7 @@
 // mode on a host's two addresses. They use different ports, so both can run on one host.
 import type { Lab, LabProcess } from './lab.js';
 import { startCoturn, STUN_PORT } from './coturn.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN } from '../test/helpers/cli.js';
 import { waitForUdpListeners } from './wait-listening.js';
 
 export const TRAVERSE_STUN_PORT = 3480;

@@ -1,9 +1,9 @@
 // Bad input, lost peers, rate limits and a server restart with the real CoordinatorClient.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CoordinatorClient, type PeerInfo } from '../../src/coordinator/client.js';
-import { CloseCode, MAX_TEXT_BYTES } from '../../src/coordinator/protocol.js';
-import { RawPeer, eventually, randomKey, sampleNode, startTestServer } from './helpers.js';
+import { CoordinatorClient, type PeerInfo } from '../../src/node/coordinator-client.js';
+import { CloseCode, MAX_TEXT_BYTES } from '../../src/coordination/protocol.js';
+import { RawPeer, eventually, randomKey, sampleNode, startTestServer } from '../server/helpers.js';
 
 test('malformed messages close that connection with 1008 and a reason; others are served', async () => {
   const t = await startTestServer();

@@ -2,12 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { backoffDelay } from '../../src/coordinator/backoff.js';
-import { parseDuration } from '../../src/coordinator/duration.js';
-import { DEFAULT_LIMITS, Hub, Peer, truncate, type PeerLink } from '../../src/coordinator/hub.js';
-import { clientMessage, decodeRelayFrame, encodeRelayFrame, type ServerMessage } from '../../src/coordinator/protocol.js';
-import { TokenBucket } from '../../src/coordinator/rate-limit.js';
-import { bearerToken, generateToken, hashToken, hashesEqual, TOKEN_PREFIX } from '../../src/coordinator/tokens.js';
+import { backoffDelay } from '../../src/node/backoff.js';
+import { parseDuration } from '../../src/cli/duration.js';
+import { DEFAULT_LIMITS, Hub, Peer, truncate, type PeerLink } from '../../src/server/hub.js';
+import { clientMessage, decodeRelayFrame, encodeRelayFrame, type ServerMessage } from '../../src/coordination/protocol.js';
+import { TokenBucket } from '../../src/server/rate-limit.js';
+import { bearerToken, generateToken, hashToken, hashesEqual, TOKEN_PREFIX } from '../../src/server/tokens.js';
 import { stunList } from '../../src/cli/server.js';
 import { randomKey, sampleNode } from './helpers.js';
 

@@ -19,7 +19,7 @@ import {
   type PeerKind,
   type PeerUpdate,
   type ServerMessage,
-} from './protocol.js';
+} from '../coordination/protocol.js';
 import { TokenBucket } from './rate-limit.js';
 import type { CoordinatorMetrics } from './metrics.js';
 

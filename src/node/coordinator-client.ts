@@ -23,7 +23,7 @@ import {
   type PeerKind,
   type ServerConfig,
   type TunnelStatus,
-} from './protocol.js';
+} from '../coordination/protocol.js';
 
 export interface CoordinatorClientOptions {
   /** The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. */

@@ -10,7 +10,7 @@ import { STUN_HOST } from './topologies.js';
 import { startTraverseStun, TRAVERSE_STUN_PORT } from './stun-servers.js';
 import { createToken, peerEnv, startAgent, startCoordinator, waitForLine, type LabCoordinator } from './peers.js';
 import { run, runOk } from './exec.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN } from '../test/helpers/cli.js';
 
 export const TOOL = fileURLToPath(new URL('./stream-tool.js', import.meta.url));
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

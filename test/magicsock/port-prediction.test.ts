@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BIRTHDAY_PROBES, BIRTHDAY_SOCKETS, randomPorts } from '../../src/magicsock/birthday.js';
+import { BIRTHDAY_PROBES, BIRTHDAY_SOCKETS, randomPorts } from '../../src/magicsock/port-prediction.js';
 import { decodeDisco, encodeDisco } from '../../src/disco/index.js';
 
 test('probe ports are distinct, within 1024-65535, and as many as asked', () => {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { startEmbeddedStun } from '../../src/coordinator/stun-embed.js';
+import { startEmbeddedStun } from '../../src/server/stun-embed.js';
 import { RawPeer, startTestServer } from './helpers.js';
 
 test('--stun-listen: the embedded server answers Binding requests and is sent to peers first', async () => {

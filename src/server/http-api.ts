@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Hub, Viewer } from './hub.js';
-import { PROTOCOL_PATH } from './protocol.js';
+import { PROTOCOL_PATH } from '../coordination/protocol.js';
 import type { Authenticated } from './store/store.js';
 
 export interface ApiContext {

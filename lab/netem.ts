@@ -90,9 +90,9 @@ export async function clearImpairment(end: LinkEnd): Promise<void> {
 
 // ---- delay without netem: NFQUEUE + tools/nfqdelay ----
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const NFQDELAY_SOURCE = join(ROOT, 'test', 'lab', 'tools', 'nfqdelay.c');
-const NFQDELAY_BUILD = join(ROOT, 'test', 'lab', 'tools', '.build');
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const NFQDELAY_SOURCE = join(ROOT, 'lab', 'tools', 'nfqdelay.c');
+const NFQDELAY_BUILD = join(ROOT, 'lab', 'tools', '.build');
 /** Packets the helper holds at most per link end; beyond that it drops, like a full link queue. */
 const NFQDELAY_LIMIT = 10000;
 

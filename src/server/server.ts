@@ -11,7 +11,7 @@ import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
 import { handleHttp, metrics as serveMetrics } from './http-api.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
 import { createMetrics, type CoordinatorMetrics } from './metrics.js';
-import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, type ServerMessage } from './protocol.js';
+import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, type ServerMessage } from '../coordination/protocol.js';
 import type { Authenticated, Store } from './store/store.js';
 import { bearerToken, hashToken } from './tokens.js';
 

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { startCoordinatorServer, type CoordinatorServer, type CoordinatorServerOptions } from '../../src/coordinator/server.js';
-import { SqliteStore } from '../../src/coordinator/store/sqlite.js';
-import type { IdentityKind } from '../../src/coordinator/store/store.js';
-import { generateToken, hashToken } from '../../src/coordinator/tokens.js';
-import { PROTOCOL_PATH, type Node, type ServerMessage } from '../../src/coordinator/protocol.js';
+import { startCoordinatorServer, type CoordinatorServer, type CoordinatorServerOptions } from '../../src/server/server.js';
+import { SqliteStore } from '../../src/server/store/sqlite.js';
+import type { IdentityKind } from '../../src/server/store/store.js';
+import { generateToken, hashToken } from '../../src/server/tokens.js';
+import { PROTOCOL_PATH, type Node, type ServerMessage } from '../../src/coordination/protocol.js';
 
 export interface TestServer {
   readonly dir: string;
