@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN } from '../test/helpers/cli.js';
 import type { Lab } from '../lab/lab.js';
-import type { SpeedtestResult } from '../src/cli/speedtest.js';
+import type { SpeedtestResult } from '../src/node/speedtest.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 3);

@@ -2,8 +2,7 @@
 // endpoints, answers peers the server vouches for, and runs until stopped.
 import type { Command } from 'commander';
 import { describePath } from '../net/path.js';
-import { AllowList, AllowListError, DEFAULT_ALLOWED_TARGETS } from '../tunnel/allow-list.js';
-import { serveRequest } from '../tunnel/services.js';
+import { AllowListError, DEFAULT_ALLOWED_TARGETS, agentService, nodeAddresses, type AgentService } from '../node/agent.js';
 import { addPeerOptions, startPeer, type PeerFlags } from './peer-options.js';
 import { collect, intOption } from './options.js';
 import { UsageError } from './errors.js';
@@ -31,22 +30,23 @@ export function registerAgentCommand(program: Command): void {
         "  traverse agent --allow-target '127.0.0.1:*' --allow-target '10.0.0.0/8:5432'\n\nRuns until SIGINT or SIGTERM.",
     )
     .action(async (flags: AgentFlags) => {
-      let allow: AllowList;
+      let service: AgentService;
       try {
-        allow = new AllowList(flags.allowTarget ?? DEFAULT_ALLOWED_TARGETS);
+        service = agentService(flags.allowTarget ?? DEFAULT_ALLOWED_TARGETS);
       } catch (err) {
         throw new UsageError(err instanceof AllowListError ? `--allow-target ${err.message}` : String(err));
       }
       const node = await startPeer(flags, 'agent', 'agent', {
-        acceptStream: (_peer, request) => serveRequest(request, allow),
+        acceptStream: service.acceptStream,
         streamLimits: { maxStreamsPerPeer: flags.maxStreams },
       });
+      const here = nodeAddresses(node);
       const cfg = node.config;
       const say = (line: string): void => {
         process.stdout.write(`${line}\n`);
       };
-      say(`agent "${cfg?.identity.name}" connected to ${flags.server}; UDP port ${node.magicsock.port}; endpoints ${node.magicsock.endpoints.join(', ') || 'none'}`);
-      say(`clients may reach: ${allow.patterns.join(', ')}`);
+      say(`agent "${cfg?.identity.name}" connected to ${flags.server}; UDP port ${here.port}; endpoints ${here.endpoints.join(', ') || 'none'}`);
+      say(`clients may reach: ${service.allowed.join(', ')}`);
       // A peer republishes on every change of its own (netcheck done, a new observed address);
       // say so only when its endpoints actually changed.
       const seen = new Map<string, string>();

@@ -1,10 +1,8 @@
 // `traverse forward AGENT LOCAL_PORT:TARGET_HOST:TARGET_PORT...`: local TCP ports that lead, over
 // the encrypted peer path, to targets inside the workspace (like `ssh -L` or `coder port-forward`).
-import { createServer, type Server, type Socket } from 'node:net';
 import type { Command } from 'commander';
 import { describePath } from '../net/path.js';
-import { join } from '../tunnel/services.js';
-import type { PeerNode } from '../node/peer-node.js';
+import { ForwardListenError, startForwards, type Forwarder } from '../node/forward.js';
 import { formatEndpoint, parsePort } from '../net/endpoint.js';
 import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed, UsageError } from './errors.js';
@@ -53,47 +51,26 @@ export function registerForwardCommand(program: Command): void {
     .action(async (agent: string, specs: string[], flags: ForwardFlags) => {
       const forwards = specs.map(parseForwardSpec);
       const node = await startPeer(flags, 'client', 'forward');
-      let servers: Server[] = [];
+      let forwarder: Forwarder | undefined;
       onShutdown(() => {
-        for (const s of servers) s.close();
+        void forwarder?.close();
         node.close();
       });
-      const peerKey = await tunnelTo(node, agent);
-      servers = await Promise.all(forwards.map((f) => listen(node, peerKey, f, flags.bind, agent)));
+      await tunnelTo(node, agent);
+      try {
+        forwarder = await startForwards(node, { agent, forwards, bind: flags.bind });
+      } catch (err) {
+        if (err instanceof ForwardListenError) {
+          throw new CommandFailed(`cannot listen on ${formatEndpoint(err.bind, err.forward.localPort)}: ${err.message}`);
+        }
+        throw err;
+      }
+      forwarder.on('connectionFailed', (f, err) => process.stderr.write(`traverse: connection to ${f.target} failed: ${err.message}\n`));
+      for (const l of forwarder.bound) {
+        process.stdout.write(`forwarding ${formatEndpoint(l.bind, l.port)} -> ${l.forward.target} on ${agent} (path: ${describePath(l.path)})\n`);
+      }
       node.on('path', (p, path) => {
         if (p.name === agent) process.stdout.write(`path to ${agent}: ${describePath(path)}\n`);
       });
     });
-}
-
-function listen(node: PeerNode, peerKey: string, f: ForwardSpec, bind: string, agent: string): Promise<Server> {
-  const server = createServer({ allowHalfOpen: true }, (sock) => void carry(node, agent, f, sock));
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new CommandFailed(`cannot listen on ${formatEndpoint(bind, f.localPort)}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`)),
-    );
-    server.listen(f.localPort, bind, () => {
-      const a = server.address();
-      const port = typeof a === 'object' && a ? a.port : f.localPort;
-      process.stdout.write(`forwarding ${formatEndpoint(bind, port)} -> ${f.target} on ${agent} (path: ${describePath(node.magicsock.pathOf(peerKey))})\n`);
-      resolve(server);
-    });
-  });
-}
-
-async function carry(node: PeerNode, agent: string, f: ForwardSpec, sock: Socket): Promise<void> {
-  sock.setNoDelay(true);
-  sock.pause();
-  sock.on('error', () => undefined);
-  try {
-    // Looked up per connection: an agent that came back with a new key is the same agent.
-    const peer = node.peerByName(agent);
-    if (!peer) throw new Error(`${agent} is not connected to the coordination server right now`);
-    const stream = await node.streams.open(peer.key, { kind: 'tcp', target: f.target });
-    join(sock, stream);
-    sock.resume();
-  } catch (err) {
-    process.stderr.write(`traverse: connection to ${f.target} failed: ${(err as Error).message}\n`);
-    sock.destroy();
-  }
 }

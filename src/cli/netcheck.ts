@@ -1,12 +1,10 @@
 // `traverse netcheck`: what the NAT in front of this machine does, and what that means.
-import { createSocket, type Socket } from 'node:dgram';
 import type { Command } from 'commander';
-import { StunClient } from '../stun/client.js';
-import { Netchecker, diagnose, type NetcheckReport, type NetcheckSocket } from '../netcheck/index.js';
+import { diagnose, type NetcheckReport } from '../netcheck/index.js';
+import { runLocalNetcheck } from '../node/netcheck.js';
 import { UsageError } from './errors.js';
 import { collect, intOption, portOption } from './options.js';
 import { resolveStunServers, stunServerList } from './stun-servers.js';
-import type { Endpoint } from '../net/endpoint.js';
 
 interface NetcheckFlags {
   stun?: string[];
@@ -33,56 +31,16 @@ export function registerNetcheckCommand(program: Command): void {
       const list = stunServerList(flags.stun);
       if (list === null) throw new UsageError('no STUN servers: pass --stun HOST:PORT (repeatable) or set TRAVERSE_STUN');
       const servers = list.disabled ? [] : await resolveStunServers(list.servers);
-      const report = await runNetcheck(servers, flags);
+      const tty = process.stderr.isTTY && !flags.json;
+      const report = await runLocalNetcheck(servers, {
+        timeoutMs: flags.timeout,
+        ...(flags.localPort !== undefined ? { localPort: flags.localPort } : {}),
+        ...(tty ? { onProgress: (m: string) => process.stderr.write(`\r\x1b[K${m}...`) } : {}),
+      });
+      if (tty) process.stderr.write('\r\x1b[K');
       if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else process.stdout.write(humanNetcheck(report));
     });
-}
-
-async function bindUdp(type: 'udp4' | 'udp6', port: number): Promise<Socket> {
-  const s = createSocket(type);
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.bind(port, () => resolve());
-  });
-  s.on('error', () => undefined); // ICMP errors show up as unanswered probes
-  return s;
-}
-
-async function runNetcheck(servers: readonly Endpoint[], flags: NetcheckFlags): Promise<NetcheckReport> {
-  const sockets: Socket[] = [];
-  const clients: StunClient[] = [];
-  const make = async (type: 'udp4' | 'udp6'): Promise<NetcheckSocket> => {
-    const s = await bindUdp(type, flags.localPort ?? 0);
-    sockets.push(s);
-    const stun = new StunClient(s);
-    clients.push(stun);
-    return {
-      stun,
-      send: (b, port, address) => s.send(b, port, address),
-      local: () => s.address(),
-    };
-  };
-  try {
-    const v4 = servers.some((s) => s.family === 4) ? await make('udp4') : undefined;
-    const v6 = servers.some((s) => s.family === 6) ? await make('udp6') : undefined;
-    const tty = process.stderr.isTTY && !flags.json;
-    const checker = new Netchecker(
-      { ...(v4 ? { v4 } : {}), ...(v6 ? { v6 } : {}) },
-      { timeoutMs: flags.timeout, ...(tty ? { onProgress: (m: string) => process.stderr.write(`\r\x1b[K${m}...`) } : {}) },
-    );
-    sockets.forEach((s, i) =>
-      s.on('message', (m, rinfo) => {
-        if (!checker.handleDatagram(m)) clients[i]!.handleDatagram(m, rinfo);
-      }),
-    );
-    const report = await checker.run(servers);
-    if (tty) process.stderr.write('\r\x1b[K');
-    return report;
-  } finally {
-    for (const c of clients) c.close();
-    for (const s of sockets) s.close();
-  }
 }
 
 const yesNo = (v: boolean | null): string => (v === null ? 'unknown' : v ? 'yes' : 'no');

@@ -1,9 +1,8 @@
 // `traverse ping AGENT`: connect as a client and ping the agent over the peer path, saying which
 // path each pong took, when the path became direct, and, if it never did, why.
 import type { Command } from 'commander';
-import { whyRelayed } from '../node/why-relayed.js';
-import type { Path } from '../net/path.js';
-import { addPeerOptions, startPeer, type PeerFlags } from './peer-options.js';
+import { pingPeer } from '../node/ping.js';
+import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed } from './errors.js';
 import { intOption } from './options.js';
 import { onShutdown } from './shutdown.js';
@@ -13,19 +12,6 @@ interface PingFlags extends PeerFlags {
   interval: number;
   timeout: number;
   json?: boolean;
-}
-
-export interface PingSummary {
-  summary: true;
-  path: 'direct' | 'relay';
-  endpoint: string | null;
-  timeToDirectMs: number | null;
-  /**
-   * When this client had connected, learned its endpoints and published them: its first
-   * coordination message (the tunnel request follows at once). Same origin as timeToDirectMs.
-   */
-  publishedMs: number;
-  reason: string | null;
 }
 
 export function registerPingCommand(program: Command): void {
@@ -55,72 +41,34 @@ async function runPing(agent: string, flags: PingFlags): Promise<void> {
     process.stdout.write(`${line}\n`);
   };
   try {
-    let peer;
-    try {
-      peer = await node.openTunnel(agent);
-    } catch (err) {
-      throw new CommandFailed((err as Error).message);
-    }
-    let timeToDirect: number | null = null;
-    let lastPath: Path = node.magicsock.pathOf(peer.key);
-    const onPath = (p: { key: string }, path: Path): void => {
-      if (p.key !== peer.key) return;
-      lastPath = path;
-      if (path.kind === 'direct' && timeToDirect === null) {
-        timeToDirect = Math.round(performance.now() - started);
-        if (!flags.json) out(`direct connection established after ${timeToDirect} ms (${path.endpoint})`);
-      } else if (!flags.json) {
-        out(`path to ${agent} is now ${path.kind === 'direct' ? `direct ${path.endpoint}` : 'relay'}`);
-      }
-    };
-    node.on('path', onPath);
-
-    let pongs = 0;
-    let lastPong: Path | null = null;
-    for (let seq = 0; seq < flags.count; seq++) {
-      const t0 = performance.now();
-      const r = await node.magicsock.ping(peer.key, flags.timeout);
-      if (r) {
-        pongs++;
-        lastPong = r.path;
-        const ms = Math.round(r.latencyMs * 100) / 100;
-        const endpoint = r.path.kind === 'direct' ? r.path.endpoint : null;
-        if (flags.json) out(JSON.stringify({ seq, path: r.path.kind, endpoint, latencyMs: ms }));
-        else out(`pong from ${agent} via ${r.path.kind === 'direct' ? `direct ${endpoint}` : 'relay'} in ${ms} ms`);
-      } else if (!flags.json) {
-        out(`no pong from ${agent} within ${flags.timeout} ms`);
-      }
-      const wait = flags.interval - (performance.now() - t0);
-      if (seq < flags.count - 1 && wait > 0) await new Promise((res) => setTimeout(res, wait));
-    }
-
-    const final = lastPong ?? lastPath;
-    let reason: string | null = null;
-    if (final.kind === 'relay') {
-      // Both netchecks explain a relayed path; ours may still be running.
-      await Promise.race([node.netcheckSettled(), new Promise((res) => setTimeout(res, 4000))]);
-      const latest = node.peer(peer.key) ?? peer;
-      reason = whyRelayed({
-        disabledHere: flags.disableDirect ?? false,
-        blockedByServer: node.config?.blockDirect ?? false,
-        hereName: 'this machine',
-        peerName: agent,
-        here: node.netcheck,
-        peer: latest.netcheck,
-        peerHasEndpoints: latest.endpoints.length > 0,
-      });
-    }
-    const summary: PingSummary = {
-      summary: true,
-      path: final.kind,
-      endpoint: final.kind === 'direct' ? final.endpoint : null,
-      timeToDirectMs: timeToDirect,
+    const peerKey = await tunnelTo(node, agent);
+    const { summary, pongs } = await pingPeer(node, {
+      peerKey,
+      peerName: agent,
+      count: flags.count,
+      intervalMs: flags.interval,
+      timeoutMs: flags.timeout,
+      startedAt: started,
       publishedMs,
-      reason,
-    };
+      disabledHere: flags.disableDirect ?? false,
+      onPath: ({ path, firstDirect, timeToDirectMs }) => {
+        if (flags.json) return;
+        if (firstDirect && path.kind === 'direct') out(`direct connection established after ${timeToDirectMs} ms (${path.endpoint})`);
+        else out(`path to ${agent} is now ${path.kind === 'direct' ? `direct ${path.endpoint}` : 'relay'}`);
+      },
+      onReply: (r) => {
+        if (r.ok) {
+          if (flags.json) out(JSON.stringify({ seq: r.seq, path: r.path, endpoint: r.endpoint, latencyMs: r.latencyMs }));
+          else out(`pong from ${agent} via ${r.path === 'direct' ? `direct ${r.endpoint}` : 'relay'} in ${r.latencyMs} ms`);
+        } else if (!flags.json) {
+          out(`no pong from ${agent} within ${r.timeoutMs} ms`);
+        }
+      },
+    });
     if (flags.json) out(JSON.stringify(summary));
-    else if (final.kind === 'direct') out(`connected to ${agent} directly via ${final.endpoint}${timeToDirect !== null ? ` (direct after ${timeToDirect} ms)` : ''}`);
-    else out(`connected to ${agent} through the relay: ${reason}`);
+    else if (summary.path === 'direct') {
+      out(`connected to ${agent} directly via ${summary.endpoint}${summary.timeToDirectMs !== null ? ` (direct after ${summary.timeToDirectMs} ms)` : ''}`);
+    } else out(`connected to ${agent} through the relay: ${summary.reason}`);
     if (pongs === 0) throw new CommandFailed(`no pong from ${agent} in ${flags.count} ping(s)`);
   } finally {
     node.close();

@@ -1,8 +1,7 @@
 // `traverse proxy AGENT HOST:PORT`: stdin and stdout as one stream to a target in the workspace,
 // for ssh's ProxyCommand.
 import type { Command } from 'commander';
-import { Duplex } from 'node:stream';
-import { join } from '../tunnel/services.js';
+import { ProxyError, proxyStream } from '../node/proxy.js';
 import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed } from './errors.js';
 import { parseHostPort } from '../net/endpoint.js';
@@ -27,22 +26,12 @@ export function registerProxyCommand(program: Command): void {
       let finished = false;
       try {
         const peerKey = await tunnelTo(node, agent);
-        let stream;
         try {
-          stream = await node.streams.open(peerKey, { kind: 'tcp', target });
+          await proxyStream(node, { peerKey, target, input: process.stdin, output: process.stdout });
         } catch (err) {
-          throw new CommandFailed(`cannot reach ${target} on ${agent}: ${(err as Error).message}`);
+          if (!(err instanceof ProxyError)) throw err;
+          throw new CommandFailed(err.stage === 'open' ? `cannot reach ${target} on ${agent}: ${err.reason}` : `stream to ${target} failed: ${err.reason}`);
         }
-        const stdio = Duplex.from({ readable: process.stdin, writable: process.stdout });
-        await new Promise<void>((resolve, reject) => {
-          stream.on('error', (err: NodeJS.ErrnoException) => {
-            // Whoever reads our stdout went away (ssh exited, `| head`): a normal end for us.
-            if (err.code === 'EPIPE') resolve();
-            else reject(new CommandFailed(`stream to ${target} failed: ${err.message}`));
-          });
-          stream.on('close', () => resolve());
-          join(stdio, stream);
-        });
         finished = true;
       } finally {
         node.close();

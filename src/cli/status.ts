@@ -1,7 +1,7 @@
 // `traverse status`: what a running server says about the peers and tunnels this token may
 // see (an admin token sees everything). Reads the HTTP API; TRAVERSE_SERVER/TRAVERSE_TOKEN.
 import type { Command } from 'commander';
-import type { PeerView, TunnelView } from '../server/hub.js';
+import type { PeerView, TunnelView } from '../coordination/views.js';
 import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
 
