@@ -26,7 +26,10 @@ export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean }): 
     .addOption(new Option('--token <token>', 'this peer\'s token (from `traverse token create`)').env('TRAVERSE_TOKEN'))
     .option('--stun <host:port>', 'STUN server (repeatable; "disable" turns STUN off); replaces the list the server sends', collect)
     .option('--port <n>', 'local UDP port for the node\'s socket (default: any free port)', portOption)
-    .option('--key-file <file>', 'where the node key is kept (created if missing)');
+    .option(
+      '--key-file <file>',
+      'keep the node key in this file (created if missing); default: the agent keeps $TRAVERSE_STATE_DIR/agent.key, each client process makes a fresh key',
+    );
   if (opts.disableDirect) cmd.option('--disable-direct', 'never use a direct path: everything goes through the relay');
   cmd.option('--no-tcp-lane', 'keep streams on UDX: do not open direct TCP lanes for them (env TRAVERSE_TCP_LANE=0)');
   return cmd;
@@ -35,6 +38,16 @@ export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean }): 
 export function defaultKeyFile(kind: 'agent' | 'client'): string {
   const base = process.env.TRAVERSE_STATE_DIR ?? join(homedir(), '.traverse');
   return join(base, `${kind}.key`);
+}
+
+/**
+ * One node per process: every client command (forward, proxy, ping, speedtest) joins with a
+ * key of its own, so any number of them run side by side under one identity. The agent keeps
+ * its key in a file, so a restarted workspace comes back as the same node.
+ */
+function nodeKeyFor(kind: 'agent' | 'client', keyFile: string | undefined): NodeKey {
+  if (keyFile) return NodeKey.loadOrCreate(keyFile);
+  return kind === 'agent' ? NodeKey.loadOrCreate(defaultKeyFile('agent')) : NodeKey.generate();
 }
 
 export async function startPeer(
@@ -50,13 +63,14 @@ export async function startPeer(
   } catch {
     throw new UsageError(`--server "${flags.server}" is not a URL; expected e.g. http://coord.example:8080`);
   }
-  const key = NodeKey.loadOrCreate(flags.keyFile ?? defaultKeyFile(kind));
+  const key = nodeKeyFor(kind, flags.keyFile);
   const stun = stunServerList(flags.stun);
   try {
     return await PeerNode.start({
       server: flags.server,
       token: flags.token,
       key,
+      role: kind,
       stun: stun ? (stun.disabled ? { disabled: true, servers: [] } : { disabled: false, servers: stun.servers }) : null,
       disableDirect: flags.disableDirect ?? false,
       tcpLane: (flags.tcpLane ?? true) && process.env.TRAVERSE_TCP_LANE !== '0',

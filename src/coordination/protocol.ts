@@ -10,7 +10,8 @@
 //   binary frames relay datagrams:
 //                   up   [32-byte destination node key][payload]
 //                   down [32-byte source node key][payload]
-//                 payload at most MAX_RELAY_PAYLOAD bytes; the server never reads it.
+//                 payload at most MAX_RELAY_PAYLOAD bytes; the server never reads it
+//                 (the frame codec is relay-frame.ts).
 //
 // Up (peer -> server):
 //   node      publish this peer's node: key, endpoints, preferred relay, time, netcheck summary
@@ -23,6 +24,7 @@
 //   tunnel    the state of a tunnel this client asked for: open | waiting (agent offline) | refused
 //   error     a request was refused; the connection stays open
 import { z } from 'zod';
+import type { Path as NetPath } from '../net/path.js';
 
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_PATH = '/api/v1/coordinate';
@@ -40,8 +42,20 @@ export const CloseCode = {
   policy: 1008, // malformed message, rate limit, protocol misuse
   tooBig: 1009, // frame larger than the protocol allows
   revoked: 4001, // the token was revoked or expired while connected: do not reconnect
-  replaced: 4002, // a newer connection with the same identity took over: do not reconnect
+  replaced: 4002, // a newer agent process of the same identity took over: do not reconnect
+  tooManyNodes: 4003, // the identity has as many live nodes as the server allows: do not reconnect
+  wrongRole: 4004, // the token's kind does not fit the role the node asked for: do not reconnect
 } as const;
+
+/**
+ * The role a node asks for, in the ROLE_HEADER of the upgrade request. The server refuses (403)
+ * a token whose kind is not that role before anything changes: a `ping` run with an agent's token
+ * must not replace the running agent.
+ */
+export const ROLE_HEADER = 'x-traverse-role';
+
+/** At most this many nodes (processes) of one client identity are connected at once. */
+export const MAX_NODES_PER_CLIENT = 64;
 
 /** Identity names: what an operator types on the command line. */
 export const identityName = z
@@ -92,7 +106,9 @@ export const path = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('direct'), endpoint: endpointText }),
   z.object({ kind: z.literal('relay') }),
 ]);
-export type Path = z.infer<typeof path>;
+/** The one Path type, src/net/path.ts's: this fails to compile if the schema above parses to another shape. */
+export type Path = SameShape<NetPath, z.infer<typeof path>>;
+type SameShape<A extends B, B extends C, C = A> = A;
 
 export const peerKind = z.enum(['agent', 'client']);
 export type PeerKind = z.infer<typeof peerKind>;
@@ -120,6 +136,8 @@ export const serverConfig = z.object({
   blockDirect: z.boolean(),
   /** How often the server pings; a peer silent for two intervals is "lost". */
   pingIntervalMs: z.number().int(),
+  /** Something the node's user should hear about this connection (an agent that replaced another). */
+  notice: z.string().max(512).optional(),
 });
 export type ServerConfig = z.infer<typeof serverConfig>;
 
@@ -140,32 +158,6 @@ export const serverMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
 export type ServerMessage = z.infer<typeof serverMessage>;
-
-// ---- relay frames ----
-
-export function bytesToKey(bytes: Uint8Array): NodeKeyHex {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, NODE_KEY_BYTES).toString('hex');
-}
-
-/** Builds a relay frame: the 32-byte key (destination up, source down), then the payload. */
-export function encodeRelayFrame(key: NodeKeyHex | Uint8Array, payload: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(NODE_KEY_BYTES + payload.length);
-  if (typeof key === 'string') frame.write(key, 0, NODE_KEY_BYTES, 'hex');
-  else frame.set(key.subarray(0, NODE_KEY_BYTES), 0);
-  frame.set(payload, NODE_KEY_BYTES);
-  return frame;
-}
-
-export interface RelayFrame {
-  readonly key: NodeKeyHex;
-  readonly payload: Buffer;
-}
-
-/** Splits a relay frame; undefined when it is too short to hold a key. */
-export function decodeRelayFrame(frame: Buffer): RelayFrame | undefined {
-  if (frame.length < NODE_KEY_BYTES) return undefined;
-  return { key: bytesToKey(frame), payload: frame.subarray(NODE_KEY_BYTES) };
-}
 
 /** A one-line description of why a message failed validation, for close reasons and logs. */
 export function describeIssues(error: z.ZodError): string {

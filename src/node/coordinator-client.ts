@@ -9,11 +9,9 @@ import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js
 import {
   CloseCode,
   MAX_RELAY_PAYLOAD,
-  NODE_KEY_BYTES,
   PROTOCOL_PATH,
-  bytesToKey,
+  ROLE_HEADER,
   describeIssues,
-  encodeRelayFrame,
   nodeKey,
   serverMessage,
   type ClientMessage,
@@ -24,6 +22,7 @@ import {
   type ServerConfig,
   type TunnelStatus,
 } from '../coordination/protocol.js';
+import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
 
 export interface CoordinatorClientOptions {
   /** The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. */
@@ -31,6 +30,11 @@ export interface CoordinatorClientOptions {
   readonly token: string;
   /** This node's X25519 public key, 64 hex characters. */
   readonly key: NodeKeyHex;
+  /**
+   * The role this node joins as. The server refuses a token of another kind before the node
+   * joins, so a client command given an agent's token cannot replace the running agent.
+   */
+  readonly role: PeerKind;
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
 }
@@ -70,10 +74,12 @@ export interface CoordinatorClientEvents {
   relay: [fromKey: NodeKeyHex, payload: Buffer];
   /** The server refused a request (the connection stays open). */
   serverError: [code: string, message: string];
+  /** Something the user should hear about this connection (config.notice). */
+  notice: [message: string];
 }
 
 /** Close codes after which reconnecting cannot help. */
-const FINAL_CLOSES = new Set<number>([CloseCode.revoked, CloseCode.replaced]);
+const FINAL_CLOSES = new Set<number>([CloseCode.revoked, CloseCode.replaced, CloseCode.tooManyNodes, CloseCode.wrongRole]);
 
 export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private ws: WebSocket | null = null;
@@ -181,18 +187,29 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private open(): void {
     this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', undefined);
     const ws = new WebSocket(this.wsUrl, {
-      headers: { authorization: `Bearer ${this.opts.token}` },
+      headers: { authorization: `Bearer ${this.opts.token}`, [ROLE_HEADER]: this.opts.role },
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
     });
     this.ws = ws;
     let finalReason: string | null = null;
     ws.on('unexpected-response', (_req, res) => {
-      // 401/403 will not change by retrying; anything else (502 from a proxy...) might.
-      if (res.statusCode === 401 || res.statusCode === 403) {
-        finalReason = `the server refused the token (HTTP ${res.statusCode}); check TRAVERSE_TOKEN or ask for a new token`;
-      }
-      ws.terminate();
+      // 400/401/403 will not change by retrying; anything else (502 from a proxy...) might.
+      const status = res.statusCode ?? 0;
+      if (status !== 400 && status !== 401 && status !== 403) return void ws.terminate();
+      finalReason = `the server refused the token (HTTP ${status}); check TRAVERSE_TOKEN or ask for a new token`;
+      // The server says why in a small JSON body ({"error", "message"}); read a bounded amount.
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 2048) body += chunk;
+      });
+      res.on('error', () => ws.terminate());
+      res.on('end', () => {
+        const message = refusalMessage(body);
+        if (message) finalReason = message;
+        ws.terminate();
+      });
     });
     ws.on('ping', () => this.armSilenceTimer());
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -246,6 +263,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         // Republish before telling the application, so its view is current.
         if (this.node) this.send({ type: 'node', node: this.node });
         for (const agent of this.tunnels) this.send({ type: 'tunnel', agent });
+        if (msg.notice) this.emit('notice', msg.notice);
         this.emit('config', msg);
         return;
       case 'peers':
@@ -273,8 +291,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   }
 
   private onRelay(frame: Buffer): void {
-    if (frame.length < NODE_KEY_BYTES) return;
-    this.emit('relay', bytesToKey(frame), frame.subarray(NODE_KEY_BYTES));
+    const decoded = decodeRelayFrame(frame);
+    if (typeof decoded !== 'string') this.emit('relay', decoded.key, decoded.payload);
   }
 
   private send(msg: ClientMessage): void {
@@ -301,4 +319,17 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     this._state = state;
     this.emit('state', state, detail);
   }
+}
+
+/** The server's reason in a refused upgrade's JSON body, if it gave one. */
+function refusalMessage(body: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') {
+      return parsed.message.slice(0, 300);
+    }
+  } catch {
+    // not JSON: keep the generic reason
+  }
+  return undefined;
 }

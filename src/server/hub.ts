@@ -1,16 +1,20 @@
-// The coordination state of one server: who is connected, which tunnels exist, who gets
-// whose node, and the relay between tunnel peers. It knows nothing of HTTP or WebSocket:
-// each peer is reached through a PeerLink, so tests can drive it with plain objects.
+// The coordination state of one server: which nodes are connected under which identity, which
+// tunnels exist, who gets whose node, and the relay between tunnel peers. It knows nothing of
+// HTTP or WebSocket: each node is reached through a PeerLink, so tests drive it with plain objects.
 //
-// Tunnels live only in memory and only while the client that asked for them is connected;
-// a reconnecting client asks again (CoordinatorClient does this by itself). What must survive
-// a restart (identities, tokens, rules, history) is in the Store.
+// An identity is a person or a workspace; a node is one process of it with its own key and its
+// own connection. A client identity may have up to `maxNodesPerClient` nodes at once (an editor's
+// ssh sessions, a forward, a ping), each with its own tunnels and paths; the next one is refused,
+// so a runaway script cannot crowd out the server. An agent identity has one agent node at a
+// time: a new agent process replaces the old one (a restarted workspace).
+//
+// Tunnels live only in memory and only while the client node that asked for them is connected;
+// a reconnecting node asks again (CoordinatorClient does this by itself). What must survive a
+// restart (identities, tokens, rules, history) is in the Store.
 import {
   CloseCode,
-  MAX_RELAY_PAYLOAD,
+  MAX_NODES_PER_CLIENT,
   MAX_TEXT_BYTES,
-  NODE_KEY_BYTES,
-  bytesToKey,
   clientMessage,
   describeIssues,
   type ClientMessage,
@@ -18,104 +22,49 @@ import {
   type Path,
   type PeerKind,
   type PeerUpdate,
+  type ServerConfig,
   type ServerMessage,
 } from '../coordination/protocol.js';
-import { TokenBucket } from './rate-limit.js';
+import type { PeerView, TunnelView } from '../coordination/views.js';
 import type { CoordinatorMetrics } from './metrics.js';
+import { Peer, type HubLimits } from './peer.js';
+import { forwardRelayFrame } from './relay.js';
 
-/** How the hub reaches one connected peer. */
-export interface PeerLink {
-  sendText(text: string): void;
-  sendBinary(frame: Buffer): void;
-  /** Bytes queued for this peer and not yet written to the socket. */
-  bufferedAmount(): number;
-  close(code: number, reason: string): void;
-}
-
-export interface HubLimits {
-  /** Coordination messages per second per connection (burst: twice that). */
-  readonly messagesPerSec: number;
-  /** Relay payload bytes per second per connection; 0: unlimited. */
-  readonly relayBytesPerSec: number;
-  /** Bytes queued for a receiver beyond which relay datagrams to it are dropped. */
-  readonly maxRelayBuffered: number;
-  readonly maxTunnelsPerClient: number;
-}
+export { Peer, type HubLimits, type PeerLink } from './peer.js';
 
 export const DEFAULT_LIMITS: HubLimits = {
   messagesPerSec: 20,
   relayBytesPerSec: 16 * 1024 * 1024,
   maxRelayBuffered: 1024 * 1024,
   maxTunnelsPerClient: 64,
+  maxNodesPerClient: MAX_NODES_PER_CLIENT,
 };
 
 /** Persistence and logging hooks; the hub never waits for them. */
 export interface HubHooks {
   nodeKeyRegistered?(peer: Peer, key: string): void;
   pathReported?(reporter: Peer, peer: Peer, path: Path): void;
+  /** A new agent process took over from `old`. */
+  agentReplaced?(old: Peer, by: Peer): void;
 }
 
 export type EndKind = 'disconnected' | 'lost';
 
-export class Peer {
-  node: Node | null = null;
-  keyBytes: Buffer | null = null;
-  /** For clients: agent name -> when the tunnel was opened (ms). */
-  readonly tunnels = new Map<string, number>();
-  readonly messages: TokenBucket;
-  readonly relay: TokenBucket;
-  closed = false;
+/** Whether the hub took a node, and if not, why (the server closes it with that code). */
+export type AttachResult = { readonly ok: true } | { readonly ok: false; readonly code: number; readonly reason: string };
 
-  constructor(
-    readonly identityId: number,
-    readonly kind: PeerKind,
-    readonly name: string,
-    readonly link: PeerLink,
-    /** For clients: the agents it may reach. Replaced when the rules change. */
-    public allow: ReadonlySet<string>,
-    readonly connectedAt: number,
-    readonly remote: string | null,
-    limits: HubLimits,
-  ) {
-    this.messages = new TokenBucket(limits.messagesPerSec, limits.messagesPerSec * 2, connectedAt);
-    this.relay = new TokenBucket(limits.relayBytesPerSec, Math.max(limits.relayBytesPerSec, MAX_RELAY_PAYLOAD * 4), connectedAt);
-  }
-
-  get id(): string {
-    return `${this.kind}:${this.name}`;
-  }
-}
-
-export interface PeerView {
-  readonly name: string;
-  readonly kind: PeerKind;
-  readonly connectedAt: number;
-  readonly remote: string | null;
-  readonly node: Node | null;
-}
-
-export interface TunnelView {
-  readonly client: string;
-  readonly agent: string;
-  readonly since: number;
-  readonly agentOnline: boolean;
-  /** The path each side reported last; null until it reports. */
-  readonly paths: { readonly client: Path | null; readonly agent: Path | null };
-}
-
-/** Who is asking for a view: a peer sees what it may reach, an admin sees everything. */
+/** Who is asking for a view: a node's identity sees what it may reach, an admin sees everything. */
 export type Viewer =
   | { readonly kind: 'admin' }
   | { readonly kind: 'agent'; readonly name: string }
   | { readonly kind: 'client'; readonly name: string; readonly allow: ReadonlySet<string> };
 
 export class Hub {
-  private readonly peers = new Map<string, Peer>();
+  private readonly byIdentity = new Map<string, Set<Peer>>();
   private readonly byKey = new Map<string, Peer>();
-  /** agent name -> clients connected now with a tunnel to it. */
+  /** agent name -> client nodes connected now with a tunnel to it. */
   private readonly tunnelsByAgent = new Map<string, Set<Peer>>();
-  /** "client\nagent" -> last path reported by each side. */
-  private readonly paths = new Map<string, { client: Path | null; agent: Path | null }>();
+  private nodeCount = 0;
 
   constructor(
     private readonly limits: HubLimits = DEFAULT_LIMITS,
@@ -124,60 +73,87 @@ export class Hub {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Connected nodes, of all identities. */
   get size(): number {
-    return this.peers.size;
+    return this.nodeCount;
   }
 
-  find(kind: PeerKind, name: string): Peer | undefined {
-    return this.peers.get(`${kind}:${name}`);
+  /** The agent node of an agent identity, if one is connected. */
+  agent(name: string): Peer | undefined {
+    const set = this.byIdentity.get(`agent:${name}`);
+    return set ? set.values().next().value : undefined;
   }
 
-  all(): IterableIterator<Peer> {
-    return this.peers.values();
+  /** The connected nodes of one identity. */
+  nodesOf(kind: PeerKind, name: string): Peer[] {
+    return [...(this.byIdentity.get(`${kind}:${name}`) ?? [])];
+  }
+
+  *all(): IterableIterator<Peer> {
+    for (const set of this.byIdentity.values()) yield* set;
   }
 
   /**
-   * Adds a freshly authenticated peer and sends it its config. A live connection with the
-   * same identity is closed first: one identity, one connection.
+   * Adds a freshly authenticated node and sends it its config. A new agent node replaces the
+   * identity's old one; a client node beyond the identity's bound is refused.
    */
-  attach(peer: Peer, config: ServerMessage): void {
-    const old = this.peers.get(peer.id);
-    if (old) {
-      this.detach(old, 'disconnected');
-      old.link.close(CloseCode.replaced, 'replaced by a newer connection with the same identity');
-    }
-    this.peers.set(peer.id, peer);
-    this.metrics?.peers.inc({ kind: peer.kind });
-    this.send(peer, config);
+  attach(peer: Peer, config: ServerConfig): AttachResult {
+    let notice: string | undefined;
     if (peer.kind === 'agent') {
-      // The agent learns the clients already waiting for it.
+      for (const old of this.nodesOf('agent', peer.name)) {
+        this.detach(old, 'disconnected');
+        old.link.close(CloseCode.replaced, `replaced by a newer agent process of "${peer.name}"${peer.remote ? ` from ${peer.remote}` : ''}`);
+        this.hooks.agentReplaced?.(old, peer);
+        notice = `replaced the previous agent process of "${peer.name}" (connected since ${new Date(old.connectedAt).toISOString()}${old.remote ? ` from ${old.remote}` : ''})`;
+      }
+    }
+    let set = this.byIdentity.get(peer.identity);
+    if (peer.kind === 'client' && set && set.size >= this.limits.maxNodesPerClient) {
+      return {
+        ok: false,
+        code: CloseCode.tooManyNodes,
+        reason: `"${peer.name}" already has ${set.size} connected nodes (at most ${this.limits.maxNodesPerClient}); stop some traverse processes of it`,
+      };
+    }
+    if (!set) this.byIdentity.set(peer.identity, (set = new Set()));
+    set.add(peer);
+    this.nodeCount++;
+    this.metrics?.peers.inc({ kind: peer.kind });
+    this.send(peer, notice ? { ...config, notice } : config);
+    if (peer.kind === 'agent') {
+      // The agent learns the client nodes already waiting for it.
       const waiting = [...(this.tunnelsByAgent.get(peer.name) ?? [])].filter((c) => c.node !== null);
       if (waiting.length > 0) this.send(peer, { type: 'peers', updates: waiting.map(nodeUpdate) });
     }
+    return { ok: true };
   }
 
-  /** Removes a peer and tells its tunnel peers; idempotent. */
+  /** Removes a node and tells its tunnel peers; idempotent. */
   detach(peer: Peer, how: EndKind): void {
     if (peer.closed) return;
     peer.closed = true;
-    if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id);
-    this.metrics?.peers.dec({ kind: peer.kind });
+    const set = this.byIdentity.get(peer.identity);
+    if (set?.delete(peer)) {
+      this.nodeCount--;
+      this.metrics?.peers.dec({ kind: peer.kind });
+      if (set.size === 0) this.byIdentity.delete(peer.identity);
+    }
     if (peer.node && this.byKey.get(peer.node.key) === peer) this.byKey.delete(peer.node.key);
-    const update: PeerUpdate = { kind: how, name: peer.name, peerKind: peer.kind, key: peer.node?.key ?? null };
+    if (!peer.node) return; // nobody was told of a node that never published
+    const update: PeerUpdate = { kind: how, name: peer.name, peerKind: peer.kind, key: peer.node.key };
     const text = JSON.stringify({ type: 'peers', updates: [update] } satisfies ServerMessage);
     if (peer.kind === 'client') {
       for (const agentName of peer.tunnels.keys()) {
         this.tunnelsByAgent.get(agentName)?.delete(peer);
-        this.paths.delete(`${peer.name}\n${agentName}`);
-        const agent = this.find('agent', agentName);
-        if (agent && peer.node) this.sendText(agent, text, 'peers');
+        const agent = this.agent(agentName);
+        if (agent) this.sendText(agent, text, 'peers');
       }
-    } else if (peer.node) {
+    } else {
       for (const client of this.tunnelsByAgent.get(peer.name) ?? []) this.sendText(client, text, 'peers');
     }
   }
 
-  /** One text frame from a peer. Closes the connection on malformed input or abuse. */
+  /** One text frame from a node. Closes the connection on malformed input or abuse. */
   handleText(peer: Peer, text: string): void {
     if (peer.closed) return;
     if (Buffer.byteLength(text) > MAX_TEXT_BYTES) {
@@ -199,6 +175,16 @@ export class Hub {
     this.dispatch(peer, parsed.data);
   }
 
+  /** One relay frame from a node (relay.ts). */
+  handleBinary(peer: Peer, frame: Buffer): void {
+    forwardRelayFrame(this.routes, this.limits, this.metrics, peer, frame, this.now());
+  }
+
+  private readonly routes = {
+    byKey: (key: string) => this.byKey.get(key),
+    haveTunnel: (a: Peer, b: Peer) => this.haveTunnel(a, b),
+  };
+
   private dispatch(peer: Peer, msg: ClientMessage): void {
     switch (msg.type) {
       case 'node':
@@ -219,7 +205,7 @@ export class Hub {
     if (!peer.node) {
       const holder = this.byKey.get(node.key);
       if (holder && holder !== peer) {
-        return peer.link.close(CloseCode.policy, 'this node key belongs to another connected peer');
+        return peer.link.close(CloseCode.policy, 'this node key belongs to another connected node');
       }
       this.byKey.set(node.key, peer);
       peer.keyBytes = Buffer.from(node.key, 'hex');
@@ -248,23 +234,22 @@ export class Hub {
         reason: `too many tunnels (at most ${this.limits.maxTunnelsPerClient})`,
       });
     }
-    client.tunnels.set(agentName, this.now());
+    client.tunnels.set(agentName, { since: this.now(), paths: { client: null, agent: null } });
     let set = this.tunnelsByAgent.get(agentName);
     if (!set) this.tunnelsByAgent.set(agentName, (set = new Set()));
     set.add(client);
     this.send(client, { type: 'tunnel', agent: agentName, status: this.status(agentName) });
-    const agent = this.find('agent', agentName);
+    const agent = this.agent(agentName);
     if (agent?.node) this.send(client, { type: 'peers', updates: [nodeUpdate(agent)] });
     if (agent && client.node) this.send(agent, { type: 'peers', updates: [nodeUpdate(client)] });
   }
 
-  /** Ends a tunnel: the client is told why, the agent sees the client go. */
+  /** Ends a tunnel of one client node: it is told why, the agent sees that node go. */
   closeTunnel(client: Peer, agentName: string, reason: string): void {
     if (!client.tunnels.delete(agentName)) return;
     this.tunnelsByAgent.get(agentName)?.delete(client);
-    this.paths.delete(`${client.name}\n${agentName}`);
     this.send(client, { type: 'tunnel', agent: agentName, status: 'closed', reason });
-    const agent = this.find('agent', agentName);
+    const agent = this.agent(agentName);
     if (agent && client.node) {
       this.send(agent, {
         type: 'peers',
@@ -273,7 +258,7 @@ export class Hub {
     }
   }
 
-  /** Applies a changed allow list to a connected client: tunnels no longer allowed end. */
+  /** Applies a changed allow list to a connected client node: tunnels no longer allowed end. */
   setAllow(client: Peer, allow: ReadonlySet<string>): void {
     client.allow = allow;
     for (const agentName of [...client.tunnels.keys()]) {
@@ -288,43 +273,15 @@ export class Hub {
     }
     const client = reporter.kind === 'client' ? reporter : other;
     const agent = reporter.kind === 'client' ? other : reporter;
-    const id = `${client.name}\n${agent.name}`;
-    const entry = this.paths.get(id) ?? { client: null, agent: null };
-    entry[reporter.kind] = path;
-    this.paths.set(id, entry);
+    const tunnel = client.tunnels.get(agent.name);
+    if (tunnel) tunnel.paths[reporter.kind] = path;
     this.hooks.pathReported?.(reporter, other, path);
   }
 
-  /**
-   * One relay frame from a peer: `[destination key][payload]`. Forwarded as
-   * `[source key][payload]` in the same buffer, never read, only between tunnel peers.
-   */
-  handleBinary(peer: Peer, frame: Buffer): void {
-    if (peer.closed) return;
-    if (frame.length > NODE_KEY_BYTES + MAX_RELAY_PAYLOAD) {
-      return peer.link.close(CloseCode.tooBig, `relay payload larger than ${MAX_RELAY_PAYLOAD} bytes`);
-    }
-    if (frame.length < NODE_KEY_BYTES) return peer.link.close(CloseCode.policy, 'relay frame shorter than a 32-byte key');
-    if (!peer.keyBytes) return peer.link.close(CloseCode.policy, 'publish your node before sending relay datagrams');
-    const dest = this.byKey.get(bytesToKey(frame));
-    if (!dest || !this.haveTunnel(peer, dest)) return this.drop('no-tunnel');
-    const payloadBytes = frame.length - NODE_KEY_BYTES;
-    if (!peer.relay.take(this.now(), payloadBytes)) return this.drop('rate');
-    // A receiver that does not keep up loses datagrams instead of growing our memory.
-    if (dest.link.bufferedAmount() > this.limits.maxRelayBuffered) return this.drop('slow');
-    frame.set(peer.keyBytes, 0);
-    dest.link.sendBinary(frame);
-    this.metrics?.relayDatagrams.inc();
-    this.metrics?.relayBytes.inc(payloadBytes);
-  }
-
-  private drop(reason: string): void {
-    this.metrics?.relayDrops.inc({ reason });
-  }
-
+  /** Whether two nodes are the ends of a tunnel: a client node's, to the agent node connected now. */
   private haveTunnel(a: Peer, b: Peer): boolean {
-    if (a.kind === 'client' && b.kind === 'agent') return a.tunnels.has(b.name);
-    if (a.kind === 'agent' && b.kind === 'client') return b.tunnels.has(a.name);
+    if (a.kind === 'client' && b.kind === 'agent') return a.tunnels.has(b.name) && this.agent(b.name) === b;
+    if (a.kind === 'agent' && b.kind === 'client') return b.tunnels.has(a.name) && this.agent(a.name) === a;
     return false;
   }
 
@@ -332,14 +289,14 @@ export class Hub {
     if (peer.kind === 'agent') return [...(this.tunnelsByAgent.get(peer.name) ?? [])];
     const out: Peer[] = [];
     for (const agentName of peer.tunnels.keys()) {
-      const agent = this.find('agent', agentName);
+      const agent = this.agent(agentName);
       if (agent) out.push(agent);
     }
     return out;
   }
 
   private status(agentName: string): 'open' | 'waiting' {
-    return this.find('agent', agentName)?.node ? 'open' : 'waiting';
+    return this.agent(agentName)?.node ? 'open' : 'waiting';
   }
 
   private send(peer: Peer, msg: ServerMessage): void {
@@ -352,29 +309,37 @@ export class Hub {
     this.metrics?.messages.inc({ direction: 'out', type });
   }
 
-  // ---- views for the HTTP API ----
+  // ---- views for the HTTP API (src/coordination/views.ts) ----
 
   peersView(viewer: Viewer): PeerView[] {
     const out: PeerView[] = [];
-    for (const p of this.peers.values()) {
+    for (const p of this.all()) {
       if (!this.visible(viewer, p)) continue;
-      out.push({ name: p.name, kind: p.kind, connectedAt: p.connectedAt, remote: p.remote, node: p.node });
+      out.push({ name: p.name, kind: p.kind, key: p.node?.key ?? null, connectedAt: p.connectedAt, remote: p.remote, node: p.node });
     }
     return out;
   }
 
   tunnelsView(viewer: Viewer): TunnelView[] {
     const out: TunnelView[] = [];
-    for (const p of this.peers.values()) {
+    for (const p of this.all()) {
       if (p.kind !== 'client') continue;
-      for (const [agent, since] of p.tunnels) {
+      for (const [agentName, tunnel] of p.tunnels) {
         const mine =
           viewer.kind === 'admin' ||
           (viewer.kind === 'client' && viewer.name === p.name) ||
-          (viewer.kind === 'agent' && viewer.name === agent);
+          (viewer.kind === 'agent' && viewer.name === agentName);
         if (!mine) continue;
-        const paths = this.paths.get(`${p.name}\n${agent}`) ?? { client: null, agent: null };
-        out.push({ client: p.name, agent, since, agentOnline: this.find('agent', agent) !== undefined, paths: { ...paths } });
+        const agent = this.agent(agentName);
+        out.push({
+          client: p.name,
+          clientKey: p.node?.key ?? null,
+          agent: agentName,
+          agentKey: agent?.node?.key ?? null,
+          since: tunnel.since,
+          agentOnline: agent !== undefined,
+          paths: { ...tunnel.paths },
+        });
       }
     }
     return out;

@@ -10,8 +10,9 @@ import { silentLogger } from '../log/logger.js';
 import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
 import { handleHttp, metrics as serveMetrics } from './http-api.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
+import { roleProblem } from './role.js';
 import { createMetrics, type CoordinatorMetrics } from './metrics.js';
-import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, type ServerMessage } from '../coordination/protocol.js';
+import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
 import type { Authenticated, Store } from './store/store.js';
 import { bearerToken, hashToken } from './tokens.js';
 
@@ -76,6 +77,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     nodeKeyRegistered: (peer, key) => {
       track(store.setNodeKey(peer.identityId, key, Date.now()), 'saving a node key');
     },
+    agentReplaced: (old, by) => {
+      log.info({ old: old.id, by: by.id, remote: by.remote }, 'a new agent process replaced the old one');
+    },
     pathReported: (reporter, other, path) => {
       log.debug({ reporter: reporter.id, peer: other.id, path }, 'path reported');
       track(store.recordPath(reporter.identityId, other.identityId, path, Date.now()), 'saving a path report');
@@ -123,6 +127,10 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     const auth = await authenticate(req);
     if (!auth) return reject(socket, 401, 'Unauthorized');
     const { identity, token } = auth;
+    // The token's kind must be the role the node asked for, before anything changes: a `ping`
+    // with an agent's token must not replace the running agent.
+    const problem = roleProblem(req.headers[ROLE_HEADER], identity);
+    if (problem) return reject(socket, problem.status, 'Forbidden', problem.message);
     if (identity.kind === 'admin') return reject(socket, 403, 'Forbidden');
     const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
     if (socket.destroyed) return;
@@ -185,12 +193,20 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
           'recording a disconnect',
         );
       });
-      log.debug({ peer: peer.id, remote }, 'peer connected');
-      hub.attach(peer, configFor(req, identity.kind as 'agent' | 'client', identity.name));
+      const attached = hub.attach(peer, configFor(req, identity.kind as 'agent' | 'client', identity.name));
+      if (!attached.ok) {
+        log.info({ peer: peer.id, reason: attached.reason }, 'node refused');
+        peer.closed = true; // never attached: nothing it sends may reach the hub
+        c.endKind = 'disconnected';
+        c.endReason = attached.reason;
+        ws.close(attached.code, truncate(attached.reason));
+        return;
+      }
+      log.debug({ peer: peer.id, remote }, 'node connected');
     });
   }
 
-  function configFor(req: IncomingMessage, kind: 'agent' | 'client', name: string): ServerMessage {
+  function configFor(req: IncomingMessage, kind: 'agent' | 'client', name: string): ServerConfig {
     const stun = [...opts.stun];
     if (opts.embeddedStun) stun.unshift(embeddedStunAddress(req, opts.embeddedStun));
     return {
@@ -312,9 +328,9 @@ function embeddedStunAddress(req: IncomingMessage, stun: { host: string; port: n
   return formatEndpoint(req.socket.localAddress ?? '127.0.0.1', stun.port);
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
+function reject(socket: Duplex, status: number, text: string, message?: string): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ error: text.toLowerCase() }) + '\n';
+  const body = JSON.stringify({ error: text.toLowerCase(), ...(message ? { message } : {}) }) + '\n';
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       (status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +

@@ -94,7 +94,7 @@ test('traverse server as a process: starts, serves, applies a `token revoke` fro
     assert.match(out, /No identities yet/);
     assert.equal((await httpGet(`${url}/healthz`)).status, 200);
     const token = lastLine((await run(['token', 'create', '--data', dir, '--agent', 'ws1'])).stdout);
-    const peer = await RawPeer.connect(`${url.replace('http', 'ws')}${PROTOCOL_PATH}`, token);
+    const peer = await RawPeer.connect(`${url.replace('http', 'ws')}${PROTOCOL_PATH}`, token, 'agent');
     const config = peer.messages[0];
     assert.deepEqual(config?.type === 'config' && config.stun, []);
     // `traverse status` reads the API with the env twins TRAVERSE_SERVER and TRAVERSE_TOKEN.

@@ -76,11 +76,12 @@ test('a server restart keeps identities and rules; the client reconnects and rep
   const backoff = { baseMs: 50, maxMs: 200 };
   const agentKey = randomKey();
   const clientKey = randomKey();
-  const agent = new CoordinatorClient({ url: t.server.url, token: await t.token('agent', 'ws1'), key: agentKey, backoff });
+  const agent = new CoordinatorClient({ url: t.server.url, token: await t.token('agent', 'ws1'), key: agentKey, role: 'agent', backoff });
   const client = new CoordinatorClient({
     url: t.server.url,
     token: await t.token('client', 'laptop', { allow: ['ws1'] }),
     key: clientKey,
+    role: 'client',
     backoff,
   });
   try {
@@ -125,7 +126,7 @@ test('a server restart keeps identities and rules; the client reconnects and rep
 test('the client stops for good when its token is refused', async () => {
   const t = await startTestServer();
   try {
-    const c = new CoordinatorClient({ url: t.server.url, token: 'trv1_' + 'B'.repeat(43), key: randomKey() });
+    const c = new CoordinatorClient({ url: t.server.url, token: 'trv1_' + 'B'.repeat(43), key: randomKey(), role: 'client' });
     await assert.rejects(c.connect(), /refused the token \(HTTP 401\)/);
     assert.equal(c.state, 'closed');
   } finally {

@@ -167,18 +167,3 @@ test('the views: tunnels with reported paths, admin sees all; history is stored'
   }
 });
 
-test('one identity, one connection: a second connection replaces the first', async () => {
-  const t = await startTestServer();
-  try {
-    const token = await t.token('agent', 'ws1');
-    const first = await RawPeer.connect(t.wsUrl, token);
-    const second = await RawPeer.connect(t.wsUrl, token);
-    const closed = await first.waitClosed();
-    assert.equal(closed.code, CloseCode.replaced);
-    assert.equal(second.closed, null);
-    assert.equal(t.server.hub.size, 1);
-    second.ws.close();
-  } finally {
-    await t.close();
-  }
-});

@@ -6,11 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
+import { decodeRelayFrame, type RelayFrame } from '../../src/coordination/relay-frame.js';
 import { startCoordinatorServer, type CoordinatorServer, type CoordinatorServerOptions } from '../../src/server/server.js';
 import { SqliteStore } from '../../src/server/store/sqlite.js';
 import type { IdentityKind } from '../../src/server/store/store.js';
 import { generateToken, hashToken } from '../../src/server/tokens.js';
-import { PROTOCOL_PATH, type Node, type ServerMessage } from '../../src/coordination/protocol.js';
+import { PROTOCOL_PATH, ROLE_HEADER, type Node, type ServerMessage } from '../../src/coordination/protocol.js';
+
+/** The kind of each token made by startTestServer's token(), so a RawPeer joins in its role. */
+const roleOfToken = new Map<string, 'agent' | 'client'>();
 
 export interface TestServer {
   readonly dir: string;
@@ -47,6 +51,7 @@ export async function startTestServer(overrides: ServerOverrides = {}): Promise<
       if (opts.allow) await t.store.allow(name, opts.allow, now);
       const secret = generateToken();
       await t.store.createToken(identity.id, hashToken(secret), now, opts.expiresAt ?? null);
+      if (kind !== 'admin') roleOfToken.set(secret, kind);
       return secret;
     },
     async restart() {
@@ -95,15 +100,23 @@ export class RawPeer {
     ws.on('error', () => undefined);
   }
 
-  static async connect(url: string, token: string): Promise<RawPeer> {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+  /** Joins as `role`: by default the kind of a token made by startTestServer's token(), else client. */
+  static async connect(url: string, token: string, role?: 'agent' | 'client'): Promise<RawPeer> {
+    const peer = await RawPeer.open(url, token, role);
+    await peer.waitFor((m) => m.type === 'config');
+    return peer;
+  }
+
+  /** Opens the WebSocket without waiting for the config (for connections the server refuses). */
+  static async open(url: string, token: string, role?: 'agent' | 'client'): Promise<RawPeer> {
+    const headers = { authorization: `Bearer ${token}`, [ROLE_HEADER]: role ?? roleOfToken.get(token) ?? 'client' };
+    const ws = new WebSocket(url, { headers });
     const peer = new RawPeer(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
       ws.once('error', reject);
     });
-    await peer.waitFor((m) => m.type === 'config');
     return peer;
   }
 
@@ -178,9 +191,12 @@ export async function httpGet(url: string, token?: string): Promise<{ status: nu
 }
 
 /** Tries an upgrade and returns the HTTP status (101 on success). */
-export async function upgradeStatus(url: string, token?: string): Promise<{ status: number; body: string }> {
+export async function upgradeStatus(url: string, token?: string, role?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const asRole = role ?? (token ? roleOfToken.get(token) : undefined) ?? 'client';
+    headers[ROLE_HEADER] = asRole;
+    const ws = new WebSocket(url, { headers });
     ws.once('open', () => {
       ws.close();
       resolve({ status: 101, body: '' });
@@ -194,4 +210,11 @@ export async function upgradeStatus(url: string, token?: string): Promise<{ stat
       if (!/Unexpected server response/.test(err.message)) reject(err);
     });
   });
+}
+
+/** Decodes a relay frame that must be well formed. */
+export function relayFrame(frame: Buffer): RelayFrame {
+  const decoded = decodeRelayFrame(frame);
+  if (typeof decoded === 'string') throw new Error(`not a relay frame: ${decoded}`);
+  return decoded;
 }

@@ -1,8 +1,9 @@
 // The relay over real WebSockets: delivery between tunnel peers, refusal otherwise, bounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CloseCode, MAX_RELAY_PAYLOAD, decodeRelayFrame, encodeRelayFrame } from '../../src/coordination/protocol.js';
-import { RawPeer, eventually, randomKey, sampleNode, startTestServer } from './helpers.js';
+import { CloseCode, MAX_RELAY_PAYLOAD } from '../../src/coordination/protocol.js';
+import { decodeRelayFrame, encodeRelayFrame } from '../../src/coordination/relay-frame.js';
+import { RawPeer, eventually, randomKey, relayFrame, sampleNode, startTestServer } from './helpers.js';
 
 async function pair(t: Awaited<ReturnType<typeof startTestServer>>) {
   const agent = await RawPeer.connect(t.wsUrl, await t.token('agent', 'ws1'));
@@ -23,14 +24,14 @@ test('datagrams go both ways between tunnel peers, stamped with the source key',
     const { agent, client, agentKey, clientKey } = await pair(t);
     client.ws.send(encodeRelayFrame(agentKey, Buffer.from('hello agent')));
     const [down] = await agent.waitBinary(1);
-    const frame = decodeRelayFrame(down!)!;
+    const frame = relayFrame(down!);
     assert.equal(frame.key, clientKey);
     assert.equal(frame.payload.toString(), 'hello agent');
     const big = Buffer.alloc(MAX_RELAY_PAYLOAD, 7);
     agent.ws.send(encodeRelayFrame(clientKey, big));
     const [back] = await client.waitBinary(1);
-    assert.equal(decodeRelayFrame(back!)!.key, agentKey);
-    assert.ok(decodeRelayFrame(back!)!.payload.equals(big));
+    assert.equal(relayFrame(back!).key, agentKey);
+    assert.ok(relayFrame(back!).payload.equals(big));
     const sent = await t.server.metrics.relayDatagrams.get();
     assert.equal(sent.values[0]?.value, 2);
     agent.ws.close();

@@ -5,11 +5,12 @@ import fc from 'fast-check';
 import { backoffDelay } from '../../src/node/backoff.js';
 import { parseDuration } from '../../src/cli/duration.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type PeerLink } from '../../src/server/hub.js';
-import { clientMessage, decodeRelayFrame, encodeRelayFrame, type ServerMessage } from '../../src/coordination/protocol.js';
+import { clientMessage, type ServerConfig, type ServerMessage } from '../../src/coordination/protocol.js';
+import { decodeRelayFrame, encodeRelayFrame } from '../../src/coordination/relay-frame.js';
 import { TokenBucket } from '../../src/server/rate-limit.js';
 import { bearerToken, generateToken, hashToken, hashesEqual, TOKEN_PREFIX } from '../../src/server/tokens.js';
 import { stunList } from '../../src/cli/server.js';
-import { randomKey, sampleNode } from './helpers.js';
+import { randomKey, relayFrame, sampleNode } from './helpers.js';
 
 test('tokens carry 256 random bits and are stored as SHA-256', () => {
   const a = generateToken();
@@ -69,11 +70,12 @@ test('relay frames round-trip', () => {
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 4096 }), (key, payload) => {
       const hex = Buffer.from(key).toString('hex');
-      const f = decodeRelayFrame(encodeRelayFrame(hex, payload))!;
+      const f = relayFrame(encodeRelayFrame(hex, payload));
       return f.key === hex && Buffer.from(payload).equals(f.payload);
     }),
   );
-  assert.equal(decodeRelayFrame(Buffer.alloc(31)), undefined);
+  assert.equal(decodeRelayFrame(Buffer.alloc(31)), 'too-short');
+  assert.equal(decodeRelayFrame(Buffer.alloc(32 + 4097)), 'too-long');
 });
 
 test('close reasons fit in 123 bytes', () => {
@@ -110,10 +112,14 @@ class FakeLink implements PeerLink {
   }
 }
 
+function configFor(kind: 'agent' | 'client', name: string): ServerConfig {
+  return { type: 'config', version: 1, identity: { name, kind }, stun: [], relay: { enabled: true, maxPayload: 4096 }, blockDirect: false, pingIntervalMs: 1000 };
+}
+
 function hubPeer(hub: Hub, kind: 'agent' | 'client', name: string, allow: string[] = []): { peer: Peer; link: FakeLink; key: string } {
   const link = new FakeLink();
   const peer = new Peer(1, kind, name, link, new Set(allow), 0, null, DEFAULT_LIMITS);
-  hub.attach(peer, { type: 'config', version: 1, identity: { name, kind }, stun: [], relay: { enabled: true, maxPayload: 4096 }, blockDirect: false, pingIntervalMs: 1000 });
+  hub.attach(peer, configFor(kind, name));
   const key = randomKey();
   hub.handleText(peer, JSON.stringify({ type: 'node', node: sampleNode(key) }));
   return { peer, link, key };
@@ -134,7 +140,7 @@ test('hub: tunnels, fan-out, relay only inside a tunnel, slow receivers drop', (
   hub.handleBinary(c.peer, encodeRelayFrame(a.key, Buffer.from('x')));
   hub.handleBinary(c.peer, encodeRelayFrame(b.key, Buffer.from('y')));
   assert.equal(a.link.frames.length, 1);
-  assert.equal(decodeRelayFrame(a.link.frames[0]!)!.key, c.key);
+  assert.equal(relayFrame(a.link.frames[0]!).key, c.key);
   assert.equal(b.link.frames.length, 0);
   a.link.buffered = DEFAULT_LIMITS.maxRelayBuffered + 1;
   hub.handleBinary(c.peer, encodeRelayFrame(a.key, Buffer.from('z')));
@@ -154,7 +160,7 @@ test('hub: tunnels, fan-out, relay only inside a tunnel, slow receivers drop', (
   assert.match(d.link.closed?.[1] ?? '', /key changed/);
   const e = new FakeLink();
   const ep = new Peer(9, 'client', 'e', e, new Set(), 0, null, DEFAULT_LIMITS);
-  hub.attach(ep, { type: 'error', code: 'x', message: 'y' });
+  hub.attach(ep, configFor('client', 'e'));
   hub.handleText(ep, JSON.stringify({ type: 'node', node: sampleNode(b.key) }));
-  assert.match(e.closed?.[1] ?? '', /another connected peer/);
+  assert.match(e.closed?.[1] ?? '', /another connected node/);
 });

@@ -1,0 +1,33 @@
+// The read-only API's views (GET /api/v1/peers, /api/v1/tunnels): what the server writes and what
+// `traverse status` (or any script) reads back, as one schema each. One entry per node: an
+// identity (a person, a workspace) may have several nodes (processes) connected at once.
+import { z } from 'zod';
+import { identityName, node, nodeKey, path, peerKind } from './protocol.js';
+
+export const peerView = z.object({
+  name: identityName,
+  kind: peerKind,
+  /** The node's key once it has published its node; null in the moment before. */
+  key: nodeKey.nullable(),
+  connectedAt: z.number(),
+  /** The address the node's coordination connection came from. */
+  remote: z.string().nullable(),
+  node: node.nullable(),
+});
+export type PeerView = z.infer<typeof peerView>;
+
+export const tunnelView = z.object({
+  /** The client identity and the node (process) of it that asked for the tunnel. */
+  client: identityName,
+  clientKey: nodeKey.nullable(),
+  agent: identityName,
+  agentKey: nodeKey.nullable(),
+  since: z.number(),
+  agentOnline: z.boolean(),
+  /** The path each side reported last; null until it reports. */
+  paths: z.object({ client: path.nullable(), agent: path.nullable() }),
+});
+export type TunnelView = z.infer<typeof tunnelView>;
+
+export const peersResponse = z.object({ peers: z.array(peerView) });
+export const tunnelsResponse = z.object({ tunnels: z.array(tunnelView) });

@@ -1,0 +1,76 @@
+// One connected node, as the server sees it: which identity it belongs to, the node it published,
+// the tunnels it asked for (clients) and its rate budgets. A process is a node; an identity (a
+// person, a workspace) may have several, each with its own connection and its own Peer.
+import { MAX_RELAY_PAYLOAD, type Node, type Path, type PeerKind } from '../coordination/protocol.js';
+import { TokenBucket } from './rate-limit.js';
+
+/** How the hub reaches one connected node. */
+export interface PeerLink {
+  sendText(text: string): void;
+  sendBinary(frame: Buffer): void;
+  /** Bytes queued for this node and not yet written to the socket. */
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+}
+
+export interface HubLimits {
+  /** Coordination messages per second per connection (burst: twice that). */
+  readonly messagesPerSec: number;
+  /** Relay payload bytes per second per connection; 0: unlimited. */
+  readonly relayBytesPerSec: number;
+  /** Bytes queued for a receiver beyond which relay datagrams to it are dropped. */
+  readonly maxRelayBuffered: number;
+  readonly maxTunnelsPerClient: number;
+  /** Live nodes per client identity; the next one is refused. */
+  readonly maxNodesPerClient: number;
+}
+
+/** The paths both ends of one tunnel reported last. */
+export interface TunnelPaths {
+  client: Path | null;
+  agent: Path | null;
+}
+
+export interface Tunnel {
+  readonly since: number;
+  readonly paths: TunnelPaths;
+}
+
+let nextConnection = 1;
+
+export class Peer {
+  /** Unique per connection in this process: tells two nodes of one identity apart in logs. */
+  readonly connection = nextConnection++;
+  node: Node | null = null;
+  keyBytes: Buffer | null = null;
+  /** For client nodes: agent name -> the tunnel this node asked for. */
+  readonly tunnels = new Map<string, Tunnel>();
+  readonly messages: TokenBucket;
+  readonly relay: TokenBucket;
+  closed = false;
+
+  constructor(
+    readonly identityId: number,
+    readonly kind: PeerKind,
+    readonly name: string,
+    readonly link: PeerLink,
+    /** For clients: the agents this identity may reach. Replaced when the rules change. */
+    public allow: ReadonlySet<string>,
+    readonly connectedAt: number,
+    readonly remote: string | null,
+    limits: HubLimits,
+  ) {
+    this.messages = new TokenBucket(limits.messagesPerSec, limits.messagesPerSec * 2, connectedAt);
+    this.relay = new TokenBucket(limits.relayBytesPerSec, Math.max(limits.relayBytesPerSec, MAX_RELAY_PAYLOAD * 4), connectedAt);
+  }
+
+  /** The identity: "client:laptop". Several nodes may share it. */
+  get identity(): string {
+    return `${this.kind}:${this.name}`;
+  }
+
+  /** This node, for logs: "client:laptop#12 (3f9a0c1e)". */
+  get id(): string {
+    return `${this.identity}#${this.connection}${this.node ? ` (${this.node.key.slice(0, 8)})` : ''}`;
+  }
+}
