@@ -1,8 +1,8 @@
 // Where the server and `traverse token` find the database: --data, else TRAVERSE_DATA, else
 // ./traverse-data. Both must agree, so the rule lives in one place.
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { DATABASE_FILE, SqliteStore } from '../server/store/sqlite.js';
+import { resolve } from 'node:path';
+import { StoreNotFoundError, openStore as open } from '../server/store/open.js';
+import type { Store } from '../server/store/store.js';
 import { CommandFailed } from './errors.js';
 
 export const DEFAULT_DATA_DIR = 'traverse-data';
@@ -12,15 +12,15 @@ export function dataDir(flag: string | undefined): string {
 }
 
 /** Opens the store; with mustExist, a missing database is an error that says what to do. */
-export function openStore(dir: string, mustExist: boolean): SqliteStore {
-  if (mustExist && !existsSync(join(dir, DATABASE_FILE))) {
-    throw new CommandFailed(
-      `no database in ${dir}; pass --data (or TRAVERSE_DATA) pointing at the server's data folder, or create a token first`,
-    );
-  }
+export async function openStore(dir: string, mustExist: boolean): Promise<Store> {
   try {
-    return SqliteStore.open(dir);
+    return await open({ dir }, { mustExist });
   } catch (err) {
+    if (err instanceof StoreNotFoundError) {
+      throw new CommandFailed(
+        `no database in ${dir}; pass --data (or TRAVERSE_DATA) pointing at the server's data folder, or create a token first`,
+      );
+    }
     throw new CommandFailed(`cannot open the database in ${dir}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

@@ -73,7 +73,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   }
   const dir = dataDir(flags.data);
   const log = createLogger('server');
-  const store = openStore(dir, false);
+  const store = await openStore(dir, false);
   const metrics = createMetrics();
 
   let stunServer: RunningStunServer | undefined;

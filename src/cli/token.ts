@@ -75,7 +75,7 @@ async function create(flags: CreateFlags): Promise<void> {
     if (err instanceof DurationError) throw new UsageError(err.message);
     throw err;
   }
-  const store = openStore(dataDir(flags.data), false);
+  const store = await openStore(dataDir(flags.data), false);
   try {
     const now = Date.now();
     const identity = await store.ensureIdentity(kind, name, now);
@@ -103,7 +103,7 @@ async function create(flags: CreateFlags): Promise<void> {
 }
 
 async function list(flags: { data?: string; json?: boolean }): Promise<void> {
-  const store = openStore(dataDir(flags.data), true);
+  const store = await openStore(dataDir(flags.data), true);
   try {
     const identities = await store.listIdentities();
     if (flags.json) {
@@ -134,7 +134,7 @@ async function list(flags: { data?: string; json?: boolean }): Promise<void> {
 
 async function revoke(flags: WhoFlags): Promise<void> {
   const { kind, name } = who(flags);
-  const store = openStore(dataDir(flags.data), true);
+  const store = await openStore(dataDir(flags.data), true);
   try {
     if (!(await store.findIdentity(kind, name))) {
       throw new CommandFailed(`no ${kind} named "${name}"; see traverse token list`);

@@ -1,13 +1,15 @@
 // The plain-HTTP part of the server: health, the read-only state API and metrics.
 //   GET /healthz          200 {"ok":true,"peers":N}, no authentication (for load balancers)
-//   GET /api/v1/peers     connected peers the caller may see (bearer token; admin sees all)
+//   GET /api/v1/peers     connected nodes the caller may see (bearer token; admin sees all)
 //   GET /api/v1/tunnels   tunnels the caller takes part in, with reported paths (admin: all)
 //   GET /metrics          Prometheus text; admin token (the --metrics listener needs none)
+// The bodies are the schemas of src/coordination/views.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Hub, Viewer } from './hub.js';
 import { PROTOCOL_PATH } from '../coordination/protocol.js';
 import type { Authenticated } from './store/store.js';
+import { Router } from './router.js';
 
 export interface ApiContext {
   readonly hub: Hub;
@@ -17,23 +19,32 @@ export interface ApiContext {
   allowedAgents(clientName: string): Promise<string[]>;
 }
 
-export async function handleHttp(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The routes of the API, bound to one server's state. */
+export function apiRouter(ctx: ApiContext): Router {
+  const withViewer = (view: (viewer: Viewer) => unknown) => async (req: IncomingMessage, res: ServerResponse) => {
+    const auth = await ctx.authenticate(req);
+    if (!auth) return unauthorized(res);
+    json(res, 200, view(await viewerFor(ctx, auth)));
+  };
+  return new Router()
+    .get('/healthz', (_req, res) => json(res, 200, { ok: true, peers: ctx.hub.size }))
+    .get(PROTOCOL_PATH, (_req, res) => json(res, 426, { error: 'this endpoint speaks WebSocket only' }))
+    .get('/api/v1/peers', withViewer((viewer) => ({ peers: ctx.hub.peersView(viewer) })))
+    .get('/api/v1/tunnels', withViewer((viewer) => ({ tunnels: ctx.hub.tunnelsView(viewer) })))
+    .get('/metrics', async (req, res) => {
+      const auth = await ctx.authenticate(req);
+      if (!auth) return unauthorized(res);
+      if (auth.identity.kind !== 'admin') return json(res, 403, { error: 'metrics need an admin token' });
+      return metrics(ctx.registry, res);
+    });
+}
+
+export async function handleHttp(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'only GET is supported' });
-  if (path === '/healthz') return json(res, 200, { ok: true, peers: ctx.hub.size });
-  if (path === PROTOCOL_PATH) return json(res, 426, { error: 'this endpoint speaks WebSocket only' });
-  if (path !== '/api/v1/peers' && path !== '/api/v1/tunnels' && path !== '/metrics') {
-    return json(res, 404, { error: 'not found' });
-  }
-  const auth = await ctx.authenticate(req);
-  if (!auth) return unauthorized(res);
-  if (path === '/metrics') {
-    if (auth.identity.kind !== 'admin') return json(res, 403, { error: 'metrics need an admin token' });
-    return metrics(ctx.registry, res);
-  }
-  const viewer = await viewerFor(ctx, auth);
-  if (path === '/api/v1/peers') return json(res, 200, { peers: ctx.hub.peersView(viewer) });
-  return json(res, 200, { tunnels: ctx.hub.tunnelsView(viewer) });
+  const route = router.match(req.method, path);
+  if (route === 404) return json(res, 404, { error: 'not found' });
+  if (route === 405) return json(res, 405, { error: 'only GET is supported' }, { allow: router.allowed(path).join(', ') });
+  await route.handler(req, res);
 }
 
 async function viewerFor(ctx: ApiContext, auth: Authenticated): Promise<Viewer> {

@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
-import { handleHttp, metrics as serveMetrics } from './http-api.js';
+import { apiRouter, handleHttp, metrics as serveMetrics } from './http-api.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
 import { roleProblem } from './role.js';
 import { createMetrics, type CoordinatorMetrics } from './metrics.js';
@@ -104,8 +104,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     maxPayload: Math.max(MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD + 32),
   });
 
+  const router = apiRouter({ hub, registry: metrics.registry, authenticate, allowedAgents: (n) => store.allowedAgents(n) });
   const http: Server = createServer((req, res) => {
-    handleHttp({ hub, registry: metrics.registry, authenticate, allowedAgents: (n) => store.allowedAgents(n) }, req, res).catch(
+    handleHttp(router, req, res).catch(
       (err: unknown) => {
         log.error({ err }, 'HTTP request failed');
         if (!res.headersSent) res.writeHead(500).end();
