@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { DiscoSealer } from '../src/disco/index.js';
 import { NodeKey } from '../src/identity/node-key.js';
-import { splitEndpoint } from '../src/net/path.js';
+import { splitEndpoint } from '../src/net/endpoint.js';
 
 const [peerHex, target, keyFile, countText, listenText] = process.argv.slice(2);
 const to = target ? splitEndpoint(target) : null;

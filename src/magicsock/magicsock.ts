@@ -17,9 +17,9 @@ import { looksLikeStun } from '../stun/message.js';
 import { Netchecker, type NetcheckReport } from '../netcheck/index.js';
 import { DiscoSealer, isStreamControl, looksLikeDisco, type DiscoMessage, type StreamControl } from '../disco/index.js';
 import type { NodeKey } from '../identity/node-key.js';
-import { formatEndpoint } from '../net/endpoint.js';
+import { formatEndpoint, splitEndpoint } from '../net/endpoint.js';
 import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
-import { RELAY, samePath, splitEndpoint, type Path } from '../net/path.js';
+import { RELAY, samePath, type Path } from '../net/path.js';
 import { interfaceIPv4Addresses, mergeEndpoints } from './candidates.js';
 import { RelayShim } from './relay-shim.js';
 import {

@@ -10,7 +10,9 @@
 //     on both sides alive, and a full round every 25 s in case a better path (a LAN one) opened.
 // A direct endpoint is trusted for 6.5 s after its last pong: three lost heartbeats and the
 // tunnel falls back to the relay at once.
-import { RELAY, isPrivateAddress, splitEndpoint, type Path } from '../net/path.js';
+import { RELAY, type Path } from '../net/path.js';
+import { splitEndpoint } from '../net/endpoint.js';
+import { isPrivateAddress } from '../net/ip.js';
 
 export interface PeerPathsOptions {
   /** False for relay-only operation: no direct probes at all. */

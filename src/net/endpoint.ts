@@ -57,6 +57,23 @@ function portOrDefault(port: string | undefined, def: number | undefined, whole:
   return def;
 }
 
+/**
+ * Splits an endpoint as formatEndpoint writes it and peers publish it ("ip:port", "[v6]:port"),
+ * or null if the text is not one: no port, a host name, an IPv6 address without brackets, or a
+ * port outside 1-65535 (port 0 is nowhere a packet can be sent). For text that users type, with
+ * messages that say what is wrong, use parseHostPort or parseEndpoint.
+ */
+export function splitEndpoint(text: string): { address: string; port: number } | null {
+  if (text.trim() !== text) return null;
+  let hp: HostPort;
+  try {
+    hp = parseHostPort(text);
+  } catch {
+    return null;
+  }
+  return isIP(hp.host) !== 0 && hp.port > 0 ? { address: hp.host, port: hp.port } : null;
+}
+
 /** Like parseHostPort, but the host must already be an IP literal. */
 export function parseEndpoint(text: string, defaultPort?: number): Endpoint {
   const hp = parseHostPort(text, defaultPort);

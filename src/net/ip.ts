@@ -1,4 +1,5 @@
-// IP literals to bytes and back, without allocation beyond the result. Node has no inet_pton.
+// IP literals to bytes and back, without allocation beyond the result (Node has no inet_pton),
+// and which of them are private.
 import { isIPv4, isIPv6 } from 'node:net';
 
 /**
@@ -100,4 +101,17 @@ export function ipFamily(text: string): 4 | 6 | 0 {
   if (isIPv4(text)) return 4;
   if (isIPv6(text)) return 6;
   return 0;
+}
+
+/**
+ * Whether an address is on a private network (RFC 1918, RFC 6598 shared space, link-local,
+ * IPv6 ULA): a path over one is a LAN path, preferred to a public one.
+ */
+export function isPrivateAddress(address: string): boolean {
+  if (address.includes(':')) {
+    const a = address.toLowerCase();
+    return a.startsWith('fc') || a.startsWith('fd') || a.startsWith('fe80:');
+  }
+  const [x, y] = address.split('.').map(Number) as [number, number];
+  return x === 10 || (x === 172 && y >= 16 && y <= 31) || (x === 192 && y === 168) || (x === 100 && y >= 64 && y <= 127) || (x === 169 && y === 254);
 }

@@ -32,3 +32,15 @@ export function mappingVariesByDestIP(seen: readonly { serverIp: string; mapped:
   if (byIp.size < 2) return null;
   return new Set(byIp.values()).size > 1;
 }
+
+/**
+ * Whether a NAT is "hard": its mapping depends on the destination (address-dependent or
+ * address-and-port-dependent, or servers at different IPs saw different ports), so a peer cannot
+ * learn from a STUN server the port it will be reached at. Unknown is not hard. Takes a report or
+ * the summary peers publish (which folds mappingVariesByDestIP into mapping already).
+ */
+export function isHardMapping(
+  nat: { readonly mapping?: NatBehaviour | undefined; readonly mappingVariesByDestIP?: boolean | null | undefined } | undefined,
+): boolean {
+  return nat?.mapping === 'address-dependent' || nat?.mapping === 'address-and-port-dependent' || nat?.mappingVariesByDestIP === true;
+}

@@ -1,6 +1,7 @@
 // The report in plain language: what this network means for direct connections, and what an
 // operator can change. Pure, so the wording is tested.
 import type { NetcheckReport } from './report.js';
+import { isHardMapping } from './classify.js';
 
 export interface Diagnosis {
   /** One line: "direct connections: likely" / "unlikely" / "impossible". */
@@ -35,7 +36,7 @@ export function diagnose(r: NetcheckReport): Diagnosis {
     findings.push(`This machine has a public address (${r.globalV4 ?? r.globalV6}); there is no NAT in front of this socket. Direct connections are easy unless a firewall filters inbound UDP.`);
   }
 
-  const hard = r.mapping === 'address-dependent' || r.mapping === 'address-and-port-dependent' || r.mappingVariesByDestIP === true;
+  const hard = isHardMapping(r);
   if (hard) {
     findings.push(
       'Endpoint-dependent mapping ("hard NAT"): the public port changes with each destination, so peers cannot learn it from a STUN server. ' +

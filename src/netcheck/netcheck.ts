@@ -7,12 +7,12 @@
 // The order of probes matters (RFC 5780 section 4): filtering is tested while we have sent only to
 // the server's primary address, before the mapping tests send to its other address and would
 // open our own NAT's filter for it.
-import { networkInterfaces } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { encodeMessage, looksLikeStun, METHOD_BINDING } from '../stun/index.js';
 import { StunClient, StunErrorResponse, systemClock, type BindingResult, type Clock, type StunTarget } from '../stun/client.js';
 import type { TransportAddress } from '../stun/attributes.js';
 import { formatEndpoint } from '../net/endpoint.js';
+import { interfaceAddresses } from '../net/interfaces.js';
 import { classifyFiltering, classifyMapping, mappingVariesByDestIP } from './classify.js';
 import type { NatBehaviour, NetcheckReport, ServerReport } from './report.js';
 
@@ -32,12 +32,6 @@ export interface NetcheckOptions {
   readonly onProgress?: (message: string) => void;
   /** The machine's interface addresses (to tell whether we are behind a NAT); os by default. */
   readonly localAddresses?: () => readonly string[];
-}
-
-export function interfaceAddresses(): string[] {
-  const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) out.push(i.address);
-  return out;
 }
 
 const fmt = (a: TransportAddress): string => formatEndpoint(a.address, a.port);

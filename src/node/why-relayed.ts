@@ -2,6 +2,8 @@
 // netcheck summaries. Pure, so every sentence is tested. The first reason that applies wins,
 // most certain first.
 import type { NetcheckSummary } from '../coordination/protocol.js';
+import { splitEndpoint } from '../net/endpoint.js';
+import { isHardMapping } from '../netcheck/classify.js';
 
 export interface RelayContext {
   /** This side passed --disable-direct. */
@@ -17,14 +19,7 @@ export interface RelayContext {
   readonly peerHasEndpoints: boolean;
 }
 
-const isHard = (s: NetcheckSummary | undefined): boolean =>
-  s?.mapping === 'address-dependent' || s?.mapping === 'address-and-port-dependent';
-
-const ipOf = (endpoint: string | null | undefined): string | null => {
-  if (!endpoint) return null;
-  const i = endpoint.lastIndexOf(':');
-  return i === -1 ? endpoint : endpoint.slice(0, i);
-};
+const ipOf = (endpoint: string | null | undefined): string | null => (endpoint ? (splitEndpoint(endpoint)?.address ?? null) : null);
 
 export function whyRelayed(c: RelayContext): string {
   if (c.disabledHere) return 'direct connections are disabled on this side (--disable-direct)';
@@ -40,10 +35,10 @@ export function whyRelayed(c: RelayContext): string {
       'run an internal STUN server on the inside network and publish it to peers (traverse server --stun), or enable hairpinning on the NAT'
     );
   }
-  if (isHard(c.here) && isHard(c.peer)) {
+  if (isHardMapping(c.here) && isHardMapping(c.peer)) {
     return 'both NATs are hard (endpoint-dependent mapping): neither side can predict the port the other will use; a port forward on either side would allow a direct path';
   }
-  const hardSide = isHard(c.here) ? c.hereName : isHard(c.peer) ? c.peerName : null;
+  const hardSide = isHardMapping(c.here) ? c.hereName : isHardMapping(c.peer) ? c.peerName : null;
   if (hardSide) {
     const other = hardSide === c.hereName ? c.peer : c.here;
     const otherName = hardSide === c.hereName ? c.peerName : c.hereName;

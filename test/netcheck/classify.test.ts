@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyFiltering, classifyMapping, mappingVariesByDestIP, diagnose, type NetcheckReport } from '../../src/netcheck/index.js';
+import { classifyFiltering, classifyMapping, isHardMapping, mappingVariesByDestIP, diagnose, type NetcheckReport } from '../../src/netcheck/index.js';
 
 test('RFC 5780 mapping classification from tests I, II, III', () => {
   assert.equal(classifyMapping('1.2.3.4:5', '1.2.3.4:5', null), 'endpoint-independent');
@@ -62,4 +62,15 @@ test('diagnosis: a hard NAT needs an easy NAT on the other side; no hairpin sugg
 test('diagnosis: an easy NAT is likely to connect; disabled STUN is said plainly', () => {
   assert.equal(diagnose(base).verdict, 'direct connections: likely');
   assert.match(diagnose({ ...base, servers: [] }).verdict, /STUN is disabled/);
+});
+
+test('isHardMapping: address-dependent or address-and-port-dependent mapping, or ports that vary by server IP', () => {
+  assert.equal(isHardMapping({ mapping: 'address-dependent' }), true);
+  assert.equal(isHardMapping({ mapping: 'address-and-port-dependent' }), true);
+  assert.equal(isHardMapping({ mapping: 'unknown', mappingVariesByDestIP: true }), true);
+  assert.equal(isHardMapping({ mapping: 'endpoint-independent' }), false);
+  assert.equal(isHardMapping({ mapping: 'unknown', mappingVariesByDestIP: null }), false);
+  assert.equal(isHardMapping({ mapping: 'unknown', mappingVariesByDestIP: false }), false);
+  assert.equal(isHardMapping({}), false, 'a summary that says nothing is not hard');
+  assert.equal(isHardMapping(undefined), false, 'no summary at all is not hard');
 });

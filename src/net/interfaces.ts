@@ -1,0 +1,33 @@
+// This machine's interface addresses, read in one place: candidates offer them to peers, netcheck
+// compares them with the public address, and the node watches them for network changes.
+import { networkInterfaces } from 'node:os';
+
+export interface InterfaceFilter {
+  /** Only this family; both by default. */
+  readonly family?: 'IPv4' | 'IPv6';
+  /** Leave out loopback and other internal interfaces (default false: all of them). */
+  readonly externalOnly?: boolean;
+}
+
+/** The addresses of this machine's interfaces, in the order the OS lists them. */
+export function interfaceAddresses(filter: InterfaceFilter = {}): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const i of list ?? []) {
+      if (filter.family !== undefined && i.family !== filter.family) continue;
+      if (filter.externalOnly && i.internal) continue;
+      out.push(i.address);
+    }
+  }
+  return out;
+}
+
+/** IPv4 addresses of this machine's interfaces, loopback excluded: the ones a peer might reach. */
+export function interfaceIPv4Addresses(): string[] {
+  return interfaceAddresses({ family: 'IPv4', externalOnly: true });
+}
+
+/** Every interface address, sorted, as one string: it changes when an address comes or goes. */
+export function interfaceFingerprint(): string {
+  return interfaceAddresses().sort().join(',');
+}
