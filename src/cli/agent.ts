@@ -47,19 +47,24 @@ export function registerAgentCommand(program: Command): void {
       };
       say(`agent "${cfg?.identity.name}" connected to ${flags.server}; UDP port ${here.port}; endpoints ${here.endpoints.join(', ') || 'none'}`);
       say(`clients may reach: ${service.allowed.join(', ')}`);
-      // A peer republishes on every change of its own (netcheck done, a new observed address);
-      // say so only when its endpoints actually changed.
+      // A restarted workspace: the server tells the new agent that it replaced the old process.
+      if (cfg?.notice) say(`note: ${cfg.notice}`);
+      node.on('notice', (m) => say(`note: ${m}`));
+      // Each client process is a node of its own (a forward, an ssh session, a ping): name it by
+      // its key. A node republishes on every change of its own (netcheck done, a new observed
+      // address); say so only when its endpoints actually changed.
       const seen = new Map<string, string>();
+      const who = (p: { name: string; key: string | null }): string => `${p.name}${p.key ? ` [${p.key.slice(0, 8)}]` : ''}`;
       node.on('peer', (p) => {
         const eps = p.endpoints.join(',');
-        if (seen.get(p.name) === eps) return;
-        seen.set(p.name, eps);
-        say(`peer ${p.name} (${p.kind}) published ${p.endpoints.length} endpoint(s)`);
+        if (seen.get(p.key) === eps) return;
+        seen.set(p.key, eps);
+        say(`peer ${who(p)} (${p.kind}) published ${p.endpoints.length} endpoint(s)`);
       });
-      node.on('path', (p, path) => say(`tunnel to ${p.name}: ${describePath(path)}`));
+      node.on('path', (p, path) => say(`tunnel to ${who(p)}: ${describePath(path)}`));
       node.on('peerGone', (p, how) => {
-        seen.delete(p.name);
-        say(`peer ${p.name} ${how}`);
+        if (p.key) seen.delete(p.key);
+        say(`peer ${who(p)} ${how}`);
       });
       node.on('coordinator', (state, detail) => {
         if (state === 'connected') return;

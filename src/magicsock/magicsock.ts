@@ -6,7 +6,9 @@
 //
 // Peers come from the coordinator: only a key it vouched for (upsertPeer) may make us answer a
 // ping. The relay is the coordinator's too; this layer sees it only as a RelayTransport, and
-// carries relayed UDX packets through one RelayShim per peer.
+// carries relayed UDX packets through one RelayShim per peer. Our own candidate endpoints come
+// from Candidates; port prediction (a hard NAT facing an easy one) is the PortPredictor's, which
+// sends through this socket's sealer and hands back what reaches its own sockets.
 import UDX, { type UDXSocket, type UdxAddress } from 'udx-native';
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -20,23 +22,9 @@ import type { NodeKey } from '../identity/node-key.js';
 import { formatEndpoint, splitEndpoint } from '../net/endpoint.js';
 import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
 import { RELAY, samePath, type Path } from '../net/path.js';
-import { interfaceIPv4Addresses, mergeEndpoints } from './candidates.js';
-import { RelayShim } from './relay-shim.js';
-import {
-  BIRTHDAY_BATCH,
-  BIRTHDAY_BATCH_INTERVAL_MS,
-  BIRTHDAY_LIFETIME_MS,
-  BIRTHDAY_MIN_INTERVAL_MS,
-  BIRTHDAY_PROBES,
-  BIRTHDAY_SEND_AT_MS,
-  BIRTHDAY_SOCKETS,
-  randomPorts,
-} from './port-prediction.js';
-
-/** How relayed datagrams leave this node (the coordinator's WebSocket, above this layer). */
-export interface RelayTransport {
-  send(peerKey: string, payload: Uint8Array): boolean;
-}
+import { Candidates } from './candidates.js';
+import { RelayShim, type RelayTransport } from './relay-shim.js';
+import { PortPredictor, type PortPredictionPlan } from './port-prediction.js';
 
 export interface MagicSockOptions {
   readonly key: NodeKey;
@@ -83,8 +71,6 @@ interface UserPing {
   readonly timer: NodeJS.Timeout;
 }
 
-const MAX_OBSERVED_SELF = 4;
-
 export class MagicSock extends EventEmitter<MagicSockEvents> {
   /** The UDX instance that owns the socket; the tunnel layer makes its streams with it. */
   readonly udx: UDX;
@@ -94,18 +80,13 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private readonly peers = new Map<string, Peer>();
   private readonly userPings = new Map<string, UserPing>();
   private stunServers: StunTarget[] = [];
-  private reflexive: string[] = [];
-  private observedSelf: string[] = [];
+  private readonly candidates: Candidates;
   private published: string[] = [];
   private directAllowed: boolean;
   private readonly log: Logger;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
-  /** Port prediction: the extra sockets of a hard-NAT side, and which one reaches which peer endpoint. */
-  private readonly extraSockets = new Set<UDXSocket>();
-  private readonly sendVia = new Map<string, UDXSocket>();
-  private readonly birthdayAt = new Map<string, number>();
-  private readonly birthdayTimers = new Set<NodeJS.Timeout>();
+  private readonly predictor: PortPredictor;
 
   private constructor(
     udx: UDX,
@@ -118,6 +99,21 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     this.log = options.logger ?? silentLogger;
     this.directAllowed = options.directAllowed ?? true;
     this.sealer = new DiscoSealer(options.key);
+    this.candidates = new Candidates(options.localAddresses);
+    this.predictor = new PortPredictor(
+      udx,
+      {
+        seal: (key, m) => this.sealer.seal(key, m),
+        sendRelayed: (key, m) => this.sendDisco(key, RELAY, m),
+        send: (b, p, a, via) => this.sendRaw(b, p, a, via),
+        receive: (msg, from, via) => {
+          if (looksLikeDisco(msg) && this.directAllowed) this.onDisco(msg, from, null, via);
+        },
+        directAllowed: () => this.directAllowed,
+        currentPath: (key) => this.peers.get(key)?.paths.current(performance.now()) ?? null,
+      },
+      this.log,
+    );
     this.stun = new StunClient({ send: (b, p, a) => this.sendRaw(b, p, a) });
     const port = this.port;
     this.netchecker = new Netchecker({
@@ -175,17 +171,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
    * Emits 'endpoints' if it changed. Returns the list.
    */
   async refreshEndpoints(timeoutMs = 1500): Promise<string[]> {
-    if (this.directAllowed && this.stunServers.length > 0) {
-      const results = await Promise.all(
-        this.stunServers.map((s) =>
-          this.stun.binding(s, { timeoutMs, rtoMs: Math.min(250, this.stun.rtoFor(s)) }).then(
-            (r) => formatEndpoint(r.mapped.address, r.mapped.port),
-            () => null,
-          ),
-        ),
-      );
-      this.reflexive = [...new Set(results.filter((r): r is string => r !== null))];
-    }
+    if (this.directAllowed && this.stunServers.length > 0) await this.candidates.learnReflexive(this.stun, this.stunServers, timeoutMs);
     return this.recomputeEndpoints();
   }
 
@@ -251,7 +237,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     if (path.kind === 'direct') {
       const ep = splitEndpoint(path.endpoint);
       // A path found by port prediction runs on the extra socket that found it.
-      return ep ? { host: ep.address, port: ep.port, socket: this.sendVia.get(`${key}|${path.endpoint}`) ?? this.socket } : null;
+      return ep ? { host: ep.address, port: ep.port, socket: this.predictor.socketFor(key, path.endpoint) ?? this.socket } : null;
     }
     const shim = this.shimFor(peer);
     await shim.ready;
@@ -259,50 +245,12 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   }
 
   /**
-   * Port prediction, hard side: opens many sockets towards the peer's public endpoints and asks
-   * the peer (over the relay) to probe random ports of our public IP. Returns false when not
-   * started (direct paths off, no targets, or tried within the last minute).
+   * Port prediction, hard side (planPortPrediction said when): opens many sockets towards the
+   * peer's public endpoints and asks the peer to probe ours. Returns false when not started
+   * (unknown peer, direct paths off, no targets, or tried within the last minute).
    */
-  startBirthday(key: string, targets: readonly string[], publicIp: string): boolean {
-    const peer = this.peers.get(key);
-    const eps = targets.map(splitEndpoint).filter((e): e is { address: string; port: number } => e !== null).slice(0, 2);
-    if (!peer || !this.directAllowed || eps.length === 0 || this.closed || !this.birthdayAllowed(key)) return false;
-    this.log.info({ peer: key.slice(0, 8), targets }, 'port prediction: opening sockets towards the peer');
-    const sockets: UDXSocket[] = [];
-    for (let i = 0; i < BIRTHDAY_SOCKETS && this.extraSockets.size < BIRTHDAY_SOCKETS; i++) {
-      const sock = this.udx.createSocket();
-      try {
-        sock.bind(0, '0.0.0.0');
-      } catch {
-        break;
-      }
-      sock.on('message', (msg, from) => {
-        if (looksLikeDisco(msg) && this.directAllowed) this.onDisco(msg, formatEndpoint(from.host, from.port), null, sock);
-      });
-      sock.on('error', () => undefined);
-      this.extraSockets.add(sock);
-      sockets.push(sock);
-    }
-    const sendRound = (): void => {
-      for (const sock of sockets) {
-        if (!this.extraSockets.has(sock)) continue;
-        for (const ep of eps) {
-          const sealed = this.sealer.seal(key, { type: 'ping', txid: randomBytes(12) });
-          this.sendRaw(sealed, ep.port, ep.address, sock);
-        }
-      }
-    };
-    for (const at of BIRTHDAY_SEND_AT_MS) this.later(sendRound, at);
-    for (const at of [0, 1000]) this.later(() => this.sendDisco(key, RELAY, { type: 'birthday', ip: publicIp }), at);
-    this.later(() => {
-      const winners = new Set(this.sendVia.values());
-      for (const sock of sockets) {
-        if (winners.has(sock)) continue;
-        this.extraSockets.delete(sock);
-        void sock.close().catch(() => undefined);
-      }
-    }, BIRTHDAY_LIFETIME_MS);
-    return true;
+  predictPorts(key: string, plan: PortPredictionPlan): boolean {
+    return this.peers.has(key) && this.predictor.start(key, plan);
   }
 
   /** Sends a stream-control message to a trusted peer over `path`. */
@@ -348,45 +296,12 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     }
     this.userPings.clear();
     for (const p of this.peers.values()) p.shim?.close();
-    for (const t of this.birthdayTimers) clearTimeout(t);
+    this.predictor.close();
     this.stun.close();
     // Streams still ending would hold their socket (and the process) until the peer acknowledges,
     // up to UDX's timeout: a node that is closing abandons them.
-    for (const sock of [this.socket, ...this.extraSockets]) for (const st of [...sock.streams]) st.destroy();
-    for (const sock of this.extraSockets) void sock.close().catch(() => undefined);
-    this.extraSockets.clear();
+    for (const st of [...this.socket.streams]) st.destroy();
     void this.socket.close().catch(() => undefined);
-  }
-
-  private later(fn: () => void, ms: number): void {
-    const t = setTimeout(() => {
-      this.birthdayTimers.delete(t);
-      if (!this.closed) fn();
-    }, ms);
-    this.birthdayTimers.add(t);
-  }
-
-  private birthdayAllowed(key: string): boolean {
-    const now = performance.now();
-    const last = this.birthdayAt.get(key);
-    if (last !== undefined && now - last < BIRTHDAY_MIN_INTERVAL_MS) return false;
-    this.birthdayAt.set(key, now);
-    return true;
-  }
-
-  /** Port prediction, easy side: probe random ports of the hard side's public IP. */
-  private probeBirthday(peer: Peer, ip: string): void {
-    if (!this.directAllowed || !this.birthdayAllowed(peer.key)) return;
-    this.log.info({ peer: peer.key.slice(0, 8), ip }, 'port prediction: probing the peer\'s ports');
-    const ports = randomPorts(BIRTHDAY_PROBES);
-    for (let i = 0; i < ports.length; i += BIRTHDAY_BATCH) {
-      const batch = ports.slice(i, i + BIRTHDAY_BATCH);
-      this.later(() => {
-        // Stop once a direct path exists: the probes have done their work.
-        if (!this.peers.has(peer.key) || peer.paths.current(performance.now()).kind === 'direct') return;
-        for (const port of batch) this.sendRaw(this.sealer.seal(peer.key, { type: 'ping', txid: randomBytes(12) }), port, ip);
-      }, (i / BIRTHDAY_BATCH) * BIRTHDAY_BATCH_INTERVAL_MS);
-    }
   }
 
   private shimFor(peer: Peer): RelayShim {
@@ -397,8 +312,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   // ------------------------------------------------------------------------------------------
 
   private recomputeEndpoints(): string[] {
-    const local = this.directAllowed ? (this.options.localAddresses ?? interfaceIPv4Addresses)() : [];
-    const list = this.directAllowed ? mergeEndpoints(local, this.port, this.reflexive, this.observedSelf) : [];
+    const list = this.directAllowed ? this.candidates.list(this.port) : [];
     if (list.join(',') !== this.published.join(',')) {
       this.published = list;
       this.emit('endpoints', list);
@@ -448,7 +362,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
       return;
     }
     const ep = splitEndpoint(path.endpoint);
-    if (ep) this.sendRaw(sealed, ep.port, ep.address, this.sendVia.get(`${key}|${path.endpoint}`));
+    if (ep) this.sendRaw(sealed, ep.port, ep.address, this.predictor.socketFor(key, path.endpoint));
   }
 
   private sendRaw(buf: Uint8Array, port: number, address: string, via?: UDXSocket): void {
@@ -481,10 +395,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     const m = opened.message;
     const now = performance.now();
     // An authentic packet on one of the port-prediction sockets: that socket is the way to `from`.
-    if (via && from && !this.sendVia.has(`${peer.key}|${from}`)) {
-      this.sendVia.set(`${peer.key}|${from}`, via);
-      this.log.info({ peer: peer.key.slice(0, 8), endpoint: from }, 'port prediction: a predicted port answered');
-    }
+    if (via && from) this.predictor.answered(peer.key, from, via);
     if (isStreamControl(m)) {
       this.emit('control', peer.key, m, from ? { kind: 'direct', endpoint: from } : RELAY);
       return;
@@ -517,7 +428,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
         return;
       }
       case 'birthday': {
-        if (from === null) this.probeBirthday(peer, m.ip); // only through the relay, from the peer's own key
+        if (from === null) this.predictor.probe(peer.key, m.ip); // only through the relay, from the peer's own key
         return;
       }
       case 'call-me-maybe': {
@@ -531,8 +442,6 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
 
   /** An address a peer saw us at: a candidate for other peers too (hard NATs show several). */
   private noteObservedSelf(endpoint: string): void {
-    if (this.observedSelf.includes(endpoint) || this.published.includes(endpoint)) return;
-    this.observedSelf = [endpoint, ...this.observedSelf].slice(0, MAX_OBSERVED_SELF);
-    this.recomputeEndpoints();
+    if (this.candidates.observed(endpoint, this.published)) this.recomputeEndpoints();
   }
 }
