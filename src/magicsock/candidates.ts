@@ -1,14 +1,54 @@
-// Candidate endpoints of this node: where a peer might reach our socket.
-import { networkInterfaces } from 'node:os';
+// Candidate endpoints of this node: where a peer might reach our socket. Each source of them is
+// here: the machine's interfaces (with the socket's port), STUN-reflexive addresses, and the
+// addresses peers saw us at. A new source (port mapping, IPv6) is one more field and one more
+// argument to mergeEndpoints.
+import type { StunClient, StunTarget } from '../stun/client.js';
 import { formatEndpoint } from '../net/endpoint.js';
+import { interfaceIPv4Addresses } from '../net/interfaces.js';
 
-/** IPv4 addresses of this machine's interfaces, loopback excluded. */
-export function interfaceIPv4Addresses(): string[] {
-  const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) out.push(i.address);
+/** Addresses peers saw us at, most recent first, kept up to this many (hard NATs show several). */
+const MAX_OBSERVED_SELF = 4;
+
+export class Candidates {
+  private reflexive: string[] = [];
+  private observedSelf: string[] = [];
+
+  constructor(
+    /** The addresses to offer with the socket's port; the machine's IPv4 interfaces by default. */
+    private readonly localAddresses: () => readonly string[] = interfaceIPv4Addresses,
+  ) {}
+
+  /**
+   * Learns our reflexive addresses with one Binding transaction per STUN server (not a full
+   * netcheck: this is on the path to the first connection). Servers that do not answer add
+   * nothing; the list is replaced, so a mapping that moved is forgotten.
+   */
+  async learnReflexive(stun: StunClient, servers: readonly StunTarget[], timeoutMs: number): Promise<void> {
+    const results = await Promise.all(
+      servers.map((s) =>
+        stun.binding(s, { timeoutMs, rtoMs: Math.min(250, stun.rtoFor(s)) }).then(
+          (r) => formatEndpoint(r.mapped.address, r.mapped.port),
+          () => null,
+        ),
+      ),
+    );
+    this.reflexive = [...new Set(results.filter((r): r is string => r !== null))];
   }
-  return out;
+
+  /**
+   * An address a peer saw our socket at (a pong's source). Returns whether it is new, that is
+   * neither among the `published` endpoints nor seen before, and so changes the list.
+   */
+  observed(endpoint: string, published: readonly string[]): boolean {
+    if (this.observedSelf.includes(endpoint) || published.includes(endpoint)) return false;
+    this.observedSelf = [endpoint, ...this.observedSelf].slice(0, MAX_OBSERVED_SELF);
+    return true;
+  }
+
+  /** The endpoint list to publish for a socket bound to `port`. */
+  list(port: number): string[] {
+    return mergeEndpoints(this.localAddresses(), port, this.reflexive, this.observedSelf);
+  }
 }
 
 /**

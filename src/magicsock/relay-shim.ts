@@ -4,7 +4,11 @@
 // socket. UDX matches packets to streams by stream id, not by source, so the stream takes them.
 import { createSocket, type Socket } from 'node:dgram';
 
-export interface RelaySender {
+/**
+ * How relayed datagrams leave this node: the coordinator's WebSocket, above this layer. Disco
+ * messages for the relay and the shims' UDX packets both go out through it. False: not sent.
+ */
+export interface RelayTransport {
   send(peerKey: string, payload: Uint8Array): boolean;
 }
 
@@ -21,7 +25,7 @@ export class RelayShim {
 
   constructor(
     private readonly peerKey: string,
-    private readonly relay: RelaySender,
+    private readonly relay: RelayTransport,
     /** Our UDX socket's port; it listens on all addresses, loopback included. */
     private readonly udxPort: number,
   ) {

@@ -5,14 +5,14 @@
 // the STUN servers), learn our reflexive address with one Binding per server, publish the node,
 // and only then run the full netcheck in the background and publish its summary.
 import { EventEmitter } from 'node:events';
-import { networkInterfaces } from 'node:os';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { CoordinatorClient, type PeerInfo } from './coordinator-client.js';
 import type { NetcheckSummary, ServerConfig, TunnelStatus } from '../coordination/protocol.js';
 import { MagicSock, type MagicSockOptions } from '../magicsock/magicsock.js';
 import type { Path } from '../net/path.js';
-import { isPrivateAddress } from '../net/ip.js';
+import { interfaceFingerprint } from '../net/interfaces.js';
+import { PORT_PREDICTION_DELAY_MS, planPortPrediction } from '../magicsock/port-prediction.js';
 import type { NodeKey } from '../identity/node-key.js';
 import type { NetcheckReport } from '../netcheck/report.js';
 import { resolveEndpoint } from '../net/resolve.js';
@@ -309,23 +309,17 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   }
 
   /**
-   * Our NAT is hard and the peer's maps endpoint-independently but filters (so ordinary hole
-   * punching cannot work): if hole punching has not found a direct path shortly, try port
-   * prediction. Both NATs hard, or either side relay-only, is left to the relay.
+   * Port prediction when planPortPrediction says the two NATs call for it (ours hard, the peer's
+   * easy but filtering), and only if hole punching has not found a direct path shortly.
    */
   private maybePredictPorts(peer: PeerRecord): void {
-    const here = this.summary;
-    const there = peer.netcheck;
-    const hard = (m: string | undefined): boolean => m === 'address-dependent' || m === 'address-and-port-dependent';
-    if (!here || !there || !hard(here.mapping) || there.mapping !== 'endpoint-independent' || there.filtering === 'endpoint-independent') return;
-    const publicIp = here.globalV4?.slice(0, here.globalV4.lastIndexOf(':'));
-    const targets = peer.endpoints.filter((e) => !isPrivateAddress(e.slice(0, e.lastIndexOf(':'))));
-    if (!publicIp || targets.length === 0) return;
+    const plan = planPortPrediction(this.summary, peer.netcheck, peer.endpoints);
+    if (!plan) return;
     const t = setTimeout(() => {
       if (this.closed || !this.peersByKey.has(peer.key)) return;
       if (this.magicsock.pathOf(peer.key).kind === 'direct') return;
-      this.magicsock.startBirthday(peer.key, targets, publicIp);
-    }, 1000);
+      this.magicsock.predictPorts(peer.key, plan);
+    }, PORT_PREDICTION_DELAY_MS);
     t.unref();
   }
 
@@ -359,13 +353,6 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     );
     for (const t of this.timers) t.unref();
   }
-}
-
-function interfaceFingerprint(): string {
-  return Object.values(networkInterfaces())
-    .flatMap((l) => (l ?? []).map((i) => i.address))
-    .sort()
-    .join(',');
 }
 
 /** The parts of a netcheck report that peers see, to explain a relayed tunnel. */

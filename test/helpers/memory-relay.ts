@@ -1,6 +1,7 @@
 // An in-memory relay between MagicSock engines in one process: delivers a datagram to the engine
 // holding the destination key on a later turn, and keeps a log (and, if asked, the frames).
-import { MagicSock, type RelayTransport } from '../../src/magicsock/magicsock.js';
+import { MagicSock } from '../../src/magicsock/magicsock.js';
+import type { RelayTransport } from '../../src/magicsock/relay-shim.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 
 export class MemoryRelay {
