@@ -1,24 +1,20 @@
-// Disco: the peer-to-peer control messages that find and keep a direct path. Plaintext layout
-// (sealed by seal.ts before it leaves the node):
+// Disco: the peer-to-peer messages that find and keep a direct path. Plaintext layout (sealed by
+// seal.ts before it leaves the node):
 //
 //   type (1) | version (1) | body
 //
 //   ping           1  txid (12)                      "are you there, at this address?"
 //   pong           2  txid (12) | address            "yes; your ping came from <address>"
 //   call-me-maybe  3  count (1) | address * count    "here are my endpoints: ping me now"
-//   birthday       9  address (port 0)                 "my NAT is hard: I opened many ports
-//                                                      towards you on this IP; probe it"
-//   stream-open    4  sid (8) | carrier (4) | handshake  "open a stream; here is Noise IK message 1"
-//   stream-accept  5  sid (8) | carrier (4) | handshake  "accepted; Noise IK message 2"
-//   stream-refuse  6  sid (8) | reason (UTF-8)           "no, because ..."
-//   carrier        7  sid (8) | carrier (4)              "carry stream sid on my new UDX stream"
-//   carrier-ack    8  sid (8) | carrier (4) | yours (4)  "here is mine for your carrier <yours>"
-//   tcp-lane      10  sid (8) | port (2) | token (16)    "carry sid over TCP too: I connect from
-//                                                        <port>; send me <token> to prove it is you"
-//   tcp-lane-ack  11  sid (8) | port (2) | listen (2)     "and I from <port>; I also listen on
-//                     | token (16)                        <listen>; send me <token>"
+//   birthday       9  address (port 0)               "my NAT is hard: I opened many ports
+//                                                     towards you on this IP; probe it"
+//   opaque        12  payload (1..MAX_OPAQUE_BYTES)  "for the layer above (stream control);
+//                                                     disco seals it and never reads it"
 //
 //   address = family (1: 4 or 6) | port (2) | ip (4 or 16)
+//
+// Types 4-8, 10 and 11 are retired: they were the stream-control messages before those moved
+// into the tunnel's own codec (src/tunnel/control.ts), carried here as opaque payloads.
 //
 // The pong's address is what the answering side saw as the ping's source: for the pinging side,
 // an address a peer observed it at, which becomes one of its candidate endpoints.
@@ -27,56 +23,58 @@ import { formatIPv4, formatIPv6, writeIPv4, writeIPv6 } from '../net/ip.js';
 export const DISCO_VERSION = 1;
 export const MAX_CALL_ME_MAYBE_ENDPOINTS = 32;
 export const TXID_BYTES = 12;
+/** Bounds an opaque payload: with the header and the seal (66 bytes) it stays under MAX_DISCO_PACKET. */
+export const MAX_OPAQUE_BYTES = 768;
+
+export const DiscoType = {
+  ping: 1,
+  pong: 2,
+  callMeMaybe: 3,
+  birthday: 9,
+  opaque: 12,
+} as const;
+
+const HEADER_BYTES = 2;
 
 export interface DiscoAddress {
   readonly address: string;
   readonly port: number;
 }
 
-/** Stream control: sets up the UDX streams ("carriers") that carry an encrypted stream. */
-export type StreamControl =
-  | { readonly type: 'stream-open'; readonly sid: bigint; readonly carrier: number; readonly handshake: Uint8Array }
-  | { readonly type: 'stream-accept'; readonly sid: bigint; readonly carrier: number; readonly handshake: Uint8Array }
-  | { readonly type: 'stream-refuse'; readonly sid: bigint; readonly reason: string }
-  | { readonly type: 'carrier'; readonly sid: bigint; readonly carrier: number }
-  | { readonly type: 'carrier-ack'; readonly sid: bigint; readonly carrier: number; readonly yours: number }
-  | { readonly type: 'tcp-lane'; readonly sid: bigint; readonly port: number; readonly token: Uint8Array }
-  | { readonly type: 'tcp-lane-ack'; readonly sid: bigint; readonly port: number; readonly listenPort: number; readonly token: Uint8Array };
-
-export type DiscoMessage =
-  | { readonly type: 'ping'; readonly txid: Uint8Array }
-  | { readonly type: 'pong'; readonly txid: Uint8Array; readonly src: DiscoAddress }
-  | { readonly type: 'call-me-maybe'; readonly endpoints: readonly DiscoAddress[] }
-  | { readonly type: 'birthday'; readonly ip: string }
-  | StreamControl;
-
-const TYPE_CODE = {
-  ping: 1,
-  pong: 2,
-  'call-me-maybe': 3,
-  'stream-open': 4,
-  'stream-accept': 5,
-  'stream-refuse': 6,
-  carrier: 7,
-  'carrier-ack': 8,
-  birthday: 9,
-  'tcp-lane': 10,
-  'tcp-lane-ack': 11,
-} as const;
-
-/** The secret each side of a TCP lane must send first on the connection. */
-export const LANE_TOKEN_BYTES = 16;
-
-export const MAX_HANDSHAKE_BYTES = 512;
-export const MAX_REFUSE_REASON_BYTES = 200;
-
-export function isStreamControl(m: DiscoMessage): m is StreamControl {
-  return isStreamControlCode(TYPE_CODE[m.type]);
+/** "Are you there, at this address?" */
+export interface Ping {
+  readonly type: 'ping';
+  readonly txid: Uint8Array;
 }
 
-function isStreamControlCode(code: number): boolean {
-  return (code >= 4 && code <= 8) || code === 10 || code === 11;
+/** "Yes; your ping came from `src`." */
+export interface Pong {
+  readonly type: 'pong';
+  readonly txid: Uint8Array;
+  readonly src: DiscoAddress;
 }
+
+/** "Here are my endpoints: ping me now." */
+export interface CallMeMaybe {
+  readonly type: 'call-me-maybe';
+  readonly endpoints: readonly DiscoAddress[];
+}
+
+/** "My NAT is hard: I opened many ports towards you on this IP; probe it." */
+export interface Birthday {
+  readonly type: 'birthday';
+  readonly ip: string;
+}
+
+/** A payload of the layer above, sealed like any disco message and never read by disco. */
+export interface Opaque {
+  readonly type: 'opaque';
+  readonly payload: Uint8Array;
+}
+
+export type DiscoMessage = Ping | Pong | CallMeMaybe | Birthday | Opaque;
+
+// ---- addresses ----
 
 function addressSize(a: DiscoAddress): number {
   return a.address.includes(':') ? 19 : 7;
@@ -100,125 +98,119 @@ function readAddress(b: Uint8Array, o: number): { addr: DiscoAddress; next: numb
   return null;
 }
 
+/** A plaintext of `bodyBytes` after the header for message `type`. */
+function withHeader(type: number, bodyBytes: number): Buffer {
+  const b = Buffer.alloc(HEADER_BYTES + bodyBytes);
+  b[0] = type;
+  b[1] = DISCO_VERSION;
+  return b;
+}
+
+// ---- one marshal and one parse per message; a parse gets the body after the header ----
+
+function marshalPing(m: Ping): Buffer {
+  const b = withHeader(DiscoType.ping, TXID_BYTES);
+  Buffer.from(m.txid).copy(b, HEADER_BYTES, 0, TXID_BYTES);
+  return b;
+}
+
+function parsePing(body: Uint8Array): Ping | null {
+  return body.length === TXID_BYTES ? { type: 'ping', txid: new Uint8Array(body) } : null;
+}
+
+function marshalPong(m: Pong): Buffer {
+  const b = withHeader(DiscoType.pong, TXID_BYTES + addressSize(m.src));
+  Buffer.from(m.txid).copy(b, HEADER_BYTES, 0, TXID_BYTES);
+  writeAddress(b, HEADER_BYTES + TXID_BYTES, m.src);
+  return b;
+}
+
+function parsePong(body: Uint8Array): Pong | null {
+  if (body.length < TXID_BYTES) return null;
+  const r = readAddress(body, TXID_BYTES);
+  if (!r || r.next !== body.length) return null;
+  return { type: 'pong', txid: new Uint8Array(body.subarray(0, TXID_BYTES)), src: r.addr };
+}
+
+function marshalCallMeMaybe(m: CallMeMaybe): Buffer {
+  if (m.endpoints.length > MAX_CALL_ME_MAYBE_ENDPOINTS) throw new Error(`disco: at most ${MAX_CALL_ME_MAYBE_ENDPOINTS} endpoints`);
+  const b = withHeader(DiscoType.callMeMaybe, 1 + m.endpoints.reduce((s, e) => s + addressSize(e), 0));
+  b[HEADER_BYTES] = m.endpoints.length;
+  let o = HEADER_BYTES + 1;
+  for (const e of m.endpoints) o = writeAddress(b, o, e);
+  return b;
+}
+
+function parseCallMeMaybe(body: Uint8Array): CallMeMaybe | null {
+  const n = body[0];
+  if (n === undefined || n > MAX_CALL_ME_MAYBE_ENDPOINTS) return null;
+  const endpoints: DiscoAddress[] = [];
+  let o = 1;
+  for (let i = 0; i < n; i++) {
+    const r = readAddress(body, o);
+    if (!r) return null;
+    endpoints.push(r.addr);
+    o = r.next;
+  }
+  return o === body.length ? { type: 'call-me-maybe', endpoints } : null;
+}
+
+function marshalBirthday(m: Birthday): Buffer {
+  const addr = { address: m.ip, port: 0 };
+  const b = withHeader(DiscoType.birthday, addressSize(addr));
+  writeAddress(b, HEADER_BYTES, addr);
+  return b;
+}
+
+function parseBirthday(body: Uint8Array): Birthday | null {
+  const r = readAddress(body, 0);
+  return r && r.next === body.length ? { type: 'birthday', ip: r.addr.address } : null;
+}
+
+function marshalOpaque(m: Opaque): Buffer {
+  if (m.payload.length === 0 || m.payload.length > MAX_OPAQUE_BYTES) throw new Error(`disco: an opaque payload is 1 to ${MAX_OPAQUE_BYTES} bytes`);
+  const b = withHeader(DiscoType.opaque, m.payload.length);
+  b.set(m.payload, HEADER_BYTES);
+  return b;
+}
+
+function parseOpaque(body: Uint8Array): Opaque | null {
+  return body.length > 0 && body.length <= MAX_OPAQUE_BYTES ? { type: 'opaque', payload: new Uint8Array(body) } : null;
+}
+
+// ----
+
+/** The plaintext of a disco message; throws for one that cannot be sent (a bad address, too long). */
 export function encodeDisco(m: DiscoMessage): Buffer {
-  if (isStreamControl(m)) return encodeStreamControl(m);
-  if (m.type === 'birthday') {
-    const b = Buffer.alloc(2 + addressSize({ address: m.ip, port: 0 }));
-    b[0] = TYPE_CODE.birthday;
-    b[1] = DISCO_VERSION;
-    writeAddress(b, 2, { address: m.ip, port: 0 });
-    return b;
+  switch (m.type) {
+    case 'ping':
+      return marshalPing(m);
+    case 'pong':
+      return marshalPong(m);
+    case 'call-me-maybe':
+      return marshalCallMeMaybe(m);
+    case 'birthday':
+      return marshalBirthday(m);
+    case 'opaque':
+      return marshalOpaque(m);
   }
-  let size = 2;
-  if (m.type === 'ping') size += TXID_BYTES;
-  else if (m.type === 'pong') size += TXID_BYTES + addressSize(m.src);
-  else {
-    if (m.endpoints.length > MAX_CALL_ME_MAYBE_ENDPOINTS) throw new Error(`disco: at most ${MAX_CALL_ME_MAYBE_ENDPOINTS} endpoints`);
-    size += 1 + m.endpoints.reduce((s, e) => s + addressSize(e), 0);
-  }
-  const b = Buffer.alloc(size);
-  b[0] = TYPE_CODE[m.type];
-  b[1] = DISCO_VERSION;
-  if (m.type === 'ping') Buffer.from(m.txid).copy(b, 2, 0, TXID_BYTES);
-  else if (m.type === 'pong') {
-    Buffer.from(m.txid).copy(b, 2, 0, TXID_BYTES);
-    writeAddress(b, 2 + TXID_BYTES, m.src);
-  } else {
-    b[2] = m.endpoints.length;
-    let o = 3;
-    for (const e of m.endpoints) o = writeAddress(b, o, e);
-  }
-  return b;
-}
-
-function encodeStreamControl(m: StreamControl): Buffer {
-  let tail: Buffer;
-  if (m.type === 'stream-refuse') tail = Buffer.from(m.reason, 'utf8').subarray(0, MAX_REFUSE_REASON_BYTES);
-  else if (m.type === 'stream-open' || m.type === 'stream-accept') {
-    if (m.handshake.length > MAX_HANDSHAKE_BYTES) throw new Error('disco: handshake message too large');
-    tail = Buffer.alloc(4 + m.handshake.length);
-    tail.writeUInt32BE(m.carrier >>> 0, 0);
-    tail.set(m.handshake, 4);
-  } else if (m.type === 'tcp-lane' || m.type === 'tcp-lane-ack') {
-    if (m.token.length !== LANE_TOKEN_BYTES) throw new Error(`disco: a lane token is ${LANE_TOKEN_BYTES} bytes`);
-    const ports = m.type === 'tcp-lane' ? [m.port] : [m.port, m.listenPort];
-    tail = Buffer.alloc(2 * ports.length + LANE_TOKEN_BYTES);
-    ports.forEach((p, i) => tail.writeUInt16BE(p, 2 * i));
-    tail.set(m.token, 2 * ports.length);
-  } else if (m.type === 'carrier-ack') {
-    tail = Buffer.alloc(8);
-    tail.writeUInt32BE(m.carrier >>> 0, 0);
-    tail.writeUInt32BE(m.yours >>> 0, 4);
-  } else {
-    tail = Buffer.alloc(4);
-    tail.writeUInt32BE(m.carrier >>> 0, 0);
-  }
-  const b = Buffer.alloc(10 + tail.length);
-  b[0] = TYPE_CODE[m.type];
-  b[1] = DISCO_VERSION;
-  b.writeBigUInt64BE(m.sid, 2);
-  tail.copy(b, 10);
-  return b;
-}
-
-function decodeStreamControl(code: number, b: Uint8Array): StreamControl | null {
-  if (b.length < 10) return null;
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
-  const sid = buf.readBigUInt64BE(2);
-  if (code === 6) {
-    if (b.length - 10 > MAX_REFUSE_REASON_BYTES) return null;
-    return { type: 'stream-refuse', sid, reason: buf.toString('utf8', 10) };
-  }
-  if (code === 10 || code === 11) {
-    const nPorts = code === 10 ? 1 : 2;
-    if (b.length !== 10 + 2 * nPorts + LANE_TOKEN_BYTES) return null;
-    const port = buf.readUInt16BE(10);
-    const listenPort = code === 11 ? buf.readUInt16BE(12) : 1;
-    if (port === 0 || listenPort === 0) return null;
-    const token = new Uint8Array(buf.subarray(10 + 2 * nPorts));
-    return code === 10 ? { type: 'tcp-lane', sid, port, token } : { type: 'tcp-lane-ack', sid, port, listenPort, token };
-  }
-  if (b.length < 14) return null;
-  const carrier = buf.readUInt32BE(10);
-  if (code === 4 || code === 5) {
-    const handshake = new Uint8Array(buf.subarray(14));
-    if (handshake.length === 0 || handshake.length > MAX_HANDSHAKE_BYTES) return null;
-    return { type: code === 4 ? 'stream-open' : 'stream-accept', sid, carrier, handshake };
-  }
-  if (code === 8) return b.length === 18 ? { type: 'carrier-ack', sid, carrier, yours: buf.readUInt32BE(14) } : null;
-  return b.length === 14 ? { type: 'carrier', sid, carrier } : null;
 }
 
 /** Parses a plaintext disco message; null for anything malformed (a silent drop). */
 export function decodeDisco(b: Uint8Array): DiscoMessage | null {
-  if (b.length < 2 || b[1] !== DISCO_VERSION) return null;
-  if (isStreamControlCode(b[0]!)) return decodeStreamControl(b[0]!, b);
+  if (b.length < HEADER_BYTES || b[1] !== DISCO_VERSION) return null;
+  const body = b.subarray(HEADER_BYTES);
   switch (b[0]) {
-    case 1:
-      return b.length === 2 + TXID_BYTES ? { type: 'ping', txid: new Uint8Array(b.subarray(2, 2 + TXID_BYTES)) } : null;
-    case 2: {
-      if (b.length < 2 + TXID_BYTES) return null;
-      const r = readAddress(b, 2 + TXID_BYTES);
-      if (!r || r.next !== b.length) return null;
-      return { type: 'pong', txid: new Uint8Array(b.subarray(2, 2 + TXID_BYTES)), src: r.addr };
-    }
-    case 9: {
-      const r = readAddress(b, 2);
-      return r && r.next === b.length ? { type: 'birthday', ip: r.addr.address } : null;
-    }
-    case 3: {
-      const n = b[2];
-      if (n === undefined || n > MAX_CALL_ME_MAYBE_ENDPOINTS) return null;
-      const endpoints: DiscoAddress[] = [];
-      let o = 3;
-      for (let i = 0; i < n; i++) {
-        const r = readAddress(b, o);
-        if (!r) return null;
-        endpoints.push(r.addr);
-        o = r.next;
-      }
-      return o === b.length ? { type: 'call-me-maybe', endpoints } : null;
-    }
+    case DiscoType.ping:
+      return parsePing(body);
+    case DiscoType.pong:
+      return parsePong(body);
+    case DiscoType.callMeMaybe:
+      return parseCallMeMaybe(body);
+    case DiscoType.birthday:
+      return parseBirthday(body);
+    case DiscoType.opaque:
+      return parseOpaque(body);
     default:
       return null;
   }

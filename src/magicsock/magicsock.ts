@@ -17,7 +17,7 @@ import { silentLogger } from '../log/logger.js';
 import { StunClient, type StunTarget } from '../stun/client.js';
 import { looksLikeStun } from '../stun/message.js';
 import { Netchecker, type NetcheckReport } from '../netcheck/index.js';
-import { DiscoSealer, isStreamControl, looksLikeDisco, type DiscoMessage, type StreamControl } from '../disco/index.js';
+import { DiscoSealer, looksLikeDisco, type DiscoMessage } from '../disco/index.js';
 import type { NodeKey } from '../identity/node-key.js';
 import { formatEndpoint, splitEndpoint } from '../net/endpoint.js';
 import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
@@ -53,8 +53,8 @@ export interface MagicSockEvents {
   path: [peerKey: string, path: Path];
   /** Our candidate endpoints changed and should be republished. */
   endpoints: [endpoints: string[]];
-  /** A stream-control message from a trusted peer, with the path it came over. */
-  control: [peerKey: string, message: StreamControl, path: Path];
+  /** An opaque payload (the tunnel's control message) from a trusted peer, with the path it came over. */
+  control: [peerKey: string, payload: Uint8Array, path: Path];
 }
 
 interface Peer {
@@ -253,10 +253,10 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     return this.peers.has(key) && this.predictor.start(key, plan);
   }
 
-  /** Sends a stream-control message to a trusted peer over `path`. */
-  sendControl(key: string, path: Path, message: StreamControl): boolean {
+  /** Sends an opaque payload (the tunnel's control message), sealed, to a trusted peer over `path`. */
+  sendControl(key: string, path: Path, payload: Uint8Array): boolean {
     if (!this.peers.has(key)) return false;
-    this.sendDisco(key, path, message);
+    this.sendDisco(key, path, { type: 'opaque', payload });
     return true;
   }
 
@@ -396,8 +396,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     const now = performance.now();
     // An authentic packet on one of the port-prediction sockets: that socket is the way to `from`.
     if (via && from) this.predictor.answered(peer.key, from, via);
-    if (isStreamControl(m)) {
-      this.emit('control', peer.key, m, from ? { kind: 'direct', endpoint: from } : RELAY);
+    if (m.type === 'opaque') {
+      this.emit('control', peer.key, m.payload, from ? { kind: 'direct', endpoint: from } : RELAY);
       return;
     }
     switch (m.type) {

@@ -27,7 +27,7 @@ import { silentLogger } from '../log/logger.js';
 import type { MagicSock } from '../magicsock/magicsock.js';
 import type { Path } from '../net/path.js';
 import { splitEndpoint } from '../net/endpoint.js';
-import { LANE_TOKEN_BYTES, type StreamControl } from '../disco/messages.js';
+import { decodeControl, encodeControl, LANE_TOKEN_BYTES, type StreamControl } from './control.js';
 import type { NodeKey } from '../identity/node-key.js';
 import { ResumableSession } from './session.js';
 import { closeWhenSilent, LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
@@ -174,7 +174,10 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     this.deadlineMs = options.deadlineMs ?? 10_000;
     this.tcpLane = options.tcpLane ?? true;
     this.laneTimeoutMs = options.laneTimeoutMs ?? 3000;
-    options.magicsock.on('control', (peer, m, path) => this.onControl(peer, m, path));
+    options.magicsock.on('control', (peer, payload, path) => {
+      const m = decodeControl(payload);
+      if (m) this.onControl(peer, m, path);
+    });
     options.magicsock.on('path', (peer, path) => this.onPath(peer, path));
   }
 
@@ -211,7 +214,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
           this.failOpen(key, new StreamOpenError(`the agent did not answer within ${this.deadlineMs} ms`));
           return;
         }
-        ms.sendControl(peerKey, ms.pathOf(peerKey), { type: 'stream-open', sid, carrier: id, handshake: initiator.message });
+        ms.sendControl(peerKey, ms.pathOf(peerKey), encodeControl({ type: 'stream-open', sid, carrier: id, handshake: initiator.message }));
       };
       const timer = setInterval(send, this.resendMs);
       this.opening.set(key, { carrier, initiator, resolve, reject, timer });
@@ -317,14 +320,14 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   // ---- agent side ----
 
   private refuse(peer: string, path: Path, sid: bigint, reason: string): void {
-    this.options.magicsock.sendControl(peer, path, { type: 'stream-refuse', sid, reason });
+    this.options.magicsock.sendControl(peer, path, encodeControl({ type: 'stream-refuse', sid, reason }));
   }
 
   private async onOpen(peer: string, m: Extract<StreamControl, { type: 'stream-open' }>, path: Path): Promise<void> {
     const key = sidKey(peer, m.sid);
     const existing = this.sessions.get(key);
     if (existing) {
-      if (existing.accept) this.options.magicsock.sendControl(peer, path, existing.accept);
+      if (existing.accept) this.options.magicsock.sendControl(peer, path, encodeControl(existing.accept));
       return;
     }
     if (this.deciding.has(key) || this.finished.has(key)) return;
@@ -371,7 +374,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     this.track(r);
     const secure = encrypt(false, session, handshake);
     r.secure = secure;
-    this.options.magicsock.sendControl(peer, path, acceptMsg);
+    this.options.magicsock.sendControl(peer, path, encodeControl(acceptMsg));
     this.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), request }, 'stream accepted');
     decision.take(secure);
   }
@@ -381,7 +384,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     if (!r || r.role !== 'agent') return this.refuse(peer, path, m.sid, 'unknown stream');
     const answered = r.answered.get(m.carrier);
     if (answered) {
-      this.options.magicsock.sendControl(peer, path, answered);
+      this.options.magicsock.sendControl(peer, path, encodeControl(answered));
       return;
     }
     if (r.answered.size >= 64) return this.refuse(peer, path, m.sid, 'too many carrier changes');
@@ -391,7 +394,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     r.answered.set(m.carrier, ack);
     if (!(await this.connectCarrier(carrier, peer, m.carrier, path))) return;
     r.session.attach(carrier);
-    this.options.magicsock.sendControl(peer, path, ack);
+    this.options.magicsock.sendControl(peer, path, encodeControl(ack));
     setTimeout(() => r.session.retireOldCarriers(), 3000).unref();
     this.emit('carrier', peer, m.sid, path, 'udx');
   }
@@ -471,7 +474,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
         }
         return;
       }
-      ms.sendControl(r.peer, path, { type: 'carrier', sid: r.sid, carrier: id });
+      ms.sendControl(r.peer, path, encodeControl({ type: 'carrier', sid: r.sid, carrier: id }));
     };
     r.switching = { carrier, timer: setInterval(send, this.resendMs), path };
     send();
@@ -509,7 +512,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
         const started = Date.now();
         const send = (): void => {
           if (Date.now() - started > this.laneTimeoutMs) return this.laneDidNotOpen(r, offer, 'the agent did not answer');
-          this.options.magicsock.sendControl(r.peer, path, { type: 'tcp-lane', sid: r.sid, port, token: offer.token });
+          this.options.magicsock.sendControl(r.peer, path, encodeControl({ type: 'tcp-lane', sid: r.sid, port, token: offer.token }));
         };
         offer.timer = setInterval(send, this.resendMs);
         send();
@@ -561,7 +564,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     const id = Buffer.from(m.token).toString('hex');
     const answered = r.laneAnswers.get(id);
     if (answered !== undefined) {
-      if (answered) this.options.magicsock.sendControl(peer, path, answered);
+      if (answered) this.options.magicsock.sendControl(peer, path, encodeControl(answered));
       return;
     }
     const opening = this.lanesOpening.get(peer) ?? 0;
@@ -583,7 +586,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     const ownToken = randomBytes(LANE_TOKEN_BYTES);
     const ack: StreamControl = { type: 'tcp-lane-ack', sid: m.sid, port, listenPort: listener.port, token: ownToken };
     r.laneAnswers.set(id, ack);
-    this.options.magicsock.sendControl(peer, path, ack);
+    this.options.magicsock.sendControl(peer, path, encodeControl(ack));
     const attempt = { localPort: port, remoteAddress: ep.address, remotePort: m.port, listener, ownToken, peerToken: m.token, role: 'agent' as const, timeoutMs: this.laneTimeoutMs };
     openLane(attempt, r.laneAbort.signal)
       .then(

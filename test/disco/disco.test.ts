@@ -2,37 +2,69 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { NodeKey } from '../../src/identity/node-key.js';
-import { DiscoSealer, decodeDisco, encodeDisco, looksLikeDisco, ReplayWindow, REPLAY_WINDOW, type DiscoMessage } from '../../src/disco/index.js';
+import {
+  DiscoSealer,
+  DiscoType,
+  decodeDisco,
+  encodeDisco,
+  looksLikeDisco,
+  MAX_DISCO_PACKET,
+  MAX_OPAQUE_BYTES,
+  ReplayWindow,
+  REPLAY_WINDOW,
+  type DiscoMessage,
+} from '../../src/disco/index.js';
 import { looksLikeStun } from '../../src/stun/message.js';
 
 const txid = Buffer.from('000102030405060708090a0b', 'hex');
 
-test('messages encode and decode: ping, pong (v4 and v6), call-me-maybe', () => {
+test('messages encode and decode: ping, pong (v4 and v6), call-me-maybe, birthday', () => {
   const msgs: DiscoMessage[] = [
     { type: 'ping', txid },
     { type: 'pong', txid, src: { address: '203.0.113.7', port: 41641 } },
     { type: 'pong', txid, src: { address: '2001:db8::7', port: 1 } },
     { type: 'call-me-maybe', endpoints: [{ address: '192.168.1.2', port: 5 }, { address: '2001:db8::1', port: 65535 }] },
     { type: 'call-me-maybe', endpoints: [] },
+    { type: 'birthday', ip: '203.0.113.5' },
   ];
   for (const m of msgs) assert.deepEqual(decodeDisco(encodeDisco(m)), { ...m, ...('txid' in m ? { txid: new Uint8Array(m.txid) } : {}) });
 });
 
-test('stream control encodes and decodes: open, carrier, TCP lane offer and answer', () => {
-  const token = new Uint8Array(16).fill(7);
-  const msgs: DiscoMessage[] = [
-    { type: 'stream-open', sid: 0xfedcba9876543210n, carrier: 0xffffffff, handshake: new Uint8Array([1, 2, 3]) },
-    { type: 'stream-refuse', sid: 1n, reason: 'no' },
-    { type: 'carrier-ack', sid: 2n, carrier: 3, yours: 4 },
-    { type: 'tcp-lane', sid: 5n, port: 40000, token },
-    { type: 'tcp-lane-ack', sid: 6n, port: 65535, listenPort: 2, token },
-  ];
-  for (const m of msgs) assert.deepEqual(decodeDisco(encodeDisco(m)), m);
-  const lane = encodeDisco({ type: 'tcp-lane', sid: 5n, port: 1, token });
-  assert.equal(decodeDisco(lane.subarray(0, lane.length - 1)), null, 'short token');
-  lane.writeUInt16BE(0, 10);
-  assert.equal(decodeDisco(lane), null, 'port 0');
-  assert.throws(() => encodeDisco({ type: 'tcp-lane', sid: 5n, port: 1, token: new Uint8Array(15) }), /16 bytes/);
+test('an opaque payload is carried byte for byte, 1 to MAX_OPAQUE_BYTES long; disco never reads it', () => {
+  for (const payload of [new Uint8Array([0]), new Uint8Array([4, 1, 2, 3]), new Uint8Array(MAX_OPAQUE_BYTES).fill(0xab)]) {
+    const b = encodeDisco({ type: 'opaque', payload });
+    assert.equal(b[0], DiscoType.opaque);
+    assert.equal(b.length, 2 + payload.length);
+    assert.deepEqual(decodeDisco(b), { type: 'opaque', payload });
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: MAX_OPAQUE_BYTES }), (payload) => {
+      assert.deepEqual(decodeDisco(encodeDisco({ type: 'opaque', payload })), { type: 'opaque', payload });
+    }),
+    { numRuns: 500 },
+  );
+  assert.throws(() => encodeDisco({ type: 'opaque', payload: new Uint8Array(0) }), /1 to 768 bytes/);
+  assert.throws(() => encodeDisco({ type: 'opaque', payload: new Uint8Array(MAX_OPAQUE_BYTES + 1) }), /1 to 768 bytes/);
+  assert.equal(decodeDisco(Buffer.from([DiscoType.opaque, 1])), null, 'empty opaque');
+  assert.equal(decodeDisco(Buffer.concat([Buffer.from([DiscoType.opaque, 1]), Buffer.alloc(MAX_OPAQUE_BYTES + 1)])), null, 'opaque too long');
+  // Sealed, the longest opaque message still fits in a disco packet.
+  const a = NodeKey.generate();
+  const b = NodeKey.generate();
+  const sealed = new DiscoSealer(a).seal(b.publicHex, { type: 'opaque', payload: new Uint8Array(MAX_OPAQUE_BYTES) });
+  assert.ok(sealed.length <= MAX_DISCO_PACKET);
+  assert.deepEqual(new DiscoSealer(b).open(sealed, () => true)?.message, { type: 'opaque', payload: new Uint8Array(MAX_OPAQUE_BYTES) });
+});
+
+test('type codes are named and fixed: ping 1, pong 2, call-me-maybe 3, birthday 9, opaque 12', () => {
+  assert.deepEqual(DiscoType, { ping: 1, pong: 2, callMeMaybe: 3, birthday: 9, opaque: 12 });
+  assert.equal(encodeDisco({ type: 'ping', txid })[0], 1);
+  assert.equal(encodeDisco({ type: 'pong', txid, src: { address: '203.0.113.7', port: 1 } })[0], 2);
+  assert.equal(encodeDisco({ type: 'call-me-maybe', endpoints: [] })[0], 3);
+  assert.equal(encodeDisco({ type: 'birthday', ip: '203.0.113.7' })[0], 9);
+  // The stream-control messages that used codes 4-8, 10 and 11 now ride inside opaque ones.
+  for (const code of [4, 5, 6, 7, 8, 10, 11]) {
+    assert.equal(decodeDisco(Buffer.concat([Buffer.from([code, 1]), Buffer.alloc(12)])), null, `retired type ${code}`);
+  }
 });
 
 test('malformed plaintexts decode to null, never throw', () => {
@@ -45,7 +77,8 @@ test('malformed plaintexts decode to null, never throw', () => {
   );
   assert.equal(decodeDisco(Buffer.from([1, 1, 0])), null, 'short ping');
   assert.equal(decodeDisco(Buffer.from([9, 1])), null, 'short birthday');
-  assert.equal(decodeDisco(Buffer.from([12, 1, 0, 0])), null, 'unknown type');
+  assert.equal(decodeDisco(Buffer.from([13, 1, 0, 0])), null, 'unknown type');
+  assert.equal(decodeDisco(Buffer.from([1, 2, ...txid])), null, 'another version');
   assert.equal(decodeDisco(Buffer.from([3, 1, 33])), null, 'too many endpoints');
 });
 

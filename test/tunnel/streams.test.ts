@@ -10,6 +10,7 @@ import { MagicSock } from '../../src/magicsock/magicsock.js';
 import { MemoryRelay, openLoopbackMagicSock } from '../helpers/memory-relay.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { StreamManager, type AcceptDecision } from '../../src/tunnel/streams.js';
+import { decodeControl, encodeControl } from '../../src/tunnel/control.js';
 import { AllowList } from '../../src/tunnel/allow-list.js';
 import { serveRequest } from '../../src/tunnel/services.js';
 import type { StreamRequest } from '../../src/tunnel/request.js';
@@ -249,9 +250,10 @@ test('an agent answers at most 16 lane offers in flight per client, however many
     while (client.ms.pathOf(agent.key.publicHex).kind !== 'direct') await new Promise((r) => setTimeout(r, 5));
     const sids: bigint[] = [];
     const acks = new Set<string>();
-    client.ms.on('control', (_peer, m) => {
-      if (m.type === 'stream-accept') sids.push(m.sid);
-      if (m.type === 'tcp-lane-ack') acks.add(Buffer.from(m.token).toString('hex'));
+    client.ms.on('control', (_peer, payload) => {
+      const m = decodeControl(payload);
+      if (m?.type === 'stream-accept') sids.push(m.sid);
+      if (m?.type === 'tcp-lane-ack') acks.add(Buffer.from(m.token).toString('hex'));
     });
     const streams = await Promise.all([0, 1].map(() => client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'upload', seconds: 1 })));
     for (const s of streams) s.resume();
@@ -259,7 +261,7 @@ test('an agent answers at most 16 lane offers in flight per client, however many
     // 2 streams x 16 offers: within the per-stream bound, twice the per-peer one. Their ports
     // lead nowhere, so every attempt stays open for its 3 s.
     for (const sid of new Set(sids)) {
-      for (let i = 0; i < 16; i++) client.ms.sendControl(agent.key.publicHex, path, { type: 'tcp-lane', sid, port: 9, token: randomBytes(16) });
+      for (let i = 0; i < 16; i++) client.ms.sendControl(agent.key.publicHex, path, encodeControl({ type: 'tcp-lane', sid, port: 9, token: randomBytes(16) }));
     }
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(acks.size, 16);
