@@ -1,7 +1,7 @@
 // `traverse status`: what a running server says about the peers and tunnels this token may
 // see (an admin token sees everything). Reads the HTTP API; TRAVERSE_SERVER/TRAVERSE_TOKEN.
 import type { Command } from 'commander';
-import type { PeerView, TunnelView } from '../coordination/views.js';
+import { peersResponse, tunnelsResponse, type PeerView } from '../coordination/views.js';
 import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
 
@@ -32,23 +32,42 @@ async function status(flags: StatusFlags): Promise<void> {
   } catch {
     throw new UsageError(`--server "${server}" is not a URL like http://host:8080`);
   }
-  const peers = (await get(base, '/api/v1/peers', token)) as { peers: PeerView[] };
-  const tunnels = (await get(base, '/api/v1/tunnels', token)) as { tunnels: TunnelView[] };
+  const peers = parse(peersResponse, await get(base, '/api/v1/peers', token), '/api/v1/peers');
+  const tunnels = parse(tunnelsResponse, await get(base, '/api/v1/tunnels', token), '/api/v1/tunnels');
   if (flags.json) {
     process.stdout.write(JSON.stringify({ ...peers, ...tunnels }, null, 2) + '\n');
     return;
   }
-  const lines = [`${peers.peers.length} peer(s) connected:`];
+  // One identity (a person, a workspace) may have several nodes: one line per identity, then its nodes.
+  const byIdentity = new Map<string, PeerView[]>();
   for (const p of peers.peers) {
-    lines.push(`  ${p.kind.padEnd(6)} ${p.name}  since ${new Date(p.connectedAt).toISOString()}  endpoints ${p.node?.endpoints.join(' ') || '-'}`);
+    const id = `${p.kind} ${p.name}`;
+    byIdentity.set(id, [...(byIdentity.get(id) ?? []), p]);
+  }
+  const lines = [`${byIdentity.size} identit${byIdentity.size === 1 ? 'y' : 'ies'} connected, ${peers.peers.length} node(s):`];
+  for (const [id, nodes] of byIdentity) {
+    lines.push(`  ${id}  (${nodes.length} node${nodes.length === 1 ? '' : 's'})`);
+    for (const p of nodes) {
+      lines.push(`    node ${short(p.key)}  since ${new Date(p.connectedAt).toISOString()}  endpoints ${p.node?.endpoints.join(' ') || '-'}`);
+    }
   }
   lines.push(`${tunnels.tunnels.length} tunnel(s):`);
   for (const t of tunnels.tunnels) {
     lines.push(
-      `  ${t.client} -> ${t.agent}${t.agentOnline ? '' : ' (agent offline)'}  client path ${path(t.paths.client)}, agent path ${path(t.paths.agent)}`,
+      `  ${t.client} [${short(t.clientKey)}] -> ${t.agent}${t.agentOnline ? '' : ' (agent offline)'}  client path ${path(t.paths.client)}, agent path ${path(t.paths.agent)}`,
     );
   }
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+function short(key: string | null): string {
+  return key ? key.slice(0, 8) : 'unpublished';
+}
+
+function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, body: unknown, what: string): T {
+  const r = schema.safeParse(body);
+  if (!r.success) throw new CommandFailed(`the server answered ${what} with something this version does not understand; is it a traverse server of the same version?`);
+  return r.data;
 }
 
 function path(p: Path | null): string {
