@@ -3,13 +3,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { coturnMissing, skipOrFail, startCoturn, type Coturn } from '../helpers/coturn.js';
+import { coturnMissing, startLocalCoturn, type LocalCoturn } from '../../lab/coturn.js';
+import { skipOrFail } from '../helpers/required.js';
 import { runCli } from '../helpers/cli.js';
 
 const missing = coturnMissing();
-let coturn: Coturn | null = null;
+let coturn: LocalCoturn | null = null;
 before(async () => {
-  if (!missing) coturn = await startCoturn('127.0.0.1', ['-L', '127.0.0.2']);
+  if (!missing) coturn = await startLocalCoturn('127.0.0.1', ['-L', '127.0.0.2']);
 });
 after(async () => coturn?.stop());
 

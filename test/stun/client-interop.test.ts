@@ -5,17 +5,18 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { StunClient } from '../../src/stun/client.js';
 import { bindingOverTcp } from '../../src/stun/tcp-client.js';
-import { coturnMissing, skipOrFail, startCoturn, type Coturn } from '../helpers/coturn.js';
+import { coturnMissing, startLocalCoturn, type LocalCoturn } from '../../lab/coturn.js';
+import { skipOrFail } from '../helpers/required.js';
 import { runCli } from '../helpers/cli.js';
 
-let v4: Coturn | null = null;
-let v6: Coturn | null = null;
+let v4: LocalCoturn | null = null;
+let v6: LocalCoturn | null = null;
 const missing = coturnMissing();
 
 before(async () => {
   if (missing) return;
-  v4 = await startCoturn('127.0.0.1');
-  v6 = await startCoturn('::1');
+  v4 = await startLocalCoturn('127.0.0.1');
+  v6 = await startLocalCoturn('::1');
 });
 after(async () => {
   await v4?.stop();
