@@ -100,7 +100,9 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    for (const s of this.sockets) s.destroy();
+    // With an error, so that the stream resets the agent's side at once (a plain destroy would
+    // leave the stream waiting to resume there until its idle timeout).
+    for (const s of this.sockets) s.destroy(new Error('the forward was closed'));
     this.sockets.clear();
     return Promise.all(this.servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())))).then(
       () => undefined,
@@ -144,7 +146,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
       if (!peer) throw new Error(`${this.agent} is not connected to the coordination server right now`);
       const stream = await this.node.streams.open(peer.key, { kind: 'tcp', target: forward.target });
       if (this.closed || sock.destroyed) {
-        stream.destroy();
+        stream.destroy(new Error(this.closed ? 'the forward was closed' : 'the local connection closed'));
         sock.destroy();
         return;
       }
