@@ -1,0 +1,211 @@
+// TCP lanes, offered and accepted. Once a stream runs on a direct path, the client also tries a
+// TCP lane (tcp-lane.ts: how one opens): a direct TCP connection that carries the session instead
+// of UDX, for throughput.
+//   client: tcp-lane {sid, the port it connects from, its token}   (resent until answered)
+//   agent:  tcp-lane-ack {sid, its port, the port it listens on, its token}
+// Then both connect (tcp-lane.ts). If the lane cannot open, the stream stays on UDX, and streams
+// to that endpoint do not try again for a while; if it dies, the client moves the stream back to
+// a UDX carrier.
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { splitEndpoint } from '../net/endpoint.js';
+import type { Path } from '../net/path.js';
+import { LANE_TOKEN_BYTES, type TcpLane, type TcpLaneAck } from './control.js';
+import { Resend } from './resend.js';
+import { retireOldCarriersSoon } from './carrier-moves.js';
+import type { StreamContext } from './stream-context.js';
+import { streamKey, type DirectPath, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
+import { closeWhenSilent, LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
+
+/** Lane attempts a stream may make (agent: answer); a bound on what one peer can make us do. */
+const MAX_LANE_ATTEMPTS = 16;
+/** Agent: lane attempts (each a listener and a socket for up to the lane timeout) per peer at once. */
+const MAX_LANES_OPENING_PER_PEER = 16;
+/** After a lane to an endpoint fails, streams to it stay on UDX this long before trying again. */
+const LANE_RETRY_AFTER_MS = 60_000;
+/**
+ * A lane on which nothing arrives for this long is dead (a NAT dropped its mapping, a firewall
+ * its packets: TCP would take many minutes to say so). A live one always brings something: each
+ * side sends an encrypted keepalive after KEEPALIVE_MS of silence. Well under the stream's own
+ * idle timeout, so the stream moves back to UDX before it would be given up.
+ */
+const LANE_SILENT_MS = 8_000;
+
+export interface LaneOffersOptions {
+  /** Whether to offer (client) and accept (agent) TCP lanes on direct paths. */
+  readonly enabled: boolean;
+  /** How long a TCP lane may take to open, from the offer (ms). */
+  readonly timeoutMs: number;
+  /** Client: the lane that carried the stream died; move it back onto UDX. */
+  readonly backToUdx: (r: OpenerRecord) => void;
+}
+
+export class LaneOffers {
+  /** Client: endpoints where a lane failed, and until when not to try again. */
+  private readonly failed = new Map<string, number>();
+  /** Agent: lane attempts in progress, per peer. */
+  private readonly opening = new Map<string, number>();
+
+  constructor(
+    private readonly ctx: StreamContext,
+    private readonly options: LaneOffersOptions,
+  ) {}
+
+  // ---- client side ----
+
+  /** Offers the agent a TCP lane for this stream, if the path is direct and none is open. */
+  offer(r: OpenerRecord, path: Path): void {
+    if (!this.options.enabled || this.ctx.isClosed() || path.kind !== 'direct' || r.lane || r.laneOffer || r.session.destroyed || r.session.settled) return;
+    const failedUntil = this.failed.get(path.endpoint);
+    if (failedUntil !== undefined && failedUntil > Date.now()) return;
+    const offer: LaneOffer = { token: randomBytes(LANE_TOKEN_BYTES), path, port: 0, resend: null, dialing: false };
+    r.laneOffer = offer;
+    reserveLanePort().then(
+      (port) => {
+        if (r.laneOffer !== offer) return;
+        offer.port = port;
+        const msg: TcpLane = { type: 'tcp-lane', sid: r.sid, port, token: offer.token };
+        offer.resend = new Resend(() => this.ctx.send(r.peer, path, msg), this.ctx.resendMs, this.options.timeoutMs, () =>
+          this.didNotOpen(r, offer, 'the agent did not answer'),
+        );
+        offer.resend.start();
+      },
+      (err: Error) => this.didNotOpen(r, offer, err.message),
+    );
+  }
+
+  /** Abandons the offer in progress, if any (the stream ended). */
+  cancel(r: OpenerRecord): void {
+    r.laneOffer?.resend?.stop();
+    r.laneOffer = null;
+  }
+
+  onAck(peer: string, m: TcpLaneAck): void {
+    const r = this.ctx.sessions.get(streamKey(peer, m.sid));
+    if (!r || r.role !== 'client') return;
+    const offer = r.laneOffer;
+    if (!offer || offer.dialing) return;
+    const ep = splitEndpoint(offer.path.endpoint);
+    if (!ep) return;
+    offer.dialing = true;
+    offer.resend?.stop();
+    const attempt = {
+      localPort: offer.port,
+      remoteAddress: ep.address,
+      remotePort: m.port,
+      remoteListenPort: m.listenPort,
+      ownToken: offer.token,
+      peerToken: m.token,
+      role: 'client' as const,
+      timeoutMs: this.options.timeoutMs,
+    };
+    openLane(attempt, r.laneAbort.signal).then(
+      (sock) => {
+        if (r.laneOffer === offer) r.laneOffer = null;
+        this.adopt(r, sock, offer.path);
+      },
+      (err: Error) => this.didNotOpen(r, offer, err.message),
+    );
+  }
+
+  private didNotOpen(r: OpenerRecord, offer: LaneOffer, why: string): void {
+    if (r.laneOffer !== offer) return;
+    offer.resend?.stop();
+    r.laneOffer = null;
+    this.noteFailure(offer.path.endpoint);
+    this.ctx.log.info({ peer: r.peer.slice(0, 8), endpoint: offer.path.endpoint, why }, 'no TCP lane; the stream stays on UDX');
+  }
+
+  private noteFailure(endpoint: string): void {
+    this.failed.delete(endpoint);
+    this.failed.set(endpoint, Date.now() + LANE_RETRY_AFTER_MS);
+    // Bounded: the oldest entries go first.
+    if (this.failed.size > 1024) this.failed.delete(this.failed.keys().next().value as string);
+  }
+
+  // ---- agent side ----
+
+  /** Answers a lane offer with our port, listener and token, and starts connecting. */
+  async onOffer(peer: string, m: TcpLane, path: Path): Promise<void> {
+    const r = this.ctx.sessions.get(streamKey(peer, m.sid));
+    // Only over a direct path: its endpoint is where the client proved to be, and where we connect.
+    if (!this.options.enabled || !r || r.role !== 'agent' || path.kind !== 'direct' || r.session.destroyed) return;
+    const ep = splitEndpoint(path.endpoint);
+    if (!ep) return;
+    const id = Buffer.from(m.token).toString('hex');
+    const answered = r.laneAnswers.get(id);
+    if (answered !== undefined) {
+      if (answered) this.ctx.send(peer, path, answered);
+      return;
+    }
+    const opening = this.opening.get(peer) ?? 0;
+    if (r.laneAnswers.size >= MAX_LANE_ATTEMPTS || opening >= MAX_LANES_OPENING_PER_PEER) return;
+    r.laneAnswers.set(id, null);
+    this.opening.set(peer, opening + 1);
+    const done = (): void => {
+      const n = (this.opening.get(peer) ?? 1) - 1;
+      if (n > 0) this.opening.set(peer, n);
+      else this.opening.delete(peer);
+    };
+    const [p, l] = await Promise.allSettled([reserveLanePort(), LaneListener.open()]);
+    if (p.status === 'rejected' || l.status === 'rejected' || r.session.destroyed || this.ctx.isClosed()) {
+      if (l.status === 'fulfilled') l.value.close();
+      return done();
+    }
+    const port = p.value;
+    const listener = l.value;
+    const ownToken = randomBytes(LANE_TOKEN_BYTES);
+    const ack: TcpLaneAck = { type: 'tcp-lane-ack', sid: m.sid, port, listenPort: listener.port, token: ownToken };
+    r.laneAnswers.set(id, ack);
+    this.ctx.send(peer, path, ack);
+    const attempt = {
+      localPort: port,
+      remoteAddress: ep.address,
+      remotePort: m.port,
+      listener,
+      ownToken,
+      peerToken: m.token,
+      role: 'agent' as const,
+      timeoutMs: this.options.timeoutMs,
+    };
+    openLane(attempt, r.laneAbort.signal)
+      .then(
+        (sock) => this.adopt(r, sock, path),
+        () => undefined, // the client notices too, and keeps the stream on UDX
+      )
+      .finally(done);
+  }
+
+  // ---- both sides ----
+
+  /** The lane stands; it becomes the stream's carrier. */
+  private adopt(r: StreamRecord, sock: Socket, path: DirectPath): void {
+    if (r.session.destroyed || this.ctx.isClosed()) {
+      sock.destroy();
+      return;
+    }
+    r.lane?.destroy();
+    r.lane = sock;
+    closeWhenSilent(sock, LANE_SILENT_MS, () =>
+      this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the TCP lane was silent for ${LANE_SILENT_MS} ms`),
+    );
+    r.session.attach(sock);
+    sock.resume(); // openLane hands it over paused, and a 'data' listener does not undo that
+    // After the session's own close handler: it has let go of the lane by now.
+    sock.on('close', () => {
+      if (r.lane !== sock) return;
+      r.lane = null;
+      // A lane that was carrying the stream: the client moves it back onto UDX (the agent waits
+      // for that). A lane retired after a path change needs nothing.
+      if (r.role === 'client' && !r.session.hasCarrier && !r.session.destroyed && !r.session.settled && !this.ctx.isClosed()) {
+        this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'the TCP lane closed; the stream goes back to UDX');
+        // Lanes to this endpoint die: the streams to it stay on UDX for a while.
+        this.noteFailure(path.endpoint);
+        this.options.backToUdx(r);
+      }
+    });
+    retireOldCarriersSoon(r);
+    this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16), path }, 'stream moved to a TCP lane');
+    this.ctx.moved(r.peer, r.sid, path, 'tcp');
+  }
+}

@@ -1,0 +1,241 @@
+// Opening a stream (client -> agent), one round trip:
+//   client: stream-open {sid, its UDX stream id, Noise IK message 1 carrying the request}
+//   agent:  checks the client's key (proven by the handshake) is the peer the coordinator gave
+//           it, checks the request, and answers stream-accept {sid, its UDX stream id, Noise
+//           message 2} or stream-refuse {sid, reason}.
+// Both then connect a UDX stream (the "carrier") to the other's id over the current path: the
+// peer's endpoint, or the relay shim. The bytes go through a ResumableSession and secret-stream.
+import { randomBytes } from 'node:crypto';
+import SecretStream, { type Handshake } from '@hyperswarm/secret-stream';
+import type { UDXStream } from 'udx-native';
+import type { Duplex } from 'node:stream';
+import type { Path } from '../net/path.js';
+import type { NodeKey } from '../identity/node-key.js';
+import type { StreamAccept, StreamOpen, StreamRefuse } from './control.js';
+import { Resend } from './resend.js';
+import { ResumableSession } from './session.js';
+import { respond, StreamInitiator } from './noise.js';
+import { streamRequest, streamResponse, type StreamRequest, type StreamResponse } from './request.js';
+import type { StreamContext } from './stream-context.js';
+import { acceptorRecord, openerRecord, streamKey, type OpenerRecord, type StreamRecord } from './stream-record.js';
+
+export interface StreamLimits {
+  /** Streams one peer may have open on this node. */
+  readonly maxStreamsPerPeer: number;
+  /** Bytes a stream keeps for resending (its write buffer bound). */
+  readonly maxUnackedBytes: number;
+}
+
+export const DEFAULT_LIMITS: StreamLimits = { maxStreamsPerPeer: 256, maxUnackedBytes: 4 << 20 };
+
+/** The agent's decision on a request: accept and take the stream, or refuse with a reason. */
+export type AcceptDecision = { readonly ok: true; readonly take: (stream: Duplex) => void } | { readonly ok: false; readonly error: string };
+
+export class StreamOpenError extends Error {
+  override readonly name = 'StreamOpenError';
+}
+
+/**
+ * Liveness of an open stream. A carrier to a peer that died (killed agent, vanished client) is
+ * never noticed by an idle stream: nothing is in flight, and a peer "lost" by the coordinator is
+ * kept, since it may still be reachable directly. So each side sends an encrypted empty message
+ * after KEEPALIVE_MS of silence, and a stream that hears nothing for IDLE_TIMEOUT_MS is destroyed.
+ * The timeout must outlast a path change (about 6.5 s to notice a dead direct path, then the
+ * carrier switch).
+ */
+export const KEEPALIVE_MS = 5_000;
+export const IDLE_TIMEOUT_MS = 15_000;
+
+function encrypt(isInitiator: boolean, session: ResumableSession, handshake: Handshake): Duplex {
+  const secure = new SecretStream(isInitiator, session, { handshake, keepAlive: KEEPALIVE_MS });
+  // secret-stream 6.9 has no `timeout` constructor option: setTimeout() arms it.
+  secure.setTimeout(IDLE_TIMEOUT_MS);
+  // A peer that has ended its side sends no more keepalives: its silence is no longer a sign of death.
+  session.once('end', () => secure.setTimeout(0));
+  return secure;
+}
+
+export interface OpeningOptions {
+  readonly key: NodeKey;
+  readonly limits: StreamLimits;
+  /** Agents only: decides on incoming requests from a peer (null: this node accepts none). */
+  readonly accept: ((peerKey: string, request: StreamRequest) => Promise<AcceptDecision>) | null;
+  /** Whether the peer may open streams to us at all (an agent accepts clients only). */
+  readonly mayOpen: (peerKey: string) => boolean;
+  /** Client: a stream opened and is running on `path` (the path when the agent's answer came). */
+  readonly opened: (r: OpenerRecord, path: Path) => void;
+}
+
+/** A client's stream-open waiting for its answer. */
+interface PendingOpen {
+  readonly carrier: UDXStream;
+  readonly initiator: StreamInitiator;
+  readonly resolve: (d: Duplex) => void;
+  readonly reject: (e: Error) => void;
+  readonly resend: Resend;
+}
+
+export class Opening {
+  /** Client: opens waiting for an answer. */
+  private readonly pending = new Map<string, PendingOpen>();
+  /** Agent: opens being decided (the target is being connected), to ignore their resends. */
+  private readonly deciding = new Set<string>();
+  /** Agent: streams that ended recently, so a late copy of their stream-open is not a new stream. */
+  private readonly finished = new Set<string>();
+
+  constructor(
+    private readonly ctx: StreamContext,
+    private readonly options: OpeningOptions,
+  ) {}
+
+  // ---- client side ----
+
+  /** Opens an encrypted stream to a peer. */
+  open(peerKey: string, request: StreamRequest): Promise<Duplex> {
+    const { magicsock: ms, deadlineMs } = this.ctx;
+    if (!ms.hasPeer(peerKey)) return Promise.reject(new StreamOpenError('no tunnel to that peer'));
+    const max = this.options.limits.maxStreamsPerPeer;
+    if (this.ctx.count(peerKey) >= max) return Promise.reject(new StreamOpenError(`too many open streams to this peer (${max})`));
+    const sid = randomBytes(8).readBigUInt64BE(0);
+    const carrier = this.ctx.newCarrier();
+    const initiator = new StreamInitiator(this.options.key, Buffer.from(peerKey, 'hex'), Buffer.from(JSON.stringify(request)));
+    const key = streamKey(peerKey, sid);
+    return new Promise<Duplex>((resolve, reject) => {
+      const open: StreamOpen = { type: 'stream-open', sid, carrier: carrier.id, handshake: initiator.message };
+      const resend = new Resend(
+        () => this.ctx.send(peerKey, ms.pathOf(peerKey), open),
+        this.ctx.resendMs,
+        deadlineMs,
+        () => this.failOpen(key, new StreamOpenError(`the agent did not answer within ${deadlineMs} ms`)),
+      );
+      this.pending.set(key, { carrier, initiator, resolve, reject, resend });
+      resend.start();
+    });
+  }
+
+  /** Fails the opens waiting for an answer from this peer (every open, for null). */
+  failOpens(peerKey: string | null, err: Error): void {
+    for (const k of [...this.pending.keys()]) if (peerKey === null || k.startsWith(`${peerKey}/`)) this.failOpen(k, err);
+  }
+
+  async onAccept(peer: string, m: StreamAccept): Promise<void> {
+    const key = streamKey(peer, m.sid);
+    const p = this.pending.get(key);
+    if (!p) return;
+    let result;
+    let response: StreamResponse;
+    try {
+      result = p.initiator.finish(m.handshake);
+      response = streamResponse.parse(JSON.parse(Buffer.from(result.payload).toString('utf8')));
+    } catch {
+      return; // not from the agent we handshook with: keep waiting for the real answer
+    }
+    this.pending.delete(key);
+    p.resend.stop();
+    if (!response.ok) {
+      p.carrier.destroy();
+      p.reject(new StreamOpenError(response.error));
+      return;
+    }
+    const path = this.ctx.magicsock.pathOf(peer);
+    if (!(await this.ctx.connectCarrier(p.carrier, peer, m.carrier, path))) {
+      p.reject(new StreamOpenError('the tunnel closed'));
+      return;
+    }
+    const session = new ResumableSession({ maxUnacked: this.options.limits.maxUnackedBytes });
+    session.attach(p.carrier);
+    const r = openerRecord(peer, m.sid, session);
+    this.ctx.track(r);
+    r.secure = encrypt(true, session, result.handshake);
+    p.resolve(r.secure);
+    this.options.opened(r, path);
+  }
+
+  onRefuse(peer: string, m: StreamRefuse): void {
+    const key = streamKey(peer, m.sid);
+    if (this.pending.has(key)) {
+      this.failOpen(key, new StreamOpenError(m.reason || 'refused'));
+      return;
+    }
+    const r = this.ctx.sessions.get(key);
+    // A stream whose bytes have all been delivered both ways has nothing to lose: the agent
+    // closing its side first is not an error.
+    if (r && r.role === 'client' && !r.session.settled) r.session.destroy(new Error(`the agent dropped the stream: ${m.reason}`));
+  }
+
+  private failOpen(key: string, err: Error): void {
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    p.resend.stop();
+    p.carrier.destroy();
+    p.reject(err);
+  }
+
+  // ---- agent side ----
+
+  async onOpen(peer: string, m: StreamOpen, path: Path): Promise<void> {
+    const key = streamKey(peer, m.sid);
+    const existing = this.ctx.sessions.get(key);
+    if (existing) {
+      if (existing.role === 'agent') this.ctx.send(peer, path, existing.accept);
+      return;
+    }
+    if (this.deciding.has(key) || this.finished.has(key)) return;
+    const accept = this.options.accept;
+    if (!accept || !this.options.mayOpen(peer)) return this.refuse(peer, path, m.sid, 'this peer may not open streams here');
+    const max = this.options.limits.maxStreamsPerPeer;
+    if (this.ctx.count(peer) + this.deciding.size >= max) return this.refuse(peer, path, m.sid, `too many open streams (${max})`);
+    let start;
+    try {
+      start = respond(this.options.key, m.handshake);
+    } catch {
+      return; // not a valid handshake for our key: drop silently, like any bad packet
+    }
+    // The handshake proves the client's key; it must be the peer whose sealed message this was.
+    if (Buffer.from(start.remote).toString('hex') !== peer) return this.refuse(peer, path, m.sid, 'stream key does not match the peer');
+    let request: StreamRequest;
+    try {
+      request = streamRequest.parse(JSON.parse(Buffer.from(start.payload).toString('utf8')));
+    } catch {
+      return this.refuse(peer, path, m.sid, 'malformed request');
+    }
+    this.deciding.add(key);
+    let decision: AcceptDecision;
+    try {
+      decision = await accept(peer, request);
+    } catch (err) {
+      decision = { ok: false, error: (err as Error).message };
+    } finally {
+      this.deciding.delete(key);
+    }
+    if (!decision.ok) return this.refuse(peer, path, m.sid, decision.error);
+    if (this.ctx.isClosed() || !this.ctx.magicsock.hasPeer(peer)) return;
+
+    const carrier = this.ctx.newCarrier();
+    if (!(await this.ctx.connectCarrier(carrier, peer, m.carrier, path))) return;
+    const session = new ResumableSession({ maxUnacked: this.options.limits.maxUnackedBytes });
+    session.attach(carrier);
+    const response: StreamResponse = { ok: true };
+    const { message, handshake } = start.reply(Buffer.from(JSON.stringify(response)));
+    const r = acceptorRecord(peer, m.sid, session, { type: 'stream-accept', sid: m.sid, carrier: carrier.id, handshake: message });
+    this.ctx.track(r);
+    const secure = encrypt(false, session, handshake);
+    r.secure = secure;
+    this.ctx.send(peer, path, r.accept);
+    this.ctx.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), request }, 'stream accepted');
+    decision.take(secure);
+  }
+
+  /** A stream's session closed: an agent keeps its key a while, against late copies of its open. */
+  ended(r: StreamRecord): void {
+    if (r.role !== 'agent') return;
+    this.finished.add(streamKey(r.peer, r.sid));
+    // Bounded: the oldest entries go first (a Set iterates in insertion order).
+    if (this.finished.size > 4096) this.finished.delete(this.finished.values().next().value as string);
+  }
+
+  private refuse(peer: string, path: Path, sid: bigint, reason: string): void {
+    this.ctx.send(peer, path, { type: 'stream-refuse', sid, reason });
+  }
+}

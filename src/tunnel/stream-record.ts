@@ -1,0 +1,87 @@
+// What a node keeps for each open stream. The two ends keep different things: the client (which
+// opened the stream) drives carrier switches and lane offers, the agent (which accepted it)
+// remembers its answers so that a resent request gets the same answer again.
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { UDXStream } from 'udx-native';
+import type { Path } from '../net/path.js';
+import type { CarrierAck, StreamAccept, TcpLaneAck } from './control.js';
+import type { Resend } from './resend.js';
+import type { ResumableSession } from './session.js';
+
+/** Lanes exist only on direct paths. */
+export type DirectPath = Extract<Path, { kind: 'direct' }>;
+
+interface StreamRecordBase {
+  readonly sid: bigint;
+  readonly peer: string;
+  readonly session: ResumableSession;
+  /** The encrypted stream the user reads and writes (its keepalive and idle timers live here). */
+  secure: Duplex | null;
+  /** The TCP lane carrying the stream now, if any. */
+  lane: Socket | null;
+  /** Cancels lane attempts when the stream ends. */
+  readonly laneAbort: AbortController;
+}
+
+/** The client's switch of a stream to a new UDX carrier on `path`, waiting for the carrier-ack. */
+export interface CarrierSwitch {
+  readonly carrier: UDXStream;
+  readonly path: Path;
+  readonly resend: Resend;
+}
+
+/** The client's TCP lane offer, from the port reservation to the lane opening or failing. */
+export interface LaneOffer {
+  readonly token: Buffer;
+  readonly path: DirectPath;
+  /** The local port the client connects from (0 until reserved). */
+  port: number;
+  /** The tcp-lane message's resends (null until the port is reserved). */
+  resend: Resend | null;
+  /** The agent answered and the lane is being connected: its later answers are resends. */
+  dialing: boolean;
+}
+
+/** The client's record of a stream it opened. */
+export interface OpenerRecord extends StreamRecordBase {
+  readonly role: 'client';
+  /** The carrier switch in progress, if any. */
+  switching: CarrierSwitch | null;
+  /** The lane offer in progress, if any. */
+  laneOffer: LaneOffer | null;
+}
+
+/** The agent's record of a stream it accepted. */
+export interface AcceptorRecord extends StreamRecordBase {
+  readonly role: 'agent';
+  /** The accept message, resent if the client's open is resent. */
+  readonly accept: StreamAccept;
+  /** Carrier ids already answered, with the answer, so resends are answered again. */
+  readonly answered: Map<number, CarrierAck>;
+  /** Lane offers answered (by the client's token), so resends get the same answer (null: not yet). */
+  readonly laneAnswers: Map<string, TcpLaneAck | null>;
+}
+
+export type StreamRecord = OpenerRecord | AcceptorRecord;
+
+export const streamKey = (peer: string, sid: bigint): string => `${peer}/${sid.toString(16)}`;
+
+export function openerRecord(peer: string, sid: bigint, session: ResumableSession): OpenerRecord {
+  return { role: 'client', sid, peer, session, secure: null, lane: null, laneAbort: new AbortController(), switching: null, laneOffer: null };
+}
+
+export function acceptorRecord(peer: string, sid: bigint, session: ResumableSession, accept: StreamAccept): AcceptorRecord {
+  return {
+    role: 'agent',
+    sid,
+    peer,
+    session,
+    secure: null,
+    lane: null,
+    laneAbort: new AbortController(),
+    accept,
+    answered: new Map(),
+    laneAnswers: new Map(),
+  };
+}
