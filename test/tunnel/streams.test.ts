@@ -124,6 +124,35 @@ test('refusals carry the reason: a target outside the allow-list, a closed port'
   }
 });
 
+test('a malformed control payload is dropped unanswered; a carrier for an unknown stream is refused', async () => {
+  const relay = new MemoryRelay();
+  const agent = await node(relay, { accept: serving(Buffer.from('ok')) });
+  const client = await node(relay);
+  connect(client, agent);
+  try {
+    const answers: string[] = [];
+    client.ms.on('control', (_peer, payload) => answers.push(decodeControl(payload)?.type ?? 'malformed'));
+    const path = client.ms.pathOf(agent.key.publicHex);
+    const open = encodeControl({ type: 'stream-open', sid: 1n, carrier: 1, handshake: new Uint8Array([1]) });
+    for (const garbage of [new Uint8Array([0xff]), open.subarray(0, 12), Buffer.concat([Buffer.from([9]), open.subarray(1)])]) {
+      assert.ok(client.ms.sendControl(agent.key.publicHex, path, garbage));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(answers, []);
+    client.ms.sendControl(agent.key.publicHex, path, encodeControl({ type: 'carrier', sid: 2n, carrier: 3 }));
+    while (answers.length === 0) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(answers, ['stream-refuse']);
+    // The agent still opens streams.
+    const s = await client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'download', seconds: 1 });
+    assert.equal((await drain(s)).toString(), 'ok');
+  } finally {
+    client.streams.close();
+    agent.streams.close();
+    client.ms.close();
+    agent.ms.close();
+  }
+});
+
 test('a 64 MB download keeps every byte while the path goes relay -> direct -> relay', async () => {
   const relay = new MemoryRelay();
   const payload = randomBytes(64 << 20);
