@@ -12,11 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { SqliteStore } from '../src/server/store/sqlite.js';
 import { generateToken, hashToken } from '../src/server/tokens.js';
-import { PROTOCOL_PATH, type ServerMessage } from '../src/coordination/protocol.js';
+import { PROTOCOL_PATH, ROLE_HEADER, type ServerMessage } from '../src/coordination/protocol.js';
+import { keyProof } from '../src/coordination/key-proof.js';
+import { NodeKey } from '../src/identity/node-key.js';
 import type { MemorySample } from './coordinator-server.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);
@@ -53,10 +54,12 @@ interface Conn {
   ws: WebSocket;
   name: string;
   key: string;
+  /** The key proof for this connection's challenge (the server takes a key only with it). */
+  proof: string;
 }
 
 /** Opens the connections, CONCURRENCY at a time, from 127.0.0.1..4 so ports do not run out. */
-async function connectAll(port: number, tokens: { name: string; token: string }[], onMessage: (c: Conn, m: ServerMessage) => void): Promise<Conn[]> {
+async function connectAll(port: number, tokens: { name: string; token: string; role: 'agent' | 'client' }[], onMessage: (c: Conn, m: ServerMessage) => void): Promise<Conn[]> {
   const conns: Conn[] = new Array(tokens.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -64,14 +67,19 @@ async function connectAll(port: number, tokens: { name: string; token: string }[
       const i = next++;
       const t = tokens[i]!;
       const ws = new WebSocket(`ws://127.0.0.1:${port}${PROTOCOL_PATH}`, {
-        headers: { authorization: `Bearer ${t.token}` },
+        headers: { authorization: `Bearer ${t.token}`, [ROLE_HEADER]: t.role },
         perMessageDeflate: false,
         localAddress: `127.0.0.${1 + (i % 4)}`,
       });
-      const c: Conn = { ws, name: t.name, key: randomBytes(32).toString('hex') };
+      const nodeKey = NodeKey.generate();
+      const c: Conn = { ws, name: t.name, key: nodeKey.publicHex, proof: '' };
       conns[i] = c;
       await new Promise<void>((resolve, reject) => {
-        ws.once('message', () => resolve()); // the config
+        ws.once('message', (data: Buffer) => {
+          const config = JSON.parse(data.toString()) as ServerMessage;
+          if (config.type === 'config') c.proof = keyProof(nodeKey.sharedSecret(Buffer.from(config.challenge.key, 'hex')), config.challenge.nonce, c.key);
+          resolve();
+        });
         ws.once('error', reject);
       });
       ws.on('message', (data: Buffer) => onMessage(c, JSON.parse(data.toString()) as ServerMessage));
@@ -87,7 +95,7 @@ const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 async function bareFloor(): Promise<{ rss: number; heap: number }> {
   const server = await startServer('bare', '');
   const before = await server.measure();
-  const conns = await connectAll(server.port, Array.from({ length: PEERS }, (_, i) => ({ name: `p${i}`, token: 'x' })), () => undefined);
+  const conns = await connectAll(server.port, Array.from({ length: PEERS }, (_, i) => ({ name: `p${i}`, token: 'x', role: 'client' as const })), () => undefined);
   await new Promise((r) => setTimeout(r, 500));
   const after = await server.measure();
   for (const c of conns) c.ws.terminate();
@@ -103,8 +111,8 @@ async function main(): Promise<void> {
 
   // Identities and tokens go straight into the store before the server opens it.
   const store = SqliteStore.open(dir);
-  const agents: { name: string; token: string }[] = [];
-  const clients: { name: string; token: string }[] = [];
+  const agents: { name: string; token: string; role: 'agent' | 'client' }[] = [];
+  const clients: { name: string; token: string; role: 'agent' | 'client' }[] = [];
   const now = Date.now();
   for (let i = 0; i < PEERS; i++) {
     const agent = i < half;
@@ -113,7 +121,7 @@ async function main(): Promise<void> {
     if (!agent) await store.allow(name, [`ws${i - half}`], now);
     const token = generateToken();
     await store.createToken(id.id, hashToken(token), now, null);
-    (agent ? agents : clients).push({ name, token });
+    (agent ? agents : clients).push({ name, token, role: agent ? 'agent' : 'client' });
   }
   await store.close();
 
@@ -139,7 +147,7 @@ async function main(): Promise<void> {
   const clientConns = await connectAll(server.port, clients, onMessage);
   const connectSeconds = (performance.now() - t0) / 1000;
   const nodeMsg = (c: Conn, updatedAt: number): string =>
-    JSON.stringify({ type: 'node', node: { key: c.key, endpoints: ['198.51.100.7:41641', '10.1.2.3:41641'], preferredRelay: 'default', updatedAt } });
+    JSON.stringify({ type: 'node', node: { key: c.key, endpoints: ['198.51.100.7:41641', '10.1.2.3:41641'], preferredRelay: 'default', updatedAt }, proof: c.proof });
   for (const c of agentConns) c.ws.send(nodeMsg(c, 1));
   for (const [i, c] of clientConns.entries()) {
     c.ws.send(nodeMsg(c, 1));

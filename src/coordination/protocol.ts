@@ -24,6 +24,7 @@
 //   tunnel    the state of a tunnel this client asked for: open | waiting (agent offline) | refused
 //   error     a request was refused; the connection stays open
 import { z } from 'zod';
+import { keyChallenge, keyProofText } from './key-proof.js';
 import type { Path as NetPath } from '../net/path.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -45,6 +46,7 @@ export const CloseCode = {
   replaced: 4002, // a newer agent process of the same identity took over: do not reconnect
   tooManyNodes: 4003, // the identity has as many live nodes as the server allows: do not reconnect
   wrongRole: 4004, // the token's kind does not fit the role the node asked for: do not reconnect
+  keyProof: 4005, // the node could not prove it holds its key, or the key is another identity's: do not reconnect
 } as const;
 
 /**
@@ -116,7 +118,8 @@ export type PeerKind = z.infer<typeof peerKind>;
 // ---- peer -> server ----
 
 export const clientMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('node'), node }),
+  /** The first `node` of a connection carries the proof of its key (key-proof.ts). */
+  z.object({ type: z.literal('node'), node, proof: keyProofText.optional() }),
   z.object({ type: z.literal('tunnel'), agent: identityName }),
   z.object({ type: z.literal('untunnel'), agent: identityName }),
   z.object({ type: z.literal('path'), peer: nodeKey, path }),
@@ -136,13 +139,25 @@ export const serverConfig = z.object({
   blockDirect: z.boolean(),
   /** How often the server pings; a peer silent for two intervals is "lost". */
   pingIntervalMs: z.number().int(),
+  /** What the node must answer in its first `node` message to prove it holds its key. */
+  challenge: keyChallenge,
   /** Something the node's user should hear about this connection (an agent that replaced another). */
   notice: z.string().max(512).optional(),
 });
 export type ServerConfig = z.infer<typeof serverConfig>;
 
 export const peerUpdate = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('node'), name: identityName, peerKind, node }),
+  z.object({
+    kind: z.literal('node'),
+    name: identityName,
+    peerKind,
+    node,
+    /**
+     * The IP address the server saw this node's coordination connection come from: an address
+     * the server vouches for, which bounds where port prediction may aim (null: not known).
+     */
+    seenFrom: z.string().max(64).nullable().optional(),
+  }),
   z.object({ kind: z.literal('disconnected'), name: identityName, peerKind, key: nodeKey.nullable() }),
   z.object({ kind: z.literal('lost'), name: identityName, peerKind, key: nodeKey.nullable() }),
 ]);

@@ -23,6 +23,7 @@ import {
   type TunnelStatus,
 } from '../coordination/protocol.js';
 import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
+import type { KeyChallenge } from '../coordination/key-proof.js';
 
 export interface CoordinatorClientOptions {
   /** The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. */
@@ -35,6 +36,11 @@ export interface CoordinatorClientOptions {
    * joins, so a client command given an agent's token cannot replace the running agent.
    */
   readonly role: PeerKind;
+  /**
+   * Answers the server's key challenge (coordination/key-proof.ts) with the node's private key:
+   * the server takes a node key only with this proof.
+   */
+  readonly proveKey: (challenge: KeyChallenge) => string;
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
 }
@@ -79,7 +85,7 @@ export interface CoordinatorClientEvents {
 }
 
 /** Close codes after which reconnecting cannot help. */
-const FINAL_CLOSES = new Set<number>([CloseCode.revoked, CloseCode.replaced, CloseCode.tooManyNodes, CloseCode.wrongRole]);
+const FINAL_CLOSES = new Set<number>([CloseCode.revoked, CloseCode.replaced, CloseCode.tooManyNodes, CloseCode.wrongRole, CloseCode.keyProof]);
 
 export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private ws: WebSocket | null = null;
@@ -92,6 +98,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private readonly tunnels = new Set<string>();
   private readonly known = new Map<NodeKeyHex, PeerInfo>();
   private _config: ServerConfig | null = null;
+  /** The key proof for the current connection's challenge, computed once per connection. */
+  private proof: string | null = null;
   private readonly log: Logger;
   private readonly wsUrl: string;
 
@@ -144,7 +152,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   /** Publishes (and remembers, for reconnects) this node's endpoints and netcheck summary. */
   publishNode(update: NodeUpdate): void {
     this.node = { ...update, key: this.opts.key, updatedAt: update.updatedAt ?? Date.now() };
-    this.send({ type: 'node', node: this.node });
+    this.sendNode();
   }
 
   /** Asks for a tunnel to an agent (clients only); remembered across reconnects. */
@@ -261,7 +269,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         this.setState('connected', undefined);
         this.armSilenceTimer();
         // Republish before telling the application, so its view is current.
-        if (this.node) this.send({ type: 'node', node: this.node });
+        this.proof = null; // a new connection, a new challenge
+        this.sendNode();
         for (const agent of this.tunnels) this.send({ type: 'tunnel', agent });
         if (msg.notice) this.emit('notice', msg.notice);
         this.emit('config', msg);
@@ -293,6 +302,13 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private onRelay(frame: Buffer): void {
     const decoded = decodeRelayFrame(frame);
     if (typeof decoded !== 'string') this.emit('relay', decoded.key, decoded.payload);
+  }
+
+  /** Publishes the node with the proof of its key for this connection's challenge. */
+  private sendNode(): void {
+    if (!this.node || !this._config) return;
+    this.proof ??= this.opts.proveKey(this._config.challenge);
+    this.send({ type: 'node', node: this.node, proof: this.proof });
   }
 
   private send(msg: ClientMessage): void {

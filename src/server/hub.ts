@@ -26,6 +26,8 @@ import {
   type ServerMessage,
 } from '../coordination/protocol.js';
 import type { PeerView, TunnelView } from '../coordination/views.js';
+import { splitEndpoint } from '../net/endpoint.js';
+import { samePath } from '../net/path.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { Peer, type HubLimits } from './peer.js';
 import { forwardRelayFrame } from './relay.js';
@@ -46,6 +48,11 @@ export interface HubHooks {
   pathReported?(reporter: Peer, peer: Peer, path: Path): void;
   /** A new agent process took over from `old`. */
   agentReplaced?(old: Peer, by: Peer): void;
+  /**
+   * Whether `proof` shows that the node holds the private half of `key` (key-proof.ts). Without
+   * this hook every key is taken on trust (unit tests of the hub only).
+   */
+  verifyKeyProof?(peer: Peer, key: string, proof: string | undefined): boolean;
 }
 
 export type EndKind = 'disconnected' | 'lost';
@@ -188,7 +195,7 @@ export class Hub {
   private dispatch(peer: Peer, msg: ClientMessage): void {
     switch (msg.type) {
       case 'node':
-        return this.publish(peer, msg.node);
+        return this.publish(peer, msg.node, msg.proof);
       case 'tunnel':
         return this.openTunnel(peer, msg.agent);
       case 'untunnel':
@@ -198,11 +205,16 @@ export class Hub {
     }
   }
 
-  private publish(peer: Peer, node: Node): void {
+  private publish(peer: Peer, node: Node, proof: string | undefined): void {
     if (peer.node && peer.node.key !== node.key) {
       return peer.link.close(CloseCode.policy, 'node key changed; reconnect to register a new key');
     }
     if (!peer.node) {
+      // A key is taken only with proof that the node holds it: nobody can squat a key they read.
+      if (this.hooks.verifyKeyProof && !this.hooks.verifyKeyProof(peer, node.key, proof)) {
+        this.metrics?.closes.inc({ reason: 'key-proof' });
+        return peer.link.close(CloseCode.keyProof, 'the node key proof is missing or wrong: this node does not hold that key');
+      }
       const holder = this.byKey.get(node.key);
       if (holder && holder !== peer) {
         return peer.link.close(CloseCode.policy, 'this node key belongs to another connected node');
@@ -274,8 +286,11 @@ export class Hub {
     const client = reporter.kind === 'client' ? reporter : other;
     const agent = reporter.kind === 'client' ? other : reporter;
     const tunnel = client.tunnels.get(agent.name);
-    if (tunnel) tunnel.paths[reporter.kind] = path;
-    this.hooks.pathReported?.(reporter, other, path);
+    if (!tunnel) return;
+    // History keeps changes only: a node repeating its path costs no row.
+    const before = tunnel.paths[reporter.kind];
+    tunnel.paths[reporter.kind] = path;
+    if (before === null || !samePath(before, path)) this.hooks.pathReported?.(reporter, other, path);
   }
 
   /** Whether two nodes are the ends of a tunnel: a client node's, to the agent node connected now. */
@@ -354,7 +369,7 @@ export class Hub {
 }
 
 function nodeUpdate(p: Peer): PeerUpdate {
-  return { kind: 'node', name: p.name, peerKind: p.kind, node: p.node! };
+  return { kind: 'node', name: p.name, peerKind: p.kind, node: p.node!, seenFrom: p.remote ? (splitEndpoint(p.remote)?.address ?? null) : null };
 }
 
 /** WebSocket close reasons are limited to 123 bytes. */

@@ -2,6 +2,7 @@
 // the tunnels it asked for (clients) and its rate budgets. A process is a node; an identity (a
 // person, a workspace) may have several, each with its own connection and its own Peer.
 import { MAX_RELAY_PAYLOAD, type Node, type Path, type PeerKind } from '../coordination/protocol.js';
+import { newChallengeNonce } from '../coordination/key-proof.js';
 import { TokenBucket } from './rate-limit.js';
 
 /** How the hub reaches one connected node. */
@@ -48,6 +49,8 @@ export class Peer {
   readonly messages: TokenBucket;
   readonly relay: TokenBucket;
   closed = false;
+  /** The nonce this connection's key proof must cover (key-proof.ts). */
+  readonly challengeNonce = newChallengeNonce();
 
   constructor(
     readonly identityId: number,

@@ -11,6 +11,8 @@ import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
 import { apiRouter, handleHttp, metrics as serveMetrics } from './http-api.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
 import { roleProblem } from './role.js';
+import { keyProof, proofMatches } from '../coordination/key-proof.js';
+import { NodeKey } from '../identity/node-key.js';
 import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
 import type { Authenticated, Store } from './store/store.js';
@@ -32,6 +34,8 @@ export interface CoordinatorServerOptions {
   readonly limits?: Partial<HubLimits>;
   readonly logger?: Logger;
   readonly metrics?: CoordinatorMetrics;
+  /** How long connection history, path reports and unused node keys are kept (default 30 days). */
+  readonly historyRetentionMs?: number;
   /** A second listener serving /metrics without authentication, for Prometheus. */
   readonly metricsListen?: { readonly host: string; readonly port: number };
 }
@@ -59,6 +63,8 @@ interface Conn {
   endReason?: string;
 }
 
+export const DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000;
+
 export async function startCoordinatorServer(opts: CoordinatorServerOptions): Promise<CoordinatorServer> {
   const log = opts.logger ?? silentLogger;
   const store = opts.store;
@@ -73,9 +79,23 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     pending.add(q);
   };
 
+  // The server's half of every node key proof; a new one per process is enough, since every
+  // connection's challenge also has a nonce of its own.
+  const serverKey = NodeKey.generate();
   const hub = new Hub(limits, metrics, {
     nodeKeyRegistered: (peer, key) => {
-      track(store.setNodeKey(peer.identityId, key, Date.now()), 'saving a node key');
+      // A key stays with the identity that first proved it: another identity holding the same
+      // private key (a copied key file) is refused rather than allowed to take it over.
+      const claimed = store.claimNodeKey(peer.identityId, key, Date.now()).then((ok) => {
+        if (ok || peer.closed) return;
+        log.warn({ peer: peer.id }, 'node key belongs to another identity; refused');
+        peer.link.close(CloseCode.keyProof, 'this node key belongs to another identity; use a key of your own');
+      });
+      track(claimed, 'saving a node key');
+    },
+    verifyKeyProof: (peer, key, proof) => {
+      if (proof === undefined) return false;
+      return proofMatches(keyProof(serverKey.sharedSecret(Buffer.from(key, 'hex')), peer.challengeNonce, key), proof);
     },
     agentReplaced: (old, by) => {
       log.info({ old: old.id, by: by.id, remote: by.remote }, 'a new agent process replaced the old one');
@@ -88,6 +108,19 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
 
   const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped');
   if (dangling > 0) log.info({ dangling }, 'closed connection records left open by a previous run');
+
+  // History is kept for a bounded time: every connection and path change adds a row.
+  const retentionMs = opts.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS;
+  const prune = (): void =>
+    track(
+      store.pruneHistory(Date.now() - retentionMs).then((n) => {
+        if (n > 0) log.info({ rows: n, olderThanDays: retentionMs / 86_400_000 }, 'pruned old history');
+      }),
+      'pruning history',
+    );
+  prune();
+  const pruneTimer = setInterval(prune, 3600_000);
+  pruneTimer.unref();
 
   const authenticate = async (req: IncomingMessage): Promise<Authenticated | undefined> => {
     const token = bearerToken(req.headers.authorization);
@@ -194,7 +227,10 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
           'recording a disconnect',
         );
       });
-      const attached = hub.attach(peer, configFor(req, identity.kind as 'agent' | 'client', identity.name));
+      const attached = hub.attach(peer, {
+        ...configFor(req, identity.kind as 'agent' | 'client', identity.name),
+        challenge: { key: serverKey.publicHex, nonce: peer.challengeNonce },
+      });
       if (!attached.ok) {
         log.info({ peer: peer.id, reason: attached.reason }, 'node refused');
         peer.closed = true; // never attached: nothing it sends may reach the hub
@@ -207,7 +243,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     });
   }
 
-  function configFor(req: IncomingMessage, kind: 'agent' | 'client', name: string): ServerConfig {
+  function configFor(req: IncomingMessage, kind: 'agent' | 'client', name: string): Omit<ServerConfig, 'challenge'> {
     const stun = [...opts.stun];
     if (opts.embeddedStun) stun.unshift(embeddedStunAddress(req, opts.embeddedStun));
     return {
@@ -297,6 +333,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     async close() {
       clearInterval(pingTimer);
       clearInterval(pollTimer);
+      clearInterval(pruneTimer);
       const closing = [...conns.values()].map(
         (c) =>
           new Promise<void>((resolve) => {

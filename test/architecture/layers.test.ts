@@ -23,7 +23,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   tunnel: ['magicsock', 'disco', 'identity', 'net', 'log'],
   coordination: ['net'],
   node: ['coordination', 'tunnel', 'magicsock', 'netcheck', 'stun', 'identity', 'net', 'log'],
-  server: ['coordination', 'stun', 'net', 'log'],
+  server: ['coordination', 'stun', 'identity', 'net', 'log'],
   cli: ['node', 'server', 'coordination', 'netcheck', 'stun', 'identity', 'net', 'log'],
 };
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoordinatorClient, type PeerInfo } from '../../src/node/coordinator-client.js';
 import { CloseCode, MAX_TEXT_BYTES } from '../../src/coordination/protocol.js';
-import { RawPeer, eventually, randomKey, sampleNode, startTestServer } from '../server/helpers.js';
+import { RawPeer, eventually, proverFor, randomKey, sampleNode, startTestServer } from '../server/helpers.js';
 
 test('malformed messages close that connection with 1008 and a reason; others are served', async () => {
   const t = await startTestServer();
@@ -76,12 +76,13 @@ test('a server restart keeps identities and rules; the client reconnects and rep
   const backoff = { baseMs: 50, maxMs: 200 };
   const agentKey = randomKey();
   const clientKey = randomKey();
-  const agent = new CoordinatorClient({ url: t.server.url, token: await t.token('agent', 'ws1'), key: agentKey, role: 'agent', backoff });
+  const agent = new CoordinatorClient({ url: t.server.url, token: await t.token('agent', 'ws1'), key: agentKey, role: 'agent', proveKey: proverFor(agentKey), backoff });
   const client = new CoordinatorClient({
     url: t.server.url,
     token: await t.token('client', 'laptop', { allow: ['ws1'] }),
     key: clientKey,
     role: 'client',
+    proveKey: proverFor(clientKey),
     backoff,
   });
   try {
@@ -126,7 +127,7 @@ test('a server restart keeps identities and rules; the client reconnects and rep
 test('the client stops for good when its token is refused', async () => {
   const t = await startTestServer();
   try {
-    const c = new CoordinatorClient({ url: t.server.url, token: 'trv1_' + 'B'.repeat(43), key: randomKey(), role: 'client' });
+    const c = new CoordinatorClient({ url: t.server.url, token: 'trv1_' + 'B'.repeat(43), key: randomKey(), role: 'client', proveKey: () => '00'.repeat(32) });
     await assert.rejects(c.connect(), /refused the token \(HTTP 401\)/);
     assert.equal(c.state, 'closed');
   } finally {

@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { NodeKey } from '../../src/identity/node-key.js';
+import { keyProof, type KeyChallenge } from '../../src/coordination/key-proof.js';
 import WebSocket from 'ws';
 import { decodeRelayFrame, type RelayFrame } from '../../src/coordination/relay-frame.js';
 import { startCoordinatorServer, type CoordinatorServer, type CoordinatorServerOptions } from '../../src/server/server.js';
@@ -72,12 +74,30 @@ export async function startTestServer(overrides: ServerOverrides = {}): Promise<
   return t;
 }
 
+/** Node keys made by randomKey(), so peers in tests can prove they hold them. */
+const nodeKeys = new Map<string, NodeKey>();
+
+/** A fresh node key (its public half, hex); the private half stays here for key proofs. */
 export function randomKey(): string {
-  return randomBytes(32).toString('hex');
+  const key = NodeKey.generate();
+  nodeKeys.set(key.publicHex, key);
+  return key.publicHex;
+}
+
+/** Answers a server's key challenge for a key made by randomKey() (a stranger's key: a wrong proof). */
+export function proverFor(keyHex: string): (c: KeyChallenge) => string {
+  return (c) => {
+    const key = nodeKeys.get(keyHex);
+    return key ? keyProof(key.sharedSecret(Buffer.from(c.key, 'hex')), c.nonce, keyHex) : randomBytes(32).toString('hex');
+  };
 }
 
 export function sampleNode(key: string, endpoints = ['192.0.2.10:41641']): Node {
   return { key, endpoints, preferredRelay: 'default', updatedAt: Date.now() };
+}
+
+function isNodeMessage(m: unknown): m is { type: 'node'; node: { key: string }; proof?: string } {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'node' && typeof (m as { node?: { key?: unknown } }).node?.key === 'string';
 }
 
 /** A raw protocol peer: every message kept in order, with waits on them. */
@@ -120,8 +140,14 @@ export class RawPeer {
     return peer;
   }
 
+  /** Sends a message; a `node` message without a proof gets one for the key, as a real node's would. */
   send(msg: unknown): void {
-    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+    if (typeof msg === 'string') return this.ws.send(msg);
+    const config = this.messages.find((m) => m.type === 'config');
+    if (isNodeMessage(msg) && msg.proof === undefined && config?.type === 'config') {
+      return this.ws.send(JSON.stringify({ ...msg, proof: proverFor(msg.node.key)(config.challenge) }));
+    }
+    this.ws.send(JSON.stringify(msg));
   }
 
   private wake(): void {

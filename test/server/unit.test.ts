@@ -113,7 +113,8 @@ class FakeLink implements PeerLink {
 }
 
 function configFor(kind: 'agent' | 'client', name: string): ServerConfig {
-  return { type: 'config', version: 1, identity: { name, kind }, stun: [], relay: { enabled: true, maxPayload: 4096 }, blockDirect: false, pingIntervalMs: 1000 };
+  const challenge = { key: '00'.repeat(32), nonce: '00'.repeat(32) };
+  return { type: 'config', version: 1, identity: { name, kind }, stun: [], relay: { enabled: true, maxPayload: 4096 }, blockDirect: false, pingIntervalMs: 1000, challenge };
 }
 
 function hubPeer(hub: Hub, kind: 'agent' | 'client', name: string, allow: string[] = []): { peer: Peer; link: FakeLink; key: string } {

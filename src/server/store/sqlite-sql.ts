@@ -47,6 +47,18 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
   INSERT INTO meta (key, value) VALUES ('policy_version', 0);
   `,
+  // 2: node keys, each bound to the identity that first proved it; indexes for pruning by age.
+  `
+  CREATE TABLE node_keys (
+    key TEXT PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id),
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+  );
+  CREATE INDEX node_keys_seen ON node_keys(last_seen_at);
+  CREATE INDEX connections_ended ON connections(disconnected_at);
+  CREATE INDEX path_reports_at ON path_reports(reported_at);
+  `,
 ];
 
 export const SQL = {
@@ -69,6 +81,12 @@ export const SQL = {
   lastConnections: `SELECT identity_id, MAX(connected_at) AS connected_at, MAX(disconnected_at) AS disconnected_at
                     FROM connections GROUP BY identity_id`,
   setNodeKey: 'UPDATE identities SET node_key = ?, node_key_at = ? WHERE id = ?',
+  nodeKeyOwner: 'SELECT identity_id FROM node_keys WHERE key = ?',
+  insertNodeKey: 'INSERT INTO node_keys (key, identity_id, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?)',
+  touchNodeKey: 'UPDATE node_keys SET last_seen_at = ? WHERE key = ?',
+  pruneConnections: 'DELETE FROM connections WHERE disconnected_at IS NOT NULL AND disconnected_at < ?',
+  prunePaths: 'DELETE FROM path_reports WHERE reported_at < ?',
+  pruneNodeKeys: 'DELETE FROM node_keys WHERE last_seen_at < ?',
   insertConnection: 'INSERT INTO connections (identity_id, connected_at, remote) VALUES (?, ?, ?)',
   endConnection: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE id = ? AND disconnected_at IS NULL',
   endDangling: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE disconnected_at IS NULL',

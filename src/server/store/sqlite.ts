@@ -154,8 +154,24 @@ export class SqliteStore implements Store {
       }));
   }
 
-  async setNodeKey(identityId: number, nodeKey: string, now: number): Promise<void> {
-    this.q(SQL.setNodeKey).run(nodeKey, now, identityId);
+  async claimNodeKey(identityId: number, nodeKey: string, now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      const owner = this.q<[string], { identity_id: number }>(SQL.nodeKeyOwner).get(nodeKey);
+      if (owner && owner.identity_id !== identityId) return false;
+      if (owner) this.q(SQL.touchNodeKey).run(now, nodeKey);
+      else this.q(SQL.insertNodeKey).run(nodeKey, identityId, now, now);
+      this.q(SQL.setNodeKey).run(nodeKey, now, identityId);
+      return true;
+    })();
+  }
+
+  async pruneHistory(before: number): Promise<number> {
+    return this.db.transaction(
+      () =>
+        this.q(SQL.pruneConnections).run(before).changes +
+        this.q(SQL.prunePaths).run(before).changes +
+        this.q(SQL.pruneNodeKeys).run(before).changes,
+    )();
   }
 
   async recordConnect(identityId: number, now: number, remote: string | null): Promise<number> {

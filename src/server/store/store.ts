@@ -62,7 +62,13 @@ export interface Store {
   allow(clientName: string, agentNames: readonly string[], now: number): Promise<void>;
   allowedAgents(clientName: string): Promise<string[]>;
   listIdentities(): Promise<IdentityListing[]>;
-  setNodeKey(identityId: number, nodeKey: string, now: number): Promise<void>;
+  /**
+   * Binds a node key to the identity that proved it (the first to do so keeps it) and records it
+   * as the identity's latest. False when the key is bound to another identity: it is refused.
+   */
+  claimNodeKey(identityId: number, nodeKey: string, now: number): Promise<boolean>;
+  /** Deletes history (ended connections, path reports, node keys unseen) older than `before`; returns rows removed. */
+  pruneHistory(before: number): Promise<number>;
   recordConnect(identityId: number, now: number, remote: string | null): Promise<number>;
   recordDisconnect(connectionId: number, now: number, reason: string): Promise<void>;
   /** Marks connections left open by a previous process (crash, kill -9) as ended. */
