@@ -14,8 +14,8 @@ import { Router } from './router.js';
 export interface ApiContext {
   readonly hub: Hub;
   readonly registry: Registry;
-  /** Resolves the request's bearer token; undefined for none, wrong, expired or revoked. */
-  authenticate(req: IncomingMessage): Promise<Authenticated | undefined>;
+  /** Resolves the request's bearer token; 'unauthorized' for none, wrong, expired or revoked. */
+  authenticate(req: IncomingMessage): Promise<AuthOutcome>;
   allowedAgents(clientName: string): Promise<string[]>;
 }
 
@@ -23,7 +23,7 @@ export interface ApiContext {
 export function apiRouter(ctx: ApiContext): Router {
   const withViewer = (view: (viewer: Viewer) => unknown) => async (req: IncomingMessage, res: ServerResponse) => {
     const auth = await ctx.authenticate(req);
-    if (!auth) return unauthorized(res);
+    if (typeof auth === 'string') return refuse(res, auth);
     json(res, 200, view(await viewerFor(ctx, auth)));
   };
   return new Router()
@@ -33,13 +33,24 @@ export function apiRouter(ctx: ApiContext): Router {
     .get('/api/v1/tunnels', withViewer((viewer) => ({ tunnels: ctx.hub.tunnelsView(viewer) })))
     .get('/metrics', async (req, res) => {
       const auth = await ctx.authenticate(req);
-      if (!auth) return unauthorized(res);
+      if (typeof auth === 'string') return refuse(res, auth);
       if (auth.identity.kind !== 'admin') return json(res, 403, { error: 'metrics need an admin token' });
       return metrics(ctx.registry, res);
     });
 }
 
+/** What authentication of a request came to: whose token, or why not. */
+export type AuthOutcome = Authenticated | 'unauthorized' | 'throttled';
+
 export async function handleHttp(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // The API only reads: a request body is refused unread, and the connection closed, so a large
+  // body costs its sender, not the server.
+  if (hasBody(req)) {
+    res.shouldKeepAlive = false;
+    json(res, 413, { error: 'this API takes no request body' }, { connection: 'close' });
+    req.socket.destroySoon();
+    return;
+  }
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   const route = router.match(req.method, path);
   if (route === 404) return json(res, 404, { error: 'not found' });
@@ -57,6 +68,16 @@ async function viewerFor(ctx: ApiContext, auth: Authenticated): Promise<Viewer> 
 export async function metrics(registry: Registry, res: ServerResponse): Promise<void> {
   res.writeHead(200, { 'content-type': registry.contentType });
   res.end(await registry.metrics());
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function refuse(res: ServerResponse, why: 'unauthorized' | 'throttled'): void {
+  if (why === 'throttled') return json(res, 429, { error: 'too many failed authentications from this address; wait and retry' }, { 'retry-after': '10' });
+  unauthorized(res);
 }
 
 /** The one answer to every bad token: nothing tells a wrong token from a revoked one. */

@@ -162,7 +162,7 @@ export class Hub {
 
   /** One text frame from a node. Closes the connection on malformed input or abuse. */
   handleText(peer: Peer, text: string): void {
-    if (peer.closed) return;
+    if (peer.closed || peer.closing) return;
     if (Buffer.byteLength(text) > MAX_TEXT_BYTES) {
       return peer.link.close(CloseCode.tooBig, `message larger than ${MAX_TEXT_BYTES} bytes`);
     }

@@ -37,6 +37,10 @@ export interface Tunnel {
   readonly paths: TunnelPaths;
 }
 
+/** Relay frames to no tunnel peer a node may send: 20/s sustained, 200 at once. */
+export const STRAY_RELAY_PER_SEC = 20;
+export const STRAY_RELAY_BURST = 200;
+
 let nextConnection = 1;
 
 export class Peer {
@@ -48,7 +52,11 @@ export class Peer {
   readonly tunnels = new Map<string, Tunnel>();
   readonly messages: TokenBucket;
   readonly relay: TokenBucket;
+  /** Relay frames to no tunnel peer: a small allowance, then the node is disconnected. */
+  readonly strayRelay: TokenBucket;
   closed = false;
+  /** The server is closing this connection: what it still sends is not read. */
+  closing = false;
   /** The nonce this connection's key proof must cover (key-proof.ts). */
   readonly challengeNonce = newChallengeNonce();
 
@@ -65,6 +73,7 @@ export class Peer {
   ) {
     this.messages = new TokenBucket(limits.messagesPerSec, limits.messagesPerSec * 2, connectedAt);
     this.relay = new TokenBucket(limits.relayBytesPerSec, Math.max(limits.relayBytesPerSec, MAX_RELAY_PAYLOAD * 4), connectedAt);
+    this.strayRelay = new TokenBucket(STRAY_RELAY_PER_SEC, STRAY_RELAY_BURST, connectedAt);
   }
 
   /** The identity: "client:laptop". Several nodes may share it. */

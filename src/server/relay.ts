@@ -21,16 +21,27 @@ export function forwardRelayFrame(
   frame: Buffer,
   now: number,
 ): void {
-  if (sender.closed) return;
+  if (sender.closed || sender.closing) return;
   const decoded = decodeRelayFrame(frame);
   if (decoded === 'too-long') return sender.link.close(CloseCode.tooBig, `relay payload larger than ${MAX_RELAY_PAYLOAD} bytes`);
   if (decoded === 'too-short') return sender.link.close(CloseCode.policy, `relay frame shorter than a ${NODE_KEY_BYTES}-byte key`);
   if (!sender.keyBytes) return sender.link.close(CloseCode.policy, 'publish your node before sending relay datagrams');
   const drop = (reason: string): void => void metrics?.relayDrops.inc({ reason });
-  const dest = routes.byKey(decoded.key);
-  if (!dest || !routes.haveTunnel(sender, dest)) return drop('no-tunnel');
+  // Every frame is charged to the sender, delivered or not: dropping for free would let a node
+  // make the server read without bound.
   const payloadBytes = decoded.payload.length;
   if (!sender.relay.take(now, payloadBytes)) return drop('rate');
+  const dest = routes.byKey(decoded.key);
+  if (!dest || !routes.haveTunnel(sender, dest)) {
+    drop('no-tunnel');
+    // A few strays are normal (a tunnel just closed with datagrams in flight); a node that keeps
+    // sending to no one is misbehaving and is disconnected.
+    if (!sender.strayRelay.take(now)) {
+      metrics?.closes.inc({ reason: 'stray-relay' });
+      sender.link.close(CloseCode.policy, 'relay datagrams to nodes without a tunnel to you');
+    }
+    return;
+  }
   // A receiver that does not keep up loses datagrams instead of growing our memory.
   if (dest.link.bufferedAmount() > limits.maxRelayBuffered) return drop('slow');
   dest.link.sendBinary(readdressRelayFrame(frame, sender.keyBytes));

@@ -8,14 +8,15 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
-import { apiRouter, handleHttp, metrics as serveMetrics } from './http-api.js';
+import { apiRouter, handleHttp, metrics as serveMetrics, type AuthOutcome } from './http-api.js';
+import { AuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
 import { roleProblem } from './role.js';
 import { keyProof, proofMatches } from '../coordination/key-proof.js';
 import { NodeKey } from '../identity/node-key.js';
 import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
-import type { Authenticated, Store } from './store/store.js';
+import type { Store } from './store/store.js';
 import { bearerToken, hashToken } from './tokens.js';
 
 export interface CoordinatorServerOptions {
@@ -122,11 +123,24 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   const pruneTimer = setInterval(prune, 3600_000);
   pruneTimer.unref();
 
-  const authenticate = async (req: IncomingMessage): Promise<Authenticated | undefined> => {
+  const throttle = new AuthThrottle(DEFAULT_AUTH_THROTTLE, Date.now, (s) =>
+    log.warn(
+      { failures: s.failures, refused: s.refused, addresses: s.addresses, top: s.top },
+      `failed authentications: ${s.failures} from ${s.addresses} address(es), ${s.refused} refused unread (most: ${s.top.address}, ${s.top.failures})`,
+    ),
+  );
+  const authenticate = async (req: IncomingMessage): Promise<AuthOutcome> => {
+    const source = req.socket.remoteAddress ?? 'unknown';
+    if (!throttle.allowed(source)) {
+      metrics.authFailures.inc();
+      return 'throttled';
+    }
     const token = bearerToken(req.headers.authorization);
     const auth = token === undefined ? undefined : await store.authenticate(hashToken(token), Date.now());
-    if (!auth) metrics.authFailures.inc();
-    return auth;
+    if (auth) return auth;
+    metrics.authFailures.inc();
+    throttle.failed(source);
+    return 'unauthorized';
   };
 
   const wss = new WebSocketServer({
@@ -159,7 +173,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== PROTOCOL_PATH) return reject(socket, 404, 'Not Found');
     const auth = await authenticate(req);
-    if (!auth) return reject(socket, 401, 'Unauthorized');
+    if (auth === 'throttled') return reject(socket, 429, 'Too Many Requests', 'too many failed authentications from this address; wait and retry');
+    if (auth === 'unauthorized') return reject(socket, 401, 'Unauthorized');
     const { identity, token } = auth;
     // The token's kind must be the role the node asked for, before anything changes: a `ping`
     // with an agent's token must not replace the running agent.
@@ -177,6 +192,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         bufferedAmount: () => ws.bufferedAmount,
         close: (code, reason) => {
           // `peer` is declared below; this runs only after the connection is set up.
+          peer.closing = true;
           const conn = conns.get(peer);
           if (conn && conn.endKind === undefined) {
             conn.endKind = 'disconnected';

@@ -60,6 +60,30 @@ test('no tunnel, no delivery: datagrams to a peer without a tunnel are dropped a
   }
 });
 
+test('a node that keeps relaying to no one is charged for it and disconnected within a second', async () => {
+  const t = await startTestServer();
+  try {
+    const { agent, agentKey } = await pair(t);
+    const flooder = await RawPeer.connect(t.wsUrl, await t.token('client', 'flooder', { allow: [] }));
+    flooder.send({ type: 'node', node: sampleNode(randomKey()) });
+    await new Promise((r) => setTimeout(r, 50));
+    const started = performance.now();
+    const payload = Buffer.alloc(4096, 7);
+    // 8 MiB at once to an agent it has no tunnel to (the attack pushed 250 MiB/s for 10 s).
+    for (let i = 0; i < 2048 && flooder.closed === null; i++) flooder.ws.send(encodeRelayFrame(agentKey, payload));
+    const closed = await flooder.waitClosed();
+    const ms = performance.now() - started;
+    assert.equal(closed.code, CloseCode.policy);
+    assert.match(closed.reason, /without a tunnel/);
+    assert.ok(ms < 1000, `disconnected after ${Math.round(ms)} ms`);
+    assert.equal(agent.binary.length, 0, 'nothing reached the agent');
+    const drops = new Map((await t.server.metrics.relayDrops.get()).values.map((v) => [v.labels.reason, v.value]));
+    assert.ok((drops.get('no-tunnel') ?? 0) <= 201, `at most the stray allowance was read as strays: ${JSON.stringify([...drops])}`);
+  } finally {
+    await t.close();
+  }
+});
+
 test('an oversized datagram closes the sender with 1009; others keep their relay', async () => {
   const t = await startTestServer();
   try {
