@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { CoordinatorClient, type PeerInfo } from './coordinator-client.js';
+import { keyProof } from '../coordination/key-proof.js';
 import type { NetcheckSummary, ServerConfig, TunnelStatus } from '../coordination/protocol.js';
 import { MagicSock, type MagicSockOptions } from '../magicsock/magicsock.js';
 import type { Path } from '../net/path.js';
@@ -24,7 +25,10 @@ import type { StreamRequest } from '../tunnel/request.js';
 export interface PeerNodeOptions {
   readonly server: string;
   readonly token: string;
+  /** This process's node key: its own, never shared with another process of the identity. */
   readonly key: NodeKey;
+  /** The role this node joins as; the server refuses a token of another kind. */
+  readonly role: 'agent' | 'client';
   /** STUN servers from the command line: replaces the coordinator's list; [] with disabled = off. */
   readonly stun?: { readonly disabled: boolean; readonly servers: readonly string[] } | null;
   /** Relay only, whatever the network allows (--disable-direct). */
@@ -67,6 +71,8 @@ export interface PeerNodeEvents {
   tunnel: [agent: string, status: TunnelStatus, reason: string | undefined];
   netcheck: [report: NetcheckReport];
   coordinator: [state: string, detail: string | undefined];
+  /** Something the server wants this node's user to know (an agent that replaced another). */
+  notice: [message: string];
 }
 
 export class PeerNode extends EventEmitter<PeerNodeEvents> {
@@ -118,12 +124,20 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),
       ...(options.paths ? { paths: options.paths } : {}),
     });
-    coordinator = new CoordinatorClient({ url: options.server, token: options.token, key: options.key.publicHex, logger: log });
+    coordinator = new CoordinatorClient({
+      url: options.server,
+      token: options.token,
+      key: options.key.publicHex,
+      role: options.role,
+      proveKey: (c) => keyProof(options.key.sharedSecret(Buffer.from(c.key, 'hex')), c.nonce, options.key.publicHex),
+      logger: log,
+    });
     const node = new PeerNode(magicsock, coordinator, options, log);
     node.wire();
     let lastProblem: string | undefined;
-    const onState = (_s: string, detail: string | undefined): void => {
-      if (detail && detail !== lastProblem) options.onConnectProblem?.(detail);
+    const onState = (state: string, detail: string | undefined): void => {
+      // 'closed' is final (the start fails with the detail): only a retry is worth a word here.
+      if (detail && detail !== lastProblem && state !== 'closed') options.onConnectProblem?.(detail);
       if (detail) lastProblem = detail;
     };
     coordinator.on('state', onState);
@@ -237,9 +251,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     c.on('relay', (from, payload) => this.magicsock.handleRelay(from, payload));
     c.on('peer', (p: PeerInfo) => {
       const rec: PeerRecord = { name: p.name, kind: p.kind, key: p.node.key, endpoints: p.node.endpoints, netcheck: p.node.netcheck };
-      // A peer that came back with a new key: forget the old one.
+      // An agent that came back with a new key (a restarted workspace): forget the old one. A
+      // client identity may have several nodes at once, each with its own key: they stay.
       for (const [k, old] of this.peersByKey) {
-        if (old.name === p.name && k !== rec.key) {
+        if (rec.kind === 'agent' && old.kind === 'agent' && old.name === p.name && k !== rec.key) {
           this.streams.peerGone(k);
           this.peersByKey.delete(k);
           this.magicsock.removePeer(k);
@@ -267,6 +282,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     c.on('peerDisconnected', gone('disconnected'));
     c.on('peerLost', gone('lost'));
     c.on('tunnel', (a, s, r) => this.emit('tunnel', a, s, r));
+    c.on('notice', (m) => this.emit('notice', m));
     c.on('state', (s, d) => this.emit('coordinator', s, d));
     this.magicsock.on('endpoints', () => this.publish());
     this.magicsock.on('path', (key, path) => {
