@@ -1,7 +1,7 @@
 // Endpoint exchange, access rules, views and connection history over real connections.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CloseCode, type PeerUpdate, type ServerMessage } from '../../src/coordination/protocol.js';
+import { type PeerUpdate, type ServerMessage } from '../../src/coordination/protocol.js';
 import { RawPeer, httpGet, randomKey, sampleNode, startTestServer } from './helpers.js';
 
 type Peers = Extract<ServerMessage, { type: 'peers' }>;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloseCode, MAX_RELAY_PAYLOAD } from '../../src/coordination/protocol.js';
-import { decodeRelayFrame, encodeRelayFrame } from '../../src/coordination/relay-frame.js';
+import { encodeRelayFrame } from '../../src/coordination/relay-frame.js';
 import { RawPeer, eventually, randomKey, relayFrame, sampleNode, startTestServer } from './helpers.js';
 
 async function pair(t: Awaited<ReturnType<typeof startTestServer>>) {
