@@ -101,7 +101,7 @@ test('traverse server as a process: starts, serves, applies a `token revoke` fro
     const admin = lastLine((await run(['token', 'create', '--data', dir, '--admin', 'ops'])).stdout);
     const status = await run(['status'], { TRAVERSE_SERVER: url, TRAVERSE_TOKEN: admin });
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, /1 peer\(s\) connected:\n\s+agent\s+ws1/);
+    assert.match(status.stdout, /1 identity connected, 1 node\(s\):\n\s+agent\s+ws1/);
     const refused = await run(['status', '--server', url, '--token', 'trv1_nope_nope_nope_nope']);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /refused the token/);
