@@ -2,8 +2,7 @@
 // its allow list and connected to targets inside the workspace, plus speed tests.
 import { AllowList } from '../tunnel/allow-list.js';
 import { serveRequest } from '../tunnel/services.js';
-import type { PeerNodeOptions } from './peer-node.js';
-import type { PeerNode } from './peer-node.js';
+import type { PeerNode, PeerNodeOptions } from './peer-node.js';
 
 export { AllowListError, DEFAULT_ALLOWED_TARGETS } from '../tunnel/allow-list.js';
 
