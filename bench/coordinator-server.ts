@@ -24,7 +24,8 @@ async function main(): Promise<void> {
     port = (http.address() as AddressInfo).port;
   } else {
     const store = SqliteStore.open(dir!);
-    const server = await startCoordinatorServer({ listen: { host: '127.0.0.1', port: 0 }, store, stun: [] });
+    // Every peer of the bench comes from four loopback addresses: no per-address cap here.
+    const server = await startCoordinatorServer({ listen: { host: '127.0.0.1', port: 0 }, store, stun: [], maxConnectionsPerAddress: 0 });
     port = server.port;
   }
   process.on('message', (m) => {

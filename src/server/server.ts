@@ -37,6 +37,10 @@ export interface CoordinatorServerOptions {
   readonly metrics?: CoordinatorMetrics;
   /** How long connection history, path reports and unused node keys are kept (default 30 days). */
   readonly historyRetentionMs?: number;
+  /** Open TCP connections one source address may hold (0: no limit). Default 256. */
+  readonly maxConnectionsPerAddress?: number;
+  /** Time a connection has to send its request headers (ms). Default 10 s. */
+  readonly headersTimeoutMs?: number;
   /** A second listener serving /metrics without authentication, for Prometheus. */
   readonly metricsListen?: { readonly host: string; readonly port: number };
 }
@@ -65,6 +69,11 @@ interface Conn {
 }
 
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000;
+/**
+ * Enough for the nodes of a whole office behind one NAT (every forward, ssh session and ping is a
+ * node of its own), small enough that one address cannot hold the server's sockets.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 export async function startCoordinatorServer(opts: CoordinatorServerOptions): Promise<CoordinatorServer> {
   const log = opts.logger ?? silentLogger;
@@ -152,7 +161,15 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   });
 
   const router = apiRouter({ hub, registry: metrics.registry, authenticate, allowedAgents: (n) => store.allowedAgents(n) });
-  const http: Server = createServer((req, res) => {
+  const headersTimeoutMs = opts.headersTimeoutMs ?? 10_000;
+  // A connection that does not finish its request headers in time is closed (408): half-open
+  // requests cannot pile up. Upgraded (WebSocket) connections are not subject to it.
+  const timeouts = {
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: Math.max(headersTimeoutMs, 30_000),
+    connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+  };
+  const http: Server = createServer(timeouts, (req, res) => {
     handleHttp(router, req, res).catch(
       (err: unknown) => {
         log.error({ err }, 'HTTP request failed');
@@ -160,6 +177,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       },
     );
   });
+  limitConnectionsPerAddress(http, opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, () =>
+    metrics.closes.inc({ reason: 'address-cap' }),
+  );
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -390,6 +410,27 @@ function reject(socket: Duplex, status: number, text: string, message?: string):
       (status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** Closes a new connection at once when its source address already holds `max` (0: no limit). */
+function limitConnectionsPerAddress(server: Server, max: number, refused: () => void): void {
+  if (max <= 0) return;
+  const open = new Map<string, number>();
+  server.on('connection', (socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    const n = open.get(address) ?? 0;
+    if (n >= max) {
+      refused();
+      socket.destroy();
+      return;
+    }
+    open.set(address, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {
