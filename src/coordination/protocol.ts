@@ -25,6 +25,7 @@
 //   error     a request was refused; the connection stays open
 import { z } from 'zod';
 import { keyChallenge, keyProofText } from './key-proof.js';
+import { isUsableEndpoint } from '../net/unicast.js';
 import type { Path as NetPath } from '../net/path.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -70,11 +71,16 @@ export const identityName = z
 export const nodeKey = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex characters (a 32-byte X25519 key)');
 export type NodeKeyHex = z.infer<typeof nodeKey>;
 
-/** "203.0.113.7:41641" or "[2001:db8::1]:41641": literal addresses only, never names. */
+/**
+ * "203.0.113.7:41641" or "[2001:db8::1]:41641": literal unicast addresses only, never names, and
+ * a port from 1 to 65535. The server refuses anything else before passing it on, so a peer can
+ * never be made to aim at 999.999.999.999:99999, port 0, a broadcast or a multicast address.
+ */
 export const endpointText = z
   .string()
   .max(64)
-  .regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'IP:PORT or [IPv6]:PORT');
+  .regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'IP:PORT or [IPv6]:PORT')
+  .refine(isUsableEndpoint, 'a unicast IP address and a port from 1 to 65535');
 
 const natBehaviour = z.enum(['endpoint-independent', 'address-dependent', 'address-and-port-dependent', 'unknown']);
 

@@ -59,6 +59,17 @@ test('schemas: keys, endpoints and bounds', () => {
   const bad = [
     { type: 'node', node: sampleNode(randomKey().toUpperCase()) },
     { type: 'node', node: sampleNode(randomKey(), ['example.com:80']) },
+    // Endpoints a peer could be made to aim at a victim or the whole network with.
+    { type: 'node', node: sampleNode(randomKey(), ['999.999.999.999:99999']) },
+    { type: 'node', node: sampleNode(randomKey(), ['192.0.2.1:0']) },
+    { type: 'node', node: sampleNode(randomKey(), ['255.255.255.255:53']) },
+    { type: 'node', node: sampleNode(randomKey(), ['0.0.0.0:41641']) },
+    { type: 'node', node: sampleNode(randomKey(), ['224.0.0.251:5353']) },
+    { type: 'node', node: sampleNode(randomKey(), ['[::]:41641']) },
+    { type: 'node', node: sampleNode(randomKey(), ['[ff02::1]:41641']) },
+    { type: 'node', node: sampleNode(randomKey(), ['[::ffff:255.255.255.255]:53']) },
+    { type: 'path', peer: randomKey(), path: { kind: 'direct', endpoint: '192.0.2.1:70000' } },
+    { type: 'node', node: sampleNode(randomKey(), Array.from({ length: 33 }, (_, i) => `192.0.2.1:${1000 + i}`)) },
     { type: 'node', node: { ...sampleNode(randomKey()), updatedAt: -1 } },
     { type: 'path', peer: randomKey(), path: { kind: 'direct' } },
     { type: 'tunnel', agent: '../etc' },
