@@ -9,10 +9,12 @@ import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { collect, portOption } from './options.js';
 import { stunServerList } from './stun-servers.js';
+import { addTokenOptions } from './token-source.js';
 
 export interface PeerFlags {
   server?: string;
   token?: string;
+  tokenFile?: string;
   stun?: string[];
   port?: number;
   keyFile?: string;
@@ -20,10 +22,10 @@ export interface PeerFlags {
   tcpLane?: boolean;
 }
 
-export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean }): Command {
+export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; stdinToken?: boolean }): Command {
+  addTokenOptions(cmd, { stdin: opts.stdinToken ?? true });
   cmd
     .addOption(new Option('--server <url>', 'coordination server URL, e.g. http://coord.example:8080').env('TRAVERSE_SERVER'))
-    .addOption(new Option('--token <token>', 'this peer\'s token (from `traverse token create`)').env('TRAVERSE_TOKEN'))
     .option('--stun <host:port>', 'STUN server (repeatable; "disable" turns STUN off); replaces the list the server sends', collect)
     .option('--port <n>', 'local UDP port for the node\'s socket (default: any free port)', portOption)
     .option(

@@ -13,7 +13,7 @@ export function registerProxyCommand(program: Command): void {
     .description('connect stdin/stdout to HOST:PORT inside the workspace (for ssh -o ProxyCommand)')
     .argument('<agent>', "the agent's name on the coordination server")
     .argument('<target>', 'HOST:PORT as seen from the agent, e.g. localhost:22');
-  addPeerOptions(cmd, { disableDirect: true })
+  addPeerOptions(cmd, { disableDirect: true, stdinToken: false })
     .addHelpText(
       'after',
       '\nExample:\n  ssh -o ProxyCommand="npx traverse proxy dev-box localhost:22" user@dev-box\n' +

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { peersResponse, tunnelsResponse, type PeerView } from '../coordination/views.js';
 import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
+import { addTokenOptions } from './token-source.js';
 
 interface StatusFlags {
   server?: string;
@@ -12,11 +13,11 @@ interface StatusFlags {
 }
 
 export function registerStatus(program: Command): void {
-  program
+  const cmd = program
     .command('status')
     .description('show the peers and tunnels a running server reports for this token')
-    .option('--server <url>', 'the server, e.g. http://coord.example:8080 (env TRAVERSE_SERVER)')
-    .option('--token <token>', 'a bearer token (env TRAVERSE_TOKEN); an admin token sees all')
+    .option('--server <url>', 'the server, e.g. http://coord.example:8080 (env TRAVERSE_SERVER)');
+  addTokenOptions(cmd, { stdin: true, help: 'a bearer token (env TRAVERSE_TOKEN); an admin token sees all' })
     .option('--json', 'print JSON')
     .action(async (flags: StatusFlags) => status(flags));
 }

@@ -1,7 +1,7 @@
 // The embedded Store engine: one SQLite file in the data folder, opened by the server and by
 // `traverse token ...` at the same time (WAL mode lets readers and one writer share it).
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
@@ -74,10 +74,17 @@ export class SqliteStore implements Store {
 
   /** Opens (creating if needed) `<dir>/traverse.db` and brings its schema up to date. */
   static open(dir: string): SqliteStore {
-    mkdirSync(dir, { recursive: true });
-    const db = new Database(join(dir, DATABASE_FILE));
+    // The database holds token hashes and who connected from where: only its owner may read it.
+    // A folder made here is 0700; the database is 0600 before SQLite opens it, so the WAL and
+    // shared-memory files SQLite creates next to it take the same mode.
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, DATABASE_FILE);
+    closeSync(openSync(file, 'a', 0o600));
+    restrict(file);
+    const db = new Database(file);
     for (const p of SQL.pragmas) db.pragma(p);
     migrate(db);
+    for (const extra of ['-wal', '-shm']) if (existsSync(file + extra)) restrict(file + extra);
     return new SqliteStore(db);
   }
 
@@ -212,6 +219,11 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     this.db.close();
   }
+}
+
+/** Makes a file readable and writable by its owner only (a database from before this rule was 0644). */
+function restrict(file: string): void {
+  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
 }
 
 function migrate(db: Database.Database): void {
