@@ -84,6 +84,9 @@ export interface CoordinatorClientEvents {
   notice: [message: string];
 }
 
+/** A connection that held this long resets the backoff. */
+const STABLE_CONNECTION_MS = 10_000;
+
 /** Close codes after which reconnecting cannot help. */
 const FINAL_CLOSES = new Set<number>([CloseCode.revoked, CloseCode.replaced, CloseCode.tooManyNodes, CloseCode.wrongRole, CloseCode.keyProof]);
 
@@ -94,6 +97,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private stopped = true;
   private retryTimer: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout | null = null;
+  private stableTimer: NodeJS.Timeout | null = null;
   private node: Node | null = null;
   private readonly tunnels = new Set<string>();
   private readonly known = new Map<NodeKeyHex, PeerInfo>();
@@ -265,7 +269,11 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     switch (msg.type) {
       case 'config':
         this._config = msg;
-        this.attempt = 0;
+        // The backoff starts over only once a connection has held for a while: a server that
+        // accepts and then refuses at once (a key proof it rejects, a rate limit) is not hammered.
+        if (this.stableTimer) clearTimeout(this.stableTimer);
+        this.stableTimer = setTimeout(() => (this.attempt = 0), STABLE_CONNECTION_MS);
+        this.stableTimer.unref();
         this.setState('connected', undefined);
         this.armSilenceTimer();
         // Republish before telling the application, so its view is current.
@@ -327,7 +335,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private clearTimers(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.silenceTimer) clearTimeout(this.silenceTimer);
-    this.retryTimer = this.silenceTimer = null;
+    if (this.stableTimer) clearTimeout(this.stableTimer);
+    this.retryTimer = this.silenceTimer = this.stableTimer = null;
   }
 
   private setState(state: ConnectionState, detail: string | undefined): void {
