@@ -6,7 +6,7 @@ import { createLogger } from '../log/logger.js';
 import { formatEndpoint, parseHostPort, type HostPort } from '../net/endpoint.js';
 import { createMetrics } from '../server/metrics.js';
 import { PROTOCOL_PATH } from '../coordination/protocol.js';
-import { startCoordinatorServer } from '../server/server.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, startCoordinatorServer } from '../server/server.js';
 import { startEmbeddedStun, type RunningStunServer } from '../server/stun-embed.js';
 import { DATABASE_FILE } from '../server/store/sqlite.js';
 import { CommandFailed, UsageError } from './errors.js';
@@ -27,6 +27,7 @@ interface ServerFlags {
   metrics?: string;
   pingInterval: string;
   relayRate: number;
+  maxConnectionsPerAddress: number;
 }
 
 export function registerServer(program: Command): void {
@@ -52,6 +53,12 @@ export function registerServer(program: Command): void {
       'relayed bytes per second one peer may send, in MB/s (0: unlimited); bounds what one peer can make the server carry',
       intOption('--relay-rate', 0, 100_000),
       16,
+    )
+    .option(
+      '--max-connections-per-address <n>',
+      'open connections one source address may hold (every forward, ssh session and ping is one); 0: no limit',
+      intOption('--max-connections-per-address', 0, 1_000_000),
+      DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     )
     .action(async (flags: ServerFlags) => runServer(flags));
 }
@@ -105,6 +112,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
       blockDirect: flags.blockDirect ?? false,
       pingIntervalMs: Math.round(pingSeconds * 1000),
       limits: { relayBytesPerSec: flags.relayRate * 1024 * 1024 },
+      maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
       logger: log,
       metrics,
       ...(metricsListen ? { metricsListen } : {}),
