@@ -7,6 +7,9 @@
 // HKDF-SHA256 over the X25519 secret of the two node keys, one key per direction. The nonce is
 // the sender's 64-bit message counter (started from the clock in microseconds, so it keeps growing
 // across restarts) and four zero bytes; the receiver's replay window drops any counter it has seen.
+// A peer's replay window outlives `forget` (the key left; it may come back with the same key) in
+// a bounded LRU of RETAINED_REPLAY_WINDOWS keys, so packets captured before a reconnect stay
+// dead after it, while a restarted sender's clock-based counters are still newer.
 // A packet from a key the coordinator did not give us is dropped before any crypto work, so
 // strangers cannot make us compute X25519.
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
@@ -21,6 +24,8 @@ export const DISCO_HEADER_BYTES = 48;
 const TAG_BYTES = 16;
 /** Larger than any disco message we send; bigger packets are not disco. */
 export const MAX_DISCO_PACKET = 1024;
+/** Replay windows of forgotten keys kept, least recently forgotten dropped first. */
+export const RETAINED_REPLAY_WINDOWS = 4096;
 
 export function looksLikeDisco(buf: Uint8Array): boolean {
   return buf.length >= DISCO_HEADER_BYTES + TAG_BYTES + 2 && buf[0] === 0x54 && buf[1] === 0x56 && buf[2] === 0x64 && buf[3] === 0x31;
@@ -41,6 +46,8 @@ export interface OpenedDisco {
 export class DiscoSealer {
   private counter: bigint;
   private readonly peers = new Map<string, PeerKeys>();
+  /** Replay windows of forgotten peers, oldest first. */
+  private readonly retired = new Map<string, ReplayWindow>();
 
   constructor(
     private readonly self: NodeKey,
@@ -95,9 +102,17 @@ export class DiscoSealer {
     return message ? { sender, message } : null;
   }
 
-  /** Drops what we keep for a peer the coordinator no longer vouches for. */
+  /**
+   * Drops the keys we keep for a peer the coordinator no longer vouches for; its replay window
+   * is retired, not dropped, so a packet of its earlier session stays a replay if it returns.
+   */
   forget(peerHex: string): void {
+    const k = this.peers.get(peerHex);
+    if (!k) return;
     this.peers.delete(peerHex);
+    this.retired.delete(peerHex);
+    this.retired.set(peerHex, k.replay);
+    if (this.retired.size > RETAINED_REPLAY_WINDOWS) this.retired.delete(this.retired.keys().next().value!);
   }
 
   private keysFor(peerHex: string): PeerKeys {
@@ -107,7 +122,9 @@ export class DiscoSealer {
       const secret = this.self.sharedSecret(peer);
       const derive = (from: Buffer, to: Buffer): Buffer =>
         Buffer.from(hkdfSync('sha256', secret, 'traverse disco v1', Buffer.concat([from, to]), 32));
-      k = { send: derive(this.self.publicKey, peer), recv: derive(peer, this.self.publicKey), replay: new ReplayWindow() };
+      const replay = this.retired.get(peerHex) ?? new ReplayWindow();
+      this.retired.delete(peerHex);
+      k = { send: derive(this.self.publicKey, peer), recv: derive(peer, this.self.publicKey), replay };
       this.peers.set(peerHex, k);
     }
     return k;

@@ -5,7 +5,9 @@
 // STUN has its top two bits 0 and the magic cookie, disco starts with "TVd1".
 //
 // Peers come from the coordinator: only a key it vouched for (upsertPeer) may make us answer a
-// ping. The relay is the coordinator's too; this layer sees it only as a RelayTransport, and
+// ping, and disco goes only where probe-aim.ts says is plausible for that peer (its published
+// endpoints, where its authentic packets came from, its vouched IP), within probe-budget.ts's
+// budget per identity and per node. sendDirect is the one way out to a direct address. The relay is the coordinator's too; this layer sees it only as a RelayTransport, and
 // carries relayed UDX packets through one RelayShim per peer. Our own candidate endpoints come
 // from Candidates; port prediction (a hard NAT facing an easy one) is the PortPredictor's, which
 // sends through this socket's sealer and hands back what reaches its own sockets.
@@ -25,6 +27,8 @@ import { RELAY, samePath, type Path } from '../net/path.js';
 import { Candidates } from './candidates.js';
 import { RelayShim, type RelayTransport } from './relay-shim.js';
 import { PortPredictor, type PortPredictionPlan } from './port-prediction.js';
+import { ProbeBudget, type ProbeLimits } from './probe-budget.js';
+import { aimBirthday, aimCallMeMaybe, aimPredictionTargets, mayAim, normalizeIp } from './probe-aim.js';
 
 export interface MagicSockOptions {
   readonly key: NodeKey;
@@ -41,6 +45,18 @@ export interface MagicSockOptions {
   readonly paths?: Partial<Omit<PeerPathsOptions, 'directAllowed'>>;
   /** How often the engine looks at its timers, in ms. */
   readonly tickMs?: number;
+  /** The clock, in ms (performance.now by default; tests inject one). */
+  readonly now?: () => number;
+  /** Overrides for the probe budget (tests). */
+  readonly budget?: ProbeLimits;
+}
+
+/** What the coordinator told us about a peer key besides its endpoints. */
+export interface PeerVouch {
+  /** The peer's identity: budgets are per identity, whichever of its keys sends (default: the key). */
+  readonly group?: string;
+  /** The IP the coordinator saw the key's connection come from (its `seenFrom`), or null. */
+  readonly vouchedIp?: string | null;
 }
 
 export interface PingResult {
@@ -62,7 +78,14 @@ interface Peer {
   readonly paths: PeerPaths;
   path: Path;
   shim: RelayShim | null;
+  group: string;
+  vouchedIp: string | null;
+  published: Set<string>;
+  /** Where its authentic packets arrived from, most recent last (at most MAX_OBSERVED). */
+  readonly observed: Map<string, number>;
 }
+
+const MAX_OBSERVED = 32;
 
 interface UserPing {
   readonly resolve: (r: PingResult | null) => void;
@@ -87,6 +110,10 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly predictor: PortPredictor;
+  private readonly budget: ProbeBudget;
+  private readonly now: () => number;
+  /** Direct disco packets not sent: aimed where nobody vouched, or over budget. */
+  private droppedProbes = 0;
 
   private constructor(
     udx: UDX,
@@ -98,6 +125,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     this.udx = udx;
     this.log = options.logger ?? silentLogger;
     this.directAllowed = options.directAllowed ?? true;
+    this.now = options.now ?? (() => performance.now());
+    this.budget = new ProbeBudget(options.budget);
     this.sealer = new DiscoSealer(options.key);
     this.candidates = new Candidates(options.localAddresses);
     this.predictor = new PortPredictor(
@@ -105,12 +134,16 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
       {
         seal: (key, m) => this.sealer.seal(key, m),
         sendRelayed: (key, m) => this.sendDisco(key, RELAY, m),
-        send: (b, p, a, via) => this.sendRaw(b, p, a, via),
+        send: (b, p, a, via, key) => void this.sendDirect(key, formatEndpoint(a, p), b, 'prediction', via),
+        mayStart: (key) => {
+          const peer = this.peers.get(key);
+          return peer !== undefined && this.budget.beginPrediction(peer.group, this.now());
+        },
         receive: (msg, from, via) => {
           if (looksLikeDisco(msg) && this.directAllowed) this.onDisco(msg, from, null, via);
         },
         directAllowed: () => this.directAllowed,
-        currentPath: (key) => this.peers.get(key)?.paths.current(performance.now()) ?? null,
+        currentPath: (key) => this.peers.get(key)?.paths.current(this.now()) ?? null,
       },
       this.log,
     );
@@ -180,23 +213,36 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     return this.netchecker.run(this.stunServers, { timeoutMs });
   }
 
-  /** A peer the coordinator vouched for, with its published endpoints. */
-  upsertPeer(key: string, endpoints: readonly string[]): void {
+  /** A peer the coordinator vouched for, with its published endpoints, identity and seen-from IP. */
+  upsertPeer(key: string, endpoints: readonly string[], vouch: PeerVouch = {}): void {
     let peer = this.peers.get(key);
-    const now = performance.now();
+    const now = this.now();
+    const vouchedIp = normalizeIp(vouch.vouchedIp);
     if (!peer) {
       peer = {
         key,
         paths: new PeerPaths({ directAllowed: this.directAllowed, ...this.options.paths }),
         path: RELAY,
         shim: null,
+        group: vouch.group ?? key,
+        vouchedIp,
+        published: new Set(endpoints),
+        observed: new Map(),
       };
       this.peers.set(key, peer);
       peer.paths.setPublished(endpoints);
       this.punch(peer, now);
       return;
     }
+    if (vouch.group !== undefined) peer.group = vouch.group;
+    if (vouch.vouchedIp !== undefined) peer.vouchedIp = vouchedIp;
+    peer.published = new Set(endpoints);
     if (peer.paths.setPublished(endpoints)) this.punch(peer, now);
+  }
+
+  /** Direct disco packets this node did not send because nobody vouched for the address or the budget was spent. */
+  get probesDropped(): number {
+    return this.droppedProbes;
   }
 
   removePeer(key: string): void {
@@ -250,7 +296,11 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
    * (unknown peer, direct paths off, no targets, or tried within the last minute).
    */
   predictPorts(key: string, plan: PortPredictionPlan): boolean {
-    return this.peers.has(key) && this.predictor.start(key, plan);
+    const peer = this.peers.get(key);
+    if (!peer) return false;
+    // Our sockets aim only at the peer's endpoints on the IP the coordinator saw it at.
+    const targets = aimPredictionTargets(plan.targets, peer.vouchedIp);
+    return targets.length > 0 && this.predictor.start(key, { ...plan, targets });
   }
 
   /** Sends an opaque payload (the tunnel's control message), sealed, to a trusted peer over `path`. */
@@ -264,7 +314,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   ping(key: string, timeoutMs = 2000): Promise<PingResult | null> {
     const peer = this.peers.get(key);
     if (!peer) return Promise.resolve(null);
-    const path = peer.paths.current(performance.now());
+    const path = peer.paths.current(this.now());
     const txid = randomBytes(12);
     const id = txid.toString('hex');
     return new Promise((resolve) => {
@@ -272,14 +322,14 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
         this.userPings.delete(id);
         resolve(null);
       }, timeoutMs);
-      this.userPings.set(id, { resolve, path, sentAt: performance.now(), timer });
+      this.userPings.set(id, { resolve, path, sentAt: this.now(), timer });
       this.sendDisco(peer.key, path, { type: 'ping', txid });
     });
   }
 
   /** Forgets every path (the network changed): mappings may be gone; punch again. */
   networkChanged(): void {
-    const now = performance.now();
+    const now = this.now();
     for (const p of this.peers.values()) {
       p.paths.reset(now);
       this.punch(p, now);
@@ -331,7 +381,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   }
 
   private tick(): void {
-    const now = performance.now();
+    const now = this.now();
     for (const peer of this.peers.values()) {
       for (const endpoint of peer.paths.due(now)) this.sendPing(peer, endpoint, now);
       const path = peer.paths.current(now);
@@ -361,8 +411,30 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
       this.options.relay.send(key, sealed);
       return;
     }
-    const ep = splitEndpoint(path.endpoint);
-    if (ep) this.sendRaw(sealed, ep.port, ep.address, this.predictor.socketFor(key, path.endpoint));
+    this.sendDirect(key, path.endpoint, sealed, 'probe', this.predictor.socketFor(key, path.endpoint));
+  }
+
+  /**
+   * The one way disco leaves for a direct address: only to an address plausible for the peer
+   * (probe-aim.ts), and within the budget (probe-budget.ts) unless the endpoint is the peer's
+   * confirmed path. Port prediction spends its own attempt's allowance. Returns whether it went.
+   */
+  private sendDirect(key: string, endpoint: string, buf: Uint8Array, kind: 'probe' | 'prediction', via?: UDXSocket): boolean {
+    const peer = this.peers.get(key);
+    const ep = splitEndpoint(endpoint);
+    if (!peer || !ep || !this.directAllowed) return false;
+    const now = this.now();
+    const ok =
+      mayAim(endpoint, { published: peer.published, observed: peer.observed, vouchedIp: peer.vouchedIp }) &&
+      (kind === 'prediction'
+        ? this.budget.allowPrediction(peer.group, now)
+        : peer.paths.confirmed(endpoint, now) || this.budget.allowProbe(peer.group, endpoint, buf.length, now));
+    if (!ok) {
+      this.droppedProbes++;
+      return false;
+    }
+    this.sendRaw(buf, ep.port, ep.address, via);
+    return true;
   }
 
   private sendRaw(buf: Uint8Array, port: number, address: string, via?: UDXSocket): void {
@@ -393,7 +465,13 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     if (!opened) return;
     const peer = this.peers.get(opened.sender)!;
     const m = opened.message;
-    const now = performance.now();
+    const now = this.now();
+    if (from) {
+      // An authentic packet of this peer came from `from`: a plausible address to answer.
+      peer.observed.delete(from);
+      peer.observed.set(from, now);
+      if (peer.observed.size > MAX_OBSERVED) peer.observed.delete(peer.observed.keys().next().value!);
+    }
     // An authentic packet on one of the port-prediction sockets: that socket is the way to `from`.
     if (via && from) this.predictor.answered(peer.key, from, via);
     if (m.type === 'opaque') {
@@ -428,12 +506,20 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
         return;
       }
       case 'birthday': {
-        if (from === null) this.predictor.probe(peer.key, m.ip); // only through the relay, from the peer's own key
+        // Only through the relay, from the peer's own key, and only for the IP the coordinator
+        // saw that key connect from: anything else would let a peer aim our probes at a victim.
+        if (from === null && aimBirthday(m.ip, peer.vouchedIp)) this.predictor.probe(peer.key, peer.vouchedIp!);
         return;
       }
       case 'call-me-maybe': {
         if (!this.directAllowed) return;
-        peer.paths.setPublished(m.endpoints.map((e) => formatEndpoint(e.address, e.port)), 'call-me-maybe');
+        // Only endpoints the coordinator published, or on the IP it saw the peer at.
+        const usable = aimCallMeMaybe(
+          m.endpoints.map((e) => formatEndpoint(e.address, e.port)),
+          { published: peer.published, vouchedIp: peer.vouchedIp },
+        );
+        if (usable.length === 0) return;
+        peer.paths.setPublished(usable, 'call-me-maybe');
         peer.paths.startBurst(now);
         return;
       }

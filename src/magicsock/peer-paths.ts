@@ -182,6 +182,15 @@ export class PeerPaths {
     return this.best ? { kind: 'direct', endpoint: this.best.endpoint } : RELAY;
   }
 
+  /**
+   * Whether `endpoint` answered one of our pings (an authentic pong with our random txid, from
+   * there) within the trust time: the peer's own address, not a probe target.
+   */
+  confirmed(endpoint: string, now: number): boolean {
+    const c = this.candidates.get(endpoint);
+    return c !== undefined && c.lastPongAt !== null && now - c.lastPongAt <= this.trustMs;
+  }
+
   /** Latency of the chosen direct path, smoothed; null while relayed. */
   bestLatency(): number | null {
     return this.best?.latencyMs ?? null;

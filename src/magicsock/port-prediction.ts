@@ -4,7 +4,9 @@
 // The easy side then sends to random ports of the hard side's public IP. With 256 mappings among
 // ~64,500 ports, 2,000 probes find one with a probability of 1 - (1 - 256/64512)^2000 > 99.9%.
 // The first probe that lands is answered from the socket it reached, and that socket becomes the
-// hard side's path. Bounded: 256 sockets for 20 s, 2,000 probes over 2 s, once a minute per peer.
+// hard side's path. Bounded: 256 sockets for 20 s, 2,000 probes over 2 s, once a minute per peer
+// key here and, through the owner's mayStart (probe-budget.ts), once a minute per identity; the
+// owner also sends only to the IP the coordinator saw the peer at (probe-aim.ts).
 //
 // Here are both halves: when to try it (planPortPrediction, pure, from the two netcheck
 // summaries), and the mechanism (PortPredictor, which MagicSock owns: it seals and sends through
@@ -96,8 +98,10 @@ export interface PortPredictorHooks {
   seal(peerKey: string, message: DiscoMessage): Uint8Array;
   /** Sends a disco message to the peer through the relay. */
   sendRelayed(peerKey: string, message: DiscoMessage): void;
-  /** Sends a datagram from `via`, or from the node's own socket. Never throws. */
-  send(buf: Uint8Array, port: number, address: string, via?: UDXSocket): void;
+  /** Sends a datagram for the peer `peerKey` from `via`, or from the node's own socket. Never throws. */
+  send(buf: Uint8Array, port: number, address: string, via: UDXSocket | undefined, peerKey: string): void;
+  /** The owner's say on starting an attempt for this peer now (its budget); true if absent. */
+  mayStart?(peerKey: string): boolean;
   /** A datagram arrived on one of the predictor's sockets, from the endpoint `from`. */
   receive(buf: Buffer, from: string, via: UDXSocket): void;
   /** Whether direct paths are allowed at all just now. */
@@ -147,7 +151,7 @@ export class PortPredictor {
     const sendRound = (): void => {
       for (const sock of opened) {
         if (!this.sockets.has(sock)) continue;
-        for (const ep of eps) this.hooks.send(this.hooks.seal(key, pingMessage()), ep.port, ep.address, sock);
+        for (const ep of eps) this.hooks.send(this.hooks.seal(key, pingMessage()), ep.port, ep.address, sock, key);
       }
     };
     for (const at of BIRTHDAY_SEND_AT_MS) this.later(sendRound, at);
@@ -174,7 +178,7 @@ export class PortPredictor {
         // Stop once a direct path exists: the probes have done their work.
         const path = this.hooks.currentPath(key);
         if (path === null || path.kind === 'direct') return;
-        for (const port of batch) this.hooks.send(this.hooks.seal(key, pingMessage()), port, ip);
+        for (const port of batch) this.hooks.send(this.hooks.seal(key, pingMessage()), port, ip, undefined, key);
       }, (i / BIRTHDAY_BATCH) * BIRTHDAY_BATCH_INTERVAL_MS);
     }
   }
@@ -204,11 +208,13 @@ export class PortPredictor {
     this.sockets.clear();
   }
 
-  /** At most one attempt per peer a minute, whichever side starts it; records this one. */
+  /** At most one attempt per peer a minute, whichever side starts it, and as the owner allows; records this one. */
   private mayTry(key: string): boolean {
     const now = performance.now();
     const last = this.lastAttempt.get(key);
     if (last !== undefined && now - last < BIRTHDAY_MIN_INTERVAL_MS) return false;
+    if (this.hooks.mayStart && !this.hooks.mayStart(key)) return false;
+    if (this.lastAttempt.size >= 4096) for (const [k, t] of this.lastAttempt) if (now - t >= BIRTHDAY_MIN_INTERVAL_MS) this.lastAttempt.delete(k);
     this.lastAttempt.set(key, now);
     return true;
   }

@@ -52,6 +52,8 @@ export interface PeerInfo {
   readonly name: string;
   readonly kind: PeerKind;
   readonly node: Node;
+  /** The IP the server saw this node's connection come from (no port); null when it did not say. */
+  readonly seenFrom: string | null;
 }
 
 export interface PeerGone {
@@ -286,7 +288,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       case 'peers':
         for (const u of msg.updates) {
           if (u.kind === 'node') {
-            const info: PeerInfo = { name: u.name, kind: u.peerKind, node: u.node };
+            const info: PeerInfo = { name: u.name, kind: u.peerKind, node: u.node, seenFrom: u.seenFrom ?? null };
             this.known.set(u.node.key, info);
             this.emit('peer', info);
           } else {

@@ -261,7 +261,12 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         }
       }
       this.peersByKey.set(rec.key, rec);
-      this.magicsock.upsertPeer(rec.key, this.magicsock.isDirectAllowed ? rec.endpoints : []);
+      // Budgets are per identity (one may run many nodes); probes aim only where the coordinator
+      // vouches for: the node's published endpoints and the IP it saw the node connect from.
+      this.magicsock.upsertPeer(rec.key, this.magicsock.isDirectAllowed ? rec.endpoints : [], {
+        group: `${p.kind}:${p.name}`,
+        vouchedIp: p.seenFrom,
+      });
       // The server forgets reported paths when it restarts, and only accepts a report once both
       // sides of the tunnel are back; a peer's node arriving is that moment, so report again.
       const path = this.magicsock.pathOf(rec.key);

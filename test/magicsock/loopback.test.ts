@@ -93,8 +93,10 @@ test('call-me-maybe through the relay is enough: one side knowing nothing still 
     await b.ms.refreshEndpoints();
     const directA = waitForPath(a.ms, b.key.publicHex, 'direct');
     const directB = waitForPath(b.ms, a.key.publicHex, 'direct');
-    b.ms.upsertPeer(a.key.publicHex, []); // B was told nothing about A's endpoints
-    a.ms.upsertPeer(b.key.publicHex, []); // A neither: only A's call-me-maybe carries them
+    // B was told nothing about A's endpoints, only the IP the coordinator saw A at; A neither:
+    // only A's call-me-maybe carries them, usable because they are on that vouched IP.
+    b.ms.upsertPeer(a.key.publicHex, [], { vouchedIp: '127.0.0.1' });
+    a.ms.upsertPeer(b.key.publicHex, [], { vouchedIp: '127.0.0.1' });
     await directA;
     const aAt = performance.now();
     await directB;
