@@ -77,7 +77,8 @@ async function connectAll(port: number, tokens: { name: string; token: string; r
       await new Promise<void>((resolve, reject) => {
         ws.once('message', (data: Buffer) => {
           const config = JSON.parse(data.toString()) as ServerMessage;
-          if (config.type === 'config') c.proof = keyProof(nodeKey.sharedSecret(Buffer.from(config.challenge.key, 'hex')), config.challenge.nonce, c.key);
+          // The bare floor server sends a stand-in config without a challenge.
+          if (config.type === 'config' && config.challenge) c.proof = keyProof(nodeKey.sharedSecret(Buffer.from(config.challenge.key, 'hex')), config.challenge.nonce, c.key);
           resolve();
         });
         ws.once('error', reject);
