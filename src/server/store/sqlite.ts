@@ -7,13 +7,17 @@ import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATIONS, SQL } from './sqlite-sql.js';
 import type {
+  AllowRule,
   Authenticated,
+  Deletion,
   ConnectionRecord,
   Identity,
   IdentityKind,
   IdentityListing,
+  Rotation,
   Store,
   TokenInfo,
+  TokenOwner,
 } from './store.js';
 
 export const DATABASE_FILE = 'traverse.db';
@@ -125,12 +129,81 @@ export class SqliteStore implements Store {
     })();
   }
 
+  async tokensById(prefix: string): Promise<TokenOwner[]> {
+    const p = prefix.toLowerCase();
+    return this.q<[number, string], TokenRow>(SQL.tokensByPrefix)
+      .all(p.length, p)
+      .map((t) => ({ token: toToken(t), identity: toIdentity(this.q<[number], IdentityRow>(SQL.identityById).get(t.identity_id)!) }));
+  }
+
+  async revokeToken(tokenId: number, now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      const changed = this.q(SQL.revokeToken).run(now, tokenId).changes > 0;
+      if (changed) this.q(SQL.bumpPolicy).run();
+      return changed;
+    })();
+  }
+
+  async rotateToken(identityId: number, tokenHash: string, now: number, expiresAt: number | null): Promise<Rotation> {
+    return this.db.transaction(() => {
+      const old = this.q<[number], TokenRow>(SQL.unrevokedTokens).all(identityId);
+      this.q(SQL.revokeTokens).run(now, identityId);
+      const id = Number(this.q(SQL.insertToken).run(identityId, tokenHash, now, expiresAt).lastInsertRowid);
+      this.q(SQL.bumpPolicy).run();
+      return {
+        token: toToken(this.q<[number], TokenRow>(SQL.tokenById).get(id)!),
+        revoked: old.map((t) => toToken({ ...t, revoked_at: now })),
+      };
+    })();
+  }
+
+  // A deleted identity leaves nothing behind: its tokens, connection records, path reports (as
+  // reporter or as peer) and node keys are deleted with it, rather than kept under an identity
+  // marked deleted. The foreign keys then hold without a tombstone, the name can be created again
+  // without inheriting old history or node keys, and what remains of it is the server's log.
+  async deleteIdentity(kind: IdentityKind, name: string, now: number): Promise<Deletion | undefined> {
+    return this.db.transaction(() => {
+      const row = this.q<[string, string], IdentityRow>(SQL.identityByName).get(kind, name);
+      if (!row) return undefined;
+      const liveTokens = this.q<[number, number], { n: number }>(SQL.liveTokenCount).get(row.id, now)!.n;
+      const tokens = this.q(SQL.deleteTokens).run(row.id).changes;
+      const historyRows =
+        this.q(SQL.deleteConnections).run(row.id).changes +
+        this.q(SQL.deletePaths).run(row.id, row.id).changes +
+        this.q(SQL.deleteNodeKeys).run(row.id).changes;
+      // Rules name identities by name: a client's are its own, an agent appears in clients' lists.
+      const allowRules =
+        kind === 'client'
+          ? this.q(SQL.deleteClientRules).run(name).changes
+          : kind === 'agent'
+            ? this.q(SQL.deleteAgentRules).run(name).changes
+            : 0;
+      this.q(SQL.deleteIdentity).run(row.id);
+      this.q(SQL.bumpPolicy).run();
+      return { identity: toIdentity(row), liveTokens, tokens, allowRules, historyRows };
+    })();
+  }
+
   async allow(clientName: string, agentNames: readonly string[], now: number): Promise<void> {
     this.db.transaction(() => {
       const insert = this.q(SQL.insertAllow);
       for (const agent of agentNames) insert.run(clientName, agent, now);
       this.q(SQL.bumpPolicy).run();
     })();
+  }
+
+  async disallow(clientName: string, agentNames: readonly string[]): Promise<string[]> {
+    return this.db.transaction(() => {
+      const removed = agentNames.filter((agent) => this.q(SQL.deleteRule).run(clientName, agent).changes > 0);
+      this.q(SQL.bumpPolicy).run();
+      return removed;
+    })();
+  }
+
+  async allowRules(): Promise<AllowRule[]> {
+    return this.q<[], { client_name: string; agent_name: string; created_at: number }>(SQL.allRules)
+      .all()
+      .map((r) => ({ client: r.client_name, agent: r.agent_name, createdAt: r.created_at }));
   }
 
   async allowedAgents(clientName: string): Promise<string[]> {

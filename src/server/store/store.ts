@@ -41,6 +41,35 @@ export interface ConnectionRecord {
   readonly remote: string | null;
 }
 
+/** A token with the identity it belongs to, as `token revoke --id` finds it. */
+export interface TokenOwner {
+  readonly token: TokenInfo;
+  readonly identity: Identity;
+}
+
+/** What rotating an identity's tokens did: the new token, and the ones it replaced. */
+export interface Rotation {
+  readonly token: TokenInfo;
+  readonly revoked: readonly TokenInfo[];
+}
+
+/** What deleting an identity removed, row counts by kind. */
+export interface Deletion {
+  readonly identity: Identity;
+  /** Tokens that were still usable (neither revoked nor expired) when it was deleted. */
+  readonly liveTokens: number;
+  readonly tokens: number;
+  readonly allowRules: number;
+  /** Connection records, path reports and node keys of the identity. */
+  readonly historyRows: number;
+}
+
+export interface AllowRule {
+  readonly client: string;
+  readonly agent: string;
+  readonly createdAt: number;
+}
+
 /** An authenticated token: which token and whose. */
 export interface Authenticated {
   readonly token: TokenInfo;
@@ -58,9 +87,28 @@ export interface Store {
   tokenValid(tokenId: number, now: number): Promise<boolean>;
   /** Revokes every live token of an identity; returns how many. Bumps the policy version. */
   revokeIdentity(kind: IdentityKind, name: string, now: number): Promise<number>;
+  /** Tokens whose id (the hex hash) starts with `prefix`, with their identities; ordered by id. */
+  tokensById(prefix: string): Promise<TokenOwner[]>;
+  /** Revokes one token unless already revoked; true when it was revoked now. Bumps the policy version. */
+  revokeToken(tokenId: number, now: number): Promise<boolean>;
+  /**
+   * In one transaction: revokes every token of the identity not yet revoked and creates a new one.
+   * Bumps the policy version, so a running server closes the old tokens' connections.
+   */
+  rotateToken(identityId: number, tokenHash: string, now: number, expiresAt: number | null): Promise<Rotation>;
+  /**
+   * Deletes an identity with its tokens, its history and the allow rules naming it (a client's own
+   * rules; an agent's place in every client's list), in one transaction; undefined if there is none.
+   * Bumps the policy version, so a running server closes its connections.
+   */
+  deleteIdentity(kind: IdentityKind, name: string, now: number): Promise<Deletion | undefined>;
   /** Adds agents to a client's allow list. Bumps the policy version. */
   allow(clientName: string, agentNames: readonly string[], now: number): Promise<void>;
+  /** Removes agents from a client's allow list; returns the names that were in it. Bumps the policy version. */
+  disallow(clientName: string, agentNames: readonly string[]): Promise<string[]>;
   allowedAgents(clientName: string): Promise<string[]>;
+  /** Every allow rule, ordered by client and agent. */
+  allowRules(): Promise<AllowRule[]>;
   listIdentities(): Promise<IdentityListing[]>;
   /**
    * Binds a node key to the identity that proved it (the first to do so keeps it) and records it
