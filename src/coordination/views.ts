@@ -29,5 +29,22 @@ export const tunnelView = z.object({
 });
 export type TunnelView = z.infer<typeof tunnelView>;
 
+/**
+ * GET /api/v1/identities (admin tokens only): every identity the server knows, online or not,
+ * with how many of its nodes are connected now and when it last connected and disconnected.
+ */
+export const identityView = z.object({
+  kind: z.enum(['agent', 'client', 'admin']),
+  name: identityName,
+  /** Nodes of it connected now (an admin never has any: it only reads the API). */
+  onlineNodes: z.number().int().nonnegative(),
+  createdAt: z.number(),
+  /** Start of its latest connection and end of its latest ended one; null when there is none (or it was pruned). */
+  lastConnectedAt: z.number().nullable(),
+  lastDisconnectedAt: z.number().nullable(),
+});
+export type IdentityView = z.infer<typeof identityView>;
+
 export const peersResponse = z.object({ peers: z.array(peerView) });
 export const tunnelsResponse = z.object({ tunnels: z.array(tunnelView) });
+export const identitiesResponse = z.object({ identities: z.array(identityView) });

@@ -2,13 +2,15 @@
 //   GET /healthz          200 {"ok":true,"peers":N}, no authentication (for load balancers)
 //   GET /api/v1/peers     connected nodes the caller may see (bearer token; admin sees all)
 //   GET /api/v1/tunnels   tunnels the caller takes part in, with reported paths (admin: all)
+//   GET /api/v1/identities every identity, online or not, with last connect/disconnect; admin token
 //   GET /metrics          Prometheus text; admin token (the --metrics listener needs none)
 // The bodies are the schemas of src/coordination/views.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Hub, Viewer } from './hub.js';
 import { PROTOCOL_PATH } from '../coordination/protocol.js';
-import type { Authenticated } from './store/store.js';
+import type { Authenticated, IdentityListing } from './store/store.js';
+import type { IdentityView } from '../coordination/views.js';
 import { Router } from './router.js';
 
 export interface ApiContext {
@@ -17,6 +19,8 @@ export interface ApiContext {
   /** Resolves the request's bearer token; 'unauthorized' for none, wrong, expired or revoked. */
   authenticate(req: IncomingMessage): Promise<AuthOutcome>;
   allowedAgents(clientName: string): Promise<string[]>;
+  /** Every identity of the store (for the admins' identities view). */
+  identities(): Promise<IdentityListing[]>;
 }
 
 /** The routes of the API, bound to one server's state. */
@@ -31,6 +35,12 @@ export function apiRouter(ctx: ApiContext): Router {
     .get(PROTOCOL_PATH, (_req, res) => json(res, 426, { error: 'this endpoint speaks WebSocket only' }))
     .get('/api/v1/peers', withViewer((viewer) => ({ peers: ctx.hub.peersView(viewer) })))
     .get('/api/v1/tunnels', withViewer((viewer) => ({ tunnels: ctx.hub.tunnelsView(viewer) })))
+    .get('/api/v1/identities', async (req, res) => {
+      const auth = await ctx.authenticate(req);
+      if (typeof auth === 'string') return refuse(res, auth);
+      if (auth.identity.kind !== 'admin') return json(res, 403, { error: 'the identities view needs an admin token' });
+      json(res, 200, { identities: identitiesView(ctx.hub, await ctx.identities()) });
+    })
     .get('/metrics', async (req, res) => {
       const auth = await ctx.authenticate(req);
       if (typeof auth === 'string') return refuse(res, auth);
@@ -63,6 +73,17 @@ async function viewerFor(ctx: ApiContext, auth: Authenticated): Promise<Viewer> 
   if (kind === 'admin') return { kind };
   if (kind === 'agent') return { kind, name };
   return { kind, name, allow: new Set(await ctx.allowedAgents(name)) };
+}
+
+function identitiesView(hub: Hub, identities: readonly IdentityListing[]): IdentityView[] {
+  return identities.map((i) => ({
+    kind: i.kind,
+    name: i.name,
+    onlineNodes: i.kind === 'admin' ? 0 : hub.nodesOf(i.kind, i.name).length,
+    createdAt: i.createdAt,
+    lastConnectedAt: i.lastConnectedAt,
+    lastDisconnectedAt: i.lastDisconnectedAt,
+  }));
 }
 
 export async function metrics(registry: Registry, res: ServerResponse): Promise<void> {

@@ -160,7 +160,13 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     maxPayload: Math.max(MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD + 32),
   });
 
-  const router = apiRouter({ hub, registry: metrics.registry, authenticate, allowedAgents: (n) => store.allowedAgents(n) });
+  const router = apiRouter({
+    hub,
+    registry: metrics.registry,
+    authenticate,
+    allowedAgents: (n) => store.allowedAgents(n),
+    identities: () => store.listIdentities(),
+  });
   const headersTimeoutMs = opts.headersTimeoutMs ?? 10_000;
   // A connection that does not finish its request headers in time is closed (408): half-open
   // requests cannot pile up. Upgraded (WebSocket) connections are not subject to it.
