@@ -66,8 +66,9 @@ export function registerAgentCommand(program: Command): void {
         if (p.key) seen.delete(p.key);
         say(`peer ${who(p)} ${how}`);
       });
+      let stopping = false;
       node.on('coordinator', (state, detail) => {
-        if (state === 'connected') return;
+        if (state === 'connected' || stopping) return;
         say(`coordination server: ${state}${detail ? ` (${detail})` : ''}`);
         if (state === 'closed') {
           // The server refused us for good (revoked token, replaced by another agent).
@@ -79,7 +80,11 @@ export function registerAgentCommand(program: Command): void {
       node.on('netcheck', (r) =>
         say(`netcheck: udp ${r.udp}, public ${r.globalV4 ?? 'none'}, mapping ${r.mapping}, filtering ${r.filtering}, hairpinning ${r.hairpinning ?? 'unknown'}`),
       );
-      onShutdown(() => node.close());
+      // SIGINT/SIGTERM: a clean stop (exit 0), not the server closing us.
+      onShutdown(() => {
+        stopping = true;
+        node.close();
+      });
       await new Promise<never>(() => undefined);
     });
 }

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { NodeKey } from '../identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
+import { parseServerUrl } from '../node/server-url.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { collect, portOption } from './options.js';
@@ -60,16 +61,17 @@ export async function startPeer(
 ): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
+  let server: string;
   try {
-    new URL(flags.server);
-  } catch {
-    throw new UsageError(`--server "${flags.server}" is not a URL; expected e.g. http://coord.example:8080`);
+    server = parseServerUrl(flags.server).href;
+  } catch (err) {
+    throw new UsageError(`--server ${(err as Error).message}`);
   }
   const key = nodeKeyFor(kind, flags.keyFile);
   const stun = stunServerList(flags.stun);
   try {
     return await PeerNode.start({
-      server: flags.server,
+      server,
       token: flags.token,
       key,
       role: kind,

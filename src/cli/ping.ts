@@ -5,7 +5,6 @@ import { pingPeer } from '../node/ping.js';
 import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed } from './errors.js';
 import { intOption } from './options.js';
-import { onShutdown } from './shutdown.js';
 
 interface PingFlags extends PeerFlags {
   count: number;
@@ -27,7 +26,7 @@ export function registerPingCommand(program: Command): void {
     .addHelpText(
       'after',
       '\nExample:\n  traverse ping dev-box --server http://coord.example:8080 --token "$CLIENT_TOKEN"\n' +
-        '  pong from dev-box via direct 203.0.113.101:41641 in 0.8 ms\n\nExit status: 0 when pongs came back, 1 otherwise, 2 for bad arguments.',
+        '  pong from dev-box via direct 203.0.113.101:41641 in 0.8 ms\n\nExit status: 0 when every ping got its pong, 1 when any was lost (or none came back), 130 when interrupted (the summary is printed first), 2 for bad arguments.',
     )
     .action(async (agent: string, flags: PingFlags) => runPing(agent, flags));
 }
@@ -36,7 +35,14 @@ async function runPing(agent: string, flags: PingFlags): Promise<void> {
   const started = performance.now();
   const node = await startPeer(flags, 'client', 'ping');
   const publishedMs = Math.round(performance.now() - started);
-  onShutdown(() => node.close(), 1);
+  // Ctrl-C stops pinging; the summary of what was sent is still printed, and the exit is 130.
+  const interrupted = new AbortController();
+  const onSignal = (): void => {
+    if (interrupted.signal.aborted) process.exit(130); // a second Ctrl-C: stop waiting
+    interrupted.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
@@ -51,6 +57,7 @@ async function runPing(agent: string, flags: PingFlags): Promise<void> {
       startedAt: started,
       publishedMs,
       disabledHere: flags.disableDirect ?? false,
+      signal: interrupted.signal,
       onPath: ({ path, firstDirect, timeToDirectMs }) => {
         if (flags.json) return;
         if (firstDirect && path.kind === 'direct') out(`direct connection established after ${timeToDirectMs} ms (${path.endpoint})`);
@@ -66,11 +73,24 @@ async function runPing(agent: string, flags: PingFlags): Promise<void> {
       },
     });
     if (flags.json) out(JSON.stringify(summary));
-    else if (summary.path === 'direct') {
-      out(`connected to ${agent} directly via ${summary.endpoint}${summary.timeToDirectMs !== null ? ` (direct after ${summary.timeToDirectMs} ms)` : ''}`);
-    } else out(`connected to ${agent} through the relay: ${summary.reason}`);
-    if (pongs === 0) throw new CommandFailed(`no pong from ${agent} in ${flags.count} ping(s)`);
+    else {
+      // As ping(8) sums up: counts, loss, round trips; then the path and, if relayed, why.
+      out(`--- ${agent} ping statistics ---`);
+      const rtt = summary.rttMs ? `, round trip min/avg/max ${summary.rttMs.min}/${summary.rttMs.avg}/${summary.rttMs.max} ms` : '';
+      out(`${summary.sent} sent, ${summary.received} received, ${summary.lossPercent}% loss${rtt}`);
+      if (summary.path === 'direct') {
+        out(`connected to ${agent} directly via ${summary.endpoint}${summary.timeToDirectMs !== null ? ` (direct after ${summary.timeToDirectMs} ms)` : ''}`);
+      } else out(`connected to ${agent} through the relay: ${summary.reason}`);
+    }
+    if (interrupted.signal.aborted) {
+      process.exitCode = 130;
+      return;
+    }
+    if (pongs === 0) throw new CommandFailed(`no pong from ${agent} in ${summary.sent} ping(s)`);
+    if (pongs < summary.sent) throw new CommandFailed(`${summary.sent - pongs} of ${summary.sent} pings to ${agent} got no pong`);
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     node.close();
   }
 }

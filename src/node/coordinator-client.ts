@@ -151,7 +151,13 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       this.once('config', onConfig);
       this.on('state', onState);
     });
-    this.open();
+    try {
+      this.open();
+    } catch (err) {
+      // A URL ws cannot use, for one: the first connection fails with the reason, not a throw.
+      this.stopped = true;
+      this.setState('closed', (err as Error).message);
+    }
     return first;
   }
 

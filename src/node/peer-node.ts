@@ -144,6 +144,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const connected = coordinator.connect();
+      // If the timeout below wins, close() later rejects this promise too: nobody waits for it then.
+      connected.catch(() => undefined);
       const config = options.connectTimeoutMs
         ? await Promise.race([
             connected,

@@ -29,6 +29,14 @@ export interface PingOptions {
   readonly onReply?: (reply: PingReply) => void;
   /** Each path change while pinging. */
   readonly onPath?: (change: PathChange) => void;
+  /**
+   * A relayed path that hole punching may still upgrade is given until this long after the
+   * tunnel opened before the summary calls it relayed (ms; default 2000). `ping -n 1` would
+   * otherwise report the relay its first pong took while the direct path was moments away.
+   */
+  readonly directWaitMs?: number;
+  /** Stops pinging (Ctrl-C): the summary covers the pings sent so far. */
+  readonly signal?: AbortSignal;
 }
 
 /** One ping: a pong and the path it came back on, or nothing within the timeout. */
@@ -55,6 +63,12 @@ export interface PingSummary {
    */
   publishedMs: number;
   reason: string | null;
+  /** Pings sent and pongs received, and the share lost (0-100), as ping(8) sums up. */
+  sent: number;
+  received: number;
+  lossPercent: number;
+  /** Round trips of the pongs received (ms); null when none came back. */
+  rttMs: { min: number; avg: number; max: number } | null;
 }
 
 export interface PingResult {
@@ -64,7 +78,18 @@ export interface PingResult {
   readonly pongs: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+/** Waits `ms`, or less if `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((res) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      res();
+    }
+    signal?.addEventListener('abort', done);
+  });
+}
 
 /** Pings the peer `count` times and sums up the path. Never throws for lost pongs: see `pongs`. */
 export async function pingPeer(node: PeerNode, options: PingOptions): Promise<PingResult> {
@@ -88,8 +113,9 @@ export async function pingPeer(node: PeerNode, options: PingOptions): Promise<Pi
   const replies: PingReply[] = [];
   let pongs = 0;
   let lastPong: Path | null = null;
+  const tunnelAt = performance.now();
   try {
-    for (let seq = 0; seq < options.count; seq++) {
+    for (let seq = 0; seq < options.count && !options.signal?.aborted; seq++) {
       const t0 = performance.now();
       const r = await node.magicsock.ping(peerKey, options.timeoutMs);
       let reply: PingReply;
@@ -109,13 +135,32 @@ export async function pingPeer(node: PeerNode, options: PingOptions): Promise<Pi
       replies.push(reply);
       options.onReply?.(reply);
       const wait = options.intervalMs - (performance.now() - t0);
-      if (seq < options.count - 1 && wait > 0) await sleep(wait);
+      if (seq < options.count - 1 && wait > 0) await sleep(wait, options.signal);
+    }
+    // Punching may be moments from a direct path: let it finish before summing up.
+    const waitLeft = (options.directWaitMs ?? 2000) - (performance.now() - tunnelAt);
+    if (lastPath.kind === 'relay' && node.directAllowed && waitLeft > 0 && !options.signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          node.off('path', onDirect);
+          options.signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const onDirect = (p: { key: string }, path: Path): void => {
+          if (p.key === peerKey && path.kind === 'direct') done();
+        };
+        const timer = setTimeout(done, waitLeft);
+        node.on('path', onDirect);
+        options.signal?.addEventListener('abort', done);
+      });
     }
   } finally {
     node.off('path', onPath);
   }
 
-  const final = lastPong ?? lastPath;
+  // The path now, if direct; else the one the last pong took (or the relay).
+  const final = lastPath.kind === 'direct' ? lastPath : (lastPong ?? lastPath);
   let reason: string | null = null;
   if (final.kind === 'relay') {
     // Both netchecks explain a relayed path; ours may still be running.
@@ -134,6 +179,8 @@ export async function pingPeer(node: PeerNode, options: PingOptions): Promise<Pi
       peerHasEndpoints: latest.endpoints.length > 0,
     });
   }
+  const rtts = replies.flatMap((r) => (r.ok ? [r.latencyMs] : []));
+  const round = (x: number): number => Math.round(x * 100) / 100;
   const summary: PingSummary = {
     summary: true,
     path: final.kind,
@@ -141,6 +188,10 @@ export async function pingPeer(node: PeerNode, options: PingOptions): Promise<Pi
     timeToDirectMs: timeToDirect,
     publishedMs,
     reason,
+    sent: replies.length,
+    received: pongs,
+    lossPercent: replies.length === 0 ? 0 : round(((replies.length - pongs) / replies.length) * 100),
+    rttMs: rtts.length === 0 ? null : { min: Math.min(...rtts), avg: round(rtts.reduce((a, b) => a + b, 0) / rtts.length), max: Math.max(...rtts) },
   };
   return { summary, replies, pongs };
 }

@@ -237,7 +237,7 @@ test('ping: typed replies and a summary with the direct loopback path', async ()
     }
     const s = result.summary;
     // Field for field and in this order: `traverse ping --json` prints it as it is.
-    assert.deepEqual(Object.keys(s), ['summary', 'path', 'endpoint', 'timeToDirectMs', 'publishedMs', 'reason']);
+    assert.deepEqual(Object.keys(s), ['summary', 'path', 'endpoint', 'timeToDirectMs', 'publishedMs', 'reason', 'sent', 'received', 'lossPercent', 'rttMs']);
     assert.equal(s.summary, true);
     assert.equal(s.path, 'direct');
     assert.match(s.endpoint ?? '', /^127\.0\.0\.1:\d+$/);
@@ -245,6 +245,12 @@ test('ping: typed replies and a summary with the direct loopback path', async ()
     assert.equal(s.reason, null);
     // The path went direct before pingPeer was called, so it saw no change.
     assert.equal(s.timeToDirectMs, null);
+    // As ping(8) sums up.
+    assert.equal(s.sent, 3);
+    assert.equal(s.received, 3);
+    assert.equal(s.lossPercent, 0);
+    const rtts = replies.flatMap((r) => (r.ok ? [r.latencyMs] : []));
+    assert.deepEqual(s.rttMs && [s.rttMs.min, s.rttMs.max], [Math.min(...rtts), Math.max(...rtts)]);
   } finally {
     await pair.close();
   }
@@ -266,6 +272,20 @@ test('ping: relay only (--disable-direct) sums up as relay with the reason; a lo
     const lost = await pingPeer(pair.client, { peerKey: pair.agentKey, peerName: 'ws1', count: 1, intervalMs: 10, timeoutMs: 150, disabledHere: true, netcheckWaitMs: 10 });
     assert.equal(lost.pongs, 0);
     assert.deepEqual(lost.replies, [{ seq: 0, ok: false, timeoutMs: 150 }]);
+    assert.deepEqual([lost.summary.sent, lost.summary.received, lost.summary.lossPercent, lost.summary.rttMs], [1, 0, 100, null]);
+  } finally {
+    await pair.close();
+  }
+});
+
+test('ping: a path still being punched is given its moment before the summary calls it relayed', async () => {
+  const pair = await startPair();
+  try {
+    // One ping at once, before any direct path (the pong comes back over the relay), as `ping -n 1` does.
+    const result = await pingPeer(pair.client, { peerKey: pair.agentKey, peerName: 'ws1', count: 1, intervalMs: 10, timeoutMs: 2000, directWaitMs: 3000 });
+    assert.equal(result.pongs, 1);
+    assert.equal(result.summary.path, 'direct', `summary: ${JSON.stringify(result.summary)}`);
+    assert.equal(result.summary.reason, null);
   } finally {
     await pair.close();
   }

@@ -1,0 +1,25 @@
+// The coordination server's URL as users type it: http(s)://host:port, ws(s)://host:port, or a
+// bare host:port (taken as http://). Anything else is refused with what was expected, before a
+// connection is tried.
+export class ServerUrlError extends Error {}
+
+const SCHEMES = new Set(['http:', 'https:', 'ws:', 'wss:']);
+
+export function parseServerUrl(text: string): URL {
+  const trimmed = text.trim();
+  if (trimmed === '') throw new ServerUrlError('the server URL is empty; expected e.g. http://coord.example:8080');
+  // "localhost:8080" parses as a URL with the scheme "localhost:": a scheme-less host:port is
+  // what people type, so it means http.
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new ServerUrlError(`"${text}" is not a URL; expected e.g. http://coord.example:8080`);
+  }
+  if (!SCHEMES.has(url.protocol)) {
+    throw new ServerUrlError(`"${text}" has the scheme ${url.protocol.slice(0, -1)}; use http://, https://, ws:// or wss://`);
+  }
+  if (url.hostname === '') throw new ServerUrlError(`"${text}" names no host; expected e.g. http://coord.example:8080`);
+  return url;
+}
