@@ -9,6 +9,8 @@ import { registerProxyCommand } from './proxy.js';
 import { registerSpeedtestCommand } from './speedtest.js';
 import { registerServer } from './server.js';
 import { registerToken } from './token.js';
+import { registerIdentity } from './identity.js';
+import { registerAllow } from './allow.js';
 import { registerStatus } from './status.js';
 import { registerStunServer } from './stun-server.js';
 
@@ -22,6 +24,8 @@ export function registerCommands(program: Command): void {
   registerSpeedtestCommand(program);
   registerServer(program);
   registerToken(program);
+  registerIdentity(program);
+  registerAllow(program);
   registerStatus(program);
   registerStunServer(program);
 }

@@ -1,5 +1,5 @@
-// `traverse token create|list|revoke`: administration of identities, tokens and access rules,
-// straight on the server's database (a running server applies revocations within a second).
+// `traverse token create|list|revoke|rotate`: administration of identities, tokens and access
+// rules, straight on the server's database (a running server applies revocations within a second).
 import type { Command } from 'commander';
 import { parseDuration, DurationError } from './duration.js';
 import { identityName } from '../coordination/protocol.js';
@@ -8,7 +8,7 @@ import { generateToken, hashToken } from '../server/tokens.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { dataDir, openStore } from './data-dir.js';
 
-interface WhoFlags {
+export interface WhoFlags {
   data?: string;
   agent?: string;
   client?: string;
@@ -21,9 +21,16 @@ interface CreateFlags extends WhoFlags {
   json?: boolean;
 }
 
+interface RevokeFlags extends WhoFlags {
+  id?: string;
+}
+
+/** The --data option of every command that works on the server's database. */
+export const DATA_OPTION = ['--data <dir>', 'data folder of the server (env TRAVERSE_DATA; default ./traverse-data)'] as const;
+
 export function registerToken(program: Command): void {
-  const token = program.command('token').description('create, list and revoke identities and their tokens');
-  const data = ['--data <dir>', 'data folder of the server (env TRAVERSE_DATA; default ./traverse-data)'] as const;
+  const token = program.command('token').description('create, list, revoke and rotate identities\' tokens');
+  const data = DATA_OPTION;
 
   token
     .command('create')
@@ -46,15 +53,28 @@ export function registerToken(program: Command): void {
 
   token
     .command('revoke')
-    .description("revoke every token of an identity; a running server closes its connections at once")
+    .description('revoke one token (--id) or every token of an identity; a running server closes their connections at once')
     .option(...data)
+    .option('--id <token-id>', 'the token id that token list shows (8 hex characters)')
     .option('--agent <name>', 'the agent to revoke')
     .option('--client <name>', 'the client to revoke')
     .option('--admin <name>', 'the admin to revoke')
-    .action(async (flags: WhoFlags) => revoke(flags));
+    .action(async (flags: RevokeFlags) => revoke(flags));
+
+  token
+    .command('rotate')
+    .description("create a new token for an identity and revoke its old ones at once; the token is the last line of output")
+    .option(...data)
+    .option('--agent <name>', 'the agent whose token to rotate')
+    .option('--client <name>', 'the client whose token to rotate')
+    .option('--admin <name>', 'the admin whose token to rotate')
+    .option('--expires <duration>', 'lifetime of the new token such as 12h, 30d or 2w (default: never expires)')
+    .option('--json', 'print one JSON object instead of text')
+    .action(async (flags: CreateFlags) => rotate(flags));
 }
 
-function who(flags: WhoFlags): { kind: IdentityKind; name: string } {
+/** The one identity named by --agent, --client or --admin (exit 2 for none, several or a bad name). */
+export function who(flags: WhoFlags): { kind: IdentityKind; name: string } {
   const given = (['agent', 'client', 'admin'] as const).filter((k) => flags[k] !== undefined);
   if (given.length !== 1) throw new UsageError('name exactly one identity: --agent NAME, --client NAME or --admin NAME');
   const kind = given[0]!;
@@ -68,13 +88,7 @@ async function create(flags: CreateFlags): Promise<void> {
   const { kind, name } = who(flags);
   const allow = parseAllow(flags.allow);
   if (allow.length > 0 && kind !== 'client') throw new UsageError('--allow applies to --client only');
-  let expiresIn: number | null = null;
-  try {
-    if (flags.expires !== undefined) expiresIn = parseDuration(flags.expires);
-  } catch (err) {
-    if (err instanceof DurationError) throw new UsageError(err.message);
-    throw err;
-  }
+  const expiresIn = parseExpires(flags.expires);
   const store = await openStore(dataDir(flags.data), false);
   try {
     const now = Date.now();
@@ -95,10 +109,22 @@ async function create(flags: CreateFlags): Promise<void> {
     if (kind === 'client') {
       lines.push(rules.length > 0 ? `It may reach: ${rules.join(', ')}.` : 'It may reach no agent yet: add --allow AGENT.');
     }
-    lines.push('This is the only time the token is shown; give it to the peer as TRAVERSE_TOKEN:', secret);
+    lines.push(SHOWN_ONCE, secret);
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     await store.close();
+  }
+}
+
+const SHOWN_ONCE = 'This is the only time the token is shown; give it to the peer as TRAVERSE_TOKEN:';
+
+function parseExpires(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    if (err instanceof DurationError) throw new UsageError(err.message);
+    throw err;
   }
 }
 
@@ -132,7 +158,13 @@ async function list(flags: { data?: string; json?: boolean }): Promise<void> {
   }
 }
 
-async function revoke(flags: WhoFlags): Promise<void> {
+async function revoke(flags: RevokeFlags): Promise<void> {
+  if (flags.id !== undefined) {
+    if (flags.agent !== undefined || flags.client !== undefined || flags.admin !== undefined) {
+      throw new UsageError('give either --id TOKEN_ID or --agent/--client/--admin NAME, not both');
+    }
+    return revokeById(flags.id, flags.data);
+  }
   const { kind, name } = who(flags);
   const store = await openStore(dataDir(flags.data), true);
   try {
@@ -148,14 +180,73 @@ async function revoke(flags: WhoFlags): Promise<void> {
   }
 }
 
-function parseAllow(text: string | undefined): string[] {
-  if (text === undefined) return [];
+/** Token ids are the first characters of the hex hash: 8 in listings; 4 to 64 are accepted. */
+const TOKEN_ID = /^[0-9a-f]{4,64}$/i;
+
+async function revokeById(id: string, data: string | undefined): Promise<void> {
+  if (!TOKEN_ID.test(id)) throw new UsageError(`--id "${id}": a token id is the 8 hex characters token list shows, e.g. 7b0b63a0`);
+  const store = await openStore(dataDir(data), true);
+  try {
+    const found = await store.tokensById(id);
+    if (found.length === 0) throw new CommandFailed(`no token with id ${id}; see traverse token list`);
+    if (found.length > 1) {
+      const which = found.map((f) => `${f.token.hint} of ${f.identity.kind} "${f.identity.name}"`).join(', ');
+      throw new CommandFailed(`token id ${id} is ambiguous, it matches ${found.length} tokens (${which}); revoke by --agent/--client/--admin NAME instead`);
+    }
+    const { token, identity } = found[0]!;
+    const whose = `token ${token.hint} of ${identity.kind} "${identity.name}"`;
+    if (!(await store.revokeToken(token.id, Date.now()))) {
+      process.stdout.write(`The ${whose} was already revoked (${iso(token.revokedAt)}); nothing changed.\n`);
+      return;
+    }
+    process.stdout.write(`Revoked ${whose}; a running server closes its connections within a second.\n`);
+  } finally {
+    await store.close();
+  }
+}
+
+async function rotate(flags: CreateFlags): Promise<void> {
+  const { kind, name } = who(flags);
+  const expiresIn = parseExpires(flags.expires);
+  const store = await openStore(dataDir(flags.data), true);
+  try {
+    const identity = await store.findIdentity(kind, name);
+    if (!identity) throw new CommandFailed(`no ${kind} named "${name}"; create it with traverse token create --${kind} ${name}`);
+    const now = Date.now();
+    const secret = generateToken();
+    const { token: info, revoked } = await store.rotateToken(identity.id, hashToken(secret), now, expiresIn === null ? null : now + expiresIn);
+    if (flags.json) {
+      process.stdout.write(
+        JSON.stringify({ kind, name, tokenId: info.hint, expiresAt: iso(info.expiresAt), revoked: revoked.map((t) => t.hint), token: secret }) + '\n',
+      );
+      return;
+    }
+    const old = revoked.length === 0 ? 'it had no other token to revoke' : `revoked ${revoked.map((t) => t.hint).join(', ')}`;
+    process.stdout.write(
+      [
+        `Created token ${info.hint} for ${kind} "${name}", ${info.expiresAt === null ? 'never expires' : `expires ${iso(info.expiresAt)}`}; ${old}.`,
+        ...(revoked.length > 0 ? ['A running server closes the connections of the old tokens within a second.'] : []),
+        SHOWN_ONCE,
+        secret,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+/** A comma-separated list of agent names (for --allow, and --agent of `traverse allow`). */
+export function parseAgents(text: string, flag: string): string[] {
   const names = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const n of names) {
-    if (!identityName.safeParse(n).success) throw new UsageError(`--allow: "${n}" is not a valid agent name`);
+    if (!identityName.safeParse(n).success) throw new UsageError(`${flag}: "${n}" is not a valid agent name`);
   }
-  if (names.length === 0) throw new UsageError('--allow needs at least one agent name, e.g. --allow my-workspace');
+  if (names.length === 0) throw new UsageError(`${flag} needs at least one agent name, e.g. ${flag} my-workspace`);
   return [...new Set(names)];
+}
+
+function parseAllow(text: string | undefined): string[] {
+  return text === undefined ? [] : parseAgents(text, '--allow');
 }
 
 function tokenState(t: { revokedAt: number | null; expiresAt: number | null }, now: number): string {
@@ -184,11 +275,11 @@ function toJson(i: IdentityListing): unknown {
   };
 }
 
-function iso(ms: number | null): string | null {
+export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
 }
