@@ -16,7 +16,7 @@ import { Router } from './router.js';
 export interface ApiContext {
   readonly hub: Hub;
   readonly registry: Registry;
-  /** Resolves the request's bearer token; 'unauthorized' for none, wrong, expired or revoked. */
+  /** Resolves the request's bearer token, or says why not (none, unknown, expired, revoked, throttled). */
   authenticate(req: IncomingMessage): Promise<AuthOutcome>;
   allowedAgents(clientName: string): Promise<string[]>;
   /** Every identity of the store (for the admins' identities view). */
@@ -27,7 +27,7 @@ export interface ApiContext {
 export function apiRouter(ctx: ApiContext): Router {
   const withViewer = (view: (viewer: Viewer) => unknown) => async (req: IncomingMessage, res: ServerResponse) => {
     const auth = await ctx.authenticate(req);
-    if (typeof auth === 'string') return refuse(res, auth);
+    if (isRefused(auth)) return refuse(res, auth);
     json(res, 200, view(await viewerFor(ctx, auth)));
   };
   return new Router()
@@ -37,20 +37,31 @@ export function apiRouter(ctx: ApiContext): Router {
     .get('/api/v1/tunnels', withViewer((viewer) => ({ tunnels: ctx.hub.tunnelsView(viewer) })))
     .get('/api/v1/identities', async (req, res) => {
       const auth = await ctx.authenticate(req);
-      if (typeof auth === 'string') return refuse(res, auth);
+      if (isRefused(auth)) return refuse(res, auth);
       if (auth.identity.kind !== 'admin') return json(res, 403, { error: 'the identities view needs an admin token' });
       json(res, 200, { identities: identitiesView(ctx.hub, await ctx.identities()) });
     })
     .get('/metrics', async (req, res) => {
       const auth = await ctx.authenticate(req);
-      if (typeof auth === 'string') return refuse(res, auth);
+      if (isRefused(auth)) return refuse(res, auth);
       if (auth.identity.kind !== 'admin') return json(res, 403, { error: 'metrics need an admin token' });
       return metrics(ctx.registry, res);
     });
 }
 
 /** What authentication of a request came to: whose token, or why not. */
-export type AuthOutcome = Authenticated | 'unauthorized' | 'throttled';
+export type AuthOutcome = Authenticated | AuthRefused;
+
+/** A request whose token does not authenticate: 401 (with what is wrong with it) or 429. */
+export interface AuthRefused {
+  readonly refused: 'unauthorized' | 'throttled';
+  /** One sentence for the holder of the token: unknown, expired (when), revoked (when). */
+  readonly message: string;
+}
+
+export function isRefused(a: AuthOutcome): a is AuthRefused {
+  return 'refused' in a;
+}
 
 export async function handleHttp(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // The API only reads: a request body is refused unread, and the connection closed, so a large
@@ -96,15 +107,11 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-function refuse(res: ServerResponse, why: 'unauthorized' | 'throttled'): void {
-  if (why === 'throttled') return json(res, 429, { error: 'too many failed authentications from this address; wait and retry' }, { 'retry-after': '10' });
-  unauthorized(res);
+function refuse(res: ServerResponse, why: AuthRefused): void {
+  if (why.refused === 'throttled') return json(res, 429, { error: 'too many requests', message: why.message }, { 'retry-after': '10' });
+  json(res, 401, { error: 'unauthorized', message: why.message }, { 'www-authenticate': 'Bearer' });
 }
 
-/** The one answer to every bad token: nothing tells a wrong token from a revoked one. */
-export function unauthorized(res: ServerResponse): void {
-  json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
-}
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body, null, 2) + '\n';

@@ -8,7 +8,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
-import { apiRouter, handleHttp, metrics as serveMetrics, type AuthOutcome } from './http-api.js';
+import { apiRouter, handleHttp, isRefused, metrics as serveMetrics, type AuthOutcome } from './http-api.js';
+import { refusalMessage } from './refusal.js';
 import { AuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
 import { roleProblem } from './role.js';
@@ -142,14 +143,15 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     const source = req.socket.remoteAddress ?? 'unknown';
     if (!throttle.allowed(source)) {
       metrics.authFailures.inc();
-      return 'throttled';
+      return { refused: 'throttled', message: 'too many failed authentications from this address; wait and retry' };
     }
     const token = bearerToken(req.headers.authorization);
     const auth = token === undefined ? undefined : await store.authenticate(hashToken(token), Date.now());
     if (auth) return auth;
     metrics.authFailures.inc();
     throttle.failed(source);
-    return 'unauthorized';
+    const message = token === undefined ? 'no bearer token in the Authorization header' : refusalMessage(await store.refusal(hashToken(token), Date.now()));
+    return { refused: 'unauthorized', message };
   };
 
   const wss = new WebSocketServer({
@@ -199,8 +201,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== PROTOCOL_PATH) return reject(socket, 404, 'Not Found');
     const auth = await authenticate(req);
-    if (auth === 'throttled') return reject(socket, 429, 'Too Many Requests', 'too many failed authentications from this address; wait and retry');
-    if (auth === 'unauthorized') return reject(socket, 401, 'Unauthorized');
+    if (isRefused(auth)) {
+      return auth.refused === 'throttled' ? reject(socket, 429, 'Too Many Requests', auth.message) : reject(socket, 401, 'Unauthorized', auth.message);
+    }
     const { identity, token } = auth;
     // The token's kind must be the role the node asked for, before anything changes: a `ping`
     // with an agent's token must not replace the running agent.

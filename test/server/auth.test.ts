@@ -1,4 +1,4 @@
-// Tokens over real HTTP/WebSocket: one 401 for every bad token, expiry and revocation of
+// Tokens over real HTTP/WebSocket: a 401 that says what is wrong with the token, expiry and revocation of
 // live connections (by another store handle, as `traverse token revoke` does).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,10 +6,11 @@ import { CloseCode } from '../../src/coordination/protocol.js';
 import { SqliteStore } from '../../src/server/store/sqlite.js';
 import { RawPeer, httpGet, startTestServer, upgradeStatus } from './helpers.js';
 
-test('wrong, expired and revoked tokens get the same 401 before the upgrade', async () => {
+test('no, unknown, expired and revoked tokens get 401 before the upgrade, each told what is wrong', async () => {
   const t = await startTestServer();
   try {
-    const expired = await t.token('agent', 'old', { expiresAt: Date.now() - 1000 });
+    const expiresAt = Date.now() - 1000;
+    const expired = await t.token('agent', 'old', { expiresAt });
     const revoked = await t.token('agent', 'gone');
     await t.store.revokeIdentity('agent', 'gone', Date.now());
     const answers = await Promise.all([
@@ -18,12 +19,18 @@ test('wrong, expired and revoked tokens get the same 401 before the upgrade', as
       upgradeStatus(t.wsUrl, expired),
       upgradeStatus(t.wsUrl, revoked),
     ]);
-    for (const a of answers) assert.deepEqual(a, answers[0]);
-    assert.equal(answers[0]!.status, 401);
+    assert.deepEqual(answers.map((a) => a.status), [401, 401, 401, 401]);
+    const messages = answers.map((a) => (JSON.parse(a.body) as { message: string }).message);
+    assert.match(messages[0]!, /no bearer token/);
+    assert.match(messages[1]!, /does not know this token/);
+    assert.equal(messages[2], `this token expired at ${new Date(expiresAt).toISOString()}; ask an administrator for a new one`);
+    assert.match(messages[3]!, /^this token was revoked at \d{4}-\d\d-\d\dT/);
     const failures = await t.server.metrics.authFailures.get();
     assert.equal(failures.values[0]?.value, 4);
     // The HTTP API answers the same way.
-    assert.equal((await httpGet(`${t.server.url}/api/v1/peers`, expired)).status, 401);
+    const api = await httpGet(`${t.server.url}/api/v1/peers`, expired);
+    assert.equal(api.status, 401);
+    assert.match((api.body as { message: string }).message, /expired at/);
     assert.equal((await httpGet(`${t.server.url}/healthz`)).status, 200);
   } finally {
     await t.close();

@@ -18,6 +18,7 @@ import type {
   Store,
   TokenInfo,
   TokenOwner,
+  TokenRefusal,
 } from './store.js';
 
 export const DATABASE_FILE = 'traverse.db';
@@ -113,6 +114,14 @@ export class SqliteStore implements Store {
     if (!row || !hashesEqual(row.hash, tokenHash) || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return undefined;
     const identity = this.q<[number], IdentityRow>(SQL.identityById).get(row.identity_id);
     return identity ? { token: toToken(row), identity: toIdentity(identity) } : undefined;
+  }
+
+  async refusal(tokenHash: string, now: number): Promise<TokenRefusal> {
+    const row = this.q<[string], TokenRow>(SQL.tokenByHash).get(tokenHash);
+    if (!row || !hashesEqual(row.hash, tokenHash)) return { reason: 'unknown' };
+    if (row.revoked_at !== null) return { reason: 'revoked', at: row.revoked_at };
+    if (row.expires_at !== null && row.expires_at <= now) return { reason: 'expired', at: row.expires_at };
+    return { reason: 'valid' };
   }
 
   async tokenValid(tokenId: number, now: number): Promise<boolean> {

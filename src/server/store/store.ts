@@ -70,6 +70,12 @@ export interface AllowRule {
   readonly createdAt: number;
 }
 
+export type TokenRefusal =
+  | { readonly reason: 'unknown' }
+  | { readonly reason: 'revoked'; readonly at: number }
+  | { readonly reason: 'expired'; readonly at: number }
+  | { readonly reason: 'valid' };
+
 /** An authenticated token: which token and whose. */
 export interface Authenticated {
   readonly token: TokenInfo;
@@ -83,6 +89,11 @@ export interface Store {
   createToken(identityId: number, tokenHash: string, now: number, expiresAt: number | null): Promise<TokenInfo>;
   /** The identity behind a token hash if the token is neither revoked nor expired at `now`. */
   authenticate(tokenHash: string, now: number): Promise<Authenticated | undefined>;
+  /**
+   * Why a token does not authenticate: unknown, revoked (when) or expired (when). Told only to
+   * whoever holds the token, who learns nothing they could not have known.
+   */
+  refusal(tokenHash: string, now: number): Promise<TokenRefusal>;
   /** Whether a token is still usable: checked for live connections when the policy changes. */
   tokenValid(tokenId: number, now: number): Promise<boolean>;
   /** Revokes every live token of an identity; returns how many. Bumps the policy version. */
