@@ -6,6 +6,8 @@ import { registerAgentCommand } from './agent.js';
 import { registerPingCommand } from './ping.js';
 import { registerForwardCommand } from './forward.js';
 import { registerProxyCommand } from './proxy.js';
+import { registerSshCommand } from './ssh.js';
+import { registerConfigSshCommand } from './config-ssh.js';
 import { registerSpeedtestCommand } from './speedtest.js';
 import { registerServer } from './server.js';
 import { registerToken } from './token.js';
@@ -21,6 +23,8 @@ export function registerCommands(program: Command): void {
   registerPingCommand(program);
   registerForwardCommand(program);
   registerProxyCommand(program);
+  registerSshCommand(program);
+  registerConfigSshCommand(program);
   registerSpeedtestCommand(program);
   registerServer(program);
   registerToken(program);

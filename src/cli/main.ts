@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { CommandFailed, EXIT_FAILED, EXIT_USAGE, UsageError } from './errors.js';
 import { EndpointError } from '../net/endpoint.js';
 import { registerCommands } from './commands.js';
+import { packageVersion } from './self.js';
 
 export function buildProgram(): Command {
   const program = new Command('traverse')
@@ -9,7 +10,7 @@ export function buildProgram(): Command {
       'Direct, encrypted connections between a developer machine and a remote workspace, across NATs and firewalls: ' +
         'STUN discovery, a coordination server, hole punching, and a relay when no direct path exists.',
     )
-    .version('0.1.0')
+    .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerCommands(program);
