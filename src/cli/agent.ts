@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { describePath } from '../net/path.js';
 import { AllowListError, DEFAULT_ALLOWED_TARGETS, agentService, nodeAddresses, type AgentService } from '../node/agent.js';
-import { addPeerOptions, startPeer, type PeerFlags } from './peer-options.js';
+import { addPeerOptions, exitWhenClosedForGood, startPeer, type PeerFlags } from './peer-options.js';
 import { collect, intOption } from './options.js';
 import { UsageError } from './errors.js';
 import { onShutdown } from './shutdown.js';
@@ -66,23 +66,17 @@ export function registerAgentCommand(program: Command): void {
         if (p.key) seen.delete(p.key);
         say(`peer ${who(p)} ${how}`);
       });
-      let stopping = false;
       node.on('coordinator', (state, detail) => {
-        if (state === 'connected' || stopping) return;
+        if (state === 'connected' || state === 'closed') return;
         say(`coordination server: ${state}${detail ? ` (${detail})` : ''}`);
-        if (state === 'closed') {
-          // The server refused us for good (revoked token, replaced by another agent).
-          process.stderr.write(`traverse: the coordination server closed this agent's connection: ${detail ?? 'no reason given'}\n`);
-          node.close();
-          process.exit(1);
-        }
       });
+      const closedForGood = exitWhenClosedForGood(node, 'agent', () => undefined);
       node.on('netcheck', (r) =>
         say(`netcheck: udp ${r.udp}, public ${r.globalV4 ?? 'none'}, mapping ${r.mapping}, filtering ${r.filtering}, hairpinning ${r.hairpinning ?? 'unknown'}`),
       );
       // SIGINT/SIGTERM: a clean stop (exit 0), not the server closing us.
       onShutdown(() => {
-        stopping = true;
+        closedForGood.stopping();
         node.close();
       });
       await new Promise<never>(() => undefined);

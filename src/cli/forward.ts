@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { describePath } from '../net/path.js';
 import { ForwardListenError, startForwards, type Forwarder } from '../node/forward.js';
 import { formatEndpoint, parsePort } from '../net/endpoint.js';
-import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
+import { addPeerOptions, exitWhenClosedForGood, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { onShutdown } from './shutdown.js';
 
@@ -52,7 +52,9 @@ export function registerForwardCommand(program: Command): void {
       const forwards = specs.map(parseForwardSpec);
       const node = await startPeer(flags, 'client', 'forward');
       let forwarder: Forwarder | undefined;
+      const closedForGood = exitWhenClosedForGood(node, 'forward', () => void forwarder?.close());
       onShutdown(() => {
+        closedForGood.stopping();
         void forwarder?.close();
         node.close();
       });

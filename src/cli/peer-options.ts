@@ -91,11 +91,32 @@ export async function startPeer(
   }
 }
 
-/** Opens the tunnel to an agent, failing the command with the coordinator's reason. */
+/**
+ * Opens the tunnel to an agent, failing the command with the coordinator's reason. On failure
+ * the node is closed, so the command exits instead of idling on an open socket.
+ */
 export async function tunnelTo(node: PeerNode, agent: string): Promise<string> {
   try {
     return (await node.openTunnel(agent)).key;
   } catch (err) {
+    node.close();
     throw new CommandFailed((err as Error).message);
   }
+}
+
+/**
+ * For commands that run until stopped (agent, forward): when the server closes this node for
+ * good (a revoked or expired token, a newer agent process, a refused key), say why on stderr and
+ * exit 1 rather than run on with nothing to serve. A stop the user asked for is not that.
+ */
+export function exitWhenClosedForGood(node: PeerNode, what: string, cleanup: () => void): { stopping(): void } {
+  let stopping = false;
+  node.on('coordinator', (state, detail) => {
+    if (state !== 'closed' || stopping || node.isClosed) return;
+    process.stderr.write(`traverse: the coordination server closed this ${what}'s connection: ${detail ?? 'no reason given'}\n`);
+    cleanup();
+    node.close();
+    process.exit(1);
+  });
+  return { stopping: () => void (stopping = true) };
 }

@@ -237,6 +237,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     });
   }
 
+  /** Whether close() was called: what the coordinator reports after it is our own doing. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
