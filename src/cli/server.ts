@@ -6,7 +6,7 @@ import { createLogger } from '../log/logger.js';
 import { formatEndpoint, parseHostPort, type HostPort } from '../net/endpoint.js';
 import { createMetrics } from '../server/metrics.js';
 import { PROTOCOL_PATH } from '../coordination/protocol.js';
-import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, startCoordinatorServer } from '../server/server.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, ListenError, startCoordinatorServer } from '../server/server.js';
 import { startEmbeddedStun, type RunningStunServer } from '../server/stun-embed.js';
 import { DATABASE_FILE } from '../server/store/sqlite.js';
 import { CommandFailed, UsageError } from './errors.js';
@@ -120,8 +120,12 @@ async function runServer(flags: ServerFlags): Promise<void> {
   } catch (err) {
     await stunServer?.close();
     await store.close();
-    const hint = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? '; pick another with --listen HOST:PORT' : '';
-    throw new CommandFailed(`cannot listen on ${flags.listen}: ${message(err)}${hint}`);
+    if (err instanceof ListenError) {
+      const flag = err.which === 'metrics' ? '--metrics' : '--listen';
+      const hint = err.code === 'EADDRINUSE' ? `; the port is taken: pick another with ${flag} HOST:PORT` : '';
+      throw new CommandFailed(`${flag} ${err.message}${hint}`);
+    }
+    throw new CommandFailed(`cannot start the server: ${message(err)}`);
   }
 
   const identities = await store.listIdentities();

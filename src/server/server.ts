@@ -69,6 +69,19 @@ interface Conn {
   endReason?: string;
 }
 
+/** One of the server's listeners could not start: which one, where, and the system's reason. */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly which: 'listen' | 'metrics',
+    readonly address: string,
+    cause: unknown,
+  ) {
+    super(`cannot listen on ${address}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  }
+}
+
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000;
 /**
  * Enough for the nodes of a whole office behind one NAT (every forward, ssh session and ping is a
@@ -354,7 +367,17 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     c.ws.close(CloseCode.revoked, reason);
   }
 
-  await listen(http, opts.listen.host, opts.listen.port);
+  // A listener that cannot start stops everything started so far: no server half up, answering
+  // /healthz on a store the caller is about to close.
+  const abandon = async (which: ListenError['which'], host: string, listenPort: number, err: unknown): Promise<never> => {
+    clearInterval(pingTimer);
+    clearInterval(pollTimer);
+    clearInterval(pruneTimer);
+    if (http.listening) await new Promise<void>((resolve) => http.close(() => resolve()));
+    while (pending.size > 0) await Promise.all([...pending]);
+    throw new ListenError(which, formatEndpoint(host, listenPort), err);
+  };
+  await listen(http, opts.listen.host, opts.listen.port).catch((err: unknown) => abandon('listen', opts.listen.host, opts.listen.port, err));
   const port = (http.address() as AddressInfo).port;
 
   let metricsServer: Server | null = null;
@@ -364,7 +387,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') return void res.writeHead(404).end();
       serveMetrics(metrics.registry, res).catch(() => res.writeHead(500).end());
     });
-    await listen(m, opts.metricsListen.host, opts.metricsListen.port);
+    const at = opts.metricsListen;
+    await listen(m, at.host, at.port).catch((err: unknown) => abandon('metrics', at.host, at.port, err));
     metricsServer = m;
     metricsUrl = `http://${formatEndpoint(opts.metricsListen.host, (m.address() as AddressInfo).port)}/metrics`;
   }
