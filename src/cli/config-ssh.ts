@@ -48,13 +48,13 @@ export class BlockError extends Error {
 /** Where the block is: from the start of its START line to just after its END line; null if absent. */
 export function findBlock(text: string): { start: number; end: number } | null {
   const starts: number[] = [];
-  const ends: number[] = [];
+  const ends: { line: number; after: number }[] = [];
   let offset = 0;
   for (const line of text.split('\n')) {
     const next = offset + line.length + 1;
     const t = line.trim();
     if (t === BLOCK_START) starts.push(offset);
-    else if (t === BLOCK_END) ends.push(Math.min(next, text.length));
+    else if (t === BLOCK_END) ends.push({ line: offset, after: Math.min(next, text.length) });
     offset = next;
   }
   if (starts.length === 0 && ends.length === 0) return null;
@@ -63,8 +63,8 @@ export function findBlock(text: string): { start: number; end: number } | null {
       `expected one "${BLOCK_START}" line and one "${BLOCK_END}" line, found ${starts.length} and ${ends.length}; fix the file by hand (or delete both) and run again`,
     );
   }
-  if (ends[0]! < starts[0]!) throw new BlockError(`the END-TRAVERSE line comes before the START-TRAVERSE line; fix the file by hand and run again`);
-  return { start: starts[0]!, end: ends[0]! };
+  if (ends[0]!.line < starts[0]!) throw new BlockError('the END-TRAVERSE line comes before the START-TRAVERSE line; fix the file by hand and run again');
+  return { start: starts[0]!, end: ends[0]!.after };
 }
 
 /**
