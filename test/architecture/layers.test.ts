@@ -25,6 +25,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   node: ['coordination', 'tunnel', 'magicsock', 'netcheck', 'stun', 'identity', 'net', 'log'],
   server: ['coordination', 'stun', 'identity', 'net', 'log'],
   cli: ['node', 'server', 'coordination', 'netcheck', 'stun', 'identity', 'net', 'log'],
+  // The package's entry point (src/index.ts): the app API of node/ and the types it hands out.
+  'index.ts': ['node', 'coordination', 'tunnel', 'identity', 'net', 'log'],
 };
 
 function sources(dir: string): string[] {
