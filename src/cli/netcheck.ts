@@ -1,23 +1,35 @@
 // `traverse netcheck`: what the NAT in front of this machine does, and what that means.
-import type { Command } from 'commander';
-import { diagnose, type NetcheckReport } from '../netcheck/index.js';
-import { runLocalNetcheck } from '../node/netcheck.js';
-import { UsageError } from './errors.js';
+import { Option, type Command } from 'commander';
+import { diagnose, type DiagnosisContext, type NetcheckReport } from '../netcheck/index.js';
+import { runLocalNetcheck, stunOverTcp } from '../node/netcheck.js';
+import { fetchServerInfo, ServerInfoError } from '../node/server-info.js';
+import { parseServerUrl } from '../node/server-url.js';
+import { CommandFailed, UsageError } from './errors.js';
+import { addTokenOptions } from './token-source.js';
 import { collect, intOption, portOption } from './options.js';
 import { resolveStunServers, stunServerList } from './stun-servers.js';
 
 interface NetcheckFlags {
   stun?: string[];
+  server?: string;
+  token?: string;
   json?: boolean;
   timeout: number;
   localPort?: number;
 }
 
 export function registerNetcheckCommand(program: Command): void {
-  program
+  const cmd = program
     .command('netcheck')
     .description('find out what the NAT and firewall in front of this machine do, and what that means for direct connections')
-    .option('--stun <host:port>', 'STUN server to probe (repeatable; "disable" turns STUN off; default: $TRAVERSE_STUN, comma-separated)', collect)
+    .option(
+      '--stun <host:port>',
+      'STUN server to probe (repeatable; "disable" turns STUN off; default: $TRAVERSE_STUN, comma-separated, else the servers the coordination server gives its nodes)',
+      collect,
+    )
+    .addOption(new Option('--server <url>', 'the coordination server: its STUN servers are probed (when no --stun) and its relay latency reported').env('TRAVERSE_SERVER'));
+  addTokenOptions(cmd, { stdin: true, help: 'a token for --server (any kind; env TRAVERSE_TOKEN)' });
+  cmd
     .option('--timeout <ms>', 'total time budget; blocked UDP is reported within it', intOption('--timeout', 100, 60_000), 3000)
     .option('--local-port <n>', 'probe from this local UDP port (the port a node would use)', portOption)
     .option('--json', 'print the report as one JSON object')
@@ -28,8 +40,31 @@ export function registerNetcheckCommand(program: Command): void {
         'Examples:\n  traverse netcheck --stun 203.0.113.10 --stun 198.51.100.20\n  TRAVERSE_STUN=stun.internal:3478 traverse netcheck --json',
     )
     .action(async (flags: NetcheckFlags) => {
-      const list = stunServerList(flags.stun);
-      if (list === null) throw new UsageError('no STUN servers: pass --stun HOST:PORT (repeatable) or set TRAVERSE_STUN');
+      let list = stunServerList(flags.stun);
+      // The coordination server, when given, says which STUN servers its nodes use and how far
+      // away its relay is.
+      let server: URL | null = null;
+      if (flags.server !== undefined) {
+        try {
+          server = parseServerUrl(flags.server);
+        } catch (err) {
+          throw new UsageError(`--server ${(err as Error).message}`);
+        }
+        if (!flags.token) throw new UsageError('--server needs a token: pass --token-file FILE or set TRAVERSE_TOKEN');
+      }
+      let relay: { server: string; latencyMs: number } | null = null;
+      if (server && flags.token) {
+        try {
+          const info = await fetchServerInfo(server, flags.token, Math.min(3000, flags.timeout));
+          relay = { server: server.host, latencyMs: info.latencyMs };
+          if (list === null) list = info.config.stun.length > 0 ? { disabled: false, servers: info.config.stun } : { disabled: true };
+        } catch (err) {
+          if (!(err instanceof ServerInfoError)) throw err;
+          if (list === null) throw new CommandFailed(`${err.message}; pass --stun HOST:PORT to probe without the server`);
+          process.stderr.write(`traverse: ${err.message}; the relay's latency is unknown\n`);
+        }
+      }
+      if (list === null) throw new UsageError('no STUN servers: pass --stun HOST:PORT (repeatable), set TRAVERSE_STUN, or give the coordination server (--server / TRAVERSE_SERVER with a token)');
       const servers = list.disabled ? [] : await resolveStunServers(list.servers);
       const tty = process.stderr.isTTY && !flags.json;
       const report = await runLocalNetcheck(servers, {
@@ -38,15 +73,17 @@ export function registerNetcheckCommand(program: Command): void {
         ...(tty ? { onProgress: (m: string) => process.stderr.write(`\r\x1b[K${m}...`) } : {}),
       });
       if (tty) process.stderr.write('\r\x1b[K');
-      if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-      else process.stdout.write(humanNetcheck(report));
+      // No UDP answer: does the server answer over TCP? Then it is up and UDP is what is blocked.
+      const overTcp = report.udp ? new Map<string, boolean>() : await stunOverTcp(servers, Math.min(1500, flags.timeout));
+      if (flags.json) process.stdout.write(`${JSON.stringify({ ...report, stunOverTcp: Object.fromEntries(overTcp), relay })}\n`);
+      else process.stdout.write(humanNetcheck(report, { stunOverTcp: overTcp }, relay));
     });
 }
 
 const yesNo = (v: boolean | null): string => (v === null ? 'unknown' : v ? 'yes' : 'no');
 
-export function humanNetcheck(r: NetcheckReport): string {
-  const d = diagnose(r);
+export function humanNetcheck(r: NetcheckReport, context: DiagnosisContext = {}, relay: { server: string; latencyMs: number } | null = null): string {
+  const d = diagnose(r, context);
   const lines = [
     'Report:',
     `  UDP:                   ${r.udp ? 'yes' : 'no'}`,
@@ -60,11 +97,18 @@ export function humanNetcheck(r: NetcheckReport): string {
     `  preferred server:      ${r.preferredServer ?? 'none'}`,
     '  servers:',
     ...r.servers.map(
-      (s) => `    ${s.address.padEnd(24)} ${s.latencyMs === null ? `no answer (${s.error})` : `${s.latencyMs.toFixed(1)} ms, saw ${s.mapped}${s.otherAddress ? ', RFC 5780' : ''}`}`,
+      (s) =>
+        `    ${s.address.padEnd(24)} ${s.latencyMs === null ? `no answer (${s.error})${tcpNote(context, s.address)}` : `${s.latencyMs.toFixed(1)} ms, saw ${s.mapped}${s.otherAddress ? ', RFC 5780' : ''}`}`,
     ),
+    ...(relay ? [`  relay:                 ${relay.server}, ${relay.latencyMs.toFixed(1)} ms (HTTP round trip to the coordination server)`] : []),
     '',
     d.verdict,
     ...d.findings.map((f) => `  - ${f}`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function tcpNote(context: DiagnosisContext, address: string): string {
+  const tcp = context.stunOverTcp?.get(address);
+  return tcp === undefined ? '' : tcp ? '; answers over TCP' : '; no answer over TCP either';
 }

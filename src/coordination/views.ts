@@ -48,3 +48,12 @@ export type IdentityView = z.infer<typeof identityView>;
 export const peersResponse = z.object({ peers: z.array(peerView) });
 export const tunnelsResponse = z.object({ tunnels: z.array(tunnelView) });
 export const identitiesResponse = z.object({ identities: z.array(identityView) });
+
+/** GET /api/v1/config: the network settings a node gets at connect, for tools that do not join. */
+export const networkConfig = z.object({
+  /** STUN servers as HOST:PORT, as this client reaches the server; empty when STUN is disabled. */
+  stun: z.array(z.string()),
+  relay: z.object({ enabled: z.boolean(), maxPayload: z.number().int() }),
+  blockDirect: z.boolean(),
+});
+export type NetworkConfig = z.infer<typeof networkConfig>;

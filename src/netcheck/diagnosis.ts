@@ -10,7 +10,13 @@ export interface Diagnosis {
   readonly findings: readonly string[];
 }
 
-export function diagnose(r: NetcheckReport): Diagnosis {
+/** What was learned besides the report, to tell a STUN server that is down from blocked UDP. */
+export interface DiagnosisContext {
+  /** Servers that did not answer over UDP: whether each answered a Binding over TCP. */
+  readonly stunOverTcp?: ReadonlyMap<string, boolean>;
+}
+
+export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Diagnosis {
   const findings: string[] = [];
   if (r.servers.length === 0) {
     return {
@@ -19,12 +25,29 @@ export function diagnose(r: NetcheckReport): Diagnosis {
     };
   }
   if (!r.udp) {
+    const overTcp = r.servers.filter((s) => context.stunOverTcp?.get(s.address) === true).map((s) => s.address);
+    const relay = 'Traffic will go through the relay over the coordination server (TCP/WebSocket), which works but is slower.';
+    // A server that answers over TCP is up: its silence over UDP is this network's doing. Several
+    // servers all silent are unlikely to be all down. One silent server may just be down.
+    if (overTcp.length > 0 || r.servers.length > 1) {
+      return {
+        verdict: 'direct connections: impossible from this network (UDP is blocked)',
+        findings: [
+          overTcp.length > 0
+            ? `${overTcp.join(', ')} answered over TCP but not over UDP: the server is up, and outbound UDP is blocked here.`
+            : `None of the ${r.servers.length} STUN servers answered over UDP: outbound UDP is most likely blocked here (they are unlikely to be all down).`,
+          relay,
+          'To fix: allow outbound UDP from this machine (at least to the STUN servers and to peers).',
+        ],
+      };
+    }
+    const tried = context.stunOverTcp?.has(r.servers[0]!.address) ?? false;
     return {
-      verdict: 'direct connections: impossible from this network (UDP is blocked)',
+      verdict: 'direct connections: unknown (the only STUN server did not answer)',
       findings: [
-        `None of the ${r.servers.length} STUN server(s) answered over UDP. Either outbound UDP is blocked here, or the servers are down.`,
-        'Traffic will go through the relay over the coordination server (TCP/WebSocket), which works but is slower.',
-        'To fix: allow outbound UDP from this machine (at least to the STUN servers and to peers), or check that the STUN servers are running.',
+        `${r.servers[0]!.address} did not answer over UDP${tried ? ' nor over TCP' : ''}: that server may be down or unreachable, or outbound UDP may be blocked here.`,
+        'To tell which: check that the server runs, or add a second STUN server (--stun HOST:PORT, repeatable).',
+        `If UDP is blocked, ${relay.charAt(0).toLowerCase()}${relay.slice(1)}`,
       ],
     };
   }

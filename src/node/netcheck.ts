@@ -5,6 +5,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { Endpoint } from '../net/endpoint.js';
 import { Netchecker, type NetcheckReport, type NetcheckSocket } from '../netcheck/index.js';
 import { StunClient } from '../stun/client.js';
+import { bindingOverTcp } from '../stun/tcp-client.js';
+import { formatEndpoint } from '../net/endpoint.js';
 
 export interface LocalNetcheckOptions {
   /** Total time budget (ms); blocked UDP is reported within it. */
@@ -57,4 +59,21 @@ export async function runLocalNetcheck(servers: readonly Endpoint[], options: Lo
     for (const c of clients) c.close();
     for (const s of sockets) s.close();
   }
+}
+
+/**
+ * For STUN servers that did not answer over UDP: does each answer a Binding over TCP? One that
+ * does is up, so its silence over UDP means UDP is blocked here; one that does not may be down.
+ * Keyed like NetcheckReport.servers' addresses.
+ */
+export async function stunOverTcp(servers: readonly Endpoint[], timeoutMs: number): Promise<Map<string, boolean>> {
+  const answers = await Promise.all(
+    servers.map((s) =>
+      bindingOverTcp({ address: s.address, port: s.port }, { timeoutMs }).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return new Map(servers.map((s, i) => [formatEndpoint(s.address, s.port), answers[i]!]));
 }

@@ -12,6 +12,7 @@ import { PROTOCOL_PATH } from '../coordination/protocol.js';
 import type { Authenticated, IdentityListing } from './store/store.js';
 import type { IdentityView } from '../coordination/views.js';
 import { Router } from './router.js';
+import type { NetworkConfig } from '../coordination/views.js';
 
 export interface ApiContext {
   readonly hub: Hub;
@@ -21,6 +22,8 @@ export interface ApiContext {
   allowedAgents(clientName: string): Promise<string[]>;
   /** Every identity of the store (for the admins' identities view). */
   identities(): Promise<IdentityListing[]>;
+  /** What a node would be told at connect (STUN servers as this request reaches us, relay, block-direct). */
+  networkConfig(req: IncomingMessage): NetworkConfig;
 }
 
 /** The routes of the API, bound to one server's state. */
@@ -33,6 +36,12 @@ export function apiRouter(ctx: ApiContext): Router {
   return new Router()
     .get('/healthz', (_req, res) => json(res, 200, { ok: true, peers: ctx.hub.size }))
     .get(PROTOCOL_PATH, (_req, res) => json(res, 426, { error: 'this endpoint speaks WebSocket only' }))
+    // For tools that need the network settings without joining as a node (netcheck).
+    .get('/api/v1/config', async (req, res) => {
+      const auth = await ctx.authenticate(req);
+      if (isRefused(auth)) return refuse(res, auth);
+      json(res, 200, ctx.networkConfig(req));
+    })
     .get('/api/v1/peers', withViewer((viewer) => ({ peers: ctx.hub.peersView(viewer) })))
     .get('/api/v1/tunnels', withViewer((viewer) => ({ tunnels: ctx.hub.tunnelsView(viewer) })))
     .get('/api/v1/identities', async (req, res) => {

@@ -176,6 +176,10 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   });
 
   const router = apiRouter({
+    networkConfig: (req) => {
+      const c = configFor(req, 'client', 'nobody');
+      return { stun: c.stun, relay: c.relay, blockDirect: c.blockDirect };
+    },
     hub,
     registry: metrics.registry,
     authenticate,

@@ -44,12 +44,30 @@ const base: NetcheckReport = {
   durationMs: 10,
 };
 
+const silent = (address: string) => ({ address, latencyMs: null, mapped: null, error: 'timeout', otherAddress: null });
+const noUdp = { ...base, udp: false, ipv4: false, globalV4: null, mapping: 'unknown', filtering: 'unknown', hairpinning: null, behindNat: null } as const;
+
 test('diagnosis: blocked UDP says so, says the relay carries traffic, and says what to do', () => {
-  const d = diagnose({ ...base, udp: false, ipv4: false, globalV4: null, mapping: 'unknown', filtering: 'unknown', hairpinning: null, behindNat: null,
-    servers: [{ address: '203.0.113.10:3478', latencyMs: null, mapped: null, error: 'timeout', otherAddress: null }] });
+  // The server answers over TCP: it is up, so UDP is what is blocked.
+  const d = diagnose({ ...noUdp, servers: [silent('203.0.113.10:3478')] }, { stunOverTcp: new Map([['203.0.113.10:3478', true]]) });
   assert.match(d.verdict, /impossible.*UDP is blocked/);
+  assert.ok(d.findings.some((f) => /answered over TCP but not over UDP/.test(f)));
   assert.ok(d.findings.some((f) => /relay/.test(f)));
   assert.ok(d.findings.some((f) => /allow outbound UDP/.test(f)));
+  // Two servers, both silent: they are unlikely to be both down.
+  const two = diagnose({ ...noUdp, servers: [silent('203.0.113.10:3478'), silent('198.51.100.20:3478')] });
+  assert.match(two.verdict, /UDP is blocked/);
+  assert.ok(two.findings.some((f) => /unlikely to be all down/.test(f)));
+});
+
+test('diagnosis: one silent STUN server is not called blocked UDP: it may be down', () => {
+  for (const context of [{}, { stunOverTcp: new Map([['203.0.113.10:3478', false]]) }]) {
+    const d = diagnose({ ...noUdp, servers: [silent('203.0.113.10:3478')] }, context);
+    assert.match(d.verdict, /unknown \(the only STUN server did not answer\)/);
+    assert.doesNotMatch(d.verdict, /UDP is blocked/);
+    assert.ok(d.findings.some((f) => /may be down/.test(f) && /203\.0\.113\.10:3478/.test(f)));
+    assert.ok(d.findings.some((f) => /add a second STUN server/.test(f)));
+  }
 });
 
 test('diagnosis: a hard NAT needs an easy NAT on the other side; no hairpin suggests an internal STUN server', () => {

@@ -1,0 +1,39 @@
+// What the coordination server tells a tool that does not join as a node (netcheck): the STUN
+// servers it would give a node, and how far away it is. The relay runs on the server, so the
+// round trip of a small HTTP request there is the relay's latency from this machine.
+import { networkConfig, type NetworkConfig } from '../coordination/views.js';
+
+export interface ServerInfo {
+  readonly config: NetworkConfig;
+  /** The fastest of a few round trips of GET /api/v1/config (ms): the relay's latency from here. */
+  readonly latencyMs: number;
+}
+
+export class ServerInfoError extends Error {}
+
+export async function fetchServerInfo(server: URL, token: string, timeoutMs = 3000, rounds = 3): Promise<ServerInfo> {
+  const url = new URL('/api/v1/config', server);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : url.protocol === 'ws:' ? 'http:' : url.protocol;
+  let best = Infinity;
+  let config: NetworkConfig | undefined;
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new ServerInfoError(`cannot reach ${url.origin} (${cause})`);
+    }
+    const body: unknown = await res.json().catch(() => undefined);
+    best = Math.min(best, performance.now() - t0);
+    if (!res.ok) {
+      const message = (body as { message?: unknown } | undefined)?.message;
+      throw new ServerInfoError(`${url.origin} answered HTTP ${res.status}${typeof message === 'string' ? `: ${message}` : ''}`);
+    }
+    const parsed = networkConfig.safeParse(body);
+    if (!parsed.success) throw new ServerInfoError(`${url.origin} sent a configuration this version does not understand`);
+    config = parsed.data;
+  }
+  return { config: config!, latencyMs: Math.round(best * 100) / 100 };
+}
