@@ -16,6 +16,11 @@ export interface SessionOptions {
   readonly ackBytes?: number;
   /** ...or this long after the first unacknowledged byte (default 20 ms). */
   readonly ackDelayMs?: number;
+  /**
+   * How long a carrier may take to deliver the RST of a stream destroyed with an error before it
+   * is destroyed anyway (default 2000 ms; a peer that hears it closes its end sooner).
+   */
+  readonly resetLingerMs?: number;
 }
 
 interface Pending {
@@ -25,6 +30,11 @@ interface Pending {
 
 /** Received bytes are handed on at the latest when this many have gathered. */
 const INBOX_BATCH = 64 << 10;
+
+/** Whether a write to this carrier can still go out (net.Socket, or a UDX stream: streamx). */
+function canWrite(c: Duplex): boolean {
+  return !c.destroyed && !(c as { destroying?: boolean }).destroying && !c.writableEnded;
+}
 
 export class SessionError extends Error {
   override readonly name = 'SessionError';
@@ -51,15 +61,19 @@ export class ResumableSession extends Duplex {
   private inboxBytes = 0;
   private inboxScheduled = false;
   private ackTimer: NodeJS.Timeout | null = null;
+  /** Carriers let go of after a reset, still delivering the RST (each until it closes, or its timer). */
+  private readonly resetting = new Map<Duplex, NodeJS.Timeout>();
   private readonly maxUnacked: number;
   private readonly ackBytes: number;
   private readonly ackDelayMs: number;
+  private readonly resetLingerMs: number;
 
   constructor(options: SessionOptions = {}) {
     super({ allowHalfOpen: true });
     this.maxUnacked = options.maxUnacked ?? 4 << 20;
     this.ackBytes = options.ackBytes ?? 128 << 10;
     this.ackDelayMs = options.ackDelayMs ?? 20;
+    this.resetLingerMs = options.resetLingerMs ?? 2000;
   }
 
   /** Bytes held for a possible resend (for limits and tests). */
@@ -101,6 +115,8 @@ export class ResumableSession extends Duplex {
       rst: (reason) => this.destroy(new SessionError(`the peer reset the stream${reason ? `: ${reason}` : ''}`)),
     });
     carrier.on('data', (chunk: Buffer) => {
+      // A carrier delivering our RST after the stream was destroyed: what it still reads is moot.
+      if (this.destroyed) return;
       try {
         decoder.push(chunk);
       } catch (err) {
@@ -149,19 +165,34 @@ export class ResumableSession extends Duplex {
     this.paused.clear();
   }
 
-  /** Ends the stream now, carriers included, without a graceful close (the node is shutting down). */
+  /**
+   * Ends the stream now, carriers included, without a graceful close (the node is shutting down);
+   * also a carrier still delivering the RST of an earlier reset.
+   */
   closeNow(): void {
     this.hardClose = true;
     this.destroy();
+    for (const [c, timer] of this.resetting) {
+      clearTimeout(timer);
+      c.destroy();
+    }
+    this.resetting.clear();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
-    if (err && this.carrier && !(err instanceof SessionError && /peer reset/.test(err.message))) {
-      this.carrier.write(encodeRst(err.message));
+    this.ackTimer = null;
+    // An error of ours (not the peer's RST) is told to the peer, on the carrier it reads now
+    // (else on the newest one still open), so that its end of the stream goes at once instead of
+    // waiting to resume until its idle timeout.
+    let resetOn: Duplex | null = null;
+    if (err && !this.hardClose && !(err instanceof SessionError && /peer reset/.test(err.message))) {
+      resetOn = this.carrier && canWrite(this.carrier) ? this.carrier : null;
+      if (!resetOn) for (const c of this.carriers) if (canWrite(c)) resetOn = c;
     }
     for (const c of this.carriers) {
-      if (err || this.hardClose) c.destroy();
+      if (c === resetOn) this.sendReset(c, err!.message);
+      else if (err || this.hardClose) c.destroy();
       else c.end();
     }
     this.carriers.clear();
@@ -169,6 +200,28 @@ export class ResumableSession extends Duplex {
     this.carrier = null;
     this.unacked = [];
     cb(err);
+  }
+
+  /**
+   * Writes the RST and lets the carrier deliver it before it goes. Destroying it in the same turn
+   * would lose the frame: a UDX stream (streamx) writes on the next tick, a TCP socket drops what
+   * it still holds behind a slow peer (and one closed with unread bytes is reset by the kernel,
+   * which drops what it had yet to send). So the carrier is
+   * ended (RST, then its own FIN) and closes when the peer, having read the RST, closes its end;
+   * a peer that never does has the carrier destroyed after resetLingerMs.
+   */
+  private sendReset(carrier: Duplex, reason: string): void {
+    carrier.write(encodeRst(reason));
+    carrier.end();
+    // Read on (into nothing, see attach) so the peer's close is noticed even on a paused carrier.
+    carrier.resume();
+    const timer = setTimeout(() => carrier.destroy(), this.resetLingerMs);
+    timer.unref();
+    this.resetting.set(carrier, timer);
+    carrier.once('close', () => {
+      clearTimeout(timer);
+      this.resetting.delete(carrier);
+    });
   }
 
   private writeData(carrier: Duplex, offset: number, data: Buffer): void {

@@ -156,30 +156,26 @@ test('forward: a local port carries bytes both ways to a target behind the agent
   }
 });
 
-test(
-  "forward: closing the forwarder resets the agent's end of a carried connection at once",
-  { todo: 'tunnel/session.ts writes the RST frame and destroys the carrier in the same turn, so the RST is lost; the agent side waits for the idle timeout' },
-  async () => {
-    const pair = await startPair();
-    const target = await echoServer();
-    try {
-      const fwd = await startForwards(pair.client, { agent: 'ws1', forwards: [{ localPort: 0, target: `127.0.0.1:${target.port}` }], bind: '127.0.0.1' });
-      const carried = once(fwd, 'connection');
-      const held = connect({ host: '127.0.0.1', port: fwd.bound[0]!.port });
-      held.on('error', () => undefined);
-      await carried;
-      while (target.sockets.size === 0) await new Promise((r) => setTimeout(r, 5));
-      await fwd.close();
-      const deadline = Date.now() + 1000;
-      while (target.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      assert.equal(target.sockets.size, 0, "the target's end of the closed connection is still open");
-    } finally {
-      for (const s of target.sockets) s.destroy();
-      await closeServer(target.server);
-      await pair.close();
-    }
-  },
-);
+test("forward: closing the forwarder resets the agent's end of a carried connection at once", async () => {
+  const pair = await startPair();
+  const target = await echoServer();
+  try {
+    const fwd = await startForwards(pair.client, { agent: 'ws1', forwards: [{ localPort: 0, target: `127.0.0.1:${target.port}` }], bind: '127.0.0.1' });
+    const carried = once(fwd, 'connection');
+    const held = connect({ host: '127.0.0.1', port: fwd.bound[0]!.port });
+    held.on('error', () => undefined);
+    await carried;
+    while (target.sockets.size === 0) await new Promise((r) => setTimeout(r, 5));
+    await fwd.close();
+    const deadline = Date.now() + 1000;
+    while (target.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(target.sockets.size, 0, "the target's end of the closed connection is still open");
+  } finally {
+    for (const s of target.sockets) s.destroy();
+    await closeServer(target.server);
+    await pair.close();
+  }
+});
 
 test('forward: a target the agent does not allow fails that connection with the reason; a busy port fails start', async () => {
   const pair = await startPair({ allow: ['127.0.0.1:1-2'] });
