@@ -11,6 +11,7 @@ import { CommandFailed, UsageError } from './errors.js';
 import { collect, portOption } from './options.js';
 import { stunServerList } from './stun-servers.js';
 import { addTokenOptions } from './token-source.js';
+import { addLogOptions } from './log-options.js';
 
 export interface PeerFlags {
   server?: string;
@@ -25,6 +26,7 @@ export interface PeerFlags {
 
 export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; stdinToken?: boolean }): Command {
   addTokenOptions(cmd, { stdin: opts.stdinToken ?? true });
+  addLogOptions(cmd, 'warn');
   cmd
     .addOption(new Option('--server <url>', 'coordination server URL, e.g. http://coord.example:8080').env('TRAVERSE_SERVER'))
     .option('--stun <host:port>', 'STUN server (repeatable; "disable" turns STUN off); replaces the list the server sends', collect)

@@ -22,7 +22,7 @@ export function registerProxyCommand(program: Command): void {
     .action(async (agent: string, target: string, flags: PeerFlags) => {
       parseHostPort(target); // a usage error before connecting
       const node = await startPeer(flags, 'client', 'proxy');
-      onShutdown(() => node.close(), 1);
+      onShutdown(() => node.close(), 130);
       let finished = false;
       try {
         const peerKey = await tunnelTo(node, agent);

@@ -13,6 +13,7 @@ import { CommandFailed, UsageError } from './errors.js';
 import { intOption } from './options.js';
 import { dataDir, openStore } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
+import { addLogOptions } from './log-options.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:8080';
 /** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
@@ -31,7 +32,7 @@ interface ServerFlags {
 }
 
 export function registerServer(program: Command): void {
-  program
+  const cmd = program
     .command('server')
     .description('run the coordination server: peer coordination, the relay, and an embedded STUN server')
     .option('--listen <host:port>', 'HTTP/WebSocket address to listen on', DEFAULT_LISTEN)
@@ -59,7 +60,8 @@ export function registerServer(program: Command): void {
       'open connections one source address may hold (every forward, ssh session and ping is one); 0: no limit',
       intOption('--max-connections-per-address', 0, 1_000_000),
       DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-    )
+    );
+  addLogOptions(cmd, 'info')
     .action(async (flags: ServerFlags) => runServer(flags));
 }
 

@@ -28,7 +28,7 @@ export function registerSpeedtestCommand(program: Command): void {
     const dirs: readonly ('download' | 'upload')[] | null = d0 === 'both' ? ['download', 'upload'] : d0 === 'download' || d0 === 'upload' ? [d0] : null;
     if (!dirs) throw new UsageError(`--direction must be download, upload or both, not "${flags.direction}"`);
     const node = await startPeer(flags, 'client', 'speedtest');
-    onShutdown(() => node.close(), 1);
+    onShutdown(() => node.close(), 130);
     try {
       const peerKey = await tunnelTo(node, agent);
       const print = (r: SpeedtestResult): void => {

@@ -10,6 +10,7 @@ import { formatEndpoint, parseEndpoint, parseHostPort, parsePort } from '../net/
 import { isIP } from 'node:net';
 import { createLogger } from '../log/logger.js';
 import { onShutdown } from './shutdown.js';
+import { addLogOptions } from './log-options.js';
 import { UsageError } from './errors.js';
 
 interface Flags {
@@ -28,7 +29,7 @@ function count(text: string, what: string, min: number): number {
 }
 
 export function registerStunServer(program: Command): void {
-  program
+  const cmd = program
     .command('stun-server')
     .summary('run a STUN server (Binding, RFC 5780 NAT behaviour discovery)')
     .description(
@@ -47,7 +48,8 @@ export function registerStunServer(program: Command): void {
     .option('--tcp', 'also serve STUN over TCP on the listen address and port')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics')
     .option('--rate-limit <n>', 'requests per second allowed from one source IP; 0 = no limit', String(DEFAULT_RATE_LIMIT))
-    .addOption(new Option('--workers <n>', 'worker processes sharing the sockets (more cores, more throughput)').default('1'))
+    .addOption(new Option('--workers <n>', 'worker processes sharing the sockets (more cores, more throughput)').default('1'));
+  addLogOptions(cmd, 'info')
     .action(async (flags: Flags) => {
       const listen = parseEndpoint(flags.listen, DEFAULT_PORT);
       if (flags.altAddress !== undefined && isIP(flags.altAddress) === 0) {
