@@ -1,7 +1,8 @@
 // `traverse status`: what a running server says about the peers and tunnels this token may
-// see (an admin token sees everything). Reads the HTTP API; TRAVERSE_SERVER/TRAVERSE_TOKEN.
+// see (an admin token sees everything, and the identities offline with when they were last
+// seen). Reads the HTTP API; TRAVERSE_SERVER/TRAVERSE_TOKEN.
 import type { Command } from 'commander';
-import { peersResponse, tunnelsResponse, type PeerView } from '../coordination/views.js';
+import { identitiesResponse, peersResponse, tunnelsResponse, type IdentityView, type PeerView } from '../coordination/views.js';
 import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { addTokenOptions } from './token-source.js';
@@ -35,8 +36,11 @@ async function status(flags: StatusFlags): Promise<void> {
   }
   const peers = parse(peersResponse, await get(base, '/api/v1/peers', token), '/api/v1/peers');
   const tunnels = parse(tunnelsResponse, await get(base, '/api/v1/tunnels', token), '/api/v1/tunnels');
+  // Only an admin token may read every identity; for any other the server answers 403.
+  const everyone = await get(base, '/api/v1/identities', token, [403]);
+  const identities = everyone === undefined ? undefined : parse(identitiesResponse, everyone, '/api/v1/identities').identities;
   if (flags.json) {
-    process.stdout.write(JSON.stringify({ ...peers, ...tunnels }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ ...peers, ...tunnels, ...(identities ? { identities } : {}) }, null, 2) + '\n');
     return;
   }
   // One identity (a person, a workspace) may have several nodes: one line per identity, then its nodes.
@@ -52,6 +56,7 @@ async function status(flags: StatusFlags): Promise<void> {
       lines.push(`    node ${short(p.key)}  since ${new Date(p.connectedAt).toISOString()}  endpoints ${p.node?.endpoints.join(' ') || '-'}`);
     }
   }
+  if (identities) lines.push(...offline(identities));
   lines.push(`${tunnels.tunnels.length} tunnel(s):`);
   for (const t of tunnels.tunnels) {
     lines.push(
@@ -59,6 +64,16 @@ async function status(flags: StatusFlags): Promise<void> {
     );
   }
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Agents and clients with no node connected, most recently seen first (admins never connect). */
+function offline(identities: readonly IdentityView[]): string[] {
+  const seen = (i: IdentityView): number => Math.max(i.lastConnectedAt ?? -1, i.lastDisconnectedAt ?? -1);
+  const gone = identities.filter((i) => i.kind !== 'admin' && i.onlineNodes === 0).sort((a, b) => seen(b) - seen(a));
+  return [
+    `${gone.length} identit${gone.length === 1 ? 'y' : 'ies'} offline:`,
+    ...gone.map((i) => `  ${i.kind} ${i.name}  ${seen(i) < 0 ? 'no connection on record' : `last seen ${new Date(seen(i)).toISOString()}`}`),
+  ];
 }
 
 function short(key: string | null): string {
@@ -76,7 +91,8 @@ function path(p: Path | null): string {
   return p.kind === 'direct' ? `direct ${p.endpoint}` : 'relay';
 }
 
-async function get(base: URL, path: string, token: string): Promise<unknown> {
+/** The JSON body of a GET; undefined when the status is one of `absent` (a view this token may not read). */
+async function get(base: URL, path: string, token: string, absent: readonly number[] = []): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` } });
@@ -85,6 +101,10 @@ async function get(base: URL, path: string, token: string): Promise<unknown> {
     throw new CommandFailed(`cannot reach ${base.origin} (${cause}); is the server running? check --server`);
   }
   if (res.status === 401) throw new CommandFailed('the server refused the token; check --token or TRAVERSE_TOKEN');
+  if (absent.includes(res.status)) {
+    await res.body?.cancel();
+    return undefined;
+  }
   if (!res.ok) throw new CommandFailed(`${base.origin}${path} answered HTTP ${res.status}`);
   return res.json();
 }
