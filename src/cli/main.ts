@@ -11,10 +11,15 @@ export function buildProgram(): Command {
         'STUN discovery, a coordination server, hole punching, and a relay when no direct path exists.',
     )
     .version(packageVersion())
-    .showHelpAfterError('(run with --help for usage)')
+    // Commander's own errors (unknown option, missing argument, invalid value) in the one
+    // style of every message: one line, "traverse: ", and where to look next.
+    .configureOutput({
+      outputError: (text, write) => write(`traverse: ${text.trim().replace(/^error: /, '')} (run with --help for usage)\n`),
+    })
     .exitOverride();
   registerCommands(program);
-  for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(program)) c.exitOverride();
   return program;
 }
 

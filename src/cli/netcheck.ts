@@ -44,7 +44,7 @@ export function registerNetcheckCommand(program: Command): void {
       // The coordination server, when given, says which STUN servers its nodes use and how far
       // away its relay is.
       let server: URL | null = null;
-      if (flags.server !== undefined) {
+      if (flags.server) {
         try {
           server = parseServerUrl(flags.server);
         } catch (err) {

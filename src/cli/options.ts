@@ -1,6 +1,7 @@
 // Argument parsers shared by commands; each throws UsageError with a message for the user.
 import { InvalidArgumentError } from 'commander';
-import { EndpointError, parsePort } from '../net/endpoint.js';
+import { EndpointError, parseHostPort, parsePort, type HostPort } from '../net/endpoint.js';
+import { UsageError } from './errors.js';
 
 export function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -22,4 +23,14 @@ export function portOption(value: string): number {
 /** For repeatable options: --stun a --stun b. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** HOST:PORT of a flag, or a usage error that names the flag. */
+export function hostPortFlag(flag: string, value: string, defaultPort?: number): HostPort {
+  try {
+    return parseHostPort(value, defaultPort);
+  } catch (err) {
+    if (err instanceof EndpointError) throw new UsageError(`${flag} ${err.message}`);
+    throw err;
+  }
 }

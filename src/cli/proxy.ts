@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { ProxyError, proxyStream } from '../node/proxy.js';
 import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed } from './errors.js';
-import { parseHostPort } from '../net/endpoint.js';
+import { hostPortFlag } from './options.js';
 import { onShutdown } from './shutdown.js';
 
 export function registerProxyCommand(program: Command): void {
@@ -20,7 +20,7 @@ export function registerProxyCommand(program: Command): void {
         '  (with TRAVERSE_SERVER and TRAVERSE_TOKEN set in the environment)\n\nLogs go to stderr; stdout carries only the stream.',
     )
     .action(async (agent: string, target: string, flags: PeerFlags) => {
-      parseHostPort(target); // a usage error before connecting
+      hostPortFlag('HOST:PORT', target); // a usage error before connecting
       const node = await startPeer(flags, 'client', 'proxy');
       onShutdown(() => node.close(), 130);
       let finished = false;

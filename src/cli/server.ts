@@ -3,14 +3,14 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
-import { formatEndpoint, parseHostPort, type HostPort } from '../net/endpoint.js';
+import { formatEndpoint, type HostPort } from '../net/endpoint.js';
 import { createMetrics } from '../server/metrics.js';
 import { PROTOCOL_PATH } from '../coordination/protocol.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, ListenError, startCoordinatorServer } from '../server/server.js';
 import { startEmbeddedStun, type RunningStunServer } from '../server/stun-embed.js';
 import { DATABASE_FILE } from '../server/store/sqlite.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { intOption } from './options.js';
+import { hostPortFlag, intOption } from './options.js';
 import { dataDir, openStore } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
@@ -66,15 +66,15 @@ export function registerServer(program: Command): void {
 }
 
 async function runServer(flags: ServerFlags): Promise<void> {
-  const listen = toListen(parseHostPort(flags.listen, 8080));
+  const listen = toListen(hostPortFlag('--listen', flags.listen, 8080));
   const stunDefaulted = flags.stunListen === undefined;
   const stunDisabled = flags.stunListen === 'disable' || (flags.stun ?? []).includes('disable');
   const stunListen = stunDisabled
     ? undefined
     : stunDefaulted
       ? { host: listen.host, port: DEFAULT_STUN_PORT }
-      : toListen(parseHostPort(flags.stunListen!, DEFAULT_STUN_PORT));
-  const metricsListen = flags.metrics === undefined ? undefined : toListen(parseHostPort(flags.metrics, 9090));
+      : toListen(hostPortFlag('--stun-listen', flags.stunListen!, DEFAULT_STUN_PORT));
+  const metricsListen = flags.metrics === undefined ? undefined : toListen(hostPortFlag('--metrics', flags.metrics, 9090));
   const stun = stunList(flags.stun ?? [], !stunDefaulted && stunListen !== undefined);
   const pingSeconds = Number(flags.pingInterval);
   if (!Number.isFinite(pingSeconds) || pingSeconds < 0.1 || pingSeconds > 3600) {
@@ -175,7 +175,7 @@ export function stunList(values: readonly string[], embedded: boolean): string[]
   }
   if (values.length === 0) return [];
   return values.map((v) => {
-    const hp = parseHostPort(v, 3478);
+    const hp = hostPortFlag('--stun', v, 3478);
     return formatEndpoint(hp.host, hp.port);
   });
 }

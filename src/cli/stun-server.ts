@@ -6,12 +6,13 @@ import { serveMetrics } from '../stun/server-metrics-http.js';
 import { DEFAULT_RATE_LIMIT } from '../stun/server-rate-limit.js';
 import { MAX_RESPONSE_GROWTH } from '../stun/server-respond.js';
 import { DEFAULT_PORT } from '../stun/constants.js';
-import { formatEndpoint, parseEndpoint, parseHostPort, parsePort } from '../net/endpoint.js';
+import { formatEndpoint, parseEndpoint, parsePort } from '../net/endpoint.js';
 import { isIP } from 'node:net';
 import { createLogger } from '../log/logger.js';
 import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
 import { UsageError } from './errors.js';
+import { hostPortFlag } from './options.js';
 
 interface Flags {
   listen: string;
@@ -58,7 +59,7 @@ export function registerStunServer(program: Command): void {
       const altPort = flags.altPort === undefined ? undefined : parsePort(flags.altPort, '--alt-port');
       const rateLimit = count(flags.rateLimit, '--rate-limit', 0);
       const workers = count(flags.workers, '--workers', 1);
-      const metricsAt = flags.metrics === undefined ? undefined : parseHostPort(flags.metrics);
+      const metricsAt = flags.metrics === undefined ? undefined : hostPortFlag('--metrics', flags.metrics);
       const server = {
         listen: { address: listen.address, port: listen.port },
         ...(flags.altAddress !== undefined ? { altAddress: flags.altAddress } : {}),
