@@ -36,8 +36,9 @@ async function status(flags: StatusFlags): Promise<void> {
   }
   const peers = parse(peersResponse, await get(base, '/api/v1/peers', token), '/api/v1/peers');
   const tunnels = parse(tunnelsResponse, await get(base, '/api/v1/tunnels', token), '/api/v1/tunnels');
-  // Only an admin token may read every identity; for any other the server answers 403.
-  const everyone = await get(base, '/api/v1/identities', token, [403]);
+  // Only an admin token may read every identity; for any other the server answers 403 (and a
+  // server older than the view, 404): then the output is what it always was.
+  const everyone = await get(base, '/api/v1/identities', token, [403, 404]);
   const identities = everyone === undefined ? undefined : parse(identitiesResponse, everyone, '/api/v1/identities').identities;
   if (flags.json) {
     process.stdout.write(JSON.stringify({ ...peers, ...tunnels, ...(identities ? { identities } : {}) }, null, 2) + '\n');

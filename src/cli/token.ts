@@ -165,6 +165,9 @@ async function revoke(flags: RevokeFlags): Promise<void> {
     }
     return revokeById(flags.id, flags.data);
   }
+  if (flags.agent === undefined && flags.client === undefined && flags.admin === undefined) {
+    throw new UsageError('name what to revoke: --id TOKEN_ID (one token), or --agent NAME, --client NAME or --admin NAME (all of its tokens)');
+  }
   const { kind, name } = who(flags);
   const store = await openStore(dataDir(flags.data), true);
   try {

@@ -357,7 +357,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     policyVersion = v;
     for (const c of [...conns.values()]) {
       if (!(await store.tokenValid(c.tokenId, now))) {
-        endForPolicy(c, 'token revoked; ask an administrator for a new one');
+        // `traverse identity delete` removes the tokens with the identity: say which happened.
+        const deleted = (await store.findIdentity(c.peer.kind, c.peer.name))?.id !== c.peer.identityId;
+        endForPolicy(c, deleted ? `${c.peer.kind} "${c.peer.name}" was deleted by an administrator` : 'token revoked; ask an administrator for a new one');
       } else if (c.peer.kind === 'client') {
         hub.setAllow(c.peer, new Set(await store.allowedAgents(c.peer.name)));
       }

@@ -199,14 +199,14 @@ test('a running server closes a rotated-away token, a deleted identity, and a tu
     // rotate: the old token's connection closes with 4001, the new token connects.
     const rotated = lastLine(await ok('token', 'rotate', '--data', dir, '--client', 'laptop'));
     const closed = await client.waitClosed(2000);
-    assert.equal(closed.code, CloseCode.revoked);
+    assert.deepEqual(closed, { code: CloseCode.revoked, reason: 'token revoked; ask an administrator for a new one' });
     await assert.rejects(RawPeer.open(server.ws, clientToken, 'client'), /HTTP 401/);
     const again = await RawPeer.connect(server.ws, rotated, 'client');
     assert.notEqual((await askTunnel(again, 'ws1')).status, 'refused');
 
     // identity delete: the agent's connection closes, and the client's tunnel to it ends.
     await ok('identity', 'delete', '--data', dir, '--agent', 'ws1', '--yes');
-    assert.equal((await agent.waitClosed(2000)).code, CloseCode.revoked);
+    assert.deepEqual(await agent.waitClosed(2000), { code: CloseCode.revoked, reason: 'agent "ws1" was deleted by an administrator' });
     await again.waitFor((m) => m.type === 'tunnel' && m.agent === 'ws1' && m.status === 'closed', 2000);
     await assert.rejects(RawPeer.open(server.ws, agentToken, 'agent'), /HTTP 401/);
     assert.equal(otherAgent.closed, null, 'other identities are untouched');
