@@ -7,8 +7,9 @@
 // Peers come from the coordinator: only a key it vouched for (upsertPeer) may make us answer a
 // ping, and disco goes only where probe-aim.ts says is plausible for that peer (its published
 // endpoints, where its authentic packets came from, its vouched IP), within probe-budget.ts's
-// budget per identity and per node. sendDirect is the one way out to a direct address. The relay is the coordinator's too; this layer sees it only as a RelayTransport, and
-// carries relayed UDX packets through one RelayShim per peer. Our own candidate endpoints come
+// budget per identity and per node: sendDirect is the one way out to a direct address. The
+// relay is the coordinator's too; this layer sees it only as a RelayTransport, and carries
+// relayed UDX packets through one RelayShim per peer. Our own candidate endpoints come
 // from Candidates; port prediction (a hard NAT facing an easy one) is the PortPredictor's, which
 // sends through this socket's sealer and hands back what reaches its own sockets.
 import UDX, { type UDXSocket, type UdxAddress } from 'udx-native';
