@@ -223,8 +223,9 @@ export class SqliteStore implements Store {
   }
 
   async listIdentities(): Promise<IdentityListing[]> {
-    const tokens = this.q<[], TokenRow>(SQL.allTokens).all();
-    const rules = this.q<[], { client_name: string; agent_name: string }>(SQL.allRules).all();
+    // Grouped once: the server answers GET /api/v1/identities from this, on its event loop.
+    const tokens = groupBy(this.q<[], TokenRow>(SQL.allTokens).all(), (t) => t.identity_id);
+    const rules = groupBy(this.q<[], { client_name: string; agent_name: string }>(SQL.allRules).all(), (x) => x.client_name);
     const last = new Map(
       this.db
         .prepare<[], { identity_id: number; connected_at: number | null; disconnected_at: number | null }>(SQL.lastConnections)
@@ -236,8 +237,8 @@ export class SqliteStore implements Store {
       .all()
       .map((r) => ({
         ...toIdentity(r),
-        tokens: tokens.filter((t) => t.identity_id === r.id).map(toToken),
-        allow: r.kind === 'client' ? rules.filter((x) => x.client_name === r.name).map((x) => x.agent_name) : [],
+        tokens: (tokens.get(r.id) ?? []).map(toToken),
+        allow: r.kind === 'client' ? (rules.get(r.name) ?? []).map((x) => x.agent_name) : [],
         lastConnectedAt: last.get(r.id)?.connected_at ?? null,
         lastDisconnectedAt: last.get(r.id)?.disconnected_at ?? null,
       }));
@@ -301,6 +302,17 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     this.db.close();
   }
+}
+
+function groupBy<T, K>(rows: readonly T[], key: (row: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const list = out.get(k);
+    if (list) list.push(r);
+    else out.set(k, [r]);
+  }
+  return out;
 }
 
 /** Makes a file readable and writable by its owner only (a database from before this rule was 0644). */
