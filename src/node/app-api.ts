@@ -211,22 +211,65 @@ abstract class NodeHandle<T extends Record<keyof T, unknown[]> & { closed: [erro
     super();
     node.on('coordinator', (state, detail) => {
       if (state === 'closed' && !this.closed) {
-        this.end(new TraverseError('SERVER_CLOSED', `the coordination server closed this node's connection: ${detail ?? 'no reason given'}`));
+        void this.end(new TraverseError('SERVER_CLOSED', `the coordination server closed this node's connection: ${detail ?? 'no reason given'}`));
       }
     });
   }
 
   close(): Promise<void> {
-    this.end(null);
-    return Promise.resolve();
+    return this.end(null);
   }
 
-  private end(error: TraverseError | null): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.node.close();
-    (this as EventEmitter<{ closed: [error: TraverseError | null] }>).emit('closed', error);
+  private ending: Promise<void> | null = null;
+  /** The app's streams, open now. */
+  private readonly open = new Set<Duplex>();
+
+  /** An encrypted stream as the app gets it, remembered until it closes. */
+  forApp(secure: Duplex): Duplex {
+    const d = appDuplex(secure);
+    this.open.add(d);
+    d.once('close', () => this.open.delete(d));
+    return d;
   }
+
+  private end(error: TraverseError | null): Promise<void> {
+    if (this.ending) return this.ending;
+    this.closed = true;
+    this.ending = (async () => {
+      // The app's streams first, reset (each tells its peer, which closes its end at once), while
+      // the relay is still up: a carrier on a relayed path whose peer never hears of its end
+      // keeps UDX (and the process) alive for UDX's ~13 s timeout on whichever side goes last;
+      // PeerNode.close() would close the relay in the same turn. Bounded: a peer that is gone
+      // does not answer.
+      if (error === null && this.open.size > 0) {
+        for (const d of this.open) d.destroy();
+        await idle(this.node.magicsock.socket, STREAM_TEARDOWN_MS);
+      }
+      this.node.close();
+      (this as EventEmitter<{ closed: [error: TraverseError | null] }>).emit('closed', error);
+    })();
+    return this.ending;
+  }
+}
+
+/**
+ * How long close() waits for the streams' carriers to go before closing the node (ms): longer
+ * than a session lets a reset carrier linger for its peer's answer (2 s).
+ */
+const STREAM_TEARDOWN_MS = 2500;
+
+/** Resolves once the UDX socket carries no stream, or after `ms`. */
+function idle(socket: PeerNode['magicsock']['socket'], ms: number): Promise<void> {
+  if (socket.streams.size === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('idle', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    socket.on('idle', done);
+  });
 }
 
 /** StreamOpenError messages that StreamManager makes itself; any other is the agent's refusal. */
@@ -262,7 +305,7 @@ class ClientConnection extends NodeHandle<ConnectionEvents> implements Connectio
     }
     const peerKey = this.agentKey();
     try {
-      return appDuplex(await this.node.streams.open(peerKey, { kind: 'tcp', target }));
+      return this.forApp(await this.node.streams.open(peerKey, { kind: 'tcp', target }));
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       if (this.closed) throw new TraverseError('CLOSED', 'the connection was closed while the stream opened', { cause: err });
@@ -322,7 +365,7 @@ function refusal(reason: string): AcceptDecision {
   return { ok: false, error: reason.length > 200 ? `${reason.slice(0, 197)}...` : reason };
 }
 
-function appAcceptor(onStream: StreamHandler, accept: StreamFilter | undefined): AcceptStream {
+function appAcceptor(onStream: StreamHandler, accept: StreamFilter | undefined, wrap: (secure: Duplex) => Duplex): AcceptStream {
   return async (peer: PeerRecord, request: TunnelRequest): Promise<AcceptDecision> => {
     if (request.kind !== 'tcp') return refusal('this agent runs no speed tests');
     const info: StreamRequest = { target: request.target, from: { name: peer.name, key: peer.key } };
@@ -338,7 +381,7 @@ function appAcceptor(onStream: StreamHandler, accept: StreamFilter | undefined):
     return {
       ok: true,
       take: (secure) => {
-        const stream = appDuplex(secure);
+        const stream = wrap(secure);
         const fail = (err: unknown): void => {
           stream.destroy(err instanceof Error ? err : new Error(String(err)));
         };
@@ -360,11 +403,13 @@ function appAcceptor(onStream: StreamHandler, accept: StreamFilter | undefined):
  * CONNECT_FAILED or INVALID_ARGUMENT.
  */
 export async function serve(options: ServeOptions): Promise<Agent> {
+  // Set once the node runs; a stream accepted before that (in the same turn) is not tracked.
+  let serving: ServingAgent | null = null;
   let acceptStream: AcceptStream;
   let allowed: readonly string[] | null;
   if (options.onStream) {
     if (typeof options.onStream !== 'function') throw new TraverseError('INVALID_ARGUMENT', 'onStream must be a function');
-    acceptStream = appAcceptor(options.onStream, options.accept);
+    acceptStream = appAcceptor(options.onStream, options.accept, (secure) => (serving ? serving.forApp(secure) : appDuplex(secure)));
     allowed = null;
   } else {
     try {
@@ -381,5 +426,6 @@ export async function serve(options: ServeOptions): Promise<Agent> {
     ...(options.maxStreamsPerClient !== undefined ? { streamLimits: { maxStreamsPerPeer: options.maxStreamsPerClient } } : {}),
   };
   const { node, publicKey } = await startNodeWith('agent', options, extra);
-  return new ServingAgent(node, publicKey, allowed);
+  serving = new ServingAgent(node, publicKey, allowed);
+  return serving;
 }

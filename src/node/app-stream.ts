@@ -14,6 +14,8 @@ export function appDuplex(secure: Duplex): Duplex {
   let readEnded = false;
   let writeEnded = false;
   let secureClosed = false;
+  /** A write waiting for the encrypted stream to drain; told if that stream closes first. */
+  let waiting: ((err?: Error) => void) | null = null;
   const dup = new Duplex({
     allowHalfOpen: true,
     read() {
@@ -21,8 +23,13 @@ export function appDuplex(secure: Duplex): Duplex {
     },
     write(chunk: Buffer, _encoding, callback) {
       if (secureClosed) return callback(new Error('the stream is closed'));
-      if (secure.write(chunk)) callback();
-      else secure.once('drain', () => callback());
+      if (secure.write(chunk)) return callback();
+      waiting = callback;
+      secure.once('drain', () => {
+        if (waiting !== callback) return; // already failed by the close
+        waiting = null;
+        callback();
+      });
     },
     final(callback) {
       writeEnded = true;
@@ -44,6 +51,8 @@ export function appDuplex(secure: Duplex): Duplex {
   secure.on('error', (err: Error) => dup.destroy(err));
   secure.on('close', () => {
     secureClosed = true;
+    if (waiting) waiting(new Error('the stream is closed'));
+    waiting = null;
     // Closed before the peer's FIN, with no error (this node closing): a premature close, as Node
     // streams have it. After the FIN, what is buffered here is still the app's to read.
     if (!readEnded) dup.destroy();

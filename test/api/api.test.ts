@@ -5,8 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { connect, serve, TraverseError, type Agent, type Connection, type NodeOptions, type Path, type StreamRequest } from '../../src/index.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
@@ -156,6 +158,46 @@ test('an onStream agent: the agent ends its side first while the client still wr
   }
 });
 
+test('back-pressure both ways: 8 MiB to a slow reader, and its digest back', async () => {
+  const t = await startTestServer();
+  let agent: Agent | undefined;
+  let conn: Connection | undefined;
+  try {
+    const tok = await tokens(t);
+    agent = await serve({
+      ...loopback(t, tok.agent),
+      onStream: (_req, stream) => {
+        const hash = createHash('sha256');
+        // A reader that takes its time: the writer must wait on drain, not buffer everything.
+        stream.on('data', (d: Buffer) => {
+          hash.update(d);
+          stream.pause();
+          setTimeout(() => stream.resume(), 1);
+        });
+        stream.on('end', () => stream.end(hash.digest('hex')));
+      },
+    });
+    conn = await connect('ws1', loopback(t, tok.client));
+    const stream = await conn.openStream('digest');
+    const data = randomBytes(8 << 20);
+    const back = readAll(stream);
+    let waited = 0;
+    for (let off = 0; off < data.length; off += 64 << 10) {
+      if (!stream.write(data.subarray(off, off + (64 << 10)))) {
+        waited++;
+        await once(stream, 'drain');
+      }
+    }
+    stream.end();
+    assert.equal((await back).toString(), createHash('sha256').update(data).digest('hex'));
+    assert.ok(waited > 0, 'the writer was held back at least once');
+  } finally {
+    await conn?.close();
+    await agent?.close();
+    await t.close();
+  }
+});
+
 test('serve without onStream connects streams to a TCP server on 127.0.0.1 that allowTargets permits, and refuses others', async () => {
   const t = await startTestServer();
   const sockets = new Set<Socket>();
@@ -226,6 +268,31 @@ test('connect: a tunnel the server refuses, an agent that is away, a server that
   }
 });
 
+/** Runs the close-and-exit fixture; resolves with the ms from its "closed" line to its exit. */
+async function exitAfterClose(mode: 'direct' | 'relay'): Promise<number> {
+  const fixture = fileURLToPath(new URL('./fixtures/close-and-exit.js', import.meta.url));
+  const child = spawn(process.execPath, [fixture, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let closedAt = 0;
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (!closedAt && out.includes('closed')) closedAt = Date.now();
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(killer);
+  assert.equal(code, 0, `the fixture failed: ${out}`);
+  assert.match(out, new RegExp(`closed ${mode}`));
+  return Date.now() - closedAt;
+}
+
+for (const mode of ['direct', 'relay'] as const) {
+  test(`close() lets the process exit at once, with a stream still open on a ${mode} path`, async () => {
+    const ms = await exitAfterClose(mode);
+    assert.ok(ms < 2000, `the process took ${ms} ms to exit after close()`);
+  });
+}
+
 test('close() frees everything: no socket, timer or handle of Traverse is left', async () => {
   const counts = (): Map<string, number> => {
     const m = new Map<string, number>();
@@ -235,7 +302,13 @@ test('close() frees everything: no socket, timer or handle of Traverse is left',
   const before = counts();
   const t = await startTestServer();
   const tok = await tokens(t);
-  const agent = await serve({ ...loopback(t, tok.agent), onStream: (_r, s) => s.pipe(s) });
+  const agent = await serve({
+    ...loopback(t, tok.agent),
+    onStream: (_r, s) => {
+      s.on('error', () => undefined); // the client's close() resets the stream still open
+      s.pipe(s);
+    },
+  });
   const conn = await connect('ws1', loopback(t, tok.client));
   const s = await conn.openStream('echo:1');
   const back = readAll(s);
