@@ -221,14 +221,20 @@ abstract class NodeHandle<T extends Record<keyof T, unknown[]> & { closed: [erro
   }
 
   private ending: Promise<void> | null = null;
-  /** The app's streams, open now. */
-  private readonly open = new Set<Duplex>();
+  /** How to reset each stream open now (the app's, or one the agent joined to a target). */
+  private readonly open = new Set<() => void>();
+
+  /** Remembers a stream until it closes, to reset it at close(). */
+  track(stream: Duplex, reset: () => void): void {
+    this.open.add(reset);
+    stream.once('close', () => this.open.delete(reset));
+  }
 
   /** An encrypted stream as the app gets it, remembered until it closes. */
   forApp(secure: Duplex): Duplex {
     const d = appDuplex(secure);
-    this.open.add(d);
-    d.once('close', () => this.open.delete(d));
+    // Without an error for the app (its stream just closes); the wrapper resets the peer's side.
+    this.track(d, () => d.destroy());
     return d;
   }
 
@@ -242,7 +248,7 @@ abstract class NodeHandle<T extends Record<keyof T, unknown[]> & { closed: [erro
       // PeerNode.close() would close the relay in the same turn. Bounded: a peer that is gone
       // does not answer.
       if (error === null && this.open.size > 0) {
-        for (const d of this.open) d.destroy();
+        for (const reset of [...this.open]) reset();
         await idle(this.node.magicsock.socket, STREAM_TEARDOWN_MS);
       }
       this.node.close();
@@ -414,7 +420,17 @@ export async function serve(options: ServeOptions): Promise<Agent> {
   } else {
     try {
       const service = agentService(options.allowTargets);
-      acceptStream = service.acceptStream;
+      acceptStream = async (peer, request) => {
+        const decision = await service.acceptStream(peer, request);
+        if (!decision.ok) return decision;
+        return {
+          ok: true,
+          take: (secure) => {
+            serving?.track(secure, () => secure.destroy(new Error('the agent was closed')));
+            decision.take(secure);
+          },
+        };
+      };
       allowed = service.allowed;
     } catch (err) {
       if (err instanceof AllowListError) throw new TraverseError('INVALID_ARGUMENT', `allowTargets: ${err.message}`, { cause: err });

@@ -269,7 +269,7 @@ test('connect: a tunnel the server refuses, an agent that is away, a server that
 });
 
 /** Runs the close-and-exit fixture; resolves with the ms from its "closed" line to its exit. */
-async function exitAfterClose(mode: 'direct' | 'relay'): Promise<number> {
+async function exitAfterClose(mode: 'direct' | 'relay' | 'target'): Promise<number> {
   const fixture = fileURLToPath(new URL('./fixtures/close-and-exit.js', import.meta.url));
   const child = spawn(process.execPath, [fixture, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -286,8 +286,9 @@ async function exitAfterClose(mode: 'direct' | 'relay'): Promise<number> {
   return Date.now() - closedAt;
 }
 
-for (const mode of ['direct', 'relay'] as const) {
-  test(`close() lets the process exit at once, with a stream still open on a ${mode} path`, async () => {
+for (const mode of ['direct', 'relay', 'target'] as const) {
+  const what = mode === 'target' ? 'a stream to a TCP target still open, the agent closing first' : `a stream still open on a ${mode} path`;
+  test(`close() lets the process exit at once, with ${what}`, async () => {
     const ms = await exitAfterClose(mode);
     assert.ok(ms < 2000, `the process took ${ms} ms to exit after close()`);
   });
