@@ -268,6 +268,31 @@ test('connect: a tunnel the server refuses, an agent that is away, a server that
   }
 });
 
+test("a revoked token ends the connection: 'closed' with SERVER_CLOSED, and the agent sees the client's path", async () => {
+  const t = await startTestServer();
+  let agent: Agent | undefined;
+  let conn: Connection | undefined;
+  try {
+    const tok = await tokens(t);
+    agent = await serve({ ...loopback(t, tok.agent), onStream: (_r, s) => s.destroy() });
+    const agentSaw = new Promise<[string, Path]>((resolve) => agent!.on('path', (client, path) => path.kind === 'direct' && resolve([client.name, path])));
+    conn = await connect('ws1', loopback(t, tok.client));
+    const [client, path] = await agentSaw;
+    assert.equal(client, 'laptop');
+    assert.equal(path.kind, 'direct');
+    const closed = once(conn, 'closed');
+    await t.store.revokeIdentity('client', 'laptop', Date.now());
+    const [err] = (await closed) as [TraverseError | null];
+    assert.ok(err instanceof TraverseError);
+    assert.equal(err.code, 'SERVER_CLOSED');
+    await assert.rejects(conn.openStream('echo:1'), (e: unknown) => e instanceof TraverseError && e.code === 'CLOSED');
+  } finally {
+    await conn?.close();
+    await agent?.close();
+    await t.close();
+  }
+});
+
 /** Runs the close-and-exit fixture; resolves with the ms from its "closed" line to its exit. */
 async function exitAfterClose(mode: 'direct' | 'relay' | 'target'): Promise<number> {
   const fixture = fileURLToPath(new URL('./fixtures/close-and-exit.js', import.meta.url));
