@@ -15,7 +15,7 @@ function fakeSsh(): { dir: string; env: NodeJS.ProcessEnv; argv: () => string[];
   const dir = mkdtempSync(join(tmpdir(), 'traverse-ssh-'));
   writeFileSync(
     join(dir, 'ssh'),
-    `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > "${dir}/argv"\nenv | grep '^TRAVERSE_' | sort > "${dir}/env"\n` +
+    `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > "${dir}/argv"\nenv | grep -E '^TRAVERSE_(SERVER|TOKEN|TOKEN_FILE)=' | sort > "${dir}/env"\n` +
       `if [ -n "$FAKE_SSH_SLEEP" ]; then echo sleeping; exec sleep "$FAKE_SSH_SLEEP"; fi\nexit "\${FAKE_SSH_EXIT:-0}"\n`,
   );
   chmodSync(join(dir, 'ssh'), 0o755);
