@@ -8,5 +8,11 @@ if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('traverse: dist/ is missing; run `npm ci` (or `npm run build`) in the repository first\n');
   process.exit(2);
 }
+// `traverse --help | head`: a reader that goes away is not an error worth a stack trace.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  process.stderr.write(`traverse: cannot write to standard output: ${err.message}\n`);
+  process.exit(1);
+});
 const { main } = await import(entry.href);
 await main(process.argv.slice(2));

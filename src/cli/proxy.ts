@@ -16,7 +16,7 @@ export function registerProxyCommand(program: Command): void {
   addPeerOptions(cmd, { disableDirect: true, stdinToken: false })
     .addHelpText(
       'after',
-      '\nExample:\n  ssh -o ProxyCommand="npx traverse proxy dev-box localhost:22" user@dev-box\n' +
+      '\nExample:\n  ssh -o ProxyCommand="traverse proxy dev-box localhost:22" user@dev-box\n' +
         '  (with TRAVERSE_SERVER and TRAVERSE_TOKEN set in the environment)\n\nLogs go to stderr; stdout carries only the stream.',
     )
     .action(async (agent: string, target: string, flags: PeerFlags) => {

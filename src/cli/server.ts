@@ -147,11 +147,11 @@ async function runServer(flags: ServerFlags): Promise<void> {
   if (identities.length === 0) {
     lines.push(
       'No identities yet. Create tokens for a workspace and a developer machine:',
-      `  npx traverse token create --data ${shownData} --agent my-workspace`,
-      `  npx traverse token create --data ${shownData} --client my-laptop --allow my-workspace`,
+      `  traverse token create --data ${shownData} --agent my-workspace`,
+      `  traverse token create --data ${shownData} --client my-laptop --allow my-workspace`,
     );
   } else {
-    lines.push(`Manage tokens with: npx traverse token list --data ${shownData}`);
+    lines.push(`Manage tokens with: traverse token list --data ${shownData}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 

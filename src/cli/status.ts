@@ -61,7 +61,7 @@ async function status(flags: StatusFlags): Promise<void> {
   lines.push(`${tunnels.tunnels.length} tunnel(s):`);
   for (const t of tunnels.tunnels) {
     lines.push(
-      `  ${t.client} [${short(t.clientKey)}] -> ${t.agent}${t.agentOnline ? '' : ' (agent offline)'}  client path ${path(t.paths.client)}, agent path ${path(t.paths.agent)}`,
+      `  ${t.client} [${short(t.clientKey)}] -> ${t.agent}${t.agentOnline ? '' : ' (agent offline)'}  client path ${path(t.paths.client)}, agent path ${path(t.paths.agent)}${rtt(t.rttMs.client ?? t.rttMs.agent)}`,
     );
   }
   process.stdout.write(lines.join('\n') + '\n');
@@ -75,6 +75,10 @@ function offline(identities: readonly IdentityView[]): string[] {
     `${gone.length} identit${gone.length === 1 ? 'y' : 'ies'} offline:`,
     ...gone.map((i) => `  ${i.kind} ${i.name}  ${seen(i) < 0 ? 'no connection on record' : `last seen ${new Date(seen(i)).toISOString()}`}`),
   ];
+}
+
+function rtt(ms: number | null): string {
+  return ms === null ? '' : `, round trip ${ms.toFixed(2)} ms`;
 }
 
 function short(key: string | null): string {

@@ -7,6 +7,7 @@ import type { IdentityKind, IdentityListing } from '../server/store/store.js';
 import { generateToken, hashToken } from '../server/tokens.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { dataDir, openStore } from './data-dir.js';
+import { storeExists } from '../server/store/open.js';
 
 export interface WhoFlags {
   data?: string;
@@ -89,7 +90,16 @@ async function create(flags: CreateFlags): Promise<void> {
   const allow = parseAllow(flags.allow);
   if (allow.length > 0 && kind !== 'client') throw new UsageError('--allow applies to --client only');
   const expiresIn = parseExpires(flags.expires);
-  const store = await openStore(dataDir(flags.data), false);
+  const dir = dataDir(flags.data);
+  const fresh = !storeExists({ dir });
+  const store = await openStore(dir, false);
+  // Run from another folder, `token create` would quietly start a second, empty database that
+  // no server reads: say so, and where.
+  if (fresh) {
+    process.stderr.write(
+      `traverse: note: no database was in ${dir}, so a new one was created there; the server must run with the same --data (or TRAVERSE_DATA)\n`,
+    );
+  }
   try {
     const now = Date.now();
     const identity = await store.ensureIdentity(kind, name, now);

@@ -128,7 +128,8 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('node'), node, proof: keyProofText.optional() }),
   z.object({ type: z.literal('tunnel'), agent: identityName }),
   z.object({ type: z.literal('untunnel'), agent: identityName }),
-  z.object({ type: z.literal('path'), peer: nodeKey, path }),
+  /** rttMs: the path's round trip as the reporter measures it (direct paths), for the views. */
+  z.object({ type: z.literal('path'), peer: nodeKey, path, rttMs: z.number().nonnegative().max(600_000).nullable().optional() }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
 

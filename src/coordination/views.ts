@@ -26,6 +26,8 @@ export const tunnelView = z.object({
   agentOnline: z.boolean(),
   /** The path each side reported last; null until it reports. */
   paths: z.object({ client: path.nullable(), agent: path.nullable() }),
+  /** The round trip each side measured on its path (direct paths; ms), null until reported. */
+  rttMs: z.object({ client: z.number().nullable(), agent: z.number().nullable() }),
 });
 export type TunnelView = z.infer<typeof tunnelView>;
 

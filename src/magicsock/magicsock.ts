@@ -264,6 +264,11 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     return this.peers.get(key)?.path ?? RELAY;
   }
 
+  /** Round trip of the peer's direct path (ms, smoothed over the path's pings); null while relayed. */
+  latencyOf(key: string): number | null {
+    return this.peers.get(key)?.paths.bestLatency() ?? null;
+  }
+
   /** A datagram the coordinator relayed to us. */
   handleRelay(fromKey: string, payload: Buffer): void {
     if (looksLikeDisco(payload)) {

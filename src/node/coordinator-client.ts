@@ -179,8 +179,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   }
 
   /** Tells the server which path the tunnel to a peer uses now. */
-  reportPath(peerKey: NodeKeyHex, path: Path): void {
-    this.send({ type: 'path', peer: peerKey, path });
+  reportPath(peerKey: NodeKeyHex, path: Path, rttMs: number | null = null): void {
+    this.send({ type: 'path', peer: peerKey, path, rttMs: rttMs === null ? null : Math.round(rttMs * 100) / 100 });
   }
 
   /**

@@ -40,6 +40,8 @@ export interface PeerNodeOptions {
   readonly paths?: MagicSockOptions['paths'];
   /** Netcheck time budget (ms). */
   readonly netcheckTimeoutMs?: number;
+  /** How often to report the round trips of direct paths to the server (ms; default 30 s). */
+  readonly rttReportMs?: number;
   /** How often to re-learn our reflexive address (ms). */
   readonly restunMs?: number;
   /** Agents: what to do with a stream a client opens (null: refuse all). */
@@ -276,8 +278,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       });
       // The server forgets reported paths when it restarts, and only accepts a report once both
       // sides of the tunnel are back; a peer's node arriving is that moment, so report again.
-      const path = this.magicsock.pathOf(rec.key);
-      this.coordinator.reportPath(rec.key, path.kind === 'direct' ? { kind: 'direct', endpoint: path.endpoint } : { kind: 'relay' });
+      this.reportPath(rec.key);
       this.emit('peer', rec);
       this.maybePredictPorts(rec);
     });
@@ -298,10 +299,16 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     c.on('state', (s, d) => this.emit('coordinator', s, d));
     this.magicsock.on('endpoints', () => this.publish());
     this.magicsock.on('path', (key, path) => {
-      this.coordinator.reportPath(key, path.kind === 'direct' ? { kind: 'direct', endpoint: path.endpoint } : { kind: 'relay' });
+      this.reportPath(key);
       const rec = this.peersByKey.get(key);
       if (rec) this.emit('path', rec, path);
     });
+  }
+
+  /** Tells the server the path to a peer as the engine last announced it, with its round trip. */
+  private reportPath(key: string): void {
+    const path = this.magicsock.pathOf(key);
+    this.coordinator.reportPath(key, path.kind === 'direct' ? { kind: 'direct', endpoint: path.endpoint } : { kind: 'relay' }, this.magicsock.latencyOf(key));
   }
 
   private async applyConfig(config: ServerConfig): Promise<void> {
@@ -366,6 +373,13 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       if (!this.closed) void this.applyConfig(cfg).catch((err: Error) => this.log.warn({ err: err.message }, 'applying server config'));
     });
     this.interfacesSeen = interfaceFingerprint();
+    // The round trip of each direct path changes under it: a report now and then keeps the
+    // server's views (traverse status) current; the server stores a path only when it changed.
+    this.timers.push(
+      setInterval(() => {
+        for (const key of this.peersByKey.keys()) if (this.magicsock.pathOf(key).kind === 'direct') this.reportPath(key);
+      }, this.options.rttReportMs ?? 30_000),
+    );
     // Re-learn the reflexive address now and then: NAT mappings expire and move.
     this.timers.push(setInterval(() => void this.magicsock.refreshEndpoints().catch(() => undefined), this.options.restunMs ?? 30_000));
     // A network change (an address came or went) invalidates every path: punch again.

@@ -35,6 +35,8 @@ export interface TunnelPaths {
 export interface Tunnel {
   readonly since: number;
   readonly paths: TunnelPaths;
+  /** The round trip each side measured on its path last (ms); null until it reports one. */
+  readonly rttMs: { client: number | null; agent: number | null };
 }
 
 /** Relay frames to no tunnel peer a node may send: 20/s sustained, 200 at once. */

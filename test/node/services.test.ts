@@ -16,7 +16,7 @@ import { ProxyError, proxyStream } from '../../src/node/proxy.js';
 import { SpeedtestRefused, measure, speedtest, waitForDirect } from '../../src/node/speedtest.js';
 import { runLocalNetcheck } from '../../src/node/netcheck.js';
 import { startStunServer } from '../../src/stun/server.js';
-import { startTestServer, type TestServer } from '../server/helpers.js';
+import { eventually, startTestServer, type TestServer } from '../server/helpers.js';
 
 interface Pair {
   readonly t: TestServer;
@@ -27,7 +27,7 @@ interface Pair {
   close(): Promise<void>;
 }
 
-type NodeExtra = Partial<Pick<PeerNodeOptions, 'disableDirect' | 'acceptStream' | 'tcpLane'>>;
+type NodeExtra = Partial<Pick<PeerNodeOptions, 'disableDirect' | 'acceptStream' | 'tcpLane' | 'rttReportMs'>>;
 
 function loopbackNode(t: TestServer, token: string, role: 'agent' | 'client', extra: NodeExtra = {}): Promise<PeerNode> {
   return PeerNode.start({
@@ -282,6 +282,20 @@ test('ping: a path still being punched is given its moment before the summary ca
     assert.equal(result.pongs, 1);
     assert.equal(result.summary.path, 'direct', `summary: ${JSON.stringify(result.summary)}`);
     assert.equal(result.summary.reason, null);
+  } finally {
+    await pair.close();
+  }
+});
+
+test('the tunnels view carries each side\'s round trip on the direct path, reported now and then', async () => {
+  const pair = await startPair({ client: { rttReportMs: 200 } });
+  try {
+    await waitForDirect(pair.client, pair.agentKey, 5000);
+    const view = await eventually(async () => {
+      const [t] = pair.t.server.hub.tunnelsView({ kind: 'admin' });
+      return t && t.paths.client?.kind === 'direct' && t.rttMs.client !== null ? t : undefined;
+    }, 5000);
+    assert.ok(view.rttMs.client !== null && view.rttMs.client >= 0 && view.rttMs.client < 500, JSON.stringify(view.rttMs));
   } finally {
     await pair.close();
   }
