@@ -62,6 +62,7 @@ export function registerForwardCommand(program: Command): void {
       try {
         forwarder = await startForwards(node, { agent, forwards, bind: flags.bind });
       } catch (err) {
+        node.close(); // nothing to serve: the command ends here
         if (err instanceof ForwardListenError) {
           throw new CommandFailed(`cannot listen on ${formatEndpoint(err.bind, err.forward.localPort)}: ${err.message}`);
         }
