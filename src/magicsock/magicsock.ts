@@ -380,6 +380,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private punch(peer: Peer, now: number): void {
     if (!this.directAllowed) return;
     peer.paths.startBurst(now);
+    // The burst's first round goes now, not at the next tick: up to a tick off the time to direct.
+    this.sendDuePings(peer, now);
     if (this.published.length > 0) {
       const endpoints = this.published.map(splitEndpoint).filter((e): e is { address: string; port: number } => e !== null);
       this.sendDisco(peer.key, RELAY, { type: 'call-me-maybe', endpoints });
@@ -389,19 +391,27 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private tick(): void {
     const now = this.now();
     for (const peer of this.peers.values()) {
-      for (const endpoint of peer.paths.due(now)) this.sendPing(peer, endpoint, now);
-      const path = peer.paths.current(now);
-      if (!samePath(path, peer.path)) {
-        const wasDirect = peer.path.kind === 'direct';
-        peer.path = path;
-        this.log.info({ peer: peer.key.slice(0, 8), path }, 'path changed');
-        this.emit('path', peer.key, path);
-        // A lost direct path: punch again at once, and re-learn our mapping in case it moved.
-        if (wasDirect && path.kind === 'relay') {
-          this.punch(peer, now);
-          void this.refreshEndpoints().catch(() => undefined);
-        }
-      }
+      this.sendDuePings(peer, now);
+      this.updatePath(peer, now);
+    }
+  }
+
+  private sendDuePings(peer: Peer, now: number): void {
+    for (const endpoint of peer.paths.due(now)) this.sendPing(peer, endpoint, now);
+  }
+
+  /** Announces the path the peer's state chose, if it changed (the tick, and a pong at once). */
+  private updatePath(peer: Peer, now: number): void {
+    const path = peer.paths.current(now);
+    if (samePath(path, peer.path)) return;
+    const wasDirect = peer.path.kind === 'direct';
+    peer.path = path;
+    this.log.info({ peer: peer.key.slice(0, 8), path }, 'path changed');
+    this.emit('path', peer.key, path);
+    // A lost direct path: punch again at once, and re-learn our mapping in case it moved.
+    if (wasDirect && path.kind === 'relay') {
+      this.punch(peer, now);
+      void this.refreshEndpoints().catch(() => undefined);
     }
   }
 
@@ -508,6 +518,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
           peer.paths.pongReceived(id, from, now);
           // Addresses seen on a port-prediction socket belong to that socket, not to our node.
           if (!via) this.noteObservedSelf(formatEndpoint(m.src.address, m.src.port));
+          // A pong may be the one that makes a path direct: say so now, not at the next tick.
+          this.updatePath(peer, now);
         }
         return;
       }
@@ -527,6 +539,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
         if (usable.length === 0) return;
         peer.paths.setPublished(usable, 'call-me-maybe');
         peer.paths.startBurst(now);
+        this.sendDuePings(peer, now);
         return;
       }
     }

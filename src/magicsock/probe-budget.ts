@@ -5,9 +5,9 @@
 //   - to an address the coordinator did not vouch for (probe-aim.ts): 0 packets, ever;
 //   - probes (pings, pongs and anything else to an endpoint that has not answered one of our
 //     pings): per identity at most 200 packets at once and 50 packets/s after that (so at most
-//     200 + 50*T packets in any T seconds), 64 KiB at once and 16 KiB/s, and at most 64 distinct
+//     200 + 50*T packets in any T seconds), 64 KiB at once and 16 KiB/s, and at most 256 distinct
 //     destinations (ip:port) in any 60 s; per node, over all identities, 1000 packets at once
-//     and 250/s, 256 KiB and 64 KiB/s, 512 destinations in any 60 s;
+//     and 250/s, 256 KiB and 64 KiB/s, 1024 destinations in any 60 s;
 //   - port prediction: at most one attempt per identity per 60 s and 8 per node per 60 s, each
 //     at most 2,560 packets within 30 s of its start (the easy side sends 2,000 probes, the hard
 //     side 256 sockets x 2 endpoints x 5 rounds), and only to the vouched IP.
@@ -44,10 +44,12 @@ export interface ProbeLimits {
 export const DEFAULT_PROBE_LIMITS: ProbeLimits = {
   groupPackets: { burst: 200, perSec: 50 },
   groupBytes: { burst: 64 * 1024, perSec: 16 * 1024 },
-  groupDestinations: 64,
+  // An identity may run 64 nodes at once (each forward, ssh session and ping is one, each with a
+  // new port), each with a few candidates: 256 lets them all punch; a scan gets ~4 ports/s.
+  groupDestinations: 256,
   nodePackets: { burst: 1000, perSec: 250 },
   nodeBytes: { burst: 256 * 1024, perSec: 64 * 1024 },
-  nodeDestinations: 512,
+  nodeDestinations: 1024,
   destinationWindowMs: 60_000,
   predictionIntervalMs: 60_000,
   predictionsPerNode: 8,

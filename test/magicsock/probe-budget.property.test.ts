@@ -157,7 +157,7 @@ test('an allowed client cannot aim the agent at an unvouched address or past its
           assert.ok(j - i + 1 <= bound, `${j - i + 1} packets in ${span} ms (bound ${bound})`);
         }
       }
-      // Destinations off the vouched IPs (port prediction aims only there): at most 64 in any 60 s.
+      // Destinations off the vouched IPs (port prediction aims only there): at most groupDestinations in any 60 s.
       const off = sent.filter((s) => !vouchedIps.has(s.ip));
       const firstSeen = new Map<string, number>();
       for (const s of off) if (!firstSeen.has(s.dest)) firstSeen.set(s.dest, s.t);

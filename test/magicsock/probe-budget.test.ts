@@ -50,7 +50,7 @@ test('per identity: burst then rate, whichever key of it sends; another identity
   assert.equal(sent, L.groupPackets.perSec);
 });
 
-test('per identity: at most 64 distinct destinations a minute (a port scan stops there)', () => {
+test('per identity: at most groupDestinations (256) distinct destinations a minute (a port scan stops there)', () => {
   const b = new ProbeBudget();
   let ok = 0;
   for (let port = 1; port <= 500; port++) if (b.allowProbe('g', `192.0.2.1:${port}`, 80, port * 100)) ok++;
@@ -72,10 +72,11 @@ test('per node: many identities together stop at the node budget', () => {
   let ok = 0;
   for (let g = 0; g < 100; g++) for (let i = 0; i < 50; i++) if (b.allowProbe(`g${g}`, `192.0.2.${g}:${1000 + (i % 5)}`, 80, 0)) ok++;
   assert.equal(ok, L.nodePackets.burst);
-  // Distinct destinations per node: 600 identities x 1 destination each.
+  // Distinct destinations per node: more identities than the node's cap, 1 destination each.
   const c = new ProbeBudget();
   ok = 0;
-  for (let g = 0; g < 600; g++) if (c.allowProbe(`g${g}`, `198.51.100.${g % 250}:${2000 + g}`, 80, g * 10)) ok++;
+  const identities = L.nodeDestinations + 100;
+  for (let g = 0; g < identities; g++) if (c.allowProbe(`g${g}`, `198.51.100.${g % 250}:${2000 + g}`, 80, g * 5)) ok++;
   assert.equal(ok, L.nodeDestinations);
 });
 
