@@ -189,3 +189,28 @@ export async function startSshd(lab: Lab, host: string, config: string, port: nu
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Runs `ssh` in the client's namespace through `proxyCommand` (e.g. traverse proxy), non-interactively, as root@dev-box. */
+export function sshThrough(
+  lab: Lab,
+  proxyCommand: string,
+  key: string,
+  command: string,
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return lab.exec(
+    'client',
+    'ssh',
+    [
+      '-o', `ProxyCommand=${proxyCommand}`,
+      '-o', 'StrictHostKeyChecking=no',
+      '-o', 'UserKnownHostsFile=/dev/null',
+      '-o', 'BatchMode=yes',
+      '-o', 'LogLevel=ERROR',
+      '-i', key,
+      'root@dev-box',
+      command,
+    ],
+    { timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.env ? { env: opts.env } : {}) },
+  );
+}

@@ -11,7 +11,7 @@ import { labSkip } from '../../lab/availability.js';
 import { createLab } from '../../lab/topology.js';
 import { pairOfNats } from '../../lab/topologies.js';
 import { createToken, peerEnv, runPing } from '../../lab/peers.js';
-import { forwardPath, sshFixture, startForward, startSshd, streamPair, toolRun, toolServer } from '../../lab/streams-lab.js';
+import { forwardPath, sshFixture, sshThrough, startForward, startSshd, streamPair, toolRun, toolServer } from '../../lab/streams-lab.js';
 import type { Lab } from '../../lab/lab.js';
 import { tunnelsResponse } from '../../src/coordination/views.js';
 import type { SpeedtestResult } from '../../src/node/speedtest.js';
@@ -27,21 +27,8 @@ const BYTES = 20 * 1024 * 1024;
 /** ssh through `traverse proxy` that prints the sha256 of 4 MiB of zeros, after a pause that keeps it open. */
 function sshSession(lab: Lab, url: string, token: string, key: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proxy = `${process.execPath} ${BIN} proxy dev-box 127.0.0.1:${SSH_PORT} --server ${url} --token ${token}`;
-  return lab.exec(
-    'client',
-    'ssh',
-    [
-      '-o', `ProxyCommand=${proxy}`,
-      '-o', 'StrictHostKeyChecking=no',
-      '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'BatchMode=yes',
-      '-o', 'LogLevel=ERROR',
-      '-i', key,
-      'root@dev-box',
-      'sleep 3; head -c 4194304 /dev/zero | sha256sum',
-    ],
-    { timeoutMs: 60_000, env: { ...peerEnv(mkdtempSync(join(tmpdir(), 'traverse-lab-proxy-'))), TRAVERSE_LOG_LEVEL: 'info' } },
-  );
+  const env = { ...peerEnv(mkdtempSync(join(tmpdir(), 'traverse-lab-proxy-'))), TRAVERSE_LOG_LEVEL: 'info' };
+  return sshThrough(lab, proxy, key, 'sleep 3; head -c 4194304 /dev/zero | sha256sum', { env });
 }
 
 // sha256 of 4 MiB of zero bytes.

@@ -10,7 +10,7 @@ import { labSkip } from '../../lab/availability.js';
 import { createLab } from '../../lab/topology.js';
 import { pairOfNats } from '../../lab/topologies.js';
 import { peerEnv } from '../../lab/peers.js';
-import { forwardPath, sshFixture, startForward, startSshd, streamPair, toolServer } from '../../lab/streams-lab.js';
+import { forwardPath, sshFixture, sshThrough, startForward, startSshd, streamPair, toolServer } from '../../lab/streams-lab.js';
 import type { TopologySpec } from '../../lab/spec.js';
 import { BIN } from '../helpers/cli.js';
 
@@ -36,21 +36,10 @@ describe('streams in the lab', { skip, concurrency: 2 }, () => {
         const proxy = `${process.execPath} ${BIN} proxy dev-box 127.0.0.1:${SSH_PORT} --server ${pair.coord.url} --token ${pair.clientToken}`;
         const started = performance.now();
         // `sleep 4` keeps the stream open past the first punching burst, so the path can upgrade under it.
-        const r = await lab.exec(
-          'client',
-          'ssh',
-          [
-            '-o', `ProxyCommand=${proxy}`,
-            '-o', 'StrictHostKeyChecking=no',
-            '-o', 'UserKnownHostsFile=/dev/null',
-            '-o', 'BatchMode=yes',
-            '-o', 'LogLevel=ERROR',
-            '-i', ssh.key,
-            'root@dev-box',
-            'echo ok; uname -n; sleep 4; echo done',
-          ],
-          { timeoutMs: 40_000, env: { ...peerEnv(state), TRAVERSE_LOG_LEVEL: 'info' } },
-        );
+        const r = await sshThrough(lab, proxy, ssh.key, 'echo ok; uname -n; sleep 4; echo done', {
+          timeoutMs: 40_000,
+          env: { ...peerEnv(state), TRAVERSE_LOG_LEVEL: 'info' },
+        });
         const ms = performance.now() - started;
         assert.equal(r.code, 0, `ssh failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
         assert.deepEqual(r.stdout.trim().split('\n'), ['ok', hostname(), 'done']);

@@ -11,29 +11,17 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { NodeKey } from '../../src/identity/node-key.js';
-import { PeerNode, type PeerNodeOptions } from '../../src/node/peer-node.js';
+import type { PeerNode } from '../../src/node/peer-node.js';
 import { DiscoSealer, looksLikeDisco, type DiscoMessage } from '../../src/disco/index.js';
 import { DEFAULT_PROBE_LIMITS as L } from '../../src/magicsock/probe-budget.js';
 import { BIRTHDAY_PROBES } from '../../src/magicsock/port-prediction.js';
 import { splitEndpoint } from '../../src/net/endpoint.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
+import { loopbackNode } from './loopback-node.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function node(t: TestServer, token: string, role: 'agent' | 'client', extra: Partial<PeerNodeOptions> = {}): Promise<PeerNode> {
-  return PeerNode.start({
-    server: t.server.url,
-    token,
-    key: NodeKey.generate(),
-    role,
-    stun: { disabled: true, servers: [] },
-    localAddresses: () => ['127.0.0.1'],
-    netcheckTimeoutMs: 300,
-    connectTimeoutMs: 5000,
-    tcpLane: false,
-    ...extra,
-  });
-}
+const node = loopbackNode;
 
 interface Victim {
   readonly sock: Socket;

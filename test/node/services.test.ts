@@ -7,7 +7,6 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { NodeKey } from '../../src/identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../../src/node/peer-node.js';
 import { agentService } from '../../src/node/agent.js';
 import { ForwardListenError, startForwards } from '../../src/node/forward.js';
@@ -17,6 +16,7 @@ import { SpeedtestRefused, measure, speedtest, waitForDirect } from '../../src/n
 import { runLocalNetcheck } from '../../src/node/netcheck.js';
 import { startStunServer } from '../../src/stun/server.js';
 import { eventually, startTestServer, type TestServer } from '../server/helpers.js';
+import { loopbackNode } from './loopback-node.js';
 
 interface Pair {
   readonly t: TestServer;
@@ -28,21 +28,6 @@ interface Pair {
 }
 
 type NodeExtra = Partial<Pick<PeerNodeOptions, 'disableDirect' | 'acceptStream' | 'tcpLane' | 'rttReportMs'>>;
-
-function loopbackNode(t: TestServer, token: string, role: 'agent' | 'client', extra: NodeExtra = {}): Promise<PeerNode> {
-  return PeerNode.start({
-    server: t.server.url,
-    token,
-    key: NodeKey.generate(),
-    role,
-    stun: { disabled: true, servers: [] },
-    localAddresses: () => ['127.0.0.1'],
-    netcheckTimeoutMs: 300,
-    connectTimeoutMs: 5000,
-    tcpLane: false,
-    ...extra,
-  });
-}
 
 async function startPair(opts: { allow?: string[]; client?: NodeExtra } = {}): Promise<Pair> {
   const t = await startTestServer();
