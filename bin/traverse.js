@@ -14,5 +14,17 @@ process.stdout.on('error', (err) => {
   process.stderr.write(`traverse: cannot write to standard output: ${err.message}\n`);
   process.exit(1);
 });
+// The last line of defence: whatever escaped the command's own error handling ends in one line,
+// not a stack trace (unless the user asked for debug logs).
+const fatal = (err) => {
+  const flag = process.argv.indexOf('--log-level');
+  const level = flag >= 0 ? process.argv[flag + 1] : process.env.TRAVERSE_LOG_LEVEL;
+  const debug = level === 'debug' || level === 'trace';
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(debug && err instanceof Error && err.stack ? `${err.stack}\n` : `traverse: unexpected error: ${message} (run with --log-level debug for details)\n`);
+  process.exit(1);
+};
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
 const { main } = await import(entry.href);
 await main(process.argv.slice(2));
