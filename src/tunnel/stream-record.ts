@@ -1,6 +1,7 @@
 // What a node keeps for each open stream. The two ends keep different things: the client (which
 // opened the stream) drives carrier switches and lane offers, the agent (which accepted it)
 // remembers its answers so that a resent request gets the same answer again.
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { UDXStream } from 'udx-native';
@@ -67,8 +68,18 @@ export type StreamRecord = OpenerRecord | AcceptorRecord;
 
 export const streamKey = (peer: string, sid: bigint): string => `${peer}/${sid.toString(16)}`;
 
+/**
+ * The abort of a stream's lane attempts. Up to MAX_LANE_ATTEMPTS (16) may wait on it at once,
+ * each with its own listener, which Node would otherwise report as a leak past 10.
+ */
+function laneAbortController(): AbortController {
+  const c = new AbortController();
+  setMaxListeners(32, c.signal);
+  return c;
+}
+
 export function openerRecord(peer: string, sid: bigint, session: ResumableSession): OpenerRecord {
-  return { role: 'client', sid, peer, session, secure: null, lane: null, laneAbort: new AbortController(), switching: null, laneOffer: null };
+  return { role: 'client', sid, peer, session, secure: null, lane: null, laneAbort: laneAbortController(), switching: null, laneOffer: null };
 }
 
 export function acceptorRecord(peer: string, sid: bigint, session: ResumableSession, accept: StreamAccept): AcceptorRecord {
@@ -79,7 +90,7 @@ export function acceptorRecord(peer: string, sid: bigint, session: ResumableSess
     session,
     secure: null,
     lane: null,
-    laneAbort: new AbortController(),
+    laneAbort: laneAbortController(),
     accept,
     answered: new Map(),
     laneAnswers: new Map(),
