@@ -69,6 +69,10 @@ export async function startPeer(
   } catch (err) {
     throw new UsageError(`--server ${(err as Error).message}`);
   }
+  const lane = process.env.TRAVERSE_TCP_LANE;
+  if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
+    throw new UsageError(`TRAVERSE_TCP_LANE="${lane}": use 0 (no TCP lanes) or 1 (the default)`);
+  }
   const key = nodeKeyFor(kind, flags.keyFile);
   const stun = stunServerList(flags.stun);
   try {

@@ -16,6 +16,7 @@ const CASES: readonly { args: string[]; env?: NodeJS.ProcessEnv; says: RegExp }[
   { args: ['ping', 'dev-box', '--server', 'http://127.0.0.1:9', '--log-level', 'loud'], env: { TRAVERSE_TOKEN: TOKEN }, says: /--log-level "loud" is not a level/ },
   { args: ['agent', '--server', 'http://127.0.0.1:9'], env: { TRAVERSE_TOKEN: TOKEN, TRAVERSE_LOG_LEVEL: 'loud' }, says: /--log-level "loud"/ },
   { args: ['agent', '--max-streams', '0'], says: /--max-streams must be from 1 to 65536/ },
+  { args: ['agent', '--server', 'http://127.0.0.1:9'], env: { TRAVERSE_TOKEN: TOKEN, TRAVERSE_TCP_LANE: 'maybe' }, says: /TRAVERSE_TCP_LANE="maybe": use 0/ },
   { args: ['agent', '--allow-target', 'nonsense'], env: { TRAVERSE_TOKEN: TOKEN, TRAVERSE_SERVER: 'http://127.0.0.1:9' }, says: /--allow-target/ },
   { args: ['forward', 'dev-box', '99999', '--server', 'http://127.0.0.1:9', '--token', TOKEN], says: /99999/ },
   { args: ['proxy', 'dev-box', 'no-port', '--server', 'http://127.0.0.1:9'], env: { TRAVERSE_TOKEN: TOKEN }, says: /HOST:PORT/ },
