@@ -7,6 +7,7 @@ import { addPeerOptions, exitWhenClosedForGood, startPeer, type PeerFlags } from
 import { collect, intOption } from './options.js';
 import { UsageError } from './errors.js';
 import { onShutdown } from './shutdown.js';
+import { summaryOf } from './command-list.js';
 
 interface AgentFlags extends PeerFlags {
   allowTarget?: string[];
@@ -16,7 +17,7 @@ interface AgentFlags extends PeerFlags {
 export function registerAgentCommand(program: Command): void {
   const cmd = program
     .command('agent')
-    .description('run the workspace agent: reachable by the clients the server allows, directly or through the relay');
+    .description(summaryOf('agent'));
   addPeerOptions(cmd, { disableDirect: true })
     .option(
       '--allow-target <host:port>',

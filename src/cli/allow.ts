@@ -7,6 +7,7 @@ import { CommandFailed, UsageError } from './errors.js';
 import { dataDir, openStore } from './data-dir.js';
 import { DATA_OPTION, parseAgents, table } from './token.js';
 import type { Store } from '../server/store/store.js';
+import { summaryOf } from './command-list.js';
 
 interface RuleFlags {
   data?: string;
@@ -21,7 +22,7 @@ interface ListFlags {
 }
 
 export function registerAllow(program: Command): void {
-  const allow = program.command('allow').description("add, remove and list the agents a client may reach");
+  const allow = program.command('allow').description(summaryOf('allow'));
   allow
     .command('add')
     .description("add agents to a client's allow list (as token create --client NAME --allow does)")

@@ -16,6 +16,7 @@ import { proxyCommandLine } from './self.js';
 import { checkAgentName, DEFAULT_SSH_TARGET, proxyArgv, sshHostAlias } from './ssh.js';
 import { addTokenOptions } from './token-source.js';
 import { unifiedDiff } from './unified-diff.js';
+import { summaryOf } from './command-list.js';
 
 export const BLOCK_START = '# ------------START-TRAVERSE-----------';
 export const BLOCK_END = '# ------------END-TRAVERSE-------------';
@@ -104,7 +105,7 @@ export function defaultSshConfig(): string {
 export function registerConfigSshCommand(program: Command): void {
   const cmd = program
     .command('config-ssh')
-    .description('add a "Host traverse.AGENT" section per agent to ~/.ssh/config, so plain ssh/scp reach the workspaces through traverse proxy')
+    .description(summaryOf('config-ssh'))
     .option('--ssh-config <file>', 'the ssh config file to rewrite (default: ~/.ssh/config)')
     .option('--agent <name>', 'an agent to add (repeatable); default: the agents the server lists for this token', collect)
     .option('--target <host:port>', 'sshd as seen from each agent', DEFAULT_SSH_TARGET)

@@ -7,6 +7,7 @@ import { formatEndpoint, parsePort } from '../net/endpoint.js';
 import { addPeerOptions, exitWhenClosedForGood, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { onShutdown } from './shutdown.js';
+import { summaryOf } from './command-list.js';
 
 interface ForwardSpec {
   readonly localPort: number;
@@ -38,7 +39,7 @@ export function parseForwardSpec(text: string): ForwardSpec {
 export function registerForwardCommand(program: Command): void {
   const cmd = program
     .command('forward')
-    .description('forward local TCP ports to targets inside the workspace, over the encrypted peer path')
+    .description(summaryOf('forward'))
     .argument('<agent>', "the agent's name on the coordination server")
     .argument('<spec...>', 'LOCAL_PORT:TARGET_HOST:TARGET_PORT (the agent connects to TARGET from inside the workspace)')
     .option('--bind <address>', 'local address to listen on', '127.0.0.1');

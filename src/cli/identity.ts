@@ -6,13 +6,14 @@ import { createInterface } from 'node:readline/promises';
 import { CommandFailed, UsageError } from './errors.js';
 import { dataDir, openStore } from './data-dir.js';
 import { DATA_OPTION, who, type WhoFlags } from './token.js';
+import { summaryOf } from './command-list.js';
 
 interface DeleteFlags extends WhoFlags {
   yes?: boolean;
 }
 
 export function registerIdentity(program: Command): void {
-  const identity = program.command('identity').description('delete identities (create them with traverse token create)');
+  const identity = program.command('identity').description(summaryOf('identity'));
   identity
     .command('delete')
     .description('delete an identity with its tokens, history and allow rules; a running server closes its connections at once')

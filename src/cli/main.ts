@@ -1,10 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { CommandFailed, EXIT_FAILED, EXIT_USAGE, UsageError } from './errors.js';
 import { EndpointError } from '../net/endpoint.js';
-import { registerCommands } from './commands.js';
+import { commandIn, listCommands } from './command-list.js';
 import { packageVersion } from './self.js';
 
-export function buildProgram(): Command {
+/** The program with the command `argv` runs loaded, or, for the listing, every command named. */
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('traverse')
     .description(
       'Direct, encrypted connections between a developer machine and a remote workspace, across NATs and firewalls: ' +
@@ -17,15 +18,17 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(`traverse: ${text.trim().replace(/^error: /, '')} (run with --help for usage)\n`),
     })
     .exitOverride();
-  registerCommands(program);
+  const wanted = commandIn(argv);
+  if (wanted) (await wanted.load())(program);
+  else listCommands(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program)) c.exitOverride();
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     process.exitCode = exitCodeFor(err);

@@ -8,6 +8,7 @@ import { CommandFailed, UsageError } from './errors.js';
 import { addTokenOptions } from './token-source.js';
 import { collect, intOption, portOption } from './options.js';
 import { resolveStunServers, stunServerList } from './stun-servers.js';
+import { summaryOf } from './command-list.js';
 
 interface NetcheckFlags {
   stun?: string[];
@@ -21,7 +22,7 @@ interface NetcheckFlags {
 export function registerNetcheckCommand(program: Command): void {
   const cmd = program
     .command('netcheck')
-    .description('find out what the NAT and firewall in front of this machine do, and what that means for direct connections')
+    .description(summaryOf('netcheck'))
     .option(
       '--stun <host:port>',
       'STUN server to probe (repeatable; "disable" turns STUN off; default: $TRAVERSE_STUN, comma-separated, else the servers the coordination server gives its nodes)',

@@ -5,6 +5,7 @@ import { pingPeer } from '../node/ping.js';
 import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-options.js';
 import { CommandFailed } from './errors.js';
 import { intOption } from './options.js';
+import { summaryOf } from './command-list.js';
 
 interface PingFlags extends PeerFlags {
   count: number;
@@ -16,7 +17,7 @@ interface PingFlags extends PeerFlags {
 export function registerPingCommand(program: Command): void {
   const cmd = program
     .command('ping')
-    .description('connect to an agent as a client and ping it through the peer path (direct or relay)')
+    .description(summaryOf('ping'))
     .argument('<agent>', 'the agent\'s name on the coordination server')
     .option('-n, --count <n>', 'number of pings', intOption('--count', 1, 100_000), 5)
     .option('--interval <ms>', 'time between pings', intOption('--interval', 10, 60_000), 1000)

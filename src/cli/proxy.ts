@@ -6,11 +6,12 @@ import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-opti
 import { CommandFailed } from './errors.js';
 import { hostPortFlag } from './options.js';
 import { onShutdown } from './shutdown.js';
+import { summaryOf } from './command-list.js';
 
 export function registerProxyCommand(program: Command): void {
   const cmd = program
     .command('proxy')
-    .description('connect stdin/stdout to HOST:PORT inside the workspace (for ssh -o ProxyCommand)')
+    .description(summaryOf('proxy'))
     .argument('<agent>', "the agent's name on the coordination server")
     .argument('<target>', 'HOST:PORT as seen from the agent, e.g. localhost:22');
   addPeerOptions(cmd, { disableDirect: true, stdinToken: false })

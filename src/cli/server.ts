@@ -14,6 +14,7 @@ import { hostPortFlag, intOption } from './options.js';
 import { dataDir, openStore } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
+import { summaryOf } from './command-list.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:8080';
 /** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
@@ -34,7 +35,7 @@ interface ServerFlags {
 export function registerServer(program: Command): void {
   const cmd = program
     .command('server')
-    .description('run the coordination server: peer coordination, the relay, and an embedded STUN server')
+    .description(summaryOf('server'))
     .option('--listen <host:port>', 'HTTP/WebSocket address to listen on', DEFAULT_LISTEN)
     .option('--data <dir>', 'data folder holding traverse.db (env TRAVERSE_DATA; default ./traverse-data)')
     .option(

@@ -5,6 +5,7 @@ import { addPeerOptions, startPeer, tunnelTo, type PeerFlags } from './peer-opti
 import { CommandFailed, UsageError } from './errors.js';
 import { intOption } from './options.js';
 import { onShutdown } from './shutdown.js';
+import { summaryOf } from './command-list.js';
 
 interface SpeedtestFlags extends PeerFlags {
   seconds: number;
@@ -18,7 +19,7 @@ export type { SpeedtestResult };
 export function registerSpeedtestCommand(program: Command): void {
   const cmd = program
     .command('speedtest')
-    .description('measure throughput to an agent over the current path (direct or relay)')
+    .description(summaryOf('speedtest'))
     .argument('<agent>', "the agent's name on the coordination server")
     .option('-t, --seconds <n>', 'how long each direction runs', intOption('--seconds', 1, 60), 5)
     .option('--direction <dir>', 'download, upload or both', 'both')

@@ -10,6 +10,7 @@ import { parseHostPort } from '../net/endpoint.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { addPeerOptions, type PeerFlags } from './peer-options.js';
 import { proxyCommandLine, selfCommand } from './self.js';
+import { summaryOf } from './command-list.js';
 
 export const DEFAULT_SSH_TARGET = '127.0.0.1:22';
 
@@ -39,7 +40,7 @@ export function proxyArgv(agent: string, target: string, extra: readonly string[
 export function registerSshCommand(program: Command): void {
   const cmd = program
     .command('ssh')
-    .description("ssh into an agent's workspace: runs the system ssh with `traverse proxy` as its ProxyCommand")
+    .description(summaryOf('ssh'))
     .argument('<agent>', "[USER@]AGENT: the agent's name; USER is the login in the workspace (default: ssh's choice, usually your local user name)")
     .argument('[ssh-args...]', 'handed to ssh after the host name: ssh options (-i KEY, -L ..., -t), then -- and a command to run')
     .option('--target <host:port>', 'sshd as seen from the agent', DEFAULT_SSH_TARGET)

@@ -6,6 +6,7 @@ import { identitiesResponse, peersResponse, tunnelsResponse, type IdentityView, 
 import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { addTokenOptions } from './token-source.js';
+import { summaryOf } from './command-list.js';
 
 interface StatusFlags {
   server?: string;
@@ -16,7 +17,7 @@ interface StatusFlags {
 export function registerStatus(program: Command): void {
   const cmd = program
     .command('status')
-    .description('show the peers and tunnels a running server reports for this token')
+    .description(summaryOf('status'))
     .option('--server <url>', 'the server, e.g. http://coord.example:8080 (env TRAVERSE_SERVER)');
   addTokenOptions(cmd, { stdin: true, help: 'a bearer token (env TRAVERSE_TOKEN); an admin token sees all' })
     .option('--json', 'print JSON')

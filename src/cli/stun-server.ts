@@ -13,6 +13,7 @@ import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
 import { UsageError } from './errors.js';
 import { hostPortFlag } from './options.js';
+import { summaryOf } from './command-list.js';
 
 interface Flags {
   listen: string;
@@ -32,7 +33,7 @@ function count(text: string, what: string, min: number): number {
 export function registerStunServer(program: Command): void {
   const cmd = program
     .command('stun-server')
-    .summary('run a STUN server (Binding, RFC 5780 NAT behaviour discovery)')
+    .summary(summaryOf('stun-server'))
     .description(
       'Answer STUN Binding requests with the address and port they came from (XOR-MAPPED-ADDRESS;\n' +
         'MAPPED-ADDRESS for RFC 3489 clients). With --alt-address it also serves RFC 5780 behaviour\n' +

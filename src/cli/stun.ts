@@ -9,6 +9,7 @@ import type { TransportAddress } from '../stun/attributes.js';
 import { CommandFailed } from './errors.js';
 import { intOption, portOption } from './options.js';
 import { resolveEndpoint, routeSourceAddress } from './resolve.js';
+import { summaryOf } from './command-list.js';
 
 interface StunFlags {
   localPort?: number;
@@ -29,7 +30,7 @@ export interface StunReport {
 export function registerStunCommand(program: Command): void {
   program
     .command('stun')
-    .description('ask a STUN server for the public address and port this machine appears as')
+    .description(summaryOf('stun'))
     .argument('<server>', 'STUN server as HOST[:PORT] (port 3478 if omitted; IPv6 as [ADDR]:PORT)')
     .option('--local-port <n>', 'send from this local UDP (or TCP) port instead of a random one', portOption)
     .option('--tcp', 'use STUN over TCP instead of UDP')

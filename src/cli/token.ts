@@ -8,6 +8,7 @@ import { generateToken, hashToken } from '../server/tokens.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { dataDir, openStore } from './data-dir.js';
 import { storeExists } from '../server/store/open.js';
+import { summaryOf } from './command-list.js';
 
 export interface WhoFlags {
   data?: string;
@@ -30,7 +31,7 @@ interface RevokeFlags extends WhoFlags {
 export const DATA_OPTION = ['--data <dir>', 'data folder of the server (env TRAVERSE_DATA; default ./traverse-data)'] as const;
 
 export function registerToken(program: Command): void {
-  const token = program.command('token').description('create, list, revoke and rotate identities\' tokens');
+  const token = program.command('token').description(summaryOf('token'));
   const data = DATA_OPTION;
 
   token
