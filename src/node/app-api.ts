@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { NodeKey } from '../identity/node-key.js';
 import { RELAY, type Path } from '../net/path.js';
-import type { AcceptDecision } from '../tunnel/streams.js';
+import { StreamOpenError, type AcceptDecision } from '../tunnel/streams.js';
 import type { StreamRequest as TunnelRequest } from '../tunnel/request.js';
 import { AllowListError, agentService } from './agent.js';
 import { appDuplex } from './app-stream.js';
@@ -278,8 +278,6 @@ function idle(socket: PeerNode['magicsock']['socket'], ms: number): Promise<void
   });
 }
 
-/** StreamOpenError messages that StreamManager makes itself; any other is the agent's refusal. */
-const LOCAL_OPEN_FAILURE = /^(no tunnel to that peer|too many open streams to this peer|the agent did not answer|the tunnel closed|the peer disconnected|closing$)/;
 
 class ClientConnection extends NodeHandle<ConnectionEvents> implements Connection {
   constructor(
@@ -315,7 +313,7 @@ class ClientConnection extends NodeHandle<ConnectionEvents> implements Connectio
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       if (this.closed) throw new TraverseError('CLOSED', 'the connection was closed while the stream opened', { cause: err });
-      const code = err instanceof Error && err.name === 'StreamOpenError' && !LOCAL_OPEN_FAILURE.test(reason) ? 'STREAM_REFUSED' : 'STREAM_FAILED';
+      const code = err instanceof StreamOpenError && err.refusedByPeer ? 'STREAM_REFUSED' : 'STREAM_FAILED';
       throw new TraverseError(code, `cannot open a stream to ${target} through "${this.agent}": ${reason}`, { cause: err });
     }
   }

@@ -33,6 +33,12 @@ export type AcceptDecision = { readonly ok: true; readonly take: (stream: Duplex
 
 export class StreamOpenError extends Error {
   override readonly name = 'StreamOpenError';
+  /** The agent answered no (its allow list, its target, the app serving it); false: it failed here. */
+  readonly refusedByPeer: boolean;
+  constructor(message: string, options: { refusedByPeer?: boolean } = {}) {
+    super(message);
+    this.refusedByPeer = options.refusedByPeer ?? false;
+  }
 }
 
 /**
@@ -134,7 +140,7 @@ export class Opening {
     p.resend.stop();
     if (!response.ok) {
       p.carrier.destroy();
-      p.reject(new StreamOpenError(response.error));
+      p.reject(new StreamOpenError(response.error, { refusedByPeer: true }));
       return;
     }
     const path = this.ctx.magicsock.pathOf(peer);
@@ -154,7 +160,7 @@ export class Opening {
   onRefuse(peer: string, m: StreamRefuse): void {
     const key = streamKey(peer, m.sid);
     if (this.pending.has(key)) {
-      this.failOpen(key, new StreamOpenError(m.reason || 'refused'));
+      this.failOpen(key, new StreamOpenError(m.reason || 'refused', { refusedByPeer: true }));
       return;
     }
     const r = this.ctx.sessions.get(key);
