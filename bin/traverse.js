@@ -10,6 +10,8 @@ if (!existsSync(fileURLToPath(entry))) {
 }
 // `traverse --help | head`: a reader that goes away is not an error worth a stack trace.
 process.stdout.on('error', (err) => {
+  // A command that writes a stream to stdout (proxy) handles its own end; this is for the rest.
+  if (process.stdout.listenerCount('error') > 1) return;
   if (err.code === 'EPIPE') process.exit(0);
   process.stderr.write(`traverse: cannot write to standard output: ${err.message}\n`);
   process.exit(1);
