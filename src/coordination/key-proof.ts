@@ -8,11 +8,11 @@
 //                                  "traverse node key proof v1" | nonce | node public key)
 //
 // The nonce binds the proof to one connection: a proof seen on the wire is no good on another.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
 const LABEL = Buffer.from('traverse node key proof v1', 'latin1');
-export const CHALLENGE_NONCE_BYTES = 32;
+const CHALLENGE_NONCE_BYTES = 32;
 
 export const keyChallenge = z.object({
   /** The server's X25519 public key, 64 hex characters. */
@@ -34,11 +34,4 @@ export function keyProof(sharedSecret: Uint8Array, nonceHex: string, nodeKeyHex:
     .update(Buffer.from(nonceHex, 'hex'))
     .update(Buffer.from(nodeKeyHex, 'hex'))
     .digest('hex');
-}
-
-/** Constant-time check of a proof against the expected one. */
-export function proofMatches(expected: string, given: string): boolean {
-  const a = Buffer.from(expected, 'hex');
-  const b = Buffer.from(given, 'hex');
-  return a.length === 32 && b.length === 32 && timingSafeEqual(a, b);
 }

@@ -71,7 +71,6 @@ export class Hub {
   private readonly byKey = new Map<string, Peer>();
   /** agent name -> client nodes connected now with a tunnel to it. */
   private readonly tunnelsByAgent = new Map<string, Set<Peer>>();
-  private nodeCount = 0;
 
   constructor(
     private readonly limits: HubLimits = DEFAULT_LIMITS,
@@ -82,7 +81,9 @@ export class Hub {
 
   /** Connected nodes, of all identities. */
   get size(): number {
-    return this.nodeCount;
+    let n = 0;
+    for (const set of this.byIdentity.values()) n += set.size;
+    return n;
   }
 
   /** The agent node of an agent identity, if one is connected. */
@@ -124,7 +125,6 @@ export class Hub {
     }
     if (!set) this.byIdentity.set(peer.identity, (set = new Set()));
     set.add(peer);
-    this.nodeCount++;
     this.metrics?.peers.inc({ kind: peer.kind });
     this.send(peer, notice ? { ...config, notice } : config);
     if (peer.kind === 'agent') {
@@ -141,7 +141,6 @@ export class Hub {
     peer.closed = true;
     const set = this.byIdentity.get(peer.identity);
     if (set?.delete(peer)) {
-      this.nodeCount--;
       this.metrics?.peers.dec({ kind: peer.kind });
       if (set.size === 0) this.byIdentity.delete(peer.identity);
     }
@@ -294,10 +293,13 @@ export class Hub {
     if (before === null || !samePath(before, path)) this.hooks.pathReported?.(reporter, other, path);
   }
 
-  /** Whether two nodes are the ends of a tunnel: a client node's, to the agent node connected now. */
+  /**
+   * Whether two connected nodes are the ends of a tunnel. Nodes come from byKey, which holds
+   * attached nodes only, and an agent identity has one attached node: its name says which.
+   */
   private haveTunnel(a: Peer, b: Peer): boolean {
-    if (a.kind === 'client' && b.kind === 'agent') return a.tunnels.has(b.name) && this.agent(b.name) === b;
-    if (a.kind === 'agent' && b.kind === 'client') return b.tunnels.has(a.name) && this.agent(a.name) === a;
+    if (a.kind === 'client' && b.kind === 'agent') return a.tunnels.has(b.name);
+    if (a.kind === 'agent' && b.kind === 'client') return b.tunnels.has(a.name);
     return false;
   }
 

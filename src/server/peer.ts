@@ -40,8 +40,8 @@ export interface Tunnel {
 }
 
 /** Relay frames to no tunnel peer a node may send: 20/s sustained, 200 at once. */
-export const STRAY_RELAY_PER_SEC = 20;
-export const STRAY_RELAY_BURST = 200;
+const STRAY_RELAY_PER_SEC = 20;
+const STRAY_RELAY_BURST = 200;
 
 let nextConnection = 1;
 

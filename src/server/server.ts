@@ -10,15 +10,15 @@ import { silentLogger } from '../log/logger.js';
 import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
 import { apiRouter, handleHttp, isRefused, metrics as serveMetrics, type AuthOutcome } from './http-api.js';
 import { refusalMessage } from './refusal.js';
-import { AuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle.js';
+import { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
 import { roleProblem } from './role.js';
-import { keyProof, proofMatches } from '../coordination/key-proof.js';
+import { keyProof } from '../coordination/key-proof.js';
 import { NodeKey } from '../identity/node-key.js';
 import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
 import type { Store } from './store/store.js';
-import { bearerToken, hashToken } from './tokens.js';
+import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 
 export interface CoordinatorServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
@@ -38,6 +38,8 @@ export interface CoordinatorServerOptions {
   readonly metrics?: CoordinatorMetrics;
   /** How long connection history, path reports and unused node keys are kept (default 30 days). */
   readonly historyRetentionMs?: number;
+  /** Failed authentications per source address (default: 10 at once, then 1/s). */
+  readonly authThrottle?: Partial<AuthThrottleOptions>;
   /** Open TCP connections one source address may hold (0: no limit). Default 256. */
   readonly maxConnectionsPerAddress?: number;
   /** Time a connection has to send its request headers (ms). Default 10 s. */
@@ -119,7 +121,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     },
     verifyKeyProof: (peer, key, proof) => {
       if (proof === undefined) return false;
-      return proofMatches(keyProof(serverKey.sharedSecret(Buffer.from(key, 'hex')), peer.challengeNonce, key), proof);
+      // The proof is 64 hex characters (the message schema): a constant-time compare of two hashes.
+      return hashesEqual(keyProof(serverKey.sharedSecret(Buffer.from(key, 'hex')), peer.challengeNonce, key), proof);
     },
     agentReplaced: (old, by) => {
       log.info({ old: old.id, by: by.id, remote: by.remote }, 'a new agent process replaced the old one');
@@ -146,7 +149,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   const pruneTimer = setInterval(prune, 3600_000);
   pruneTimer.unref();
 
-  const throttle = new AuthThrottle(DEFAULT_AUTH_THROTTLE, Date.now, (s) =>
+  const throttle = new AuthThrottle({ ...DEFAULT_AUTH_THROTTLE, ...opts.authThrottle }, Date.now, (s) =>
     log.warn(
       { failures: s.failures, refused: s.refused, addresses: s.addresses, top: s.top },
       `failed authentications: ${s.failures} from ${s.addresses} address(es), ${s.refused} refused unread (most: ${s.top.address}, ${s.top.failures})`,
@@ -295,10 +298,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       });
       if (!attached.ok) {
         log.info({ peer: peer.id, reason: attached.reason }, 'node refused');
-        peer.closed = true; // never attached: nothing it sends may reach the hub
-        c.endKind = 'disconnected';
-        c.endReason = attached.reason;
-        ws.close(attached.code, truncate(attached.reason));
+        link.close(attached.code, attached.reason); // never attached: nothing it sends reaches the hub
         return;
       }
       log.debug({ peer: peer.id, remote }, 'node connected');
@@ -368,9 +368,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
 
   function endForPolicy(c: Conn, reason: string): void {
     log.info({ peer: c.peer.id, reason }, 'closing connection');
-    c.endKind = 'disconnected';
-    c.endReason = reason;
-    c.ws.close(CloseCode.revoked, reason);
+    c.peer.link.close(CloseCode.revoked, reason);
   }
 
   // A listener that cannot start stops everything started so far: no server half up, answering
@@ -413,9 +411,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         (c) =>
           new Promise<void>((resolve) => {
             c.ws.once('close', () => resolve());
-            c.endKind = 'disconnected';
-            c.endReason = 'server shutting down';
-            c.ws.close(CloseCode.goingAway, 'server shutting down');
+            c.peer.link.close(CloseCode.goingAway, 'server shutting down');
             setTimeout(() => c.ws.terminate(), 500).unref();
           }),
       );

@@ -36,11 +36,9 @@ test('one address holds at most maxConnectionsPerAddress connections; unfinished
     }
     const refused = await Promise.all(sockets.slice(20).map((s) => closedWithin(s, 1000)));
     assert.ok(refused.every(Boolean), 'connections beyond the cap are closed at once');
-    const started = performance.now();
+    // The headers timeout is 1 s, checked every second: 5 s leaves room for a loaded machine.
     const cut = await Promise.all(sockets.slice(0, 20).map((s) => closedWithin(s, 5000)));
     assert.ok(cut.every(Boolean), 'half-open requests are closed after the headers timeout');
-    const ms = performance.now() - started;
-    assert.ok(ms < 4000, `closed within ${Math.round(ms)} ms`);
     // The address is served again.
     assert.equal((await httpGet(`${t.server.url}/healthz`)).status, 200);
   } finally {
@@ -72,12 +70,13 @@ test('a request body on the read-only API is refused unread, and the connection 
 });
 
 test('failed authentications from one address are throttled: 429 without a look at the token', async () => {
-  const t = await startTestServer();
+  // No refill during the test: on a loaded machine 30 upgrades may take longer than a second.
+  const t = await startTestServer({ authThrottle: { failuresPerSec: 0 } });
   try {
     const statuses: number[] = [];
     for (let i = 0; i < 30; i++) statuses.push((await upgradeStatus(t.wsUrl, 'trv1_' + 'C'.repeat(43))).status);
     assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401), 'the first ten are looked at');
-    assert.ok(statuses.slice(11).every((s) => s === 429), `then refused unread: ${statuses.join(',')}`);
+    assert.ok(statuses.slice(10).every((s) => s === 429), `then refused unread: ${statuses.join(',')}`);
     assert.equal((await httpGet(`${t.server.url}/api/v1/peers`, 'trv1_' + 'D'.repeat(43))).status, 429, 'the API shares the budget');
   } finally {
     await t.close();

@@ -60,7 +60,7 @@ test('no tunnel, no delivery: datagrams to a peer without a tunnel are dropped a
   }
 });
 
-test('a node that keeps relaying to no one is charged for it and disconnected within a second', async () => {
+test('a node that keeps relaying to no one is charged for it and disconnected within a bounded time', async () => {
   const t = await startTestServer();
   try {
     const { agent, agentKey } = await pair(t);
@@ -75,7 +75,8 @@ test('a node that keeps relaying to no one is charged for it and disconnected wi
     const ms = performance.now() - started;
     assert.equal(closed.code, CloseCode.policy);
     assert.match(closed.reason, /without a tunnel/);
-    assert.ok(ms < 1000, `disconnected after ${Math.round(ms)} ms`);
+    // A second on a quiet machine; the bound leaves room for a loaded one.
+    assert.ok(ms < 3000, `disconnected after ${Math.round(ms)} ms`);
     assert.equal(agent.binary.length, 0, 'nothing reached the agent');
     const drops = new Map((await t.server.metrics.relayDrops.get()).values.map((v) => [v.labels.reason, v.value]));
     assert.ok((drops.get('no-tunnel') ?? 0) <= 201, `at most the stray allowance was read as strays: ${JSON.stringify([...drops])}`);
