@@ -81,8 +81,13 @@ export class CarrierMoves {
     if (r.answered.size >= MAX_CARRIER_MOVES) return this.ctx.send(peer, path, { type: 'stream-refuse', sid: m.sid, reason: 'too many carrier changes' });
     const carrier = this.ctx.newCarrier();
     const ack: CarrierAck = { type: 'carrier-ack', sid: m.sid, carrier: carrier.id, yours: m.carrier };
+    // Remembered at once, so a resend while this connects makes no second carrier, and forgotten
+    // if the carrier cannot be connected: no resend may get an ack for a carrier never attached.
     r.answered.set(m.carrier, ack);
-    if (!(await this.ctx.connectCarrier(carrier, peer, m.carrier, path))) return;
+    if (!(await this.ctx.connectCarrier(carrier, peer, m.carrier, path))) {
+      r.answered.delete(m.carrier);
+      return;
+    }
     r.session.attach(carrier);
     this.ctx.send(peer, path, ack);
     retireOldCarriersSoon(r);

@@ -29,7 +29,13 @@ export interface StreamLimits {
 export const DEFAULT_LIMITS: StreamLimits = { maxStreamsPerPeer: 256, maxUnackedBytes: 4 << 20 };
 
 /** The agent's decision on a request: accept and take the stream, or refuse with a reason. */
-export type AcceptDecision = { readonly ok: true; readonly take: (stream: Duplex) => void } | { readonly ok: false; readonly error: string };
+/**
+ * The agent's answer to a stream request. `take` receives the stream once it is open; `abandon`,
+ * if given, releases what the answer holds (a connected target) when the stream never opens.
+ */
+export type AcceptDecision =
+  | { readonly ok: true; readonly take: (stream: Duplex) => void; readonly abandon?: () => void }
+  | { readonly ok: false; readonly error: string };
 
 export class StreamOpenError extends Error {
   override readonly name = 'StreamOpenError';
@@ -191,7 +197,7 @@ export class Opening {
     const accept = this.options.accept;
     if (!accept || !this.options.mayOpen(peer)) return this.refuse(peer, path, m.sid, 'this peer may not open streams here');
     const max = this.options.limits.maxStreamsPerPeer;
-    if (this.ctx.count(peer) + this.deciding.size >= max) return this.refuse(peer, path, m.sid, `too many open streams (${max})`);
+    if (this.ctx.count(peer) + this.decidingFor(peer) >= max) return this.refuse(peer, path, m.sid, `too many open streams (${max})`);
     let start;
     try {
       start = respond(this.options.key, m.handshake);
@@ -216,10 +222,16 @@ export class Opening {
       this.deciding.delete(key);
     }
     if (!decision.ok) return this.refuse(peer, path, m.sid, decision.error);
-    if (this.ctx.isClosed() || !this.ctx.magicsock.hasPeer(peer)) return;
+    // Accepted, but the stream may still not open: release what the answer holds, and tell the
+    // client at once rather than leave it to its deadline.
+    const giveUp = (): void => {
+      decision.abandon?.();
+      this.refuse(peer, path, m.sid, 'the tunnel closed');
+    };
+    if (this.ctx.isClosed() || !this.ctx.magicsock.hasPeer(peer)) return giveUp();
 
     const carrier = this.ctx.newCarrier();
-    if (!(await this.ctx.connectCarrier(carrier, peer, m.carrier, path))) return;
+    if (!(await this.ctx.connectCarrier(carrier, peer, m.carrier, path))) return giveUp();
     const session = new ResumableSession({ maxUnacked: this.options.limits.maxUnackedBytes });
     session.attach(carrier);
     const response: StreamResponse = { ok: true };
@@ -239,6 +251,13 @@ export class Opening {
     this.finished.add(streamKey(r.peer, r.sid));
     // Bounded: the oldest entries go first (a Set iterates in insertion order).
     if (this.finished.size > 4096) this.finished.delete(this.finished.values().next().value as string);
+  }
+
+  /** Opens of this peer still being decided (they count against its stream limit). */
+  private decidingFor(peer: string): number {
+    let n = 0;
+    for (const key of this.deciding) if (key.startsWith(`${peer}/`)) n++;
+    return n;
   }
 
   private refuse(peer: string, path: Path, sid: bigint, reason: string): void {

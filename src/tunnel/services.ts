@@ -74,5 +74,5 @@ export async function serveRequest(request: StreamRequest, allow: AllowList): Pr
   if ('error' in checked) return { ok: false, error: checked.error };
   const sock = await connectTarget(checked.address, checked.port);
   if ('error' in sock) return { ok: false, error: sock.error };
-  return { ok: true, take: (stream) => join(stream, sock) };
+  return { ok: true, take: (stream) => join(stream, sock), abandon: () => sock.destroy() };
 }

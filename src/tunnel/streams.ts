@@ -71,7 +71,12 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       send: (peer, path, m) => {
         ms.sendControl(peer, path, encodeControl(m));
       },
-      newCarrier: () => ms.udx.createStream(this.allocId()),
+      newCarrier: () => {
+        const id = this.allocId();
+        const carrier = ms.udx.createStream(id);
+        carrier.once('close', () => this.usedIds.delete(id)); // ids in use only: the set stays bounded
+        return carrier;
+      },
       connectCarrier: (carrier, peer, remoteId, path) => this.connectCarrier(carrier, peer, remoteId, path),
       moved: (peer, sid, path, kind) => this.emit('carrier', peer, sid, path, kind),
     };
@@ -148,9 +153,13 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     }
   }
 
+  /** Connects a carrier to the peer over `path`; one that cannot be connected is destroyed here. */
   private async connectCarrier(carrier: UDXStream, peer: string, remoteId: number, path: Path): Promise<boolean> {
     const addr = await this.options.magicsock.streamAddress(peer, path);
-    if (!addr || this.closed) return false;
+    if (!addr || this.closed) {
+      carrier.destroy();
+      return false;
+    }
     carrier.connect(addr.socket, remoteId, addr.port, addr.host);
     return true;
   }
