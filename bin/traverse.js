@@ -19,9 +19,8 @@ process.stdout.on('error', (err) => {
 // The last line of defence: whatever escaped the command's own error handling ends in one line,
 // not a stack trace (unless the user asked for debug logs).
 const fatal = (err) => {
-  const flag = process.argv.indexOf('--log-level');
-  const level = flag >= 0 ? process.argv[flag + 1] : process.env.TRAVERSE_LOG_LEVEL;
-  const debug = level === 'debug' || level === 'trace';
+  // --log-level is copied into TRAVERSE_LOG_LEVEL before a command runs (cli/log-options.ts).
+  const debug = process.env.TRAVERSE_LOG_LEVEL === 'debug' || process.env.TRAVERSE_LOG_LEVEL === 'trace';
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(debug && err instanceof Error && err.stack ? `${err.stack}\n` : `traverse: unexpected error: ${message} (run with --log-level debug for details)\n`);
   process.exit(1);

@@ -71,13 +71,12 @@ export function registerAgentCommand(program: Command): void {
         if (state === 'connected' || state === 'closed') return;
         say(`coordination server: ${state}${detail ? ` (${detail})` : ''}`);
       });
-      const closedForGood = exitWhenClosedForGood(node, 'agent', () => undefined);
+      exitWhenClosedForGood(node, 'agent', () => undefined);
       node.on('netcheck', (r) =>
         say(`netcheck: udp ${r.udp}, public ${r.globalV4 ?? 'none'}, mapping ${r.mapping}, filtering ${r.filtering}, hairpinning ${r.hairpinning ?? 'unknown'}`),
       );
       // SIGINT/SIGTERM: a clean stop (exit 0), not the server closing us.
       onShutdown(() => {
-        closedForGood.stopping();
         node.close();
       });
       await new Promise<never>(() => undefined);

@@ -9,9 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Option, type Command } from 'commander';
 import { peersResponse } from '../coordination/views.js';
-import { parseHostPort } from '../net/endpoint.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { collect } from './options.js';
+import { collect, hostPortFlag, serverFlag } from './options.js';
 import { proxyCommandLine } from './self.js';
 import { checkAgentName, DEFAULT_SSH_TARGET, proxyArgv, sshHostAlias } from './ssh.js';
 import { addTokenOptions } from './token-source.js';
@@ -136,7 +135,7 @@ export function registerConfigSshCommand(program: Command): void {
 
 async function configSsh(flags: ConfigSshFlags, tokenFileOnCli: boolean): Promise<void> {
   const file = resolve(flags.sshConfig ?? defaultSshConfig());
-  parseHostPort(flags.target);
+  hostPortFlag('--target', flags.target);
   let block: string | null = null;
   let summary = 'removed the traverse block';
   if (!flags.remove) {
@@ -191,12 +190,7 @@ async function agentsFromServer(flags: ConfigSshFlags): Promise<string[]> {
   if (!flags.server || !flags.token) {
     throw new UsageError('no agents: pass --agent NAME (repeatable), or set TRAVERSE_SERVER and TRAVERSE_TOKEN to list the agents the server knows');
   }
-  let base: URL;
-  try {
-    base = new URL(flags.server.includes('://') ? flags.server : `http://${flags.server}`);
-  } catch {
-    throw new UsageError(`--server "${flags.server}" is not a URL; expected e.g. http://coord.example:8080`);
-  }
+  const base = serverFlag(flags.server);
   let res: Response;
   try {
     res = await fetch(new URL('/api/v1/peers', base), { headers: { authorization: `Bearer ${flags.token}` }, signal: AbortSignal.timeout(10_000) });

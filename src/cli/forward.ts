@@ -53,9 +53,8 @@ export function registerForwardCommand(program: Command): void {
       const forwards = specs.map(parseForwardSpec);
       const node = await startPeer(flags, 'client', 'forward');
       let forwarder: Forwarder | undefined;
-      const closedForGood = exitWhenClosedForGood(node, 'forward', () => void forwarder?.close());
+      exitWhenClosedForGood(node, 'forward', () => void forwarder?.close());
       onShutdown(() => {
-        closedForGood.stopping();
         void forwarder?.close();
         node.close();
       });

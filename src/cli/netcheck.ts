@@ -3,10 +3,9 @@ import { Option, type Command } from 'commander';
 import { diagnose, type DiagnosisContext, type NetcheckReport } from '../netcheck/index.js';
 import { runLocalNetcheck, stunOverTcp } from '../node/netcheck.js';
 import { fetchServerInfo, ServerInfoError } from '../node/server-info.js';
-import { parseServerUrl } from '../node/server-url.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { addTokenOptions } from './token-source.js';
-import { collect, intOption, portOption } from './options.js';
+import { collect, intOption, portOption, serverFlag } from './options.js';
 import { resolveStunServers, stunServerList } from './stun-servers.js';
 import { summaryOf } from './command-list.js';
 
@@ -46,12 +45,12 @@ export function registerNetcheckCommand(program: Command): void {
       // away its relay is.
       let server: URL | null = null;
       if (flags.server) {
-        try {
-          server = parseServerUrl(flags.server);
-        } catch (err) {
-          throw new UsageError(`--server ${(err as Error).message}`);
+        server = serverFlag(flags.server);
+        // Typed on the command line, the server needs a token; exported in TRAVERSE_SERVER for
+        // the other commands, it is used only when a token is there too.
+        if (!flags.token && cmd.getOptionValueSource('server') === 'cli') {
+          throw new UsageError('--server needs a token: pass --token-file FILE or set TRAVERSE_TOKEN');
         }
-        if (!flags.token) throw new UsageError('--server needs a token: pass --token-file FILE or set TRAVERSE_TOKEN');
       }
       let relay: { server: string; latencyMs: number } | null = null;
       if (server && flags.token) {

@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from 'commander';
 import { EndpointError, parseHostPort, parsePort, type HostPort } from '../net/endpoint.js';
 import { UsageError } from './errors.js';
+import { parseServerUrl, ServerUrlError } from '../node/server-url.js';
 
 export function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -31,6 +32,16 @@ export function hostPortFlag(flag: string, value: string, defaultPort?: number):
     return parseHostPort(value, defaultPort);
   } catch (err) {
     if (err instanceof EndpointError) throw new UsageError(`${flag} ${err.message}`);
+    throw err;
+  }
+}
+
+/** The coordination server's URL from --server (or TRAVERSE_SERVER), or a usage error naming it. */
+export function serverFlag(value: string): URL {
+  try {
+    return parseServerUrl(value);
+  } catch (err) {
+    if (err instanceof ServerUrlError) throw new UsageError(`--server ${err.message}`);
     throw err;
   }
 }

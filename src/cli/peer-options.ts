@@ -5,10 +5,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { NodeKey } from '../identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
-import { parseServerUrl } from '../node/server-url.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { collect, portOption } from './options.js';
+import { collect, portOption, serverFlag } from './options.js';
 import { stunServerList } from './stun-servers.js';
 import { addTokenOptions } from './token-source.js';
 import { addLogOptions } from './log-options.js';
@@ -63,12 +62,7 @@ export async function startPeer(
 ): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
-  let server: string;
-  try {
-    server = parseServerUrl(flags.server).href;
-  } catch (err) {
-    throw new UsageError(`--server ${(err as Error).message}`);
-  }
+  const server = serverFlag(flags.server).href;
   const lane = process.env.TRAVERSE_TCP_LANE;
   if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
     throw new UsageError(`TRAVERSE_TCP_LANE="${lane}": use 0 (no TCP lanes) or 1 (the default)`);
@@ -115,14 +109,13 @@ export async function tunnelTo(node: PeerNode, agent: string): Promise<string> {
  * good (a revoked or expired token, a newer agent process, a refused key), say why on stderr and
  * exit 1 rather than run on with nothing to serve. A stop the user asked for is not that.
  */
-export function exitWhenClosedForGood(node: PeerNode, what: string, cleanup: () => void): { stopping(): void } {
-  let stopping = false;
+export function exitWhenClosedForGood(node: PeerNode, what: string, cleanup: () => void): void {
   node.on('coordinator', (state, detail) => {
-    if (state !== 'closed' || stopping || node.isClosed) return;
+    // node.isClosed: the close is our own (a stop the user asked for, or a failed start).
+    if (state !== 'closed' || node.isClosed) return;
     process.stderr.write(`traverse: the coordination server closed this ${what}'s connection: ${detail ?? 'no reason given'}\n`);
     cleanup();
     node.close();
     process.exit(1);
   });
-  return { stopping: () => void (stopping = true) };
 }

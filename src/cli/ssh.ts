@@ -6,8 +6,8 @@ import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { identityName } from '../coordination/protocol.js';
-import { parseHostPort } from '../net/endpoint.js';
 import { CommandFailed, UsageError } from './errors.js';
+import { hostPortFlag, serverFlag } from './options.js';
 import { addPeerOptions, type PeerFlags } from './peer-options.js';
 import { proxyCommandLine, selfCommand } from './self.js';
 import { summaryOf } from './command-list.js';
@@ -67,14 +67,10 @@ async function runSsh(agentArg: string, sshArgs: string[], flags: SshFlags): Pro
   const user = at >= 0 ? agentArg.slice(0, at) : undefined;
   const agent = checkAgentName(at >= 0 ? agentArg.slice(at + 1) : agentArg);
   if (user !== undefined && !/^[^\s@'"]+$/.test(user)) throw new UsageError(`"${user}" is not a user name; expected USER@AGENT`);
-  parseHostPort(flags.target);
+  hostPortFlag('--target', flags.target);
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: set TRAVERSE_TOKEN, or pass --token-file FILE');
-  try {
-    new URL(flags.server);
-  } catch {
-    throw new UsageError(`--server "${flags.server}" is not a URL; expected e.g. http://coord.example:8080`);
-  }
+  serverFlag(flags.server);
 
   const extra: string[] = [];
   for (const s of flags.stun ?? []) extra.push('--stun', s);

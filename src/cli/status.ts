@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { identitiesResponse, peersResponse, tunnelsResponse, type IdentityView, type PeerView } from '../coordination/views.js';
 import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
+import { serverFlag } from './options.js';
 import { addTokenOptions } from './token-source.js';
 import { summaryOf } from './command-list.js';
 
@@ -29,12 +30,7 @@ async function status(flags: StatusFlags): Promise<void> {
   const token = flags.token ?? process.env.TRAVERSE_TOKEN;
   if (!server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!token) throw new UsageError('no token: pass --token or set TRAVERSE_TOKEN');
-  let base: URL;
-  try {
-    base = new URL(server.includes('://') ? server : `http://${server}`);
-  } catch {
-    throw new UsageError(`--server "${server}" is not a URL like http://host:8080`);
-  }
+  const base = serverFlag(server);
   const peers = parse(peersResponse, await get(base, '/api/v1/peers', token), '/api/v1/peers');
   const tunnels = parse(tunnelsResponse, await get(base, '/api/v1/tunnels', token), '/api/v1/tunnels');
   // Only an admin token may read every identity; for any other the server answers 403 (and a
@@ -101,7 +97,7 @@ function path(p: Path | null): string {
 async function get(base: URL, path: string, token: string, absent: readonly number[] = []): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` } });
+    res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
     throw new CommandFailed(`cannot reach ${base.origin} (${cause}); is the server running? check --server`);

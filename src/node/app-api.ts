@@ -9,6 +9,7 @@ import { StreamOpenError, type AcceptDecision } from '../tunnel/streams.js';
 import type { StreamRequest as TunnelRequest } from '../tunnel/request.js';
 import { AllowListError, agentService } from './agent.js';
 import { appDuplex } from './app-stream.js';
+import { parseServerUrl } from './server-url.js';
 import { PeerNode, type PeerNodeOptions, type PeerRecord } from './peer-node.js';
 
 /** What went wrong, for code to branch on; the message says it in words, with what to do. */
@@ -179,10 +180,16 @@ async function startNodeWith(
   } catch (err) {
     throw new TraverseError('INVALID_ARGUMENT', `key file: ${(err as Error).message}`, { cause: err });
   }
+  let server: string;
+  try {
+    server = parseServerUrl(options.server).href;
+  } catch (err) {
+    throw new TraverseError('INVALID_ARGUMENT', `server: ${(err as Error).message}`, { cause: err });
+  }
   const stun = options.stun ? { disabled: options.stun.length === 0, servers: [...options.stun] } : null;
   try {
     const node = await PeerNode.start({
-      server: options.server,
+      server,
       token: options.token,
       key,
       role,

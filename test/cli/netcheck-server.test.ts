@@ -28,3 +28,20 @@ test('netcheck with --server and a token probes the server\'s STUN servers and r
     await stun.close();
   }
 });
+
+test('TRAVERSE_SERVER exported for the other commands, without a token, does not stop netcheck --stun', async () => {
+  const stun = await startStunServer({ listen: { address: '127.0.0.1', port: 0 } });
+  try {
+    const r = await runCli(['netcheck', '--json', '--timeout', '800', '--stun', `127.0.0.1:${stun.udp[0]!.port}`], {
+      env: { TRAVERSE_SERVER: 'http://127.0.0.1:9', TRAVERSE_TOKEN: '' },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { relay: unknown }).relay, null);
+    // Typed on the command line, --server does need a token.
+    const typed = await runCli(['netcheck', '--server', 'http://127.0.0.1:9'], { env: { TRAVERSE_TOKEN: '' } });
+    assert.equal(typed.code, 2);
+    assert.match(typed.stderr, /--server needs a token/);
+  } finally {
+    await stun.close();
+  }
+});
