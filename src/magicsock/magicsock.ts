@@ -250,6 +250,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     this.peers.get(key)?.shim?.close();
     this.peers.delete(key);
     this.sealer.forget(key);
+    this.predictor.forget(key);
   }
 
   hasPeer(key: string): boolean {

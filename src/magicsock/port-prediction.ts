@@ -191,6 +191,26 @@ export class PortPredictor {
     this.log.info({ peer: key.slice(0, 8), endpoint: from }, 'port prediction: a predicted port answered');
   }
 
+  /**
+   * The peer is gone: its winning sockets are closed (unless they also win for another peer), so
+   * they do not stay open, nor count against later attempts, for the node's lifetime.
+   */
+  forget(key: string): void {
+    const prefix = `${key}|`;
+    const released: UDXSocket[] = [];
+    for (const [id, sock] of this.sendVia) {
+      if (!id.startsWith(prefix)) continue;
+      this.sendVia.delete(id);
+      released.push(sock);
+    }
+    const stillWinning = new Set(this.sendVia.values());
+    for (const sock of released) {
+      if (stillWinning.has(sock) || !this.sockets.delete(sock)) continue;
+      for (const st of [...sock.streams]) st.destroy();
+      void sock.close().catch(() => undefined);
+    }
+  }
+
   /** The socket that reaches this endpoint of the peer, if port prediction found it; else the node's own socket is. */
   socketFor(key: string, endpoint: string): UDXSocket | undefined {
     return this.sendVia.get(`${key}|${endpoint}`);

@@ -10,6 +10,7 @@
 // Never an unspecified, broadcast or multicast address, nor port 0, whoever names it. Pure.
 import { splitEndpoint } from '../net/endpoint.js';
 import { ipFamily } from '../net/ip.js';
+import { isUnicastAddress } from '../net/unicast.js';
 
 /** A set of endpoints, as far as aiming needs one (a Set, or the keys of a Map). */
 export interface EndpointSet {
@@ -40,15 +41,7 @@ export function normalizeIp(ip: string | null | undefined): string | null {
 export function isSendableAddress(address: string, port: number): boolean {
   if (!Number.isInteger(port) || port <= 0 || port > 65535) return false;
   const a = normalizeIp(address);
-  if (a === null) return false;
-  if (ipFamily(a) === 4) {
-    const x = Number(a.split('.')[0]);
-    if (x === 0) return false; // "this network", 0.0.0.0 included
-    return x < 224; // not multicast 224/4, reserved 240/4 or the limited broadcast
-  }
-  if (/^[0:]+$/.test(a)) return false; // :: (and ::0 spellings)
-  if (a.startsWith('ff')) return false; // multicast
-  return true;
+  return a !== null && isUnicastAddress(a);
 }
 
 /** Whether `endpoint` is a plausible destination for the peer described by `aim`. */
@@ -68,7 +61,7 @@ export function aimCallMeMaybe(endpoints: readonly string[], aim: Omit<PeerAim, 
 /** Whether a birthday naming `ip` may be acted on: only for the IP the coordinator vouched for. */
 export function aimBirthday(ip: string, vouchedIp: string | null): boolean {
   const a = normalizeIp(ip);
-  return a !== null && vouchedIp !== null && a === vouchedIp && isSendableAddress(a, 1024);
+  return a !== null && vouchedIp !== null && a === vouchedIp && isUnicastAddress(a);
 }
 
 /** The hard side's port-prediction targets: only endpoints on the peer's vouched IP. */

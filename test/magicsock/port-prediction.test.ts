@@ -202,6 +202,11 @@ test('hard side: 256 sockets send to at most two targets on schedule, ask the pe
     const closing = (s: UDXSocket): boolean => (s as unknown as { closing: boolean }).closing;
     assert.equal(sockets.filter(closing).length, BIRTHDAY_SOCKETS - 1);
     assert.equal(closing(winner), false);
+
+    // The peer goes: its winner is closed too, and no endpoint of it is remembered.
+    p.forget(KEY);
+    assert.equal(closing(winner), true);
+    assert.equal(p.socketFor(KEY, from), undefined);
   } finally {
     p.close();
     target.close();
