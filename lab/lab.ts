@@ -7,6 +7,7 @@ import { applyImpairment, clearImpairment, type Impairment, type LinkEnd } from 
 import { nsExec, nsSpawn } from './netns.js';
 import { INTERNET, type Plan, type PlannedNode } from './spec.js';
 import type { NatKind } from './nat.js';
+import type { PortMappingProtocols } from './spec.js';
 
 export interface LabRouterInfo {
   readonly nat: NatKind;
@@ -16,6 +17,8 @@ export interface LabRouterInfo {
   /** The router's own address on its LAN: the LAN hosts' default gateway. */
   readonly lanAddress: string;
   readonly lanSubnet: string;
+  /** The protocols its miniupnpd answers, or null when it runs none. */
+  readonly portMapping: PortMappingProtocols | null;
 }
 
 export interface LabNode {
@@ -68,7 +71,7 @@ export class Lab implements Disposable {
     };
     if (!p.router) return base;
     const r = p.router;
-    return { ...base, router: { nat: r.nat, hairpin: r.hairpin, wanAddress: base.address, lanAddress: r.lanAddress, lanSubnet: r.lanSubnet } };
+    return { ...base, router: { nat: r.nat, hairpin: r.hairpin, portMapping: r.portMapping, wanAddress: base.address, lanAddress: r.lanAddress, lanSubnet: r.lanSubnet } };
   }
 
   /** Every namespace this lab owns, internet first. */
@@ -171,7 +174,8 @@ export class Lab implements Disposable {
       for (const n of this.nodes.filter((x) => x.network === network)) {
         const pad = '  '.repeat(depth);
         if (n.router) {
-          const hp = n.router.hairpin ? ', hairpin' : '';
+          const pm = n.router.portMapping;
+          const hp = (n.router.hairpin ? ', hairpin' : '') + (pm ? `, port mapping: ${Object.entries(pm).filter(([, on]) => on).map(([k]) => k).join('+') || 'none'}` : '');
           lines.push(`${pad}router ${n.name}  ns=${n.ns}  wan=${n.address}  lan=${n.router.lanSubnet} (gw ${n.router.lanAddress})  nat=${n.router.nat}${hp}`);
           walk(n.name, depth + 1);
         } else {

@@ -70,6 +70,13 @@ export interface RulesetOptions {
    * mapping that is, and sees the sender's public WANADDR:P' as the source.
    */
   readonly hairpin: boolean;
+  /**
+   * miniupnpd runs on the router (lab/miniupnpd.ts): its mappings are DNAT rules in a table of
+   * its own, which this table's forward policy must let through. PCP and NAT-PMP share UDP 5351
+   * and miniupnpd switches them only together, so the one turned off is dropped here by its
+   * version byte (0 NAT-PMP, 2 PCP): to a client that router simply does not speak it.
+   */
+  readonly portMapping?: { readonly pcp: boolean; readonly natpmp: boolean } | null;
 }
 
 /** The nft script (for `nft -f -`) that makes a router behave as `kind`. */
@@ -128,7 +135,7 @@ export function natRuleset(o: RulesetOptions): string {
   if (o.kind === 'udp-blocked') lines.push(`    iifname ${lan} meta l4proto udp drop`);
   lines.push(`    iifname ${lan} oifname ${wan} accept`);
   // Inbound that one of our own DNAT rules chose to forward (full cone, ADF, hairpin).
-  if (learnPorts || learnAdf) lines.push('    ct status dnat accept');
+  if (learnPorts || learnAdf || o.portMapping) lines.push('    ct status dnat accept');
   lines.push('  }');
 
   // The router itself: nothing unsolicited from upstream (no open ports on a home router).
@@ -138,6 +145,8 @@ export function natRuleset(o: RulesetOptions): string {
     '    ct state established,related accept',
     '    ct state invalid drop',
     '    iif "lo" accept',
+    ...(o.portMapping && !o.portMapping.natpmp ? [`    iifname ${lan} udp dport 5351 @th,64,8 0 drop`] : []),
+    ...(o.portMapping && !o.portMapping.pcp ? [`    iifname ${lan} udp dport 5351 @th,64,8 2 drop`] : []),
     `    iifname ${lan} accept`,
     '    meta l4proto icmp accept',
     '  }',

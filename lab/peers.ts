@@ -61,7 +61,9 @@ export async function startCoordinator(lab: Lab, extraArgs: string[] = [], dataD
 }
 
 export function peerEnv(stateDir: string): NodeJS.ProcessEnv {
-  return { ...process.env, TRAVERSE_STATE_DIR: stateDir, TRAVERSE_LOG_LEVEL: process.env.TRAVERSE_LAB_LOG_LEVEL ?? 'warn' };
+  // Port mapping on: inside the lab the default gateway is a lab router (the test runner turns it
+  // off for everything else, so that no test asks the machine's real router).
+  return { ...process.env, TRAVERSE_STATE_DIR: stateDir, TRAVERSE_LOG_LEVEL: process.env.TRAVERSE_LAB_LOG_LEVEL ?? 'warn', TRAVERSE_PORT_MAPPING: '1' };
 }
 
 export async function startAgent(lab: Lab, host: string, url: string, token: string, extraArgs: string[] = []): Promise<LabProcess> {

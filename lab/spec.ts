@@ -18,6 +18,15 @@ export interface RouterSpec {
   readonly address?: string;
   /** LAN subnet, e.g. "192.168.1.0/24"; the router takes the first address (.1). */
   readonly lan: string;
+  /** Runs miniupnpd with these protocols switched on (lab/miniupnpd.ts); default none. */
+  readonly portMapping?: PortMappingProtocols;
+}
+
+/** Which port-mapping protocols a lab router's miniupnpd answers. */
+export interface PortMappingProtocols {
+  readonly pcp: boolean;
+  readonly natpmp: boolean;
+  readonly upnp: boolean;
 }
 
 export interface HostSpec {
@@ -55,6 +64,7 @@ export interface PlannedNode {
     readonly lanAddress: string;
     readonly lanSubnet: string;
     readonly lanPrefixLen: number;
+    readonly portMapping: PortMappingProtocols | null;
   };
 }
 
@@ -162,7 +172,7 @@ export function planTopology(spec: TopologySpec): Plan {
       kind: 'router',
       addresses,
       uplink: link,
-      router: { nat: r.nat, hairpin: r.hairpin ?? false, lanAddress, lanSubnet: `${intToIp(lan.base)}/${lan.prefixLen}`, lanPrefixLen: lan.prefixLen },
+      router: { nat: r.nat, hairpin: r.hairpin ?? false, portMapping: r.portMapping ?? null, lanAddress, lanSubnet: `${intToIp(lan.base)}/${lan.prefixLen}`, lanPrefixLen: lan.prefixLen },
     });
   }
   for (const h of spec.hosts) {

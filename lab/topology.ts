@@ -6,6 +6,7 @@ import { sweepStale, trackLab } from './cleanup.js';
 import { runOk } from './exec.js';
 import { Lab } from './lab.js';
 import { natRuleset } from './nat.js';
+import { startMiniupnpd } from './miniupnpd.js';
 import { newPrefix } from './names.js';
 import { addNamespace, addVeth, ipBatch, sysctl } from './netns.js';
 import { INTERNET, planTopology, type TopologySpec } from './spec.js';
@@ -90,8 +91,10 @@ async function build(lab: Lab): Promise<void> {
         'net.ipv4.conf.default.send_redirects': 0,
         'net.ipv4.conf.br0.send_redirects': 0,
       });
-      const rules = natRuleset({ kind: info.nat, wanIf: r.ifName, wanAddress: info.wanAddress, lanIf: 'br0', hairpin: info.hairpin });
+      const rules = natRuleset({ kind: info.nat, wanIf: r.ifName, wanAddress: info.wanAddress, lanIf: 'br0', hairpin: info.hairpin, portMapping: info.portMapping });
       await runOk('ip', ['netns', 'exec', r.ns, 'nft', '-f', '-'], { input: rules });
     }),
   );
+  // Port mapping last: miniupnpd asks its STUN responder on the WAN side, which must be up.
+  await Promise.all(routers.filter((r) => r.router?.portMapping).map((r) => startMiniupnpd(lab, r.name, r.router!.portMapping!)));
 }

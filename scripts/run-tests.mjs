@@ -27,7 +27,10 @@ if (only) files = files.filter((f) => f.includes(only));
 // output passes through as it comes; its closing counts are kept for the last line.
 const counts = {};
 const status = await new Promise((resolve) => {
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Port mapping would ask this machine's real router: tests never may. Lab tests turn it back on
+  // for the nodes they run inside their namespaces (lab/peers.ts), behind the lab's routers.
+  const env = { ...process.env, TRAVERSE_PORT_MAPPING: '0' };
+  const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: ['ignore', 'pipe', 'inherit'], env });
   let tail = '';
   child.stdout.on('data', (d) => {
     process.stdout.write(d);

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { describePath } from '../net/path.js';
 import { AllowListError, DEFAULT_ALLOWED_TARGETS, agentService, nodeAddresses, type AgentService } from '../node/agent.js';
+import type { PortMappingReport } from '../portmap/report.js';
 import { addPeerOptions, exitWhenClosedForGood, startPeer, type PeerFlags } from './peer-options.js';
 import { collect, intOption } from './options.js';
 import { UsageError } from './errors.js';
@@ -73,12 +74,19 @@ export function registerAgentCommand(program: Command): void {
       });
       exitWhenClosedForGood(node, 'agent', () => undefined);
       node.on('netcheck', (r) =>
-        say(`netcheck: udp ${r.udp}, public ${r.globalV4 ?? 'none'}, mapping ${r.mapping}, filtering ${r.filtering}, hairpinning ${r.hairpinning ?? 'unknown'}`),
+        say(`netcheck: udp ${r.udp}, public ${r.globalV4 ?? 'none'}, mapping ${r.mapping}, filtering ${r.filtering}, hairpinning ${r.hairpinning ?? 'unknown'}${portMappingNote(r.portMapping)}`),
       );
       // SIGINT/SIGTERM: a clean stop (exit 0), not the server closing us.
-      onShutdown(() => {
+      onShutdown(async () => {
         node.close();
+        await node.whenClosed; // the router's mapping deleted
       });
       await new Promise<never>(() => undefined);
     });
+}
+
+/** ", port mapped 203.0.113.2:4000 by pcp" / " (not trusted: ...)" for the agent's netcheck line. */
+function portMappingNote(pm: PortMappingReport | null): string {
+  if (!pm?.mapping) return '';
+  return `, port mapped ${pm.mapping.external} by ${pm.mapping.protocol}${pm.trusted === false ? ' (not trusted)' : ''}`;
 }

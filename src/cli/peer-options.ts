@@ -21,6 +21,7 @@ export interface PeerFlags {
   keyFile?: string;
   disableDirect?: boolean;
   tcpLane?: boolean;
+  portMapping?: boolean;
 }
 
 export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; stdinToken?: boolean }): Command {
@@ -35,8 +36,18 @@ export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; std
       'keep the node key in this file (created if missing); default: the agent keeps $TRAVERSE_STATE_DIR/agent.key, each client process makes a fresh key',
     );
   if (opts.disableDirect) cmd.option('--disable-direct', 'never use a direct path: everything goes through the relay');
+  cmd.option('--no-port-mapping', 'do not ask the router to map the node\'s UDP port (PCP, NAT-PMP, UPnP IGD) (env TRAVERSE_PORT_MAPPING=0)');
   cmd.option('--no-tcp-lane', 'keep streams on UDX: do not open direct TCP lanes for them (env TRAVERSE_TCP_LANE=0)');
   return cmd;
+}
+
+/** --no-port-mapping, or its twin TRAVERSE_PORT_MAPPING (0 off, 1 on, the default). */
+export function portMappingWanted(flags: { portMapping?: boolean }): boolean {
+  const env = process.env.TRAVERSE_PORT_MAPPING;
+  if (env !== undefined && env !== '' && env !== '0' && env !== '1') {
+    throw new UsageError(`TRAVERSE_PORT_MAPPING="${env}": use 0 (no port mapping) or 1 (the default)`);
+  }
+  return (flags.portMapping ?? true) && env !== '0';
 }
 
 export function defaultKeyFile(kind: 'agent' | 'client'): string {
@@ -68,6 +79,7 @@ export async function startPeer(
     throw new UsageError(`TRAVERSE_TCP_LANE="${lane}": use 0 (no TCP lanes) or 1 (the default)`);
   }
   const key = nodeKeyFor(kind, flags.keyFile);
+  const portMapping = portMappingWanted(flags);
   const stun = stunServerList(flags.stun);
   try {
     return await PeerNode.start({
@@ -77,6 +89,7 @@ export async function startPeer(
       role: kind,
       stun: stun ? (stun.disabled ? { disabled: true, servers: [] } : { disabled: false, servers: stun.servers }) : null,
       disableDirect: flags.disableDirect ?? false,
+      portMapping,
       tcpLane: (flags.tcpLane ?? true) && process.env.TRAVERSE_TCP_LANE !== '0',
       logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
       ...(flags.port !== undefined ? { port: flags.port } : {}),

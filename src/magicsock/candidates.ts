@@ -5,6 +5,7 @@
 import type { StunClient, StunTarget } from '../stun/client.js';
 import { formatEndpoint } from '../net/endpoint.js';
 import { interfaceIPv4Addresses } from '../net/interfaces.js';
+import { judgeMapping } from '../portmap/report.js';
 
 /** Addresses peers saw us at, most recent first, kept up to this many (hard NATs show several). */
 const MAX_OBSERVED_SELF = 4;
@@ -12,6 +13,8 @@ const MAX_OBSERVED_SELF = 4;
 export class Candidates {
   private reflexive: string[] = [];
   private observedSelf: string[] = [];
+  /** The port mapping the gateway made for our socket ("ip:port"), or null. */
+  private mapped: { address: string; port: number } | null = null;
 
   constructor(
     /** The addresses to offer with the socket's port; the machine's IPv4 interfaces by default. */
@@ -45,9 +48,33 @@ export class Candidates {
     return true;
   }
 
-  /** The endpoint list to publish for a socket bound to `port`. */
+  /** The address the gateway mapped for our socket (port mapping), or null when there is none. */
+  setMapped(mapped: { address: string; port: number } | null): void {
+    this.mapped = mapped;
+  }
+
+  /**
+   * Whether the mapped address can be trusted: not when it is private or differs from what STUN
+   * saw (a carrier NAT in front of the router). Null without a mapping or a STUN answer.
+   */
+  mappedTrust(): { trusted: boolean | null; reason: string | null } {
+    if (!this.mapped) return { trusted: null, reason: null };
+    const stunIps = [...new Set(this.reflexive.map((r) => r.slice(0, r.lastIndexOf(':'))))];
+    return judgeMapping(this.mapped.address, stunIps);
+  }
+
+  /**
+   * The endpoint list to publish for a socket bound to `port`. A trusted port mapping goes first
+   * (a peer anywhere can reach it, whatever its NAT); one that is not trusted is still offered,
+   * last, since trying it costs a few probes.
+   */
   list(port: number): string[] {
-    return mergeEndpoints(this.localAddresses(), port, this.reflexive, this.observedSelf);
+    const mapped = this.mapped ? formatEndpoint(this.mapped.address, this.mapped.port) : null;
+    const trusted = mapped !== null && this.mappedTrust().trusted !== false;
+    const merged = mergeEndpoints(this.localAddresses(), port, this.reflexive, this.observedSelf);
+    if (mapped === null) return merged;
+    const rest = merged.filter((e) => e !== mapped);
+    return trusted ? [mapped, ...rest].slice(0, 32) : [...rest.slice(0, 31), mapped];
   }
 }
 

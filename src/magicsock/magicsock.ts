@@ -30,6 +30,8 @@ import { RelayShim, type RelayTransport } from './relay-shim.js';
 import { PortPredictor, type PortPredictionPlan } from './port-prediction.js';
 import { ProbeBudget, type ProbeLimits } from './probe-budget.js';
 import { aimBirthday, aimCallMeMaybe, aimPredictionTargets, mayAim, normalizeIp } from './probe-aim.js';
+import { PortMapKeeper, type PortMapKeeperOptions } from '../portmap/keeper.js';
+import type { PortMapFindings } from '../portmap/survey.js';
 
 export interface MagicSockOptions {
   readonly key: NodeKey;
@@ -50,6 +52,11 @@ export interface MagicSockOptions {
   readonly now?: () => number;
   /** Overrides for the probe budget (tests). */
   readonly budget?: ProbeLimits;
+  /**
+   * Ask the default gateway to map the socket's port (PCP, NAT-PMP, UPnP IGD), with these
+   * overrides (tests: the gateway and its ports); off when absent or false.
+   */
+  readonly portMapping?: Omit<PortMapKeeperOptions, 'internalPort' | 'onChange' | 'logger'> | false;
 }
 
 /** What the coordinator told us about a peer key besides its endpoints. */
@@ -115,6 +122,9 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private readonly now: () => number;
   /** Direct disco packets not sent: aimed where nobody vouched, or over budget. */
   private droppedProbes = 0;
+  /** Keeps a port mapping on the gateway, when port mapping is on. */
+  private readonly portMapper: PortMapKeeper | null;
+  private portMapperClosed: Promise<void> = Promise.resolve();
 
   private constructor(
     udx: UDX,
@@ -150,9 +160,22 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     );
     this.stun = new StunClient({ send: (b, p, a) => this.sendRaw(b, p, a) });
     const port = this.port;
-    this.netchecker = new Netchecker({
-      v4: { stun: this.stun, send: (b, p, a) => this.sendRaw(b, p, a), local: () => ({ address: '0.0.0.0', port }) },
-    });
+    this.portMapper = options.portMapping
+      ? new PortMapKeeper({
+          ...options.portMapping,
+          internalPort: port,
+          logger: this.log,
+          onChange: (m) => {
+            // Published at once: a mapping usually comes before any STUN answer.
+            this.candidates.setMapped(m ? { address: m.externalAddress, port: m.externalPort } : null);
+            this.recomputeEndpoints();
+          },
+        })
+      : null;
+    this.netchecker = new Netchecker(
+      { v4: { stun: this.stun, send: (b, p, a) => this.sendRaw(b, p, a), local: () => ({ address: '0.0.0.0', port }) } },
+      this.portMapper ? { portMapping: () => this.portMappingFindings() } : {},
+    );
     socket.on('message', (msg, from) => this.onDatagram(msg, from));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     this.timer = setInterval(() => this.tick(), options.tickMs ?? 25);
@@ -212,6 +235,34 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   /** A full netcheck on this socket (RFC 5780 tests, hairpinning), for diagnosis. */
   runNetcheck(timeoutMs = 3000): Promise<NetcheckReport> {
     return this.netchecker.run(this.stunServers, { timeoutMs });
+  }
+
+  /** What the port-mapping keeper found (after its first attempt), for netcheck. */
+  private async portMappingFindings(): Promise<PortMapFindings> {
+    const keeper = this.portMapper!;
+    await keeper.ready;
+    const { gateway, probe } = keeper.lastProbe;
+    const none = { available: false as const, reason: gateway ? 'no answer' : 'no default gateway' };
+    const mapping = keeper.mapping;
+    const withAddress = <T extends PortMapFindings['pcp']>(k: 'pcp' | 'natpmp' | 'upnp', st: T): PortMapFindings['pcp'] =>
+      st.available && mapping?.protocol === k ? { available: true, externalAddress: mapping.externalAddress } : st;
+    return {
+      gateway,
+      pcp: withAddress('pcp', probe?.pcp ?? none),
+      natpmp: withAddress('natpmp', probe?.natpmp ?? none),
+      upnp: withAddress('upnp', probe?.upnp ?? none),
+      mapping,
+    };
+  }
+
+  /** Whether our mapped candidate is trusted (null: no mapping or nothing to compare it with), for logs and tests. */
+  get portMappingTrust(): { trusted: boolean | null; reason: string | null } {
+    return this.candidates.mappedTrust();
+  }
+
+  /** Resolves once a clean close has deleted the port mapping (or there was none). */
+  get whenPortMappingClosed(): Promise<void> {
+    return this.portMapperClosed;
   }
 
   /** A peer the coordinator vouched for, with its published endpoints, identity and seen-from IP. */
@@ -336,6 +387,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
 
   /** Forgets every path (the network changed): mappings may be gone; punch again. */
   networkChanged(): void {
+    this.portMapper?.networkChanged();
     const now = this.now();
     for (const p of this.peers.values()) {
       p.paths.reset(now);
@@ -355,6 +407,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     for (const p of this.peers.values()) p.shim?.close();
     this.predictor.close();
     this.stun.close();
+    // A clean close deletes our mapping on the router (bounded; it would expire anyway).
+    if (this.portMapper) this.portMapperClosed = this.portMapper.close();
     // Streams still ending would hold their socket (and the process) until the peer acknowledges,
     // up to UDX's timeout: a node that is closing abandons them.
     for (const st of [...this.socket.streams]) st.destroy();

@@ -92,6 +92,22 @@ export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Dia
       break;
   }
 
+  const pm = r.portMapping;
+  const mappedOk = pm?.mapping != null && pm.trusted !== false;
+  if (pm?.mapping && mappedOk) {
+    findings.push(
+      `Your router opened a port (${pm.mapping.protocol.toUpperCase().replace('NATPMP', 'NAT-PMP').replace('UPNP', 'UPnP')}, ${pm.mapping.external}): ` +
+        'direct connections are possible even with peers behind hard NATs.',
+    );
+  } else if (pm?.mapping) {
+    findings.push(
+      `Your router mapped a port (${pm.mapping.external}), but it cannot be trusted: ${pm.untrustedReason}. ` +
+        'Peers are still offered it, last; connections rely on hole punching as if there were no mapping.',
+    );
+  } else if (pm && hard) {
+    findings.push('The router maps no port (PCP, NAT-PMP and UPnP IGD did not): turning one of them on would let peers behind hard NATs connect directly.');
+  }
+
   if (r.hairpinning === false) {
     findings.push(
       'No hairpinning: this NAT does not loop packets sent to its own public address back inside. Peers behind the same NAT ' +
@@ -104,6 +120,7 @@ export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Dia
 
   let verdict: string;
   if (r.behindNat === false) verdict = 'direct connections: likely';
+  else if (mappedOk) verdict = 'direct connections: likely (the router maps a port for this machine)';
   else if (hard && r.filtering !== 'endpoint-independent') verdict = 'direct connections: only with peers behind easy NATs; otherwise relayed';
   else if (hard) verdict = 'direct connections: likely with most peers (inbound filtering is open)';
   else if (r.mapping === 'endpoint-independent') verdict = 'direct connections: likely';

@@ -67,6 +67,11 @@ export interface NodeOptions {
   readonly port?: number;
   /** Never use a direct path: everything goes through the relay. */
   readonly disableDirect?: boolean;
+  /**
+   * Ask the default gateway to map the node's UDP port (PCP, NAT-PMP, UPnP IGD). Default true,
+   * except when `localAddresses` is given (a caller choosing the candidates chooses them all).
+   */
+  readonly portMapping?: boolean;
   /** Move streams on a direct path onto a TCP lane when one opens (default true). */
   readonly tcpLane?: boolean;
   /** How long the first connection to the server may take (ms, default 10000; 0: keep retrying). */
@@ -195,6 +200,7 @@ async function startNodeWith(
       role,
       stun,
       disableDirect: options.disableDirect ?? false,
+      portMapping: options.portMapping ?? options.localAddresses === undefined,
       tcpLane: options.tcpLane ?? true,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       ...(options.port !== undefined ? { port: options.port } : {}),

@@ -35,6 +35,12 @@ export interface PeerNodeOptions {
   readonly disableDirect?: boolean;
   /** Local UDP port of the node's socket (0: any). */
   readonly port?: number;
+  /**
+   * Ask the default gateway to map the node's port (PCP, NAT-PMP, UPnP IGD): the CLI and the app
+   * API turn it on (--no-port-mapping, TRAVERSE_PORT_MAPPING=0 turn it off); off by default here,
+   * so a node embedded in a test never talks to the machine's real router.
+   */
+  readonly portMapping?: boolean;
   readonly logger?: Logger;
   readonly localAddresses?: MagicSockOptions['localAddresses'];
   readonly paths?: MagicSockOptions['paths'];
@@ -121,6 +127,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       key: options.key,
       relay: { send: (k, p) => coordinator?.sendRelay(k, p) ?? false },
       directAllowed: !options.disableDirect,
+      portMapping: options.portMapping === true && !options.disableDirect ? {} : false,
       logger: log,
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),
@@ -237,6 +244,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       if (known) return done(null, known);
       this.coordinator.requestTunnel(agent);
     });
+  }
+
+  /** Resolves once close() has finished its network goodbyes (the port mapping deleted). */
+  get whenClosed(): Promise<void> {
+    return this.magicsock.whenPortMappingClosed;
   }
 
   /** Whether close() was called: what the coordinator reports after it is our own doing. */

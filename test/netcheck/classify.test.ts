@@ -41,6 +41,7 @@ const base: NetcheckReport = {
   preferredServer: '203.0.113.10:3478',
   local: '0.0.0.0:40000',
   servers: [{ address: '203.0.113.10:3478', latencyMs: 1, mapped: '203.0.113.2:40000', error: null, otherAddress: '203.0.113.11:3479' }],
+  portMapping: null,
   durationMs: 10,
 };
 

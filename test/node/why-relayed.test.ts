@@ -98,6 +98,7 @@ function report(over: Partial<NetcheckReport> = {}): NetcheckReport {
     preferredServer: '203.0.113.10:3478',
     local: '192.168.1.2:4000',
     servers: [],
+    portMapping: null,
     durationMs: 120,
     ...over,
   };
