@@ -110,6 +110,7 @@ export async function startMiniupnpd(lab: Lab, routerName: string, protocols: Po
 export async function miniupnpdMappings(lab: Lab, routerName: string): Promise<{ externalPort: number; internal: string }[]> {
   const out = await runOk('ip', ['netns', 'exec', lab.router(routerName).ns, 'nft', 'list', 'chain', 'inet', TABLE, 'prerouting_miniupnpd']);
   const found: { externalPort: number; internal: string }[] = [];
-  for (const m of out.matchAll(/udp dport (\d+) dnat (?:ip )?to ([\d.]+:\d+)/g)) found.push({ externalPort: Number(m[1]), internal: m[2]! });
+  // e.g. `iif "wan" @nh,72,8 0x11 th dport 4000 dnat ip to 192.168.1.2:4000` (0x11: UDP)
+  for (const m of out.matchAll(/@nh,72,8 0x11 th dport (\d+) dnat (?:ip )?to ([\d.]+:\d+)/g)) found.push({ externalPort: Number(m[1]), internal: m[2]! });
   return found;
 }

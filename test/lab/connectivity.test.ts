@@ -22,6 +22,7 @@ describe('connectivity matrix', { skip, concurrency: 3 }, () => {
           assert.equal(r.pongs.at(-1)?.path, 'direct', detail);
           assert.ok(r.summary.timeToDirectMs !== null, detail);
           if (cell.endpointPrefix) assert.ok(r.summary.endpoint?.startsWith(cell.endpointPrefix), detail);
+          if (cell.winner) assert.equal(r.winner, cell.winner, `the path should use the agent's ${cell.winner} candidate\n${detail}`);
         } else {
           assert.ok(r.pongs.every((p) => p.path === 'relay'), detail);
           if (cell.reason) assert.match(r.summary.reason ?? '', cell.reason, detail);
