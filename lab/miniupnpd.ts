@@ -11,7 +11,7 @@
 //   - PCP and NAT-PMP come and go together (enable_natpmp); the lab's ruleset drops the one
 //     turned off by its version byte (nat.ts).
 // Everything lives in the router's namespace and a temporary directory; teardown kills it.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,4 +113,15 @@ export async function miniupnpdMappings(lab: Lab, routerName: string): Promise<{
   // e.g. `iif "wan" @nh,72,8 0x11 th dport 4000 dnat ip to 192.168.1.2:4000` (0x11: UDP)
   for (const m of out.matchAll(/@nh,72,8 0x11 th dport (\d+) dnat (?:ip )?to ([\d.]+:\d+)/g)) found.push({ externalPort: Number(m[1]), internal: m[2]! });
   return found;
+}
+
+/**
+ * For `describe(..., { skip: await miniupnpdSkip() })`: false when miniupnpd (nftables build) is
+ * installed; the reason otherwise, or a throw under TRAVERSE_REQUIRE_LAB=1.
+ */
+export async function miniupnpdSkip(): Promise<string | false> {
+  if (existsSync('/usr/sbin/miniupnpd')) return false;
+  const reason = 'miniupnpd is not installed (Debian: miniupnpd-nftables)';
+  if (process.env.TRAVERSE_REQUIRE_LAB === '1') throw new Error(`TRAVERSE_REQUIRE_LAB=1 but ${reason}`);
+  return reason;
 }

@@ -54,7 +54,10 @@ export async function runLocalNetcheck(servers: readonly Endpoint[], options: Lo
       {
         timeoutMs: options.timeoutMs,
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        ...(options.portMapping && v4 ? { portMapping: () => surveyPortMapping(v4.local()!.port) } : {}),
+        // A diagnosis can wait longer for the gateway than a node's quick probe (~250 ms).
+        ...(options.portMapping && v4
+          ? { portMapping: () => surveyPortMapping(v4.local()!.port, { client: { probeMs: Math.min(1000, Math.round(options.timeoutMs / 3)) } }) }
+          : {}),
       },
     );
     sockets.forEach((s, i) =>

@@ -4,7 +4,8 @@
 //   - a mapping is renewed at half its lifetime (RFC 6886 section 3.3 suggests renewing in the
 //     second half; half leaves room for a lost answer and a retry), and dropped when it expires;
 //   - a failed attempt is retried with doubling backoff; with nothing to map with, the gateway is
-//     asked again every few minutes (a router may turn it on, or the machine may move);
+//     asked a few more times that way (a loaded machine or router can miss a 250 ms probe), then
+//     every few minutes (a router may turn it on, or the machine may move);
 //   - between renewals the PCP / NAT-PMP epoch is checked now and then: a router that restarted
 //     forgot our mapping, and its epoch going back (RFC 6887 section 8.5) says so.
 export interface ScheduleOptions {
@@ -15,6 +16,9 @@ export interface ScheduleOptions {
   /** Between renewals, check the epoch this often (PCP and NAT-PMP only). */
   readonly epochCheckMs?: number;
 }
+
+/** Probes that found nothing retried with the short backoff before the long reprobe interval. */
+const QUICK_REPROBES = 3;
 
 export type ScheduleAction = 'map' | 'check-epoch' | null;
 
@@ -80,7 +84,7 @@ export class RenewalSchedule {
   failed(now: number, nothingAvailable: boolean): void {
     this.failures++;
     const backoff = Math.min(this.retryMaxMs, this.retryMinMs * 2 ** (this.failures - 1));
-    this.nextMapAt = now + (nothingAvailable && !this.held ? this.reprobeMs : backoff);
+    this.nextMapAt = now + (nothingAvailable && !this.held && this.failures > QUICK_REPROBES ? this.reprobeMs : backoff);
   }
 
   /**
