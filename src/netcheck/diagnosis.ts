@@ -60,11 +60,15 @@ export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Dia
   }
 
   const hard = isHardMapping(r);
+  const pm = r.portMapping;
+  const mappedOk = pm?.mapping != null && pm.trusted !== false;
   if (hard) {
     findings.push(
       'Endpoint-dependent mapping ("hard NAT"): the public port changes with each destination, so peers cannot learn it from a STUN server. ' +
-        'A direct connection needs the other side to have an easy NAT (or none); otherwise traffic will be relayed. ' +
-        'To fix: forward a fixed UDP port to this machine on the router, or use a NAT with endpoint-independent mapping.',
+        (mappedOk
+          ? 'The port your router mapped for this machine (below) stands in for it.'
+          : 'A direct connection needs the other side to have an easy NAT (or none); otherwise traffic will be relayed. ' +
+            'To fix: forward a fixed UDP port to this machine on the router, or use a NAT with endpoint-independent mapping.'),
     );
   } else if (r.mapping === 'endpoint-independent') {
     findings.push('Endpoint-independent mapping ("easy NAT"): peers can reach this machine at the address the STUN server saw, once its filter lets them in.');
@@ -92,8 +96,6 @@ export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Dia
       break;
   }
 
-  const pm = r.portMapping;
-  const mappedOk = pm?.mapping != null && pm.trusted !== false;
   if (pm?.mapping && mappedOk) {
     findings.push(
       `Your router opened a port (${pm.mapping.protocol.toUpperCase().replace('NATPMP', 'NAT-PMP').replace('UPNP', 'UPnP')}, ${pm.mapping.external}): ` +
