@@ -5,12 +5,15 @@ import { describe, test } from 'node:test';
 import { labSkip } from '../../lab/availability.js';
 import { createLab } from '../../lab/topology.js';
 import { MATRIX, runCell } from '../../lab/matrix.js';
+import { miniupnpdSkip } from '../../lab/miniupnpd.js';
 
 const skip = await labSkip();
+const noMiniupnpd = await miniupnpdSkip();
 
 describe('connectivity matrix', { skip, concurrency: 3 }, () => {
   for (const cell of MATRIX) {
-    test(`${cell.name}: ${cell.expect}`, async () => {
+    const needsMiniupnpd = (cell.topology().routers ?? []).some((r) => r.portMapping);
+    test(`${cell.name}: ${cell.expect}`, { skip: needsMiniupnpd ? noMiniupnpd : false }, async () => {
       const lab = await createLab(cell.topology());
       try {
         const r = await runCell(cell, lab);
