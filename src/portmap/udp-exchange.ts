@@ -2,7 +2,7 @@
 // address towards the gateway, the request sent at the given offsets, and the first answer from
 // the gateway's address and port that `decode` accepts. Anything else (other senders, malformed
 // answers) is ignored: a gateway's bad packet is never more than a lost packet.
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 
 export interface ExchangeOptions<T> {
   readonly localAddress: string;
@@ -13,6 +13,10 @@ export interface ExchangeOptions<T> {
   readonly timeoutMs: number;
   /** The answer, or null to keep waiting (malformed, or not the answer to this request). */
   readonly decode: (buf: Buffer) => T | null;
+  /** Accept answers from any port of `to.address` (SSDP answers come from another port). */
+  readonly anyPort?: boolean;
+  /** Called once with the bound socket right after the first send (SSDP's multicast copy). */
+  readonly alsoSend?: (sock: Socket) => void;
 }
 
 /** Resolves with the first accepted answer, or null when none came in time (or the socket failed). */
@@ -34,7 +38,7 @@ export function exchange<T>(o: ExchangeOptions<T>): Promise<T | null> {
     };
     sock.on('error', () => finish(null));
     sock.on('message', (msg, rinfo) => {
-      if (rinfo.address !== o.to.address || rinfo.port !== o.to.port) return;
+      if (rinfo.address !== o.to.address || (!o.anyPort && rinfo.port !== o.to.port)) return;
       let v: T | null = null;
       try {
         v = o.decode(msg);
@@ -44,6 +48,13 @@ export function exchange<T>(o: ExchangeOptions<T>): Promise<T | null> {
       if (v !== null) finish(v);
     });
     sock.bind(0, o.localAddress, () => {
+      if (o.alsoSend) {
+        try {
+          o.alsoSend(sock);
+        } catch {
+          /* the extra copy is best effort */
+        }
+      }
       for (const at of o.sendAtMs) {
         timers.push(
           setTimeout(() => {

@@ -7,7 +7,8 @@
 // answers from the gateway's address count, and only description and control URLs on the
 // gateway's address are fetched. Answers are size-bounded and parsed defensively: a hostile
 // LAN device can make UPnP unavailable, never make us talk to anyone else or crash.
-import { createSocket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import { exchange } from './udp-exchange.js';
 
 export const SSDP_PORT = 1900;
 const SSDP_GROUP = '239.255.255.250';
@@ -63,44 +64,32 @@ export function onGateway(url: string, gateway: string): boolean {
 
 /** Sends M-SEARCH and resolves with the first description URL the gateway gives, or null. */
 export function ssdpSearch(o: SsdpOptions): Promise<string | null> {
-  const port = o.port ?? SSDP_PORT;
   const msg = Buffer.from(
     `M-SEARCH * HTTP/1.1\r\nHOST: ${SSDP_GROUP}:1900\r\nST: ${SEARCH_TARGET}\r\nMAN: "ssdp:discover"\r\nMX: 1\r\n\r\n`,
   );
-  return new Promise((resolve) => {
-    const sock = createSocket('udp4');
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (v: string | null): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      try {
-        sock.close();
-      } catch {
-        /* closed */
-      }
-      resolve(v);
-    };
-    sock.on('error', () => finish(null));
-    sock.on('message', (m, rinfo) => {
-      if (rinfo.address !== o.gateway || m.length > 8192) return;
-      const location = parseSsdpResponse(m.toString('latin1'));
-      if (location && onGateway(location, o.gateway)) finish(location);
-    });
-    sock.bind(0, o.localAddress, () => {
-      timer = setTimeout(() => finish(null), o.timeoutMs);
-      sock.send(msg, port, o.gateway, () => undefined);
-      if (o.multicast ?? true) {
-        try {
-          sock.setMulticastInterface(o.localAddress);
-          sock.setMulticastTTL(2);
-          sock.send(msg, port, SSDP_GROUP, () => undefined);
-        } catch {
-          /* no multicast on this interface: the unicast search stands */
+  const port = o.port ?? SSDP_PORT;
+  return exchange({
+    localAddress: o.localAddress,
+    to: { address: o.gateway, port },
+    anyPort: true,
+    request: msg,
+    sendAtMs: [0],
+    timeoutMs: o.timeoutMs,
+    // For routers that answer only multicast: the group, on the gateway's interface alone, TTL 2.
+    ...((o.multicast ?? true)
+      ? {
+          alsoSend: (sock: Socket) => {
+            sock.setMulticastInterface(o.localAddress);
+            sock.setMulticastTTL(2);
+            sock.send(msg, port, SSDP_GROUP, () => undefined);
+          },
         }
-      }
-    });
+      : {}),
+    decode: (m) => {
+      if (m.length > 8192) return null;
+      const location = parseSsdpResponse(m.toString('latin1'));
+      return location && onGateway(location, o.gateway) ? location : null;
+    },
   });
 }
 
