@@ -96,3 +96,28 @@ test('no gateway: nothing is sent and the keeper reports none', async () => {
   assert.deepEqual(keeper.lastProbe, { gateway: null, probe: null });
   await keeper.close();
 });
+
+test('after a network change the keeper forgets the mapping at once and maps afresh', async () => {
+  const gw = await startFakeGateway({ upnp: false });
+  const changes: (string | null)[] = [];
+  const keeper = new PortMapKeeper({
+    internalPort: 5100,
+    gateway: () => LOOPBACK_GATEWAY,
+    client: clientOptions(gw, 100),
+    tickMs: 20,
+    onChange: (m) => changes.push(m ? `${m.protocol} ${m.externalPort}` : null),
+  });
+  try {
+    await keeper.ready;
+    const maps = gw.seen.filter((s) => s === 'pcp-map').length;
+    keeper.networkChanged();
+    assert.equal(keeper.mapping, null, 'the old mapping belongs to the old network');
+    const deadline = Date.now() + 5000;
+    while (keeper.mapping === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(changes, ['pcp 5102', null, 'pcp 5102']);
+    assert.equal(gw.seen.filter((s) => s === 'pcp-map').length, maps + 1, 'one new request, not a renewal storm');
+  } finally {
+    await keeper.close();
+    await gw.close();
+  }
+});
