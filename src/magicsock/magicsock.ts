@@ -228,7 +228,10 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
    * Emits 'endpoints' if it changed. Returns the list.
    */
   async refreshEndpoints(timeoutMs = 1500): Promise<string[]> {
+    // The mapped candidate goes first: wait for the gateway too, at most its probe budget.
+    const mapping = this.portMapper?.settled();
     if (this.directAllowed && this.stunServers.length > 0) await this.candidates.learnReflexive(this.stun, this.stunServers, timeoutMs);
+    await mapping;
     return this.recomputeEndpoints();
   }
 
@@ -241,7 +244,9 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private async portMappingFindings(): Promise<PortMapFindings> {
     const keeper = this.portMapper!;
     await keeper.ready;
-    const { gateway, probe } = keeper.lastProbe;
+    const { gateway } = keeper.lastProbe;
+    // Every protocol's answer, not just the preferred one the keeper stopped at.
+    const probe = keeper.lastProbe.probe ? await keeper.lastProbe.probe.complete : null;
     const none = { available: false as const, reason: gateway ? 'no answer' : 'no default gateway' };
     const mapping = keeper.mapping;
     const withAddress = <T extends PortMapFindings['pcp']>(k: 'pcp' | 'natpmp' | 'upnp', st: T): PortMapFindings['pcp'] =>

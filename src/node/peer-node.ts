@@ -420,5 +420,6 @@ export function summarize(r: NetcheckReport): NetcheckSummary {
     globalV4: r.globalV4,
     globalV6: r.globalV6,
     preferredStun: r.preferredServer,
+    ...(r.portMapping ? { portMapped: r.portMapping.mapping !== null && r.portMapping.trusted === true } : {}),
   };
 }

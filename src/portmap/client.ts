@@ -25,6 +25,42 @@ export interface Probe {
   readonly epochS: { readonly pcp: number | null; readonly natpmp: number | null };
   /** The UPnP service found, for `map`. */
   readonly upnpService: UpnpService | null;
+  /**
+   * The probe resolves as soon as the best protocol that can answer has answered; the ones it did
+   * not wait for read "not waited for". This resolves when all three are over (for reports, and
+   * for a fallback when the preferred protocol then fails to map).
+   */
+  readonly complete: Promise<Probe>;
+}
+
+type ProbePart = { readonly status: ProtocolStatus; readonly epochS?: number | null; readonly service?: UpnpService | null };
+
+const NOT_WAITED: ProtocolStatus = { available: false, reason: 'not waited for (a preferred protocol answered first)' };
+
+/**
+ * Whether the probe can stop: going down the preference order, every protocol before the first
+ * available one has said no. Pure, for tests.
+ */
+export function probeDecided(parts: Partial<Record<PortMapProtocol, { readonly status: ProtocolStatus }>>): boolean {
+  for (const p of PROTOCOLS) {
+    const part = parts[p];
+    if (!part) return false;
+    if (part.status.available) return true;
+  }
+  return true;
+}
+
+function probeOf(parts: Partial<Record<PortMapProtocol, ProbePart>>, complete?: Promise<Probe>): Probe {
+  const probe: Probe = {
+    pcp: parts.pcp?.status ?? NOT_WAITED,
+    natpmp: parts.natpmp?.status ?? NOT_WAITED,
+    upnp: parts.upnp?.status ?? NOT_WAITED,
+    epochS: { pcp: parts.pcp?.epochS ?? null, natpmp: parts.natpmp?.epochS ?? null },
+    upnpService: parts.upnp?.service ?? null,
+    // A complete probe is its own completion.
+    complete: complete ?? Promise.resolve().then(() => probe),
+  };
+  return probe;
 }
 
 export interface Mapping {
@@ -66,6 +102,9 @@ export interface PortMapClientOptions {
 
 const DESCRIPTION = 'traverse';
 
+/** How long the probe waits for the gateway's answers (ms). */
+export const DEFAULT_PROBE_MS = 250;
+
 export class PortMapClient {
   private readonly gw: Gateway;
   private readonly probeMs: number;
@@ -73,7 +112,7 @@ export class PortMapClient {
 
   constructor(private readonly o: PortMapClientOptions) {
     this.gw = o.gateway;
-    this.probeMs = o.probeMs ?? 250;
+    this.probeMs = o.probeMs ?? DEFAULT_PROBE_MS;
     this.requestMs = o.requestMs ?? 2000;
   }
 
@@ -84,16 +123,23 @@ export class PortMapClient {
     return exchange({ localAddress: this.gw.localAddress, to: { address: this.gw.address, port }, request, sendAtMs, timeoutMs, decode });
   }
 
-  /** Asks all three at once; each has `probeMs` to answer (UPnP: its SSDP answer). */
-  async probe(): Promise<Probe> {
-    const [pcp, natpmp, upnp] = await Promise.all([this.probePcp(), this.probeNatPmp(), this.probeUpnp()]);
-    return {
-      pcp: pcp.status,
-      natpmp: natpmp.status,
-      upnp: upnp.status,
-      epochS: { pcp: pcp.epochS, natpmp: natpmp.epochS },
-      upnpService: upnp.service,
-    };
+  /**
+   * Asks all three at once; each has `probeMs` to answer (UPnP: its SSDP answer). Resolves as soon
+   * as the outcome cannot get better (PCP answered; or NAT-PMP answered and PCP said no...), so a
+   * gateway that answers at once costs one round trip, not the whole budget.
+   */
+  probe(): Promise<Probe> {
+    const parts: Partial<Record<PortMapProtocol, ProbePart>> = {};
+    const asks: Record<PortMapProtocol, Promise<ProbePart>> = { pcp: this.probePcp(), natpmp: this.probeNatPmp(), upnp: this.probeUpnp() };
+    const complete = Promise.all(PROTOCOLS.map((p) => asks[p])).then(([pcp, natpmp, upnp]) => probeOf({ pcp, natpmp, upnp }));
+    return new Promise((resolve) => {
+      for (const p of PROTOCOLS) {
+        void asks[p].then((part) => {
+          parts[p] = part;
+          if (probeDecided(parts)) resolve(Object.keys(parts).length === PROTOCOLS.length ? complete : probeOf({ ...parts }, complete));
+        });
+      }
+    });
   }
 
   private async probePcp(): Promise<{ status: ProtocolStatus; epochS: number | null }> {

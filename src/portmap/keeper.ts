@@ -4,12 +4,13 @@
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { formatEndpoint } from '../net/endpoint.js';
-import { PortMapClient, preferredProtocols, type Mapping, type PortMapClientOptions, type Probe } from './client.js';
+import { DEFAULT_PROBE_MS, PortMapClient, preferredProtocols, type Mapping, type PortMapClientOptions, type PortMapProtocol, type Probe } from './client.js';
 import { defaultGateway, type Gateway } from './gateway.js';
 import { RenewalSchedule, type ScheduleOptions } from './schedule.js';
 import { encodeNatPmpExternalAddressRequest, decodeNatPmpResponse, NATPMP_PORT } from './natpmp.js';
 import { encodePcpAnnounce, decodePcpResponse, PCP_PORT } from './pcp.js';
 import { exchange } from './udp-exchange.js';
+import { listenForAnnouncements } from './announce.js';
 
 /** Ask for about two hours (never a permanent mapping: leaked ones outlive us). */
 export const MAPPING_LIFETIME_S = 7200;
@@ -25,6 +26,11 @@ export interface PortMapKeeperOptions {
   readonly now?: () => number;
   readonly tickMs?: number;
   readonly logger?: Logger;
+  /**
+   * Where to hear the gateway's restart announcements (announce.ts); default 224.0.0.1:5350,
+   * false: not at all (the epoch checks still notice a restart, later).
+   */
+  readonly announcements?: { readonly address?: string; readonly port?: number } | false;
   /** The mapping changed (a new one, a renewal to another address, or gone). */
   readonly onChange: (mapping: Mapping | null) => void;
 }
@@ -42,6 +48,10 @@ export class PortMapKeeper {
   private probed: Probe | null = null;
   private firstAttempt: Promise<void>;
   private resolveFirst!: () => void;
+  private listener: { close(): void } | null = null;
+  private listeningTo: string | null = null;
+  /** A step was asked for while one ran (an announcement): run another right after. */
+  private again = false;
 
   constructor(private readonly o: PortMapKeeperOptions) {
     this.now = o.now ?? (() => performance.now());
@@ -56,6 +66,17 @@ export class PortMapKeeper {
   /** Resolves once the first attempt (probe and map) is over, mapped or not. */
   get ready(): Promise<void> {
     return this.firstAttempt;
+  }
+
+  /**
+   * Resolves when the first attempt is over or after `maxMs` (default: the probe budget),
+   * whichever comes first: what a node waits before its first publication, so a gateway that
+   * answers at once puts the mapped candidate in it (no gateway: the first attempt is over at once).
+   */
+  settled(maxMs = this.o.client?.probeMs ?? DEFAULT_PROBE_MS): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => (timer = setTimeout(r, maxMs)));
+    return Promise.race([this.firstAttempt, bound]).finally(() => clearTimeout(timer));
   }
 
   get mapping(): Mapping | null {
@@ -81,6 +102,8 @@ export class PortMapKeeper {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    this.listener?.close();
+    this.listener = null;
     this.resolveFirst();
     const m = this.current;
     this.current = null;
@@ -95,8 +118,13 @@ export class PortMapKeeper {
   }
 
   private async step(): Promise<void> {
-    if (this.busy || this.closed) return;
+    if (this.closed) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
     this.busy = true;
+    this.again = false;
     try {
       const now = this.now();
       if (this.schedule.expired(now)) this.set(null);
@@ -107,7 +135,26 @@ export class PortMapKeeper {
       this.log.debug({ err: (err as Error).message }, 'port mapping step failed');
     } finally {
       this.busy = false;
+      if (this.again) void this.step();
     }
+  }
+
+  /** Listens for the gateway's announcements (one listener, for the current gateway). */
+  private listen(gw: Gateway): void {
+    if (this.o.announcements === false || this.listeningTo === gw.address) return;
+    this.listener?.close();
+    this.listeningTo = gw.address;
+    this.listener = listenForAnnouncements({
+      gateway: gw.address,
+      localAddress: gw.localAddress,
+      ...this.o.announcements,
+      onAnnouncement: () => {
+        if (this.closed) return;
+        this.log.info({ gateway: gw.address }, 'the gateway announced a restart or a new address: asking it now');
+        this.schedule.announced(this.now());
+        void this.step();
+      },
+    });
   }
 
   private async mapNow(): Promise<void> {
@@ -120,35 +167,50 @@ export class PortMapKeeper {
           return;
         }
         this.client = new PortMapClient({ ...this.o.client, gateway: this.gw });
+        this.listen(this.gw);
       }
       const client = this.client;
       // A renewal goes to the protocol that made the mapping; a new mapping starts with a probe.
       const probe = this.current && this.probed ? this.probed : await client.probe();
       this.probed = probe;
+      // The probe stops at the best protocol; the full picture (for netcheck) comes later.
+      void probe.complete.then((full) => this.probed === probe && (this.probed = full));
       const order = this.current ? [this.current.protocol] : preferredProtocols(probe);
-      if (order.length === 0) {
-        this.schedule.failed(this.now(), true);
-        return;
+      if (await this.tryMap(client, order, probe)) return;
+      let nothingAvailable = order.length === 0;
+      if (!this.current) {
+        // The probe stopped at the best protocol and that one failed to map (or none answered):
+        // the others' answers may still offer one.
+        const full = await probe.complete;
+        this.probed = full;
+        const rest = preferredProtocols(full).filter((p) => !order.includes(p));
+        if (await this.tryMap(client, rest, full)) return;
+        nothingAvailable = preferredProtocols(full).length === 0;
       }
-      for (const protocol of order) {
-        try {
-          const m = await client.map(protocol, this.o.internalPort, this.o.lifetimeS ?? MAPPING_LIFETIME_S, probe, this.current ?? undefined);
-          if (this.closed) {
-            await client.unmap(m);
-            return;
-          }
-          this.schedule.mapped(this.now(), m.lifetimeS, m.epochS);
-          this.log.info({ protocol, external: formatEndpoint(m.externalAddress, m.externalPort), lifetimeS: m.lifetimeS }, 'port mapped');
-          this.set(m);
-          return;
-        } catch (err) {
-          this.log.debug({ protocol, err: (err as Error).message }, 'port mapping failed');
-        }
-      }
-      this.schedule.failed(this.now(), false);
+      this.schedule.failed(this.now(), nothingAvailable);
     } finally {
       this.resolveFirst();
     }
+  }
+
+  /** Maps with the first of `order` that works; true when done (mapped, or closed meanwhile). */
+  private async tryMap(client: PortMapClient, order: readonly PortMapProtocol[], probe: Probe): Promise<boolean> {
+    for (const protocol of order) {
+      try {
+        const m = await client.map(protocol, this.o.internalPort, this.o.lifetimeS ?? MAPPING_LIFETIME_S, probe, this.current ?? undefined);
+        if (this.closed) {
+          await client.unmap(m);
+          return true;
+        }
+        this.schedule.mapped(this.now(), m.lifetimeS, m.epochS);
+        this.log.info({ protocol, external: formatEndpoint(m.externalAddress, m.externalPort), lifetimeS: m.lifetimeS }, 'port mapped');
+        this.set(m);
+        return true;
+      } catch (err) {
+        this.log.debug({ protocol, err: (err as Error).message }, 'port mapping failed');
+      }
+    }
+    return false;
   }
 
   private async checkEpoch(): Promise<void> {

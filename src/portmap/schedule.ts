@@ -7,7 +7,8 @@
 //     asked a few more times that way (a loaded machine or router can miss a 250 ms probe), then
 //     every few minutes (a router may turn it on, or the machine may move);
 //   - between renewals the PCP / NAT-PMP epoch is checked now and then: a router that restarted
-//     forgot our mapping, and its epoch going back (RFC 6887 section 8.5) says so.
+//     forgot our mapping, and its epoch going back (RFC 6887 section 8.5) says so; a gateway's
+//     announcement (announce.ts) brings that check forward to now.
 export interface ScheduleOptions {
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
@@ -101,6 +102,18 @@ export class RenewalSchedule {
       this.failures = 0;
     } else this.nextCheckAt = now + this.epochCheckMs;
     return restarted;
+  }
+
+  /**
+   * The gateway announced a restart or a new address (announce.ts): check the epoch now when it
+   * can tell (PCP, NAT-PMP), else map now (a renewal, or a new try when we hold nothing).
+   */
+  announced(now: number): void {
+    if (this.held?.epochChecks) this.nextCheckAt = now;
+    else {
+      this.nextMapAt = now;
+      this.failures = 0;
+    }
   }
 
   /** The epoch check got no answer: try again later (the renewal will tell). */

@@ -22,7 +22,8 @@ export async function surveyPortMapping(
   const gw = (o.gateway ?? defaultGateway)();
   if (!gw) return { gateway: null, pcp: NO_GATEWAY, natpmp: NO_GATEWAY, upnp: NO_GATEWAY, mapping: null };
   const client = new PortMapClient({ ...o.client, gateway: gw });
-  const probe = await client.probe();
+  // netcheck reports every protocol: the whole probe, not just the preferred answer.
+  const probe = await (await client.probe()).complete;
   // Short lifetime: if the delete is lost, the router forgets it within two minutes anyway.
   const results = await Promise.all(
     PROTOCOLS.map(async (p): Promise<{ status: ProtocolStatus; mapping: Mapping | null }> => {

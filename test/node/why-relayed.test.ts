@@ -116,6 +116,22 @@ test('summarize: exactly the fields peers see, nothing local', () => {
   });
 });
 
+test('summarize: whether a trusted port mapping exists, only when port mapping was looked at', () => {
+  const pm = (trusted: boolean | null, mapped: boolean): NetcheckReport['portMapping'] => ({
+    gateway: '192.168.1.1',
+    pcp: mapped ? { available: true, externalAddress: '203.0.113.1' } : { available: false, reason: 'no answer' },
+    natpmp: { available: false, reason: 'no answer' },
+    upnp: { available: false, reason: 'no answer' },
+    mapping: mapped ? { protocol: 'pcp', external: '203.0.113.1:4000', lifetimeS: 7200 } : null,
+    trusted,
+    untrustedReason: trusted === false ? 'the mapped address 100.64.0.2 is private: another NAT is in front of the router' : null,
+  });
+  assert.equal(summarize(report({ portMapping: pm(true, true) })).portMapped, true);
+  assert.equal(summarize(report({ portMapping: pm(false, true) })).portMapped, false, 'a mapping behind a carrier NAT is not trusted');
+  assert.equal(summarize(report({ portMapping: pm(null, false) })).portMapped, false);
+  assert.equal('portMapped' in summarize(report({ portMapping: null })), false, 'turned off: not measured');
+});
+
 test('summarize: an unknown mapping that varied by destination is reported as hard; otherwise mapping is passed through', () => {
   assert.equal(summarize(report({ mapping: 'unknown', mappingVariesByDestIP: true })).mapping, 'address-and-port-dependent');
   assert.equal(summarize(report({ mapping: 'unknown', mappingVariesByDestIP: false })).mapping, 'unknown');

@@ -2,7 +2,7 @@
 // once, preference, renewal with the same nonce, deletion on close, re-mapping after a restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PortMapClient, preferredProtocols } from '../../src/portmap/client.js';
+import { PortMapClient, preferredProtocols, probeDecided } from '../../src/portmap/client.js';
 import { PortMapKeeper } from '../../src/portmap/keeper.js';
 import { surveyPortMapping } from '../../src/portmap/survey.js';
 import { clientOptions, LOOPBACK_GATEWAY, startFakeGateway } from './fake-gateway.js';
@@ -12,7 +12,7 @@ test('probe asks all three at once and within the budget; PCP is preferred, then
   try {
     const client = new PortMapClient({ ...clientOptions(gw), gateway: LOOPBACK_GATEWAY });
     const t0 = performance.now();
-    const p = await client.probe();
+    const p = await (await client.probe()).complete;
     assert.ok(performance.now() - t0 < 1500, 'a gateway that answers at once is probed in well under a second');
     assert.deepEqual(p.pcp, { available: true, externalAddress: null });
     assert.deepEqual(p.natpmp, { available: true, externalAddress: '203.0.113.77' });
@@ -28,7 +28,7 @@ test('each protocol maps, renews and deletes; a lifetime is always asked for', a
   const gw = await startFakeGateway();
   try {
     const client = new PortMapClient({ ...clientOptions(gw), gateway: LOOPBACK_GATEWAY });
-    const probe = await client.probe();
+    const probe = await (await client.probe()).complete;
     const pcp = await client.map('pcp', 4000, 7200, probe);
     assert.deepEqual([pcp.externalAddress, pcp.externalPort, pcp.lifetimeS], ['203.0.113.77', 4002, 7200]);
     const renewed = await client.map('pcp', 4000, 7200, probe, pcp);
@@ -119,5 +119,38 @@ test('after a network change the keeper forgets the mapping at once and maps afr
   } finally {
     await keeper.close();
     await gw.close();
+  }
+});
+
+test('probeDecided: stop once every protocol preferred over an available one has said no', () => {
+  const yes = { status: { available: true as const, externalAddress: null } };
+  const no = { status: { available: false as const, reason: 'no answer' } };
+  assert.equal(probeDecided({}), false);
+  assert.equal(probeDecided({ pcp: yes }), true, 'PCP answered: nothing can beat it');
+  assert.equal(probeDecided({ natpmp: yes }), false, 'PCP may still answer');
+  assert.equal(probeDecided({ pcp: no, natpmp: yes }), true);
+  assert.equal(probeDecided({ natpmp: no, upnp: yes }), false);
+  assert.equal(probeDecided({ pcp: no, natpmp: no, upnp: yes }), true);
+  assert.equal(probeDecided({ pcp: no, natpmp: no, upnp: no }), true, 'nothing available: done');
+});
+
+test('the probe ends when the best protocol answered, not at the end of its budget', async () => {
+  // UPnP never answers here, so a probe that waited for everyone would take the whole 3 s budget.
+  for (const [o, best] of [[{ upnp: false }, 'pcp'], [{ pcp: false, upnp: false }, 'natpmp']] as const) {
+    const gw = await startFakeGateway(o);
+    try {
+      const client = new PortMapClient({ ...clientOptions(gw, 3000), gateway: LOOPBACK_GATEWAY });
+      const t0 = performance.now();
+      const p = await client.probe();
+      const ms = performance.now() - t0;
+      assert.ok(ms < 1500, `${best}: decided in ${Math.round(ms)} ms of a 3000 ms budget`);
+      assert.deepEqual(preferredProtocols(p)[0], best);
+      assert.match(p.upnp.available ? '' : p.upnp.reason, /not waited for/);
+      const full = await p.complete;
+      assert.deepEqual(full.upnp, { available: false, reason: 'no answer' }, 'the whole picture comes later');
+      assert.ok(performance.now() - t0 >= 2500);
+    } finally {
+      await gw.close();
+    }
   }
 });
