@@ -11,7 +11,7 @@
 //   - PCP and NAT-PMP come and go together (enable_natpmp); the lab's ruleset drops the one
 //     turned off by its version byte (nat.ts).
 // Everything lives in the router's namespace and a temporary directory; teardown kills it.
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,15 @@ export async function startMiniupnpd(lab: Lab, routerName: string, protocols: Po
   await waitForUdpListeners(lab, routerName, stun, [`${r.address}:${ROUTER_STUN_PORT}`, `127.0.0.1:${ROUTER_STUN_PORT + 1}`], 'router STUN responder', 10_000);
   const conf = join(dir, 'miniupnpd.conf');
   writeFileSync(conf, config({ wanIf: r.ifName, wanAddress: r.address, lanIf: 'br0', lanSubnet: r.router.lanSubnet, protocols, dir }));
+  const child = await runDaemon(lab, routerName, conf, dir);
+  daemons.set(r.ns, { child, conf, dir });
+  return child;
+}
+
+/** The running daemons by router namespace, for restartMiniupnpd. */
+const daemons = new Map<string, { child: LabProcess; conf: string; dir: string }>();
+
+async function runDaemon(lab: Lab, routerName: string, conf: string, dir: string): Promise<LabProcess> {
   const child = lab.spawn(routerName, '/usr/sbin/miniupnpd', ['-f', conf, '-d', '-P', join(dir, 'miniupnpd.pid')]);
   await new Promise<void>((resolve, reject) => {
     let log = '';
@@ -104,6 +113,26 @@ export async function startMiniupnpd(lab: Lab, routerName: string, protocols: Po
     child.once('exit', onExit);
   });
   return child;
+}
+
+/**
+ * A router restart as a home router does one: miniupnpd dies without cleaning up (SIGKILL), the
+ * router comes back with none of its mappings (the rules are deleted), and miniupnpd starts again
+ * with the same configuration (a new epoch). Resolves once it serves again.
+ */
+export async function restartMiniupnpd(lab: Lab, routerName: string): Promise<void> {
+  const ns = lab.router(routerName).ns;
+  const d = daemons.get(ns);
+  if (!d) throw new Error(`miniupnpd does not run on ${routerName}`);
+  if (d.child.exitCode === null && d.child.signalCode === null) {
+    const exited = new Promise((r) => d.child.once('exit', r));
+    d.child.kill('SIGKILL');
+    await exited;
+  }
+  // Its lease file would bring the mappings back: a rebooted router has lost it with its RAM.
+  rmSync(join(d.dir, 'leases'), { force: true });
+  for (const chain of ['miniupnpd', 'prerouting_miniupnpd', 'postrouting_miniupnpd']) await runOk('ip', ['netns', 'exec', ns, 'nft', 'flush', 'chain', 'inet', TABLE, chain]);
+  daemons.set(ns, { ...d, child: await runDaemon(lab, routerName, d.conf, d.dir) });
 }
 
 /** The UDP mappings miniupnpd holds now, as "external port -> internal ip:port", from its nft chain. */

@@ -325,6 +325,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     if (!this.node || !this._config) return;
     this.proof ??= this.opts.proveKey(this._config.challenge);
     this.send({ type: 'node', node: this.node, proof: this.proof });
+    // What peers were told, in order (the lab checks that the mapped candidate comes first).
+    this.log.debug({ endpoints: this.node.endpoints }, 'node published');
   }
 
   private send(msg: ClientMessage): void {

@@ -3,8 +3,8 @@
 // when it starts or its external address changes. miniupnpd sends the PCP one at start. Hearing
 // one lets a node re-map at once instead of at its next epoch check (a minute later).
 //
-// An announcement changes nothing by itself: it only makes the keeper ask the gateway now (an
-// epoch check, or a map when it holds nothing), which it would do later anyway. So a forged one
+// An announcement changes nothing by itself: it only makes the keeper ask the gateway now (a
+// renewal, or a map when it holds nothing), which it would do later anyway. So a forged one
 // costs at most a request to our own gateway, and only one per `minIntervalMs`: only the known
 // gateway's address is heard, and at a bounded rate.
 import { createSocket, type Socket } from 'node:dgram';

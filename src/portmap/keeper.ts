@@ -150,7 +150,7 @@ export class PortMapKeeper {
       ...this.o.announcements,
       onAnnouncement: () => {
         if (this.closed) return;
-        this.log.info({ gateway: gw.address }, 'the gateway announced a restart or a new address: asking it now');
+        this.log.info({ gateway: gw.address }, 'the gateway announced a restart or a new address: mapping again now');
         this.schedule.announced(this.now());
         void this.step();
       },

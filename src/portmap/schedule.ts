@@ -8,7 +8,7 @@
 //     every few minutes (a router may turn it on, or the machine may move);
 //   - between renewals the PCP / NAT-PMP epoch is checked now and then: a router that restarted
 //     forgot our mapping, and its epoch going back (RFC 6887 section 8.5) says so; a gateway's
-//     announcement (announce.ts) brings that check forward to now.
+//     announcement (announce.ts) brings the renewal forward to now.
 export interface ScheduleOptions {
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
@@ -105,15 +105,13 @@ export class RenewalSchedule {
   }
 
   /**
-   * The gateway announced a restart or a new address (announce.ts): check the epoch now when it
-   * can tell (PCP, NAT-PMP), else map now (a renewal, or a new try when we hold nothing).
+   * The gateway announced a restart or a new address (announce.ts): map (renew) now. Not just an
+   * epoch check: right after a restart the epochs before and after can be too close to tell
+   * (RFC 6887 section 8.5 allows seconds of slack), and a renewal is one request either way.
    */
   announced(now: number): void {
-    if (this.held?.epochChecks) this.nextCheckAt = now;
-    else {
-      this.nextMapAt = now;
-      this.failures = 0;
-    }
+    this.nextMapAt = now;
+    this.failures = 0;
   }
 
   /** The epoch check got no answer: try again later (the renewal will tell). */

@@ -10,8 +10,9 @@ import { createLab } from '../../lab/topology.js';
 import { INTERNET, type TopologySpec } from '../../lab/spec.js';
 import { COORD_ADDRESS, COORD_HOST, STUN_ADDRESSES, STUN_HOST } from '../../lab/topologies.js';
 import { startTraverseStun, TRAVERSE_STUN_PORT } from '../../lab/stun-servers.js';
-import { miniupnpdMappings, miniupnpdSkip } from '../../lab/miniupnpd.js';
+import { miniupnpdMappings, miniupnpdSkip, restartMiniupnpd } from '../../lab/miniupnpd.js';
 import { createToken, peerEnv, startAgent, startCoordinator, waitForLine, type LabCoordinator } from '../../lab/peers.js';
+import type { LabProcess } from '../../lab/lab.js';
 import { BIN } from '../helpers/cli.js';
 import type { NetcheckReport } from '../../src/netcheck/report.js';
 import { mkdtempSync } from 'node:fs';
@@ -122,6 +123,79 @@ describe('port mapping with miniupnpd', { skip, concurrency: 1 }, () => {
       agent.kill('SIGTERM');
       await exited;
       assert.deepEqual(await miniupnpdMappings(lab, 'rpcp'), [], 'deleted on a clean stop');
+    });
+
+    /** An agent logging at debug level as JSON: its log lines, parsed, as they come. */
+    function debugAgent(host: string): { agent: LabProcess; lines: { msg?: string; endpoints?: string[] }[] } {
+      const state = mkdtempSync(join(tmpdir(), 'traverse-lab-agent-'));
+      const agent = lab.spawn(host, process.execPath, [BIN, 'agent', '--server', coord.url, '--token', token], {
+        env: { ...peerEnv(state), TRAVERSE_LOG_LEVEL: 'debug', TRAVERSE_LOG_FORMAT: 'json' },
+      });
+      const lines: { msg?: string; endpoints?: string[] }[] = [];
+      let buf = '';
+      agent.stderr?.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          try {
+            lines.push(JSON.parse(line) as { msg?: string; endpoints?: string[] });
+          } catch {
+            /* not a log line */
+          }
+        }
+      });
+      return { agent, lines };
+    }
+
+    async function stop(agent: LabProcess): Promise<void> {
+      if (agent.exitCode !== null || agent.signalCode !== null) return;
+      const exited = new Promise((r) => agent.once('exit', r));
+      agent.kill('SIGTERM');
+      await exited;
+    }
+
+    async function until<T>(what: string, ms: number, f: () => Promise<T | undefined> | T | undefined): Promise<T> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const v = await f();
+        if (v !== undefined) return v;
+        if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+
+    test('its first publication already has the mapped candidate first, before any STUN result', async () => {
+      const { agent, lines } = debugAgent('hpcp');
+      try {
+        const first = await until('the first publication', 15_000, () => lines.find((l) => l.msg === 'node published'));
+        const maps = (await miniupnpdMappings(lab, 'rpcp')).filter((m) => m.internal.startsWith(`${lab.node('hpcp').address}:`));
+        assert.equal(maps.length, 1, JSON.stringify(maps));
+        assert.equal(first.endpoints?.[0], `${lab.router('rpcp').address}:${maps[0]!.externalPort}`, `first publication: ${JSON.stringify(first.endpoints)}`);
+      } finally {
+        await stop(agent);
+      }
+    });
+
+    for (const [hostName, router] of [['hpcp', 'rpcp'], ['hpmp', 'rpmp']] as const)
+    test(`a router restart (${router}): the gateway announces it and the mapping is back within seconds`, async (t) => {
+      const { agent, lines } = debugAgent(hostName);
+      const host = lab.node(hostName).address;
+      const ours = async (): Promise<true | undefined> => ((await miniupnpdMappings(lab, router)).some((m) => m.internal.startsWith(`${host}:`)) ? true : undefined);
+      try {
+        await until('the first mapping', 15_000, ours);
+        const t0 = Date.now();
+        await restartMiniupnpd(lab, router);
+        const restarted = Date.now();
+        await until('the mapping after the restart', 20_000, ours);
+        const ms = Date.now() - restarted;
+        t.diagnostic(`mapping back ${ms} ms after miniupnpd served again (${Date.now() - t0} ms after it was killed)`);
+        assert.ok(lines.some((l) => l.msg?.startsWith('the gateway announced')), 'heard the announcement (not the minute-long epoch check)');
+        assert.ok(ms < 15_000, `back in ${ms} ms`);
+      } finally {
+        await stop(agent);
+      }
     });
 
     test('with --no-port-mapping it asks nothing', async () => {

@@ -53,16 +53,14 @@ test('AnnouncementGate: only from the gateway, only well-formed, at most one per
   assert.equal(g.accept('192.168.1.1', natpmpNotice(1), 1000), true);
 });
 
-test('RenewalSchedule.announced: an epoch check now for PCP / NAT-PMP, a map now otherwise', () => {
-  const pcp = new RenewalSchedule(0, { epochCheckMs: 60_000 });
-  pcp.mapped(0, 7200, 100);
-  assert.equal(pcp.due(10_000), null);
-  pcp.announced(10_000);
-  assert.equal(pcp.due(10_000), 'check-epoch');
-  const upnp = new RenewalSchedule(0, { epochCheckMs: 60_000 });
-  upnp.mapped(0, 7200, null);
-  upnp.announced(10_000);
-  assert.equal(upnp.due(10_000), 'map', 'UPnP has no epoch: renew');
+test('RenewalSchedule.announced: renew (or map) now, whatever the protocol and however recently mapped', () => {
+  for (const epochS of [100, null]) {
+    const s = new RenewalSchedule(0, { epochCheckMs: 60_000 });
+    s.mapped(0, 7200, epochS);
+    assert.equal(s.due(1000), null);
+    s.announced(1000);
+    assert.equal(s.due(1000), 'map');
+  }
   const none = new RenewalSchedule(0, { retryMinMs: 1000, reprobeMs: 300_000 });
   for (let i = 0; i < 5; i++) none.failed(i, true);
   assert.equal(none.due(10_000), null, 'waiting the reprobe interval');
