@@ -70,6 +70,7 @@ test('the keeper maps, tells, re-maps when the router restarts (epoch back), and
     client: clientOptions(gw, 100),
     schedule: { epochCheckMs: 100 },
     tickMs: 20,
+    announcements: false,
     onChange: (m) => changes.push(m ? `${m.protocol} ${m.externalAddress}:${m.externalPort}` : null),
   });
   try {
@@ -97,6 +98,26 @@ test('no gateway: nothing is sent and the keeper reports none', async () => {
   await keeper.close();
 });
 
+test('settled: no wait without a gateway; with one that answers at once, the mapping well within the bound', async () => {
+  const none = new PortMapKeeper({ internalPort: 5000, gateway: () => null, onChange: () => undefined });
+  let t0 = performance.now();
+  await none.settled(5000);
+  assert.ok(performance.now() - t0 < 1000, 'no gateway: nothing to wait for');
+  await none.close();
+  const gw = await startFakeGateway({ upnp: false });
+  // A budget UPnP (which never answers here) would use up: the probe does not wait for it.
+  const keeper = new PortMapKeeper({ internalPort: 5300, gateway: () => LOOPBACK_GATEWAY, client: clientOptions(gw, 3000), announcements: false, onChange: () => undefined });
+  try {
+    t0 = performance.now();
+    await keeper.settled();
+    assert.ok(performance.now() - t0 < 1500, `settled in ${Math.round(performance.now() - t0)} ms`);
+    assert.equal(keeper.mapping?.protocol, 'pcp');
+  } finally {
+    await keeper.close();
+    await gw.close();
+  }
+});
+
 test('after a network change the keeper forgets the mapping at once and maps afresh', async () => {
   const gw = await startFakeGateway({ upnp: false });
   const changes: (string | null)[] = [];
@@ -105,6 +126,7 @@ test('after a network change the keeper forgets the mapping at once and maps afr
     gateway: () => LOOPBACK_GATEWAY,
     client: clientOptions(gw, 100),
     tickMs: 20,
+    announcements: false,
     onChange: (m) => changes.push(m ? `${m.protocol} ${m.externalPort}` : null),
   });
   try {

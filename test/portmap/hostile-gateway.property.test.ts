@@ -72,7 +72,7 @@ test('a gateway answering garbage: probe reports, map fails with PortMapError, n
 
 test('a keeper facing a garbage gateway keeps running and reports no mapping', async () => {
   const gw = await startFakeGateway({ upnp: false, garbage: () => Uint8Array.of(0, 129, 0, 0, 1) });
-  const keeper = new PortMapKeeper({ internalPort: 4000, gateway: () => LOOPBACK_GATEWAY, client: clientOptions(gw, 60), tickMs: 20, onChange: () => undefined });
+  const keeper = new PortMapKeeper({ internalPort: 4000, gateway: () => LOOPBACK_GATEWAY, client: clientOptions(gw, 60), tickMs: 20, announcements: false, onChange: () => undefined });
   try {
     await keeper.ready;
     assert.equal(keeper.mapping, null);
