@@ -21,6 +21,7 @@ import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
 import type { StreamRequest } from '../tunnel/request.js';
+import type { Trust } from '../net/tls-trust.js';
 
 export interface PeerNodeOptions {
   readonly server: string;
@@ -56,6 +57,8 @@ export interface PeerNodeOptions {
   readonly connectTimeoutMs?: number;
   /** Told why the first connection is not there yet (while the node keeps retrying). */
   readonly onConnectProblem?: (detail: string) => void;
+  /** The CAs an https server's certificate is checked against (--ca; default: Node's store). */
+  readonly trust?: Trust;
 }
 
 export interface PeerRecord {
@@ -133,6 +136,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       role: options.role,
       proveKey: (c) => keyProof(options.key.sharedSecret(Buffer.from(c.key, 'hex')), c.nonce, options.key.publicHex),
       logger: log,
+      ...(options.trust ? { trust: options.trust } : {}),
     });
     const node = new PeerNode(magicsock, coordinator, options, log);
     node.wire();
