@@ -32,7 +32,7 @@ const MAX_TIMER_MS = 86_400_000;
 
 export class AcmeCertificates implements TlsServing {
   private readonly holder: CertificateHolder;
-  private readonly challenges = new AlpnChallenges();
+  private readonly challenges = new AlpnChallenges((domain, from) => this.log.info({ domain, from }, 'answered a TLS-ALPN-01 validation'));
   private readonly files: AcmeFiles;
   private readonly log: Logger;
   private readonly now: () => number;

@@ -15,6 +15,9 @@ const PEEK_TIMEOUT_MS = 10_000;
 export class AlpnChallenges {
   private readonly byName = new Map<string, SecureContext>();
 
+  /** `answered` hears of every validation connection answered (for the log). */
+  constructor(readonly answered: (domain: string, from: string) => void = () => undefined) {}
+
   set(domain: string, cert: string, key: string): void {
     this.byName.set(domain.toLowerCase(), createSecureContext({ cert, key }));
   }
@@ -41,9 +44,11 @@ export function alpnFront(https: HttpsServer, challenges: AlpnChallenges): Serve
       socket.pause();
       socket.setTimeout(0);
       socket.unshift(seen);
-      const challenge =
-        peek.kind === 'hello' && peek.serverName !== null && peek.alpn.length === 1 && peek.alpn[0] === ACME_TLS_ALPN ? challenges.get(peek.serverName) : undefined;
-      if (challenge) answerChallenge(socket, challenge);
+      const challenge = peek.kind === 'hello' && peek.serverName !== null && peek.alpn.length === 1 && peek.alpn[0] === ACME_TLS_ALPN ? challenges.get(peek.serverName) : undefined;
+      if (challenge && peek.kind === 'hello') {
+        challenges.answered(peek.serverName!, socket.remoteAddress ?? 'unknown');
+        answerChallenge(socket, challenge);
+      }
       else https.emit('connection', socket);
     };
     socket.on('data', onData);

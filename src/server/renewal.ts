@@ -22,9 +22,11 @@ export function renewalDue(v: Validity): number {
  */
 export function nextAttempt(current: Validity | null, now: number, failures: number): number {
   if (failures > 0) {
-    const backoff = Math.min(FIRST_RETRY_MS * 2 ** (failures - 1), MAX_RETRY_MS);
-    const late = current ? current.notAfter - Math.floor((current.notAfter - current.notBefore) / 10) : now;
-    return Math.max(now, Math.min(now + backoff, Math.max(late, now + FIRST_RETRY_MS)));
+    const retry = now + Math.min(FIRST_RETRY_MS * 2 ** (failures - 1), MAX_RETRY_MS);
+    if (current === null) return retry;
+    // Near expiry the backoff gives way: no later than the last tenth, then every FIRST_RETRY_MS.
+    const late = current.notAfter - Math.floor((current.notAfter - current.notBefore) / 10);
+    return late > now ? Math.min(retry, late) : Math.min(retry, now + FIRST_RETRY_MS);
   }
   if (current === null) return now;
   return Math.max(now, renewalDue(current));
