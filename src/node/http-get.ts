@@ -61,7 +61,8 @@ export function getJson(url: URL, token: string, opts: GetOptions = {}): Promise
       });
       res.on('error', (err) => reject(new HttpGetError(connectFailure(err))));
     };
-    const agent = opts.agent ? { agent: opts.agent } : {};
+    // Without a keep-alive agent of the caller's, no pooled socket outlives the request.
+    const agent = { agent: opts.agent ?? false };
     const req = secure
       ? httpsRequest(target, { headers, ...agent, ...tlsClientOptions(opts.trust ?? DEFAULT_TRUST) }, onResponse)
       : httpRequest(target, { headers, ...agent }, onResponse);
