@@ -12,7 +12,7 @@ import { peersResponse } from '../coordination/views.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { collect, hostPortFlag, serverFlag } from './options.js';
 import { addCaOption, trustFlag } from './ca-option.js';
-import { getJson, HttpGetError, type GetResult } from '../node/http-get.js';
+import { getJson, HttpGetError, type GetResult } from '../net/http-get.js';
 import { proxyCommandLine } from './self.js';
 import { checkAgentName, DEFAULT_SSH_TARGET, proxyArgv, sshHostAlias } from './ssh.js';
 import { addTokenOptions } from './token-source.js';
@@ -200,7 +200,7 @@ async function agentsFromServer(flags: ConfigSshFlags): Promise<string[]> {
     res = await getJson(new URL('/api/v1/peers', base), flags.token, { timeoutMs: 10_000, trust: trustFlag(flags.ca) });
   } catch (err) {
     if (!(err instanceof HttpGetError)) throw err;
-    throw new CommandFailed(`cannot reach ${base.origin} (${err.reason}); is the server running? check --server`);
+    throw new CommandFailed(`cannot reach ${base.origin} (${err.reason})${err.tls ? '' : '; is the server running? check --server'}`);
   }
   if (res.status === 401) throw new CommandFailed('the server refused the token; check TRAVERSE_TOKEN or --token-file');
   if (res.status < 200 || res.status > 299) throw new CommandFailed(`${base.origin}/api/v1/peers answered HTTP ${res.status}`);

@@ -7,7 +7,7 @@ import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { serverFlag } from './options.js';
 import { addCaOption, trustFlag } from './ca-option.js';
-import { getJson, HttpGetError, type GetResult } from '../node/http-get.js';
+import { getJson, HttpGetError, type GetResult } from '../net/http-get.js';
 import type { Trust } from '../net/tls-trust.js';
 import { addTokenOptions } from './token-source.js';
 import { summaryOf } from './command-list.js';
@@ -107,7 +107,7 @@ async function getView(base: URL, path: string, token: string, trust: Trust, abs
     res = await getJson(new URL(path, base), token, { timeoutMs: 10_000, trust });
   } catch (err) {
     if (!(err instanceof HttpGetError)) throw err;
-    throw new CommandFailed(`cannot reach ${base.origin} (${err.reason}); is the server running? check --server`);
+    throw new CommandFailed(`cannot reach ${base.origin} (${err.reason})${err.tls ? '' : '; is the server running? check --server'}`);
   }
   if (res.status === 401) throw new CommandFailed('the server refused the token; check --token or TRAVERSE_TOKEN');
   if (absent.includes(res.status)) return undefined;

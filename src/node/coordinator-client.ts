@@ -25,7 +25,7 @@ import {
 import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
 import type { KeyChallenge } from '../coordination/key-proof.js';
 import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
-import { connectFailure } from './http-get.js';
+import { connectFailure } from '../net/http-get.js';
 
 export interface CoordinatorClientOptions {
   /** The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. */

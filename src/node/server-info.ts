@@ -4,7 +4,7 @@
 import { networkConfig, type NetworkConfig } from '../coordination/views.js';
 import type { Agent } from 'node:http';
 import type { Trust } from '../net/tls-trust.js';
-import { getJson, HttpGetError, keepAliveAgent, type GetResult } from './http-get.js';
+import { getJson, HttpGetError, keepAliveAgent, type GetResult } from '../net/http-get.js';
 
 export interface ServerInfo {
   readonly config: NetworkConfig;

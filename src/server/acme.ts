@@ -9,6 +9,7 @@ import * as acme from 'acme-client';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { tlsClientOptions, type Trust } from '../net/tls-trust.js';
+import { getJson, HttpGetError } from '../net/http-get.js';
 import { AcmeFiles } from './acme-files.js';
 import { AlpnChallenges, alpnFront } from './alpn-front.js';
 import { nextAttempt, type Validity } from './renewal.js';
@@ -112,6 +113,7 @@ export class AcmeCertificates implements TlsServing {
     const { domain, directoryUrl } = this.opts;
     this.log.info({ domain, directory: directoryUrl }, 'asking the ACME CA for a certificate');
     try {
+      await this.checkDirectory();
       const client = new acme.Client({ directoryUrl, accountKey: await this.accountKey() });
       const [key, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey());
       const chain = await client.auto({
@@ -144,6 +146,24 @@ export class AcmeCertificates implements TlsServing {
     }
   }
 
+  /**
+   * One GET of the directory first: acme-client retries an unreachable or untrusted directory
+   * for over a minute and then reports it poorly; this says at once what is wrong.
+   */
+  private async checkDirectory(): Promise<void> {
+    let res;
+    try {
+      res = await getJson(new URL(this.opts.directoryUrl), null, { timeoutMs: 10_000, ...(this.opts.trust ? { trust: this.opts.trust } : {}) });
+    } catch (err) {
+      if (err instanceof HttpGetError) throw new Error(`the ACME directory cannot be read: ${err.reason}`);
+      throw err;
+    }
+    const body = res.body as { newNonce?: unknown } | undefined;
+    if (res.status !== 200 || typeof body?.newNonce !== 'string') {
+      throw new Error(`the ACME directory answered HTTP ${res.status}${typeof body?.newNonce === 'string' ? '' : ' without an ACME directory (newNonce)'}; check --acme-directory`);
+    }
+  }
+
   private async accountKey(): Promise<Buffer> {
     const stored = this.files.readAccountKey();
     if (stored !== null) return Buffer.from(stored);
@@ -173,6 +193,5 @@ function validity(c: ServedCertificate): Validity {
 /** The CA's problem document ("urn:ietf:params:acme:error:...: detail") or the system's error. */
 function acmeFailure(err: unknown): string {
   const e = err as { code?: string; message?: string };
-  if (e.code && /CERT|SELF_SIGNED|UNABLE_TO/.test(e.code)) return `the ACME directory's certificate is not trusted (${e.code}); for a private CA pass --ca FILE`;
   return e.code && !e.message?.includes(e.code) ? `${e.code} ${e.message ?? ''}`.trim() : (e.message ?? String(err));
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect, serve, type Agent, type Connection, type NodeOptions } from '../../src/index.js';
 import { CertificateHolder, loadCertificateFiles } from '../../src/server/tls.js';
-import { getJson } from '../../src/node/http-get.js';
+import { getJson } from '../../src/net/http-get.js';
 import { trustFromPem } from '../../src/net/tls-trust.js';
 import { startTestServer } from './helpers.js';
 import { hasOpenssl, makeTestCa } from '../helpers/test-ca.js';

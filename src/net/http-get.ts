@@ -1,8 +1,9 @@
-// GET of the server's HTTP API with a bearer token, over http or https with the trust the user
-// gave (--ca): Node's fetch cannot take a private CA, node:https can. Bodies are bounded.
+// GET of a JSON resource (the server's HTTP API with a bearer token, an ACME directory), over
+// http or https with the trust the user gave (--ca): Node's fetch cannot take a private CA,
+// node:https can. Bodies are bounded.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
+import { DEFAULT_TRUST, tlsClientOptions, type Trust } from './tls-trust.js';
 
 export interface GetResult {
   readonly status: number;
@@ -13,8 +14,11 @@ export interface GetResult {
 /** Why a request failed before an answer: the system's code (ECONNREFUSED, CERT_HAS_EXPIRED...) or message. */
 export class HttpGetError extends Error {
   override readonly name = 'HttpGetError';
+  /** True when TLS failed (an untrusted or wrong certificate): the server is up, the hint differs. */
+  readonly tls: boolean;
   constructor(readonly reason: string) {
     super(reason);
+    this.tls = /certificate|TLS failed/.test(reason);
   }
 }
 
@@ -33,7 +37,7 @@ export function keepAliveAgent(url: URL, trust: Trust = DEFAULT_TRUST): HttpAgen
   return secure ? new HttpsAgent({ keepAlive: true, maxSockets: 1, ...tlsClientOptions(trust) }) : new HttpAgent({ keepAlive: true, maxSockets: 1 });
 }
 
-export function getJson(url: URL, token: string, opts: GetOptions = {}): Promise<GetResult> {
+export function getJson(url: URL, token: string | null, opts: GetOptions = {}): Promise<GetResult> {
   const target = new URL(url);
   // The API lives on the same listener as the WebSocket: ws(s) URLs name it too.
   if (target.protocol === 'wss:') target.protocol = 'https:';
@@ -41,7 +45,7 @@ export function getJson(url: URL, token: string, opts: GetOptions = {}): Promise
   const secure = target.protocol === 'https:';
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
-    const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
+    const headers = { accept: 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) };
     const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       let size = 0;
