@@ -18,7 +18,7 @@ export class HttpGetError extends Error {
   readonly tls: boolean;
   constructor(readonly reason: string) {
     super(reason);
-    this.tls = /certificate|TLS failed/.test(reason);
+    this.tls = isTlsFailure(reason);
   }
 }
 
@@ -74,6 +74,11 @@ export function getJson(url: URL, token: string | null, opts: GetOptions = {}): 
     req.on('error', (err) => reject(new HttpGetError(connectFailure(err))));
     req.end();
   });
+}
+
+/** Whether connectFailure() described a TLS problem (retrying the same server will not help). */
+export function isTlsFailure(description: string): boolean {
+  return /^(the server's certificate|TLS failed)/.test(description);
 }
 
 /** A certificate problem says what to do about it; other errors give the system's code. */

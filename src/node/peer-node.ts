@@ -22,6 +22,7 @@ import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
 import type { StreamRequest } from '../tunnel/request.js';
 import type { Trust } from '../net/tls-trust.js';
+import { isTlsFailure } from '../net/http-get.js';
 
 export interface PeerNodeOptions {
   readonly server: string;
@@ -141,10 +142,13 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const node = new PeerNode(magicsock, coordinator, options, log);
     node.wire();
     let lastProblem: string | undefined;
+    let failNow: ((err: Error) => void) | undefined;
     const onState = (state: string, detail: string | undefined): void => {
       // 'closed' is final (the start fails with the detail): only a retry is worth a word here.
       if (detail && detail !== lastProblem && state !== 'closed') options.onConnectProblem?.(detail);
       if (detail) lastProblem = detail;
+      // A one-shot command does not wait out its timeout for a certificate that retrying cannot fix.
+      if (detail && options.connectTimeoutMs && isTlsFailure(detail)) failNow?.(new Error(detail));
     };
     coordinator.on('state', onState);
     let timer: NodeJS.Timeout | undefined;
@@ -156,6 +160,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         ? await Promise.race([
             connected,
             new Promise<never>((_, reject) => {
+              failNow = reject;
               timer = setTimeout(
                 () => reject(new Error(`no connection within ${options.connectTimeoutMs} ms${lastProblem ? ` (${lastProblem})` : ''}`)),
                 options.connectTimeoutMs,

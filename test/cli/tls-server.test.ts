@@ -57,6 +57,12 @@ test('https server: --ca peers connect, others refuse it; SIGHUP reloads without
     const untrusted = await runCli(['status', '--server', https], { env: { TRAVERSE_TOKEN: clientToken, TRAVERSE_CA: '' } });
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.stderr, /^traverse: cannot reach https:\/\/localhost:\d+ \(the server's certificate is not trusted \(\w+\): give its CA with --ca FILE or TRAVERSE_CA\)/);
+    // A peer fails at once, not after its 10 s connect timeout: retrying cannot fix a certificate.
+    const t0 = Date.now();
+    const noCa = await runCli(['ping', 'ws1', '--count', '1', '--stun', 'disable'], { env: { TRAVERSE_TOKEN: clientToken, TRAVERSE_SERVER: https, TRAVERSE_CA: '' } });
+    assert.equal(noCa.code, 1);
+    assert.match(noCa.stderr, /^traverse: cannot connect to https:\/\/localhost:\d+: the server's certificate is not trusted/m);
+    assert.ok(Date.now() - t0 < 8000, `failed within ${Date.now() - t0} ms`);
     // A name the certificate does not carry is refused too.
     const wrongName = await runCli(['status', '--server', `https://127.0.0.1:${port}`, '--ca', ca.caFile], { env: { TRAVERSE_TOKEN: clientToken } });
     assert.equal(wrongName.code, 1);
