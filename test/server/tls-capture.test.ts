@@ -10,25 +10,17 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { connect, serve, type Agent, type Connection, type NodeOptions } from '../../src/index.js';
 import { CertificateHolder, loadCertificateFiles } from '../../src/server/tls.js';
 import { getJson } from '../../src/net/http-get.js';
 import { trustFromPem } from '../../src/net/tls-trust.js';
+import { readAll } from '../helpers/read-all.js';
 import { startTestServer } from './helpers.js';
 import { hasOpenssl, makeTestCa } from '../helpers/test-ca.js';
 import { skipOrFail } from '../helpers/required.js';
 
 const TCPDUMP = '/usr/bin/tcpdump';
 
-function readAll(s: Duplex): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.once('end', () => resolve(Buffer.concat(chunks)));
-    s.once('error', reject);
-  });
-}
 
 interface Session {
   readonly capture: Buffer;
