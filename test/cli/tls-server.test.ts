@@ -57,6 +57,11 @@ test('https server: --ca peers connect, others refuse it; SIGHUP reloads without
     const untrusted = await runCli(['status', '--server', https], { env: { TRAVERSE_TOKEN: clientToken, TRAVERSE_CA: '' } });
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.stderr, /^traverse: cannot reach https:\/\/localhost:\d+ \(the server's certificate is not trusted \(\w+\): give its CA with --ca FILE or TRAVERSE_CA\)/);
+    // netcheck --server reads the server's config over https (no STUN here: only the relay's latency).
+    const netcheck = await runCli(['netcheck', '--server', https, '--json', '--timeout', '1000'], { env: { TRAVERSE_TOKEN: clientToken, TRAVERSE_CA: ca.caFile } });
+    assert.equal(netcheck.code, 0, netcheck.stderr);
+    const relay = (JSON.parse(netcheck.stdout) as { relay: { server: string; latencyMs: number } | null }).relay;
+    assert.equal(relay?.server, `localhost:${port}`);
     // A peer fails at once, not after its 10 s connect timeout: retrying cannot fix a certificate.
     const t0 = Date.now();
     const noCa = await runCli(['ping', 'ws1', '--count', '1', '--stun', 'disable'], { env: { TRAVERSE_TOKEN: clientToken, TRAVERSE_SERVER: https, TRAVERSE_CA: '' } });
