@@ -7,7 +7,7 @@ import { UsageError } from './errors.js';
 
 export function addCaOption(cmd: Command): Command {
   return cmd.addOption(
-    new Option('--ca <file>', "trust this CA (PEM) for an https:// server, besides the system's; for a private CA").env('TRAVERSE_CA'),
+    new Option('--ca <file>', "trust this CA (PEM) for an https:// server, besides Node's CA store; for a private CA").env('TRAVERSE_CA'),
   );
 }
 

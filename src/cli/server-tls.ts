@@ -29,7 +29,7 @@ export function addServerTlsOptions(cmd: Command): Command {
     )
     .addOption(new Option('--acme-email <address>', 'contact address for the ACME account (expiry notices)').env('TRAVERSE_ACME_EMAIL'))
     .addOption(new Option('--acme-directory <url>', `the ACME CA's directory URL (default: Let's Encrypt, ${LETS_ENCRYPT_DIRECTORY})`).env('TRAVERSE_ACME_DIRECTORY'))
-    .addOption(new Option('--ca <file>', "trust this CA (PEM) for the ACME directory's HTTPS, besides the system's (a private ACME CA)").env('TRAVERSE_CA'))
+    .addOption(new Option('--ca <file>', "trust this CA (PEM) for the ACME directory's HTTPS, besides Node's CA store (a private ACME CA)").env('TRAVERSE_CA'))
     .option(
       '--trust-proxy',
       'behind a reverse proxy: take the client address from the right-most X-Forwarded-For entry (env TRAVERSE_TRUST_PROXY=1); only the proxy may then reach --listen',
