@@ -7,6 +7,8 @@ import { loadTrust, TrustError } from '../net/tls-trust.js';
 import { AcmeCertificates, LETS_ENCRYPT_DIRECTORY } from '../server/acme.js';
 import { CertificateHolder, loadCertificateFiles, TlsFileError, type ServedCertificate } from '../server/tls.js';
 import { CommandFailed, UsageError } from './errors.js';
+import { isIP } from 'node:net';
+import { LOOPBACK_PROXY, type ProxyTrust } from '../server/client-address.js';
 
 export interface TlsFlags {
   tlsCert?: string;
@@ -15,7 +17,7 @@ export interface TlsFlags {
   acmeEmail?: string;
   acmeDirectory?: string;
   ca?: string;
-  trustProxy?: boolean;
+  trustProxy?: boolean | string;
 }
 
 export function addServerTlsOptions(cmd: Command): Command {
@@ -31,18 +33,32 @@ export function addServerTlsOptions(cmd: Command): Command {
     .addOption(new Option('--acme-directory <url>', `the ACME CA's directory URL (default: Let's Encrypt, ${LETS_ENCRYPT_DIRECTORY})`).env('TRAVERSE_ACME_DIRECTORY'))
     .addOption(new Option('--ca <file>', "trust this CA (PEM) for the ACME directory's HTTPS, besides Node's CA store (a private ACME CA)").env('TRAVERSE_CA'))
     .option(
-      '--trust-proxy',
-      'behind a reverse proxy: take the client address from the right-most X-Forwarded-For entry (env TRAVERSE_TRUST_PROXY=1); only the proxy may then reach --listen',
+      '--trust-proxy [addresses]',
+      'behind a reverse proxy: a connection from the proxy (loopback, or these comma-separated IP addresses) stands for the right-most X-Forwarded-For entry (env TRAVERSE_TRUST_PROXY=1 or the addresses)',
     );
 }
 
-/** --trust-proxy, or TRAVERSE_TRUST_PROXY=1 (0 or empty: off). */
-export function trustProxyFlag(flags: TlsFlags): boolean {
-  if (flags.trustProxy) return true;
+/**
+ * The trusted proxies: --trust-proxy alone (or TRAVERSE_TRUST_PROXY=1) is a proxy on this
+ * machine (loopback); with addresses (flag value or the variable), exactly those. [] is off.
+ */
+export function trustProxyFlag(flags: TlsFlags): ProxyTrust {
+  const fromFlag = flags.trustProxy;
   const env = process.env.TRAVERSE_TRUST_PROXY;
-  if (env === undefined || env === '' || env === '0') return false;
-  if (env === '1') return true;
-  throw new UsageError(`TRAVERSE_TRUST_PROXY="${env}": use 1 (trust the proxy's X-Forwarded-For) or 0`);
+  const [value, name] = fromFlag !== undefined ? [fromFlag === true ? '1' : String(fromFlag), '--trust-proxy'] : [env ?? '0', 'TRAVERSE_TRUST_PROXY'];
+  if (value === '' || value === '0') return [];
+  if (value === '1') return [LOOPBACK_PROXY];
+  const list = value.split(',').map((a) => a.trim()).filter(Boolean);
+  const bad = list.find((a) => a !== LOOPBACK_PROXY && isIP(a) === 0);
+  if (list.length === 0 || bad !== undefined) {
+    throw new UsageError(`${name} "${value}": expected the proxy's IP addresses, comma-separated (or "loopback"; 1 alone means loopback)`);
+  }
+  return list;
+}
+
+/** The banner's words for the trusted proxies. */
+export function proxyWords(trust: ProxyTrust): string {
+  return trust.map((t) => (t === LOOPBACK_PROXY ? 'loopback' : t)).join(', ');
 }
 
 export type ServerTls =

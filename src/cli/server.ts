@@ -15,7 +15,7 @@ import { dataDir, openStore } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
 import { summaryOf } from './command-list.js';
-import { addServerTlsOptions, reloadOnSighup, serverTls, tlsBannerLine, tlsHostName, trustProxyFlag, type TlsFlags } from './server-tls.js';
+import { addServerTlsOptions, reloadOnSighup, serverTls, tlsBannerLine, tlsHostName, trustProxyFlag, proxyWords, type TlsFlags } from './server-tls.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:8080';
 /** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
@@ -165,7 +165,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
     `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
   ];
   if (tls && served) lines.push(tlsBannerLine(tls, served));
-  if (trustProxy) lines.push('  client address the right-most X-Forwarded-For entry (--trust-proxy): only the proxy may reach the listen port');
+  if (trustProxy.length > 0) lines.push(`  proxies       ${proxyWords(trustProxy)}: their connections stand for the right-most X-Forwarded-For entry`);
   if (server.metricsUrl) lines.push(`  metrics       ${server.metricsUrl}`);
   if (identities.length === 0) {
     lines.push(

@@ -1,10 +1,10 @@
 // Where a request comes from. Directly, that is the TCP peer. Behind a reverse proxy
-// (--trust-proxy) every connection comes from the proxy, and the client is the address the proxy
+// (--trust-proxy) a connection from a trusted proxy address stands for the client the proxy
 // appended to X-Forwarded-For: the right-most entry, since everything to its left was sent by the
-// client and can say anything. Trusting it means trusting whoever can reach the listen port, so
-// with --trust-proxy only the proxy must be able to (listen on loopback or firewall the port):
-// this address feeds the failed-authentication throttle, the per-address connection cap and the
-// address peers are told they saw each other come from.
+// client and can say anything. Only connections from the proxy's own address are read that way
+// (loopback by default, or the addresses given), so a client that reaches the port directly
+// cannot name an address of its choosing. This address feeds the failed-authentication throttle,
+// the per-address connection cap and the address peers are told they saw each other come from.
 import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 
@@ -25,8 +25,25 @@ export function lastForwardedFor(header: string | string[] | undefined): string 
   return isIP(bare) !== 0 ? bare : null;
 }
 
-export function clientAddress(req: IncomingMessage, trustProxy: boolean): ClientAddress {
-  if (trustProxy) {
+/** Which TCP peers are trusted proxies. `loopback` stands for 127.0.0.0/8 and ::1. */
+export type ProxyTrust = readonly string[];
+
+export const LOOPBACK_PROXY = 'loopback';
+
+/** An IPv4 address as Node reports it on a dual-stack socket (::ffff:a.b.c.d) is the IPv4 address. */
+function plain(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+export function isTrustedProxy(trust: ProxyTrust, address: string | undefined): boolean {
+  if (address === undefined || trust.length === 0) return false;
+  const a = plain(address);
+  if (trust.includes(LOOPBACK_PROXY) && (a === '::1' || (isIP(a) === 4 && a.startsWith('127.')))) return true;
+  return trust.some((t) => t !== LOOPBACK_PROXY && plain(t) === a);
+}
+
+export function clientAddress(req: IncomingMessage, trust: ProxyTrust): ClientAddress {
+  if (isTrustedProxy(trust, req.socket.remoteAddress)) {
     const forwarded = lastForwardedFor(req.headers['x-forwarded-for']);
     if (forwarded !== null) return { address: forwarded, port: null, forwarded: true };
   }

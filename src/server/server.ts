@@ -22,7 +22,7 @@ import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_V
 import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 import type { TlsServing } from './tls.js';
-import { clientAddress, PerAddressCap } from './client-address.js';
+import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
 
 export interface CoordinatorServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
@@ -53,10 +53,11 @@ export interface CoordinatorServerOptions {
   /** Serve HTTPS and WSS with this certificate source (tls.ts, acme.ts); plain HTTP without. */
   readonly tls?: TlsServing;
   /**
-   * Behind a reverse proxy: take the client's address from the right-most X-Forwarded-For entry
-   * (client-address.ts). The per-address connection cap then counts WebSocket nodes per client.
+   * Behind a reverse proxy: connections from these proxy addresses ("loopback": 127/8 and ::1)
+   * stand for the right-most X-Forwarded-For entry (client-address.ts); their TCP connections
+   * are not capped per address, the nodes of each forwarded client are. Default: none.
    */
-  readonly trustProxy?: boolean;
+  readonly trustProxy?: ProxyTrust;
 }
 
 export interface CoordinatorServer {
@@ -166,7 +167,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       `failed authentications: ${s.failures} from ${s.addresses} address(es), ${s.refused} refused unread (most: ${s.top.address}, ${s.top.failures})`,
     ),
   );
-  const trustProxy = opts.trustProxy ?? false;
+  const trustProxy = opts.trustProxy ?? [];
   const authenticate = async (req: IncomingMessage): Promise<AuthOutcome> => {
     const source = clientAddress(req, trustProxy).address;
     if (!throttle.allowed(source)) {
@@ -223,9 +224,10 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   // What listens: the server itself, or a front that answers ACME challenges first.
   const listener: NetServer = opts.tls && https ? opts.tls.listenerFor(https) : http;
   const maxPerAddress = opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
-  // Behind a proxy every TCP connection comes from the proxy: the cap counts nodes per client instead.
-  const nodesPerClient = new PerAddressCap(trustProxy ? maxPerAddress : 0);
-  if (!trustProxy) limitConnectionsPerAddress(listener, maxPerAddress, () => metrics.closes.inc({ reason: 'address-cap' }));
+  // Every client of a proxy comes from the proxy's address: its TCP connections are not capped,
+  // the nodes of each client it forwards are. Everyone else is capped per TCP address.
+  const nodesPerClient = new PerAddressCap(maxPerAddress);
+  limitConnectionsPerAddress(listener, maxPerAddress, (address) => isTrustedProxy(trustProxy, address), () => metrics.closes.inc({ reason: 'address-cap' }));
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -249,11 +251,11 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     if (problem) return reject(socket, problem.status, 'Forbidden', problem.message);
     if (identity.kind === 'admin') return reject(socket, 403, 'Forbidden');
     const from = clientAddress(req, trustProxy);
-    if (!nodesPerClient.take(from.address)) {
+    if (from.forwarded && !nodesPerClient.take(from.address)) {
       metrics.closes.inc({ reason: 'address-cap' });
       return reject(socket, 429, 'Too Many Requests', 'too many connections from this address');
     }
-    socket.once('close', () => nodesPerClient.release(from.address));
+    if (from.forwarded) socket.once('close', () => nodesPerClient.release(from.address));
     const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -472,12 +474,13 @@ function reject(socket: Duplex, status: number, text: string, message?: string):
   );
 }
 
-/** Closes a new connection at once when its source address already holds `max` (0: no limit). */
-function limitConnectionsPerAddress(server: NetServer, max: number, refused: () => void): void {
+/** Closes a new connection at once when its source address already holds `max` (0: no limit); trusted proxies are exempt. */
+function limitConnectionsPerAddress(server: NetServer, max: number, exempt: (address: string) => boolean, refused: () => void): void {
   if (max <= 0) return;
   const cap = new PerAddressCap(max);
   server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
     const address = socket.remoteAddress ?? 'unknown';
+    if (exempt(address)) return;
     if (!cap.take(address)) {
       refused();
       socket.destroy();

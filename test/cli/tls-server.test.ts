@@ -120,6 +120,7 @@ test('bad TLS flags and files: one line that says what is wrong', async (t) => {
       [['--tls-cert', a.certFile, '--tls-key', a.keyFile, '--acme-domain', 'x.example'], 2, /not both/],
       [['--acme-email', 'ops@example.com'], 2, /need --acme-domain/],
       [['--acme-domain', 'bad_name!'], 2, /is not a DNS name/],
+      [['--trust-proxy', '10.0.0.5,proxy.example'], 2, /--trust-proxy "10\.0\.0\.5,proxy\.example": expected the proxy's IP addresses/],
     ];
     for (const [flags, code, re] of cases) {
       const r = await server(flags);
@@ -127,6 +128,9 @@ test('bad TLS flags and files: one line that says what is wrong', async (t) => {
       assert.match(r.stderr, re);
       assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('traverse: ')).length, 1);
     }
+    const proxyEnv = await server([], { TRAVERSE_TRUST_PROXY: 'yes' });
+    assert.equal(proxyEnv.code, 2);
+    assert.match(proxyEnv.stderr, /TRAVERSE_TRUST_PROXY "yes"/);
     // The env twins are read the same way.
     const env = await server([], { TRAVERSE_TLS_CERT: a.certFile, TRAVERSE_TLS_KEY: b.keyFile });
     assert.equal(env.code, 1);

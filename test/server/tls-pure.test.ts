@@ -8,7 +8,7 @@ import { connect } from 'node:tls';
 import fc from 'fast-check';
 import { MAX_HELLO_BYTES, peekClientHello } from '../../src/server/client-hello.js';
 import { FIRST_RETRY_MS, MAX_RETRY_MS, nextAttempt, renewalDue } from '../../src/server/renewal.js';
-import { lastForwardedFor, PerAddressCap } from '../../src/server/client-address.js';
+import { isTrustedProxy, lastForwardedFor, PerAddressCap } from '../../src/server/client-address.js';
 
 /** The first bytes a real Node TLS client sends for these options. */
 async function realHello(servername: string | undefined, alpn: string[] | undefined): Promise<Buffer> {
@@ -94,6 +94,15 @@ test('X-Forwarded-For: the right-most entry is the one the proxy added', () => {
   assert.equal(lastForwardedFor('[2001:db8::1]'), '2001:db8::1');
   assert.equal(lastForwardedFor('203.0.113.7, unknown'), null, 'not an address: ignored');
   assert.equal(lastForwardedFor('203.0.113.7:4444'), null);
+});
+
+test('trusted proxies: loopback, or exactly the addresses given', () => {
+  assert.equal(isTrustedProxy([], '127.0.0.1'), false, 'off by default');
+  for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) assert.ok(isTrustedProxy(['loopback'], a), a);
+  for (const a of ['10.0.0.5', '::ffff:10.0.0.5', '128.0.0.1', undefined]) assert.equal(isTrustedProxy(['loopback'], a), false, String(a));
+  assert.ok(isTrustedProxy(['10.0.0.5'], '::ffff:10.0.0.5'));
+  assert.equal(isTrustedProxy(['10.0.0.5'], '10.0.0.6'), false);
+  assert.equal(isTrustedProxy(['10.0.0.5'], '127.0.0.1'), false, 'naming a proxy does not also trust loopback');
 });
 
 test('the per-address cap counts and releases', () => {

@@ -1,8 +1,9 @@
 // --trust-proxy behind a real haproxy (Debian `haproxy`, `option forwardfor`) on loopback. The
 // proxy reaches the server from 127.0.0.3; clients reach the proxy from 127.0.0.1 or 127.0.0.5.
-// Trusted, the client's address is the right-most X-Forwarded-For entry (a header the client sent
-// itself is not believed) and the per-address cap counts nodes per client; not trusted, every
-// node comes from the proxy and the header is ignored.
+// Trusted (--trust-proxy 127.0.0.3), the client's address is the right-most X-Forwarded-For entry
+// (a header the client sent itself is not believed, nor one from a client that reaches the server
+// directly) and the per-address cap counts nodes per client; not trusted, every node comes from
+// the proxy and the header is ignored.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -90,7 +91,7 @@ async function remotes(t: TestServer, admin: string): Promise<string[]> {
 
 test('--trust-proxy behind haproxy: the right-most forwarded address, per-client caps; untrusted: the proxy', async (t) => {
   if (!existsSync(HAPROXY)) return skipOrFail(t, 'haproxy is not installed (Debian package haproxy)');
-  const trusted = await startTestServer({ trustProxy: true, maxConnectionsPerAddress: 2 });
+  const trusted = await startTestServer({ trustProxy: [PROXY_SOURCE], maxConnectionsPerAddress: 2 });
   const untrusted = await startTestServer({ maxConnectionsPerAddress: 0 });
   const proxyT = await startHaproxy(trusted.server.port);
   const proxyU = await startHaproxy(untrusted.server.port);
@@ -116,6 +117,21 @@ test('--trust-proxy behind haproxy: the right-most forwarded address, per-client
     sockets.push(other.ws);
     assert.equal(other.status, 101);
     assert.deepEqual(await remotes(trusted, adminT), ['127.0.0.1', '127.0.0.1', '127.0.0.5']);
+    // The proxy itself holds 4 connections (one refused after its upgrade request), over the cap
+    // of 2: a trusted proxy's connections are not capped per TCP address, its clients' nodes are.
+    // A client that reaches the server directly is not a proxy: its header is not read.
+    const direct = await new Promise<{ ws: WebSocket; status: number }>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${trusted.server.port}${PROTOCOL_PATH}`, {
+        headers: { authorization: `Bearer ${a2}`, [ROLE_HEADER]: 'agent', 'x-forwarded-for': '6.6.6.6' },
+        localAddress: '127.0.0.7',
+      });
+      ws.once('open', () => resolve({ ws, status: 101 }));
+      ws.once('error', reject);
+    });
+    sockets.push(direct.ws);
+    const withDirect = await remotes(trusted, adminT);
+    assert.ok(withDirect.some((r) => /^127\.0\.0\.7:\d+$/.test(r)), `the direct client is its TCP address: ${withDirect.join(' ')}`);
+    assert.ok(!withDirect.includes('6.6.6.6'));
 
     // Not trusted: the header means nothing; every node is the proxy's connection.
     const adminU = await untrusted.token('admin', 'ops');
