@@ -3,6 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import { EndpointError, parseHostPort, parsePort, type HostPort } from '../net/endpoint.js';
 import { UsageError } from './errors.js';
 import { parseServerUrl, ServerUrlError } from '../node/server-url.js';
+import { warnIfCleartext } from './ca-option.js';
 
 export function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -39,7 +40,9 @@ export function hostPortFlag(flag: string, value: string, defaultPort?: number):
 /** The coordination server's URL from --server (or TRAVERSE_SERVER), or a usage error naming it. */
 export function serverFlag(value: string): URL {
   try {
-    return parseServerUrl(value);
+    const url = parseServerUrl(value);
+    warnIfCleartext(url);
+    return url;
   } catch (err) {
     if (err instanceof ServerUrlError) throw new UsageError(`--server ${err.message}`);
     throw err;

@@ -15,12 +15,13 @@ import { dataDir, openStore } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
 import { summaryOf } from './command-list.js';
+import { addServerTlsOptions, reloadOnSighup, serverTls, tlsBannerLine, tlsHostName, trustProxyFlag, proxyWords, type TlsFlags } from './server-tls.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:8080';
 /** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
 export const DEFAULT_STUN_PORT = 3478;
 
-interface ServerFlags {
+interface ServerFlags extends TlsFlags {
   listen: string;
   data?: string;
   stun?: string[];
@@ -62,6 +63,7 @@ export function registerServer(program: Command): void {
       intOption('--max-connections-per-address', 0, 1_000_000),
       DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     );
+  addServerTlsOptions(cmd);
   addLogOptions(cmd, 'info')
     .action(async (flags: ServerFlags) => runServer(flags));
 }
@@ -83,6 +85,8 @@ async function runServer(flags: ServerFlags): Promise<void> {
   }
   const dir = dataDir(flags.data);
   const log = createLogger('server');
+  const trustProxy = trustProxyFlag(flags);
+  const tls = serverTls(flags, dir, log);
   const store = await openStore(dir, false);
   const metrics = createMetrics();
 
@@ -119,6 +123,8 @@ async function runServer(flags: ServerFlags): Promise<void> {
       logger: log,
       metrics,
       ...(metricsListen ? { metricsListen } : {}),
+      ...(tls ? { tls: tls.kind === 'files' ? tls.holder : tls.acme } : {}),
+      trustProxy,
     });
   } catch (err) {
     await stunServer?.close();
@@ -131,11 +137,25 @@ async function runServer(flags: ServerFlags): Promise<void> {
     throw new CommandFailed(`cannot start the server: ${message(err)}`);
   }
 
+  // ACME: the listener is up, so the CA can check the TLS-ALPN-01 challenge; the first
+  // certificate is needed before peers can connect.
+  let served = tls?.kind === 'files' ? tls.holder.current : null;
+  if (tls?.kind === 'acme') {
+    try {
+      served = await tls.acme.start();
+    } catch (err) {
+      await server.close();
+      await stunServer?.close();
+      await store.close();
+      throw new CommandFailed(message(err));
+    }
+  }
   const identities = await store.listIdentities();
   const shownData = flags.data ?? process.env.TRAVERSE_DATA ?? 'traverse-data';
   // On a wildcard address, show a name peers can use rather than 0.0.0.0.
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
-  const base = `http://${formatEndpoint(wildcard ? hostname() : listen.host, server.port)}`;
+  const shownHost = (served ? tlsHostName(served) : undefined) ?? (wildcard ? hostname() : listen.host);
+  const base = `${tls ? 'https' : 'http'}://${formatEndpoint(shownHost, server.port)}`;
   const lines = [
     `traverse server listening on ${server.url}${wildcard ? ' (all interfaces)' : ''}`,
     `  coordination  ${base.replace('http', 'ws')}${PROTOCOL_PATH}`,
@@ -144,6 +164,8 @@ async function runServer(flags: ServerFlags): Promise<void> {
     `  STUN to peers ${stun.length === 0 && !stunServer ? 'disabled' : [...(stunListen && stunServer ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer.address.port)}`] : []), ...stun].join(', ')}`,
     `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
   ];
+  if (tls && served) lines.push(tlsBannerLine(tls, served));
+  if (trustProxy.length > 0) lines.push(`  proxies       ${proxyWords(trustProxy)}: their connections stand for the right-most X-Forwarded-For entry`);
   if (server.metricsUrl) lines.push(`  metrics       ${server.metricsUrl}`);
   if (identities.length === 0) {
     lines.push(
@@ -156,7 +178,10 @@ async function runServer(flags: ServerFlags): Promise<void> {
   }
   process.stdout.write(lines.join('\n') + '\n');
 
+  const stopReload = tls ? reloadOnSighup(tls, log) : () => undefined;
   onShutdown(async () => {
+    stopReload();
+    if (tls?.kind === 'acme') tls.acme.stop();
     await server.close();
     await stunServer?.close();
     await store.close();

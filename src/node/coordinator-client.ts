@@ -24,6 +24,8 @@ import {
 } from '../coordination/protocol.js';
 import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
 import type { KeyChallenge } from '../coordination/key-proof.js';
+import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
+import { connectFailure } from '../net/http-get.js';
 
 export interface CoordinatorClientOptions {
   /** The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. */
@@ -43,6 +45,8 @@ export interface CoordinatorClientOptions {
   readonly proveKey: (challenge: KeyChallenge) => string;
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
+  /** The CAs an https/wss server's certificate is checked against (default: Node's store). */
+  readonly trust?: Trust;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -210,6 +214,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       headers: { authorization: `Bearer ${this.opts.token}`, [ROLE_HEADER]: this.opts.role },
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
+      ...tlsClientOptions(this.opts.trust ?? DEFAULT_TRUST),
     });
     this.ws = ws;
     let finalReason: string | null = null;
@@ -240,7 +245,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     let socketError: string | null = null;
     ws.on('error', (err) => {
       // "connect ECONNREFUSED 10.0.0.1:8080" says more than the close code that follows.
-      socketError = err.message;
+      socketError = connectFailure(err);
       this.log.debug({ err: err.message }, 'coordinator connection error');
     });
     ws.on('close', (code: number, reason: Buffer) => {

@@ -21,6 +21,8 @@ import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
 import type { StreamRequest } from '../tunnel/request.js';
+import type { Trust } from '../net/tls-trust.js';
+import { isTlsFailure } from '../net/http-get.js';
 
 export interface PeerNodeOptions {
   readonly server: string;
@@ -62,6 +64,8 @@ export interface PeerNodeOptions {
   readonly connectTimeoutMs?: number;
   /** Told why the first connection is not there yet (while the node keeps retrying). */
   readonly onConnectProblem?: (detail: string) => void;
+  /** The CAs an https server's certificate is checked against (--ca; default: Node's store). */
+  readonly trust?: Trust;
 }
 
 export interface PeerRecord {
@@ -140,14 +144,18 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       role: options.role,
       proveKey: (c) => keyProof(options.key.sharedSecret(Buffer.from(c.key, 'hex')), c.nonce, options.key.publicHex),
       logger: log,
+      ...(options.trust ? { trust: options.trust } : {}),
     });
     const node = new PeerNode(magicsock, coordinator, options, log);
     node.wire();
     let lastProblem: string | undefined;
+    let failNow: ((err: Error) => void) | undefined;
     const onState = (state: string, detail: string | undefined): void => {
       // 'closed' is final (the start fails with the detail): only a retry is worth a word here.
       if (detail && detail !== lastProblem && state !== 'closed') options.onConnectProblem?.(detail);
       if (detail) lastProblem = detail;
+      // A one-shot command does not wait out its timeout for a certificate that retrying cannot fix.
+      if (detail && options.connectTimeoutMs && isTlsFailure(detail)) failNow?.(new Error(detail));
     };
     coordinator.on('state', onState);
     let timer: NodeJS.Timeout | undefined;
@@ -159,6 +167,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         ? await Promise.race([
             connected,
             new Promise<never>((_, reject) => {
+              failNow = reject;
               timer = setTimeout(
                 () => reject(new Error(`no connection within ${options.connectTimeoutMs} ms${lastProblem ? ` (${lastProblem})` : ''}`)),
                 options.connectTimeoutMs,
