@@ -1,4 +1,5 @@
-// Several `traverse server` processes on one PostgreSQL database, and peers that know them all:
+// --database on the commands that open the store, and several `traverse server` processes on one
+// PostgreSQL database with peers that know them all:
 // kill -9 the server a peer is on, and the peer is on another one within 10 s; the same behind a
 // real load balancer (haproxy), where the peer knows only the balancer. The servers are real
 // processes (so kill -9 is real); the peers are in-process nodes offering only loopback.
@@ -83,6 +84,49 @@ async function pingWorks(server: string | string[]): Promise<void> {
     client.close();
   }
 }
+
+const SECRET = 'Zq9pw-not-shown';
+const withPassword = (url: string): string => url.replace('postgres://traverse@', `postgres://traverse:${SECRET}@`);
+
+test('--database and TRAVERSE_DATABASE_URL on token, allow, identity and server; the password is never shown', async (t) => {
+  if (missing) return skipOrFail(t, missing);
+  const listed = await runCli(['token', 'list', '--json'], { env: { TRAVERSE_DATABASE_URL: database } });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual((JSON.parse(listed.stdout) as { identities: { name: string }[] }).identities.map((i) => i.name), ['ops', 'ws1', 'laptop']);
+  const added = await runCli(['allow', 'add', '--database', database, '--client', 'laptop', '--agent', 'ws2']);
+  assert.equal(added.code, 0, added.stderr);
+  assert.match((await runCli(['allow', 'list', '--database', database])).stdout, /laptop\s+ws1, ws2|laptop\s+ws1,ws2/);
+  assert.equal((await runCli(['allow', 'remove', '--database', database, '--client', 'laptop', '--agent', 'ws2'])).code, 0);
+  await cliToken(['--database', database, '--admin', 'temp']);
+  const deleted = await runCli(['identity', 'delete', '--database', database, '--admin', 'temp', '--yes']);
+  assert.equal(deleted.code, 0, deleted.stderr);
+
+  // Usage errors (exit 2) and failures (exit 1) in one line, never with the password.
+  const cases: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
+    [['token', 'list', '--database', database, '--data', stateDir], {}, 2, /either --database URL .* or --data DIR/],
+    [['token', 'list', '--database', `mysql://traverse:${SECRET}@127.0.0.1/db`], {}, 2, /use a postgres:\/\//],
+    [['token', 'list'], { TRAVERSE_DATABASE_URL: `postgres://traverse:${SECRET}@127.0.0.1:9` }, 2, /TRAVERSE_DATABASE_URL .*name the database/],
+    [['token', 'list', '--database', `postgres://traverse:${SECRET}@127.0.0.1:9/db`], {}, 1, /cannot open the database postgres:\/\/traverse:\*\*\*@127\.0\.0\.1:9\/db: connect ECONNREFUSED/],
+    [['server', '--listen', '127.0.0.1:0', '--stun-listen', 'disable', '--database', `postgres://traverse:${SECRET}@127.0.0.1:9/db`], {}, 1, /cannot open the database postgres:\/\/traverse:\*\*\*@/],
+  ];
+  for (const [args, env, code, says] of cases) {
+    const r = await runCli(args, { env });
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, says);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes(SECRET), `${args.join(' ')} showed the password: ${r.stderr}`);
+  }
+
+  // The test cluster trusts loopback, so a URL with a password works, and the banner hides it.
+  const server = await startServerProcess(['--database', withPassword(database)]);
+  try {
+    assert.match(server.output(), /data {10}postgres:\/\/traverse:\*\*\*@127\.0\.0\.1:\d+\/traverse_test_\w+ \(3 identities\)/);
+    assert.ok(!server.output().includes(SECRET));
+  } finally {
+    await server.stop();
+  }
+  assert.ok(!server.output().includes(SECRET), server.output());
+});
 
 test('two servers on one PostgreSQL: kill -9 of the agent\'s server, and the agent is on the other within 10 s', async (t) => {
   if (missing) return skipOrFail(t, missing);
