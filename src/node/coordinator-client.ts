@@ -116,6 +116,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private proof: string | null = null;
   private readonly log: Logger;
   private readonly wsUrls: readonly string[];
+  /** The URLs as given, for messages: wsUrls[i] is givenUrls[i] made a WebSocket URL. */
+  private readonly givenUrls: readonly string[];
   private readonly choice: ServerChoice;
   private targets = new Map<string, ServerTarget>();
   /** The target of the current connection (or attempt). */
@@ -127,6 +129,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     this.log = opts.logger ?? silentLogger;
     const urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
     if (urls.length === 0) throw new TypeError('no server URL');
+    this.givenUrls = urls;
     this.wsUrls = urls.map((url) => {
       const u = new URL(url);
       u.protocol = u.protocol === 'https:' || u.protocol === 'wss:' ? 'wss:' : 'ws:';
@@ -136,9 +139,12 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     this.choice = new ServerChoice(this.wsUrls, opts.backoff);
   }
 
-  /** The server of the current connection or attempt (its WebSocket URL, and the address tried). */
+  /** The server of the current connection or attempt: its URL as given, and the address when its name has several. */
   get server(): string | null {
-    return this.current?.key ?? null;
+    const t = this.current;
+    if (!t) return null;
+    const given = this.givenUrls[this.wsUrls.indexOf(t.url)] ?? t.url;
+    return t.address ? `${given} (${t.address.address})` : given;
   }
 
   get state(): ConnectionState {
@@ -239,7 +245,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     if (this.stopped) return;
     this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', undefined);
     this.current = target;
-    if (this.wsUrls.length > 1 || target.address) this.log.info({ server: target.key }, 'connecting to the coordination server');
+    if (this.wsUrls.length > 1 || target.address) this.log.info({ server: this.server }, 'connecting to the coordination server');
     let ws: WebSocket;
     try {
       // ws hands its options to http.request and net.connect, which take `lookup`: the address
@@ -304,7 +310,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       // another one (if there is one) is tried first.
       this.attempt++;
       this.choice.failed(this.current!.key, Date.now());
-      this.log.info({ why, server: this.current!.key }, 'coordinator connection lost; reconnecting');
+      this.log.info({ why, server: this.server }, 'coordinator connection lost; reconnecting');
       this.setState('reconnecting', why);
       void this.tryNext(false);
     });

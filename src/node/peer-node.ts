@@ -176,6 +176,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     return this.coordinator.config;
   }
 
+  /** The coordination server this node is connected (or connecting) to, of those it was given. */
+  get server(): string | null {
+    return this.coordinator.server;
+  }
+
   /** Our netcheck summary, once the background netcheck has finished. */
   get netcheck(): NetcheckSummary | undefined {
     return this.summary;
