@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { BackoffOptions } from './backoff.js';
 import { ServerChoice } from './server-choice.js';
-import { pinnedLookup, resolveTargets, type ServerTarget } from './server-targets.js';
+import { pinnedLookup, resolveTargets, type Resolver, type ServerTarget } from './server-targets.js';
 import {
   CloseCode,
   MAX_RELAY_PAYLOAD,
@@ -51,6 +51,8 @@ export interface CoordinatorClientOptions {
   readonly proveKey: (challenge: KeyChallenge) => string;
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
+  /** How host names become addresses (default: the system's resolver, as dns.lookup). */
+  readonly resolve?: Resolver;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -231,7 +233,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
    * changed) and connects to it, at once or after its backoff.
    */
   private async tryNext(first: boolean): Promise<void> {
-    const targets = await resolveTargets(this.wsUrls);
+    const targets = await resolveTargets(this.wsUrls, this.opts.resolve);
     if (this.stopped) return;
     this.targets = new Map(targets.map((t) => [t.key, t]));
     this.choice.setTargets(targets.map((t) => t.key));
