@@ -52,8 +52,11 @@ export class PostgresStore implements Store {
       connectionString: url,
       types,
       max: options.maxConnections ?? 10,
-      // A database that does not answer is an error within seconds, not a hang.
+      // A database that does not answer is an error within seconds, not a hang: at connect, and
+      // for a query on a connection whose other end vanished (keepalive notices a dead peer).
       connectionTimeoutMillis: 10_000,
+      query_timeout: 30_000,
+      keepAlive: true,
       application_name: 'traverse',
     });
     // An idle connection's failure is emitted on the pool; unheard, it would end the process.
