@@ -3,12 +3,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../../lab/cleanup.js';
 import { postgresUnavailable, sweepStaleClusters, TEST_DATABASE_URL_ENV } from '../../lab/postgres.js';
 import { skipOrFail } from '../helpers/required.js';
 import { eventually } from './helpers.js';
+
+/** Alive and not a zombie (an init that reaps late must not make a killed postgres look alive). */
+function running(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 const LAB_POSTGRES = fileURLToPath(new URL('../../lab/postgres.js', import.meta.url));
 
@@ -36,9 +46,9 @@ test('a cluster whose run was killed with SIGKILL is stopped and removed by the 
     const exited = new Promise((r) => run.once('exit', r));
     run.kill('SIGKILL');
     await exited;
-    assert.ok(pidAlive(Number(pid)), 'postgres outlived its killed run');
+    assert.ok(running(Number(pid)), 'postgres outlived its killed run');
     sweepStaleClusters();
-    await eventually(() => !pidAlive(Number(pid)), 5000, 'the stale postgres gone');
+    await eventually(() => !running(Number(pid)), 5000, 'the stale postgres gone');
     assert.equal(existsSync(dir), false);
   } finally {
     if (run.exitCode === null && run.signalCode === null) run.kill('SIGKILL');
