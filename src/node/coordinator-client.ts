@@ -121,7 +121,6 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   /** The URLs as given, for messages: wsUrls[i] is givenUrls[i] made a WebSocket URL. */
   private readonly givenUrls: readonly string[];
   private readonly choice: ServerChoice;
-  private targets = new Map<string, ServerTarget>();
   /** The target of the current connection (or attempt). */
   private current: ServerTarget | null = null;
 
@@ -235,10 +234,9 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private async tryNext(first: boolean): Promise<void> {
     const targets = await resolveTargets(this.wsUrls, this.opts.resolve);
     if (this.stopped) return;
-    this.targets = new Map(targets.map((t) => [t.key, t]));
     this.choice.setTargets(targets.map((t) => t.key));
     const { target, delayMs } = this.choice.next(Date.now(), first);
-    const chosen = this.targets.get(target)!;
+    const chosen = targets.find((t) => t.key === target)!;
     if (delayMs === 0) return this.open(chosen);
     this.retryTimer = setTimeout(() => this.open(chosen), delayMs);
   }
