@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { CoordinatorClient } from '../../src/node/coordinator-client.js';
 import { hashToken } from '../../src/server/tokens.js';
 import { eventually, proverFor, randomKey, startTestServer } from '../server/helpers.js';
@@ -97,5 +97,38 @@ test('a host name with two addresses is two servers: connected to one by address
     await b.close();
     await a.store.close().catch(() => undefined);
     rmSync(a.dir, { recursive: true, force: true });
+  }
+});
+
+test('a server that accepts the connection and never answers is left after the handshake timeout', async () => {
+  // A black hole: TCP is accepted, the upgrade request is read and never answered.
+  const sockets = new Set<Socket>();
+  const hole = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+  const b = await startTestServer();
+  const secret = await b.token('agent', 'dev-box');
+  const key = randomKey();
+  const client = new CoordinatorClient({
+    url: [`http://127.0.0.1:${(hole.address() as { port: number }).port}`, b.server.url],
+    token: secret,
+    key,
+    role: 'agent',
+    proveKey: proverFor(key),
+    handshakeTimeoutMs: 300,
+  });
+  try {
+    const started = Date.now();
+    await client.connect();
+    assert.equal(client.server, b.server.url);
+    assert.ok(sockets.size >= 1, 'the black hole was tried first');
+    assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+  } finally {
+    client.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => hole.close(() => r()));
+    await b.close();
   }
 });
