@@ -7,7 +7,7 @@ import { NodeKey } from '../identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { collect, portOption, serverFlag } from './options.js';
+import { collect, portOption, serverListFlag } from './options.js';
 import { stunServerList } from './stun-servers.js';
 import { addTokenOptions } from './token-source.js';
 import { addLogOptions } from './log-options.js';
@@ -29,7 +29,11 @@ export interface PeerFlags {
 export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; stdinToken?: boolean }): Command {
   addTokenOptions(cmd, { stdin: opts.stdinToken ?? true });
   addLogOptions(cmd, 'warn');
-  cmd.addOption(new Option('--server <url>', 'coordination server URL, e.g. https://coord.example:8080').env('TRAVERSE_SERVER'));
+  cmd
+    .addOption(new Option(
+        '--server <urls>',
+        'coordination server URL, e.g. https://coord.example:8080; several, comma-separated, are replicas: the node moves to another when its server goes away',
+      ).env('TRAVERSE_SERVER'));
   addCaOption(cmd)
     .option('--stun <host:port>', 'STUN server (repeatable; "disable" turns STUN off); replaces the list the server sends', collect)
     .option('--port <n>', 'local UDP port for the node\'s socket (default: any free port)', portOption)
@@ -75,7 +79,7 @@ export async function startPeer(
 ): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
-  const server = serverFlag(flags.server).href;
+  const server = serverListFlag(flags.server).map((u) => u.href);
   const trust = trustFlag(flags.ca);
   const lane = process.env.TRAVERSE_TCP_LANE;
   if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {

@@ -58,6 +58,12 @@ export interface CoordinatorServerOptions {
    * are not capped per address, the nodes of each forwarded client are. Default: none.
    */
   readonly trustProxy?: ProxyTrust;
+  /**
+   * This process's name among the servers sharing one database: its connection records carry
+   * it, and at start it ends only its own records left open by a crash. Stable across restarts
+   * of the same replica; '' (default) for a lone server.
+   */
+  readonly replica?: string;
 }
 
 export interface CoordinatorServer {
@@ -145,7 +151,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     },
   });
 
-  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped');
+  const replica = opts.replica ?? '';
+  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped', replica);
   if (dangling > 0) log.info({ dangling }, 'closed connection records left open by a previous run');
 
   // History is kept for a bounded time: every connection and path change adds a row.
@@ -283,7 +290,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         tokenId: token.id,
         expiresAt: token.expiresAt,
         alive: true,
-        connectionId: store.recordConnect(identity.id, now, remote).catch((err: unknown) => {
+        connectionId: store.recordConnect(identity.id, now, remote, replica).catch((err: unknown) => {
           log.error({ err }, 'recording a connection failed');
           return undefined;
         }),
