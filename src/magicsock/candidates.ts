@@ -1,10 +1,12 @@
 // Candidate endpoints of this node: where a peer might reach our socket. Each source of them is
-// here: the machine's interfaces (with the socket's port), STUN-reflexive addresses, and the
-// addresses peers saw us at. A new source (port mapping, IPv6) is one more field and one more
-// argument to mergeEndpoints.
+// here: the machine's interfaces (with the socket's port: IPv4, and global or unique-local IPv6),
+// STUN-reflexive addresses (over IPv4 and IPv6), and the addresses peers saw us at. A new source
+// (port mapping) is one more field and one more argument to mergeEndpoints.
 import type { StunClient, StunTarget } from '../stun/client.js';
 import { formatEndpoint } from '../net/endpoint.js';
-import { interfaceIPv4Addresses } from '../net/interfaces.js';
+import { interfaceCandidateAddresses } from '../net/interfaces.js';
+import { ipFamily } from '../net/ip.js';
+import { familiesOf, type Family } from './dual-stack.js';
 
 /** Addresses peers saw us at, most recent first, kept up to this many (hard NATs show several). */
 const MAX_OBSERVED_SELF = 4;
@@ -14,8 +16,8 @@ export class Candidates {
   private observedSelf: string[] = [];
 
   constructor(
-    /** The addresses to offer with the socket's port; the machine's IPv4 interfaces by default. */
-    private readonly localAddresses: () => readonly string[] = interfaceIPv4Addresses,
+    /** The addresses to offer with the socket's port; the machine's interfaces by default. */
+    private readonly localAddresses: () => readonly string[] = interfaceCandidateAddresses,
   ) {}
 
   /**
@@ -45,9 +47,15 @@ export class Candidates {
     return true;
   }
 
-  /** The endpoint list to publish for a socket bound to `port`. */
-  list(port: number): string[] {
-    return mergeEndpoints(this.localAddresses(), port, this.reflexive, this.observedSelf);
+  /** The IP families this machine has candidate addresses in. */
+  localFamilies(): Family[] {
+    return familiesOf(this.localAddresses());
+  }
+
+  /** The endpoint list to publish for a socket bound to `port` that carries `families`. */
+  list(port: number, families: readonly Family[] = [4, 6]): string[] {
+    const carried = (a: string): boolean => families.includes(ipFamily(a) as Family);
+    return mergeEndpoints(this.localAddresses().filter(carried), port, this.reflexive, this.observedSelf);
   }
 }
 

@@ -320,7 +320,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     for (const s of list) {
       try {
         const e = await resolveEndpoint(s, DEFAULT_PORT);
-        if (e.family === 4) resolved.push({ address: e.address, port: e.port });
+        // Both families: the socket is dual-stack, and magicsock asks only those it can reach.
+        resolved.push({ address: e.address, port: e.port });
       } catch (err) {
         this.log.warn({ stun: s, err: (err as Error).message }, 'skipping a STUN server that does not resolve');
       }
