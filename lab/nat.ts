@@ -145,3 +145,35 @@ export function natRuleset(o: RulesetOptions): string {
   lines.push('}');
   return lines.join('\n') + '\n';
 }
+
+/**
+ * The IPv6 side of a router (`lan6`): no NAT66, only the stateful firewall of a home router.
+ * What a LAN host sent to first, and replies, get in (conntrack established/related); nothing
+ * unsolicited does. So two hosts behind such routers open the way for each other by sending at
+ * the same time, as through a port-restricted NAT, except that the address never changes.
+ * ICMPv6 errors that belong to a flow arrive as related; neighbour discovery reaches the router.
+ */
+export function firewall6Ruleset(o: { readonly kind: NatKind; readonly wanIf: string; readonly lanIf: string }): string {
+  const wan = JSON.stringify(o.wanIf);
+  const lan = JSON.stringify(o.lanIf);
+  const lines = [
+    'table ip6 lab6 {',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy drop;',
+    '    ct state established,related accept',
+    '    ct state invalid drop',
+    ...(o.kind === 'udp-blocked' ? [`    iifname ${lan} meta l4proto udp drop`] : []),
+    `    iifname ${lan} oifname ${wan} accept`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy drop;',
+    '    ct state established,related accept',
+    '    ct state invalid drop',
+    '    iif "lo" accept',
+    `    iifname ${lan} accept`,
+    '    meta l4proto ipv6-icmp accept',
+    '  }',
+    '}',
+  ];
+  return lines.join('\n') + '\n';
+}

@@ -6,6 +6,7 @@ import { sweepStale, trackLab } from './cleanup.js';
 import { runOk } from './exec.js';
 import { Lab } from './lab.js';
 import { natRuleset } from './nat.js';
+import { buildIPv6 } from './ipv6.js';
 import { newPrefix } from './names.js';
 import { addNamespace, addVeth, ipBatch, sysctl } from './netns.js';
 import { INTERNET, planTopology, type TopologySpec } from './spec.js';
@@ -65,7 +66,8 @@ async function build(lab: Lab): Promise<void> {
       return ipBatch(n.ns, [
         ...n.addresses.map((a) => `addr add ${a}/${len} dev ${n.ifName}`),
         `link set ${n.ifName} up`,
-        gw ? `route add default via ${gw}` : `route add default dev ${n.ifName}`,
+        // An IPv6-only host has no IPv4 address and no IPv4 route (ipv6.ts gives it its IPv6 ones).
+        ...(n.addresses.length === 0 ? [] : [gw ? `route add default via ${gw}` : `route add default dev ${n.ifName}`]),
       ]);
     }),
   );
@@ -94,4 +96,5 @@ async function build(lab: Lab): Promise<void> {
       await runOk('ip', ['netns', 'exec', r.ns, 'nft', '-f', '-'], { input: rules });
     }),
   );
+  await buildIPv6(lab);
 }
