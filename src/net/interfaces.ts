@@ -37,6 +37,11 @@ export function interfaceCandidateAddresses(): string[] {
   return [...interfaceIPv4Addresses(), ...interfaceAddresses({ family: 'IPv6', externalOnly: true }).filter(isCandidateIPv6)];
 }
 
+/** Whether this machine has IPv6 at all (even ::1): where it is turned off, "::" cannot be bound. */
+export function hasIPv6(): boolean {
+  return interfaceAddresses({ family: 'IPv6' }).length > 0;
+}
+
 /** Every interface address, sorted, as one string: it changes when an address comes or goes. */
 export function interfaceFingerprint(): string {
   return interfaceAddresses().sort().join(',');
