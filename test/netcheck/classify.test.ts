@@ -26,6 +26,14 @@ test('mappingVariesByDestIP needs two server IPs; two ports of one IP do not cou
   assert.equal(mappingVariesByDestIP([{ serverIp: 'a', mapped: 'x' }, { serverIp: 'b', mapped: 'y' }]), true);
 });
 
+test('mappingVariesByDestIP compares servers of one family: an IPv4 and an IPv6 server always differ', () => {
+  const v4 = { serverIp: '203.0.113.10', mapped: '198.51.100.7:4000' };
+  const v6 = { serverIp: '2001:db8::10', mapped: '[2001:db8:1::2]:4000' };
+  assert.equal(mappingVariesByDestIP([v4, v6]), null);
+  assert.equal(mappingVariesByDestIP([v4, v6, { serverIp: '203.0.113.11', mapped: '198.51.100.7:4000' }]), false);
+  assert.equal(mappingVariesByDestIP([v4, v6, { serverIp: '203.0.113.11', mapped: '198.51.100.7:4001' }]), true);
+});
+
 const base: NetcheckReport = {
   udp: true,
   ipv4: true,
