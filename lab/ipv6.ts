@@ -7,15 +7,33 @@ import type { Lab } from './lab.js';
 import { firewall6Ruleset } from './nat.js';
 import { ipBatch, sysctl } from './netns.js';
 
+/** Whether the lab has IPv6 anywhere. */
+function hasIPv6(lab: Lab): boolean {
+  return lab.nodes.some((n) => n.addresses6.length > 0);
+}
+
+/**
+ * Before any interface exists: no duplicate address detection in the lab's namespaces, for the
+ * link-local addresses too. While a router's link-local address is tentative its neighbour
+ * discovery misbehaves, and the first packets through it were lost (a STUN answer half a second
+ * late, or none) in the first second of a lab's life.
+ */
+export async function prepareIPv6(lab: Lab): Promise<void> {
+  if (!hasIPv6(lab)) return;
+  await Promise.all(lab.namespaces.map((ns) => sysctl(ns, { 'net.ipv6.conf.all.accept_dad': 0, 'net.ipv6.conf.default.accept_dad': 0 })));
+}
+
 export async function buildIPv6(lab: Lab): Promise<void> {
+  if (!hasIPv6(lab)) return;
   const nodes = lab.nodes.filter((n) => n.addresses6.length > 0);
-  if (nodes.length === 0) return;
   const routers = nodes.filter((n) => n.router?.lanAddress6 !== undefined);
-  await Promise.all(
-    [lab.internetNs, ...lab.nodes.filter((n) => n.router).map((r) => r.ns)].map((ns) =>
-      sysctl(ns, { 'net.bridge.bridge-nf-call-ip6tables': 0 }).catch(() => undefined),
-    ),
-  );
+  // Neighbour discovery goes to solicited-node multicast groups. A snooping bridge forwards
+  // those only to ports it saw an MLD report on, and a host's first reports can go out before
+  // its port is in the bridge: then its neighbours cannot find it for a second or two. Bridges
+  // that flood multicast, like a small switch, do not have that problem.
+  const bridges = [lab.internetNs, ...lab.nodes.filter((n) => n.router).map((r) => r.ns)];
+  await Promise.all(bridges.map((ns) => ipBatch(ns, ['link set br0 type bridge mcast_snooping 0'])));
+  await Promise.all(bridges.map((ns) => sysctl(ns, { 'net.bridge.bridge-nf-call-ip6tables': 0 }).catch(() => undefined)));
   // Without NAT66 the internet must know where each LAN is: every node on it routes each
   // router's /64 via that router's WAN address, as the routing of an ISP does.
   const lanRoutes = (self: string): string[] =>

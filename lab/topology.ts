@@ -6,7 +6,7 @@ import { sweepStale, trackLab } from './cleanup.js';
 import { runOk } from './exec.js';
 import { Lab } from './lab.js';
 import { natRuleset } from './nat.js';
-import { buildIPv6 } from './ipv6.js';
+import { buildIPv6, prepareIPv6 } from './ipv6.js';
 import { newPrefix } from './names.js';
 import { addNamespace, addVeth, ipBatch, sysctl } from './netns.js';
 import { INTERNET, planTopology, type TopologySpec } from './spec.js';
@@ -36,6 +36,7 @@ const bridgeUp = ['link add br0 type bridge', 'link set br0 up'];
 
 async function build(lab: Lab): Promise<void> {
   await Promise.all(lab.namespaces.map((ns) => addNamespace(ns)));
+  await prepareIPv6(lab);
 
   const routers = lab.nodes.filter((n) => n.router);
   // Bridges: the internet segment, and each router's LAN (several hosts share one L2 segment).
