@@ -104,7 +104,14 @@ function summarizeRow(r: Row): { got: string; direct: number; ttd: number | null
   };
 }
 
-const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'median time to direct', 'median pong latency', 'stream carrier (runs)'];
+const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'direct over', 'median time to direct', 'median pong latency', 'stream carrier (runs)'];
+
+/** The IP family of the direct paths a cell's runs ended on: "IPv4 3/3", "IPv6 3/3", or "-". */
+function families(r: Row): string {
+  const fams = r.runs.flatMap((x) => (x.outcome?.summary.path === 'direct' && x.outcome.summary.endpoint ? [x.outcome.summary.endpoint.startsWith('[') ? 'IPv6' : 'IPv4'] : []));
+  if (fams.length === 0) return '-';
+  return ['IPv4', 'IPv6'].filter((f) => fams.includes(f)).map((f) => `${f} ${fams.filter((x) => x === f).length}/${RUNS}`).join(', ');
+}
 
 /** "tcp 3/3", "udx 2/3, tcp 1/3", or "-" for relay cells. */
 function carriers(r: Row): string {
@@ -122,6 +129,7 @@ function cells(r: Row): string[] {
     r.cell.clientSide || '(same LAN)',
     r.cell.expect,
     `${s.got}${s.ok ? '' : '  !'}`,
+    families(r),
     s.ttd === null ? '-' : `${Math.round(s.ttd)} ms`,
     s.latency === null ? '-' : `${s.latency.toFixed(2)} ms`,
     carriers(r),
@@ -167,9 +175,11 @@ async function main(): Promise<void> {
   const rows: Row[] = MATRIX.map((cell, i) => ({ cell, runs: Array.from({ length: RUNS }, (_, r) => results[r * MATRIX.length + i]!) }));
   const directCells = rows.filter((r) => summarizeRow(r).direct === RUNS).length;
   const asExpected = rows.filter((r) => summarizeRow(r).ok).length;
+  const directOver6 = rows.filter((r) => summarizeRow(r).direct === RUNS && families(r).startsWith('IPv6')).length;
   const footer =
     `${directCells}/${rows.length} cells went direct in every run (${Math.round((100 * directCells) / rows.length)}%); ` +
-    `${asExpected}/${rows.length} cells as expected; ${Math.round((performance.now() - t0) / 1000)} s in all`;
+    `${asExpected}/${rows.length} cells as expected; ` +
+    `direct in every run over IPv4: ${directCells - directOver6}, over IPv6: ${directOver6}; ${Math.round((performance.now() - t0) / 1000)} s in all`;
   console.log(textTable(rows));
   console.log(footer);
   for (const r of rows) for (const e of summarizeRow(r).errors) console.log(`  ${r.cell.name}: error: ${e}`);
