@@ -7,6 +7,7 @@ import { applyImpairment, clearImpairment, type Impairment, type LinkEnd } from 
 import { nsExec, nsSpawn } from './netns.js';
 import { INTERNET, type Plan, type PlannedNode } from './spec.js';
 import type { NatKind } from './nat.js';
+import { INTERNET6_SUBNET } from './ipv6-plan.js';
 
 export interface LabRouterInfo {
   readonly nat: NatKind;
@@ -173,7 +174,8 @@ export class Lab implements Disposable {
 
   /** A human-readable map of the lab: namespaces, addresses, NAT kinds. */
   describe(): string {
-    const lines = [`lab ${this.prefix}  (internet: ${this.internetNs}, 203.0.113.0/24)`];
+    const v6 = this.nodes.some((n) => n.addresses6.length > 0) ? ` and ${INTERNET6_SUBNET}` : '';
+    const lines = [`lab ${this.prefix}  (internet: ${this.internetNs}, 203.0.113.0/24${v6})`];
     const walk = (network: string, depth: number): void => {
       for (const n of this.nodes.filter((x) => x.network === network)) {
         const pad = '  '.repeat(depth);

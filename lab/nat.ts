@@ -72,6 +72,23 @@ export interface RulesetOptions {
   readonly hairpin: boolean;
 }
 
+/**
+ * The router itself: nothing unsolicited from upstream (no open ports on a home router). ICMP
+ * is let in (ICMPv6 carries neighbour discovery, without which IPv6 does not work at all).
+ */
+function inputChain(lan: string, icmp: 'icmp' | 'ipv6-icmp'): string[] {
+  return [
+    '  chain input {',
+    '    type filter hook input priority filter; policy drop;',
+    '    ct state established,related accept',
+    '    ct state invalid drop',
+    '    iif "lo" accept',
+    `    iifname ${lan} accept`,
+    `    meta l4proto ${icmp} accept`,
+    '  }',
+  ];
+}
+
 /** The nft script (for `nft -f -`) that makes a router behave as `kind`. */
 export function natRuleset(o: RulesetOptions): string {
   const wan = JSON.stringify(o.wanIf);
@@ -131,17 +148,7 @@ export function natRuleset(o: RulesetOptions): string {
   if (learnPorts || learnAdf) lines.push('    ct status dnat accept');
   lines.push('  }');
 
-  // The router itself: nothing unsolicited from upstream (no open ports on a home router).
-  lines.push(
-    '  chain input {',
-    '    type filter hook input priority filter; policy drop;',
-    '    ct state established,related accept',
-    '    ct state invalid drop',
-    '    iif "lo" accept',
-    `    iifname ${lan} accept`,
-    '    meta l4proto icmp accept',
-    '  }',
-  );
+  lines.push(...inputChain(lan, 'icmp'));
   lines.push('}');
   return lines.join('\n') + '\n';
 }
@@ -165,14 +172,7 @@ export function firewall6Ruleset(o: { readonly kind: NatKind; readonly wanIf: st
     ...(o.kind === 'udp-blocked' ? [`    iifname ${lan} meta l4proto udp drop`] : []),
     `    iifname ${lan} oifname ${wan} accept`,
     '  }',
-    '  chain input {',
-    '    type filter hook input priority filter; policy drop;',
-    '    ct state established,related accept',
-    '    ct state invalid drop',
-    '    iif "lo" accept',
-    `    iifname ${lan} accept`,
-    '    meta l4proto ipv6-icmp accept',
-    '  }',
+    ...inputChain(lan, 'ipv6-icmp'),
     '}',
   ];
   return lines.join('\n') + '\n';

@@ -5,6 +5,13 @@ import assert from 'node:assert/strict';
 import { choosePath, DEFAULT_CHOICE_RULES, endpointFamily, type PathOption } from '../../src/magicsock/path-choice.js';
 import { PeerPaths } from '../../src/magicsock/peer-paths.js';
 
+/** A ping sent at `at` to `endpoint` and its pong `rtt` ms later. */
+function answer(p: PeerPaths, tx: { n: number }, endpoint: string, at: number, rtt: number): void {
+  const id = String(tx.n++);
+  p.pingSent(id, endpoint, at);
+  p.pongReceived(id, endpoint, at + rtt);
+}
+
 const opt = (endpoint: string, latencyMs: number | null, priv = false): PathOption => ({ endpoint, latencyMs, private: priv });
 
 test('endpointFamily: IPv4, bracketed IPv6, and not an endpoint', () => {
@@ -60,14 +67,9 @@ test('PeerPaths: IPv4 and IPv6 paths whose round trips cross back and forth do n
   const v6 = '[2001:db8:1::5]:4000';
   p.setPublished([v4, v6]);
   let now = 0;
-  let tx = 0;
-  const answer = (ep: string, rtt: number): void => {
-    const id = String(tx++);
-    p.pingSent(id, ep, now);
-    p.pongReceived(id, ep, now + rtt);
-  };
-  answer(v4, 10);
-  answer(v6, 11);
+  const tx = { n: 0 };
+  answer(p, tx, v4, now, 10);
+  answer(p, tx, v6, now, 11);
   const first = p.current(now + 20);
   assert.deepEqual(first, { kind: 'direct', endpoint: v4 });
   const seen = new Set<string>();
@@ -75,8 +77,8 @@ test('PeerPaths: IPv4 and IPv6 paths whose round trips cross back and forth do n
   for (let i = 0; i < 120; i++) {
     now += 1000;
     const v4ahead = Math.floor(i / 10) % 2 === 0;
-    answer(v4, v4ahead ? 10 : 12.5);
-    answer(v6, v4ahead ? 12.5 : 10);
+    answer(p, tx, v4, now, v4ahead ? 10 : 12.5);
+    answer(p, tx, v6, now, v4ahead ? 12.5 : 10);
     const cur = p.current(now + 20);
     if (cur.kind === 'direct') seen.add(cur.endpoint);
   }
@@ -88,17 +90,12 @@ test('PeerPaths: a much faster IPv6 path takes over from IPv4 once the hold is o
   const v4 = '203.0.113.5:4000';
   const v6 = '[2001:db8:1::5]:4000';
   p.setPublished([v4, v6]);
-  let tx = 0;
-  const answer = (ep: string, at: number, rtt: number): void => {
-    const id = String(tx++);
-    p.pingSent(id, ep, at);
-    p.pongReceived(id, ep, at + rtt);
-  };
-  answer(v4, 0, 40);
+  const tx = { n: 0 };
+  answer(p, tx, v4, 0, 40);
   assert.deepEqual(p.current(50), { kind: 'direct', endpoint: v4 });
   for (let t = 1000; t <= 40_000; t += 1000) {
-    answer(v4, t, 40);
-    answer(v6, t, 8);
+    answer(p, tx, v4, t, 40);
+    answer(p, tx, v6, t, 8);
     if (t < DEFAULT_CHOICE_RULES.crossFamilyHoldMs) assert.deepEqual(p.current(t + 50), { kind: 'direct', endpoint: v4 }, `at ${t}`);
   }
   assert.deepEqual(p.current(40_100), { kind: 'direct', endpoint: v6 });
