@@ -128,3 +128,9 @@ export function isCandidateIPv6(address: string): boolean {
   const first = b[0]!;
   return (first & 0xe0) === 0x20 || (first & 0xfe) === 0xfc;
 }
+
+/** "::ffff:192.0.2.1" (an IPv4 peer as a dual-stack socket shows it) is 192.0.2.1; anything else is itself. */
+export function unmapIPv4(address: string): string {
+  const m = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  return m ? m[1]! : address;
+}

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
+import { unmapIPv4 } from '../net/ip.js';
 import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
 import { apiRouter, handleHttp, isRefused, metrics as serveMetrics, type AuthOutcome } from './http-api.js';
 import { refusalMessage } from './refusal.js';
@@ -234,7 +235,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
       const now = Date.now();
-      const remote = req.socket.remoteAddress ? formatEndpoint(req.socket.remoteAddress, req.socket.remotePort ?? 0) : null;
+      // On a dual-stack listener an IPv4 peer shows as ::ffff:a.b.c.d; peers and views get a.b.c.d.
+      const remote = req.socket.remoteAddress ? formatEndpoint(unmapIPv4(req.socket.remoteAddress), req.socket.remotePort ?? 0) : null;
       const link: PeerLink = {
         sendText: (text) => ws.send(text),
         sendBinary: (frame) => ws.send(frame, { binary: true }),

@@ -67,3 +67,19 @@ test('netcheck over IPv6: reachability, the global IPv6 address and the latency 
     await b.close();
   }
 });
+
+test('a dual-stack coordinator ([::]) vouches for an IPv4 peer by its IPv4 address, not ::ffff:', async () => {
+  const t = await startTestServer({ listen: { host: '::', port: 0 } });
+  const nodes: PeerNode[] = [];
+  try {
+    const server = `http://127.0.0.1:${t.server.port}`;
+    nodes.push(await loopbackNode(t, await t.token('agent', 'ws1'), 'agent', { server }));
+    const client = await loopbackNode(t, await t.token('client', 'laptop', { allow: ['ws1'] }), 'client', { server });
+    nodes.push(client);
+    const key = (await client.openTunnel('ws1', 5000)).key;
+    assert.equal(client.coordinator.peers.get(key)?.seenFrom, '127.0.0.1');
+  } finally {
+    for (const n of nodes) n.close();
+    await t.close();
+  }
+});
