@@ -22,7 +22,7 @@ import { looksLikeStun } from '../stun/message.js';
 import { Netchecker, type NetcheckReport, type NetcheckSocket } from '../netcheck/index.js';
 import { DiscoSealer, looksLikeDisco, type DiscoMessage } from '../disco/index.js';
 import type { NodeKey } from '../identity/node-key.js';
-import { formatEndpoint, splitEndpoint } from '../net/endpoint.js';
+import { canonicalEndpoint, formatEndpoint, splitEndpoint } from '../net/endpoint.js';
 import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
 import { RELAY, samePath, type Path } from '../net/path.js';
 import { Candidates } from './candidates.js';
@@ -222,7 +222,9 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   }
 
   /** A peer the coordinator vouched for, with its published endpoints, identity and seen-from IP. */
-  upsertPeer(key: string, endpoints: readonly string[], vouch: PeerVouch = {}): void {
+  upsertPeer(key: string, published: readonly string[], vouch: PeerVouch = {}): void {
+    // Packets arrive from canonical IPv6 text; a peer's own spelling of its address must match it.
+    const endpoints = published.map(canonicalEndpoint);
     let peer = this.peers.get(key);
     const now = this.now();
     const vouchedIp = normalizeIp(vouch.vouchedIp);

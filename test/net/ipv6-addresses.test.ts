@@ -8,6 +8,7 @@ import { interfaceCandidateAddresses, interfaceIPv4Addresses, interfaceAddresses
 import { familiesOf, reachableStunServers, socketFamilies } from '../../src/magicsock/dual-stack.js';
 import { Candidates, mergeEndpoints } from '../../src/magicsock/candidates.js';
 import { resolveEndpointFamilies } from '../../src/net/resolve.js';
+import { canonicalEndpoint } from '../../src/net/endpoint.js';
 import { decodeDisco, encodeDisco } from '../../src/disco/messages.js';
 import { aimCallMeMaybe, mayAim } from '../../src/magicsock/probe-aim.js';
 
@@ -81,4 +82,12 @@ test('disco: call-me-maybe and pong carry IPv6 endpoints intact; aiming accepts 
   assert.equal(mayAim('[2001:db8:1::2]:4000', aim), true);
   assert.equal(mayAim('[2001:db8:1::3]:4000', aim), false, 'an unpublished IPv6 address of nobody we know');
   assert.deepEqual(aimCallMeMaybe(['[2001:db8:1::2]:4000', '[2001:db8:1::9]:4000'], aim), ['[2001:db8:1::2]:4000']);
+});
+
+test('canonicalEndpoint: one text per IPv6 endpoint, the form packets arrive from; anything else unchanged', () => {
+  assert.equal(canonicalEndpoint('[2001:DB8:0:0::1]:4000'), '[2001:db8::1]:4000');
+  assert.equal(canonicalEndpoint('[2001:db8::1]:4000'), '[2001:db8::1]:4000');
+  assert.equal(canonicalEndpoint('[::FFFF:192.0.2.1]:4000'), '[::ffff:192.0.2.1]:4000');
+  assert.equal(canonicalEndpoint('192.0.2.1:4000'), '192.0.2.1:4000');
+  assert.equal(canonicalEndpoint('not an endpoint'), 'not an endpoint');
 });
