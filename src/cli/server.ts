@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
 import { formatEndpoint, type HostPort } from '../net/endpoint.js';
+import { hasIPv6 } from '../net/interfaces.js';
 import { createMetrics } from '../server/metrics.js';
 import { PROTOCOL_PATH } from '../coordination/protocol.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, ListenError, startCoordinatorServer } from '../server/server.js';
@@ -16,7 +17,8 @@ import { addLogOptions } from './log-options.js';
 import { summaryOf } from './command-list.js';
 import { addServerTlsOptions, reloadOnSighup, serverTls, tlsBannerLine, tlsHostName, trustProxyFlag, proxyWords, type TlsFlags } from './server-tls.js';
 
-export const DEFAULT_LISTEN = '0.0.0.0:8080';
+/** All interfaces, IPv6 and IPv4 (a dual-stack listener); 0.0.0.0:8080 where IPv6 is off. */
+export const DEFAULT_LISTEN = '[::]:8080';
 /** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
 export const DEFAULT_STUN_PORT = 3478;
 
@@ -70,7 +72,7 @@ export function registerServer(program: Command): void {
 }
 
 async function runServer(flags: ServerFlags): Promise<void> {
-  const listen = toListen(hostPortFlag('--listen', flags.listen, 8080));
+  const listen = toListen(hostPortFlag('--listen', flags.listen === DEFAULT_LISTEN && !hasIPv6() ? '0.0.0.0:8080' : flags.listen, 8080));
   const stunDefaulted = flags.stunListen === undefined;
   const stunDisabled = flags.stunListen === 'disable' || (flags.stun ?? []).includes('disable');
   const stunListen = stunDisabled

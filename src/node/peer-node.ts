@@ -16,7 +16,7 @@ import { interfaceFingerprint } from '../net/interfaces.js';
 import { PORT_PREDICTION_DELAY_MS, planPortPrediction } from '../magicsock/port-prediction.js';
 import type { NodeKey } from '../identity/node-key.js';
 import type { NetcheckReport } from '../netcheck/report.js';
-import { resolveEndpoint } from '../net/resolve.js';
+import { resolveEndpointFamilies } from '../net/resolve.js';
 import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
@@ -346,8 +346,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const resolved: StunTarget[] = [];
     for (const s of list) {
       try {
-        const e = await resolveEndpoint(s, DEFAULT_PORT);
-        if (e.family === 4) resolved.push({ address: e.address, port: e.port });
+        // A name with A and AAAA records is a server in each family: the socket is dual-stack,
+        // and magicsock asks only the families it can reach.
+        for (const e of await resolveEndpointFamilies(s, DEFAULT_PORT)) resolved.push({ address: e.address, port: e.port });
       } catch (err) {
         this.log.warn({ stun: s, err: (err as Error).message }, 'skipping a STUN server that does not resolve');
       }

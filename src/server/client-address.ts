@@ -7,6 +7,7 @@
 // the per-address connection cap and the address peers are told they saw each other come from.
 import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
+import { unmapIPv4 } from '../net/ip.js';
 
 export interface ClientAddress {
   readonly address: string;
@@ -31,9 +32,7 @@ export type ProxyTrust = readonly string[];
 export const LOOPBACK_PROXY = 'loopback';
 
 /** An IPv4 address as Node reports it on a dual-stack socket (::ffff:a.b.c.d) is the IPv4 address. */
-function plain(address: string): string {
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
-}
+const plain = unmapIPv4;
 
 export function isTrustedProxy(trust: ProxyTrust, address: string | undefined): boolean {
   if (address === undefined || trust.length === 0) return false;
@@ -45,9 +44,10 @@ export function isTrustedProxy(trust: ProxyTrust, address: string | undefined): 
 export function clientAddress(req: IncomingMessage, trust: ProxyTrust): ClientAddress {
   if (isTrustedProxy(trust, req.socket.remoteAddress)) {
     const forwarded = lastForwardedFor(req.headers['x-forwarded-for']);
-    if (forwarded !== null) return { address: forwarded, port: null, forwarded: true };
+    if (forwarded !== null) return { address: plain(forwarded), port: null, forwarded: true };
   }
-  return { address: req.socket.remoteAddress ?? 'unknown', port: req.socket.remotePort ?? null, forwarded: false };
+  // On a dual-stack listener an IPv4 peer shows as ::ffff:a.b.c.d; peers and views get a.b.c.d.
+  return { address: req.socket.remoteAddress ? plain(req.socket.remoteAddress) : 'unknown', port: req.socket.remotePort ?? null, forwarded: false };
 }
 
 /** Counts what each address holds open, against a cap (0: no cap). */
