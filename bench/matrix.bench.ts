@@ -105,7 +105,7 @@ function summarizeRow(r: Row): { got: string; direct: number; ttd: number | null
   };
 }
 
-const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'winning candidate (runs)', 'median time to direct', 'median pong latency', 'stream carrier (runs)'];
+const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'winning candidate (runs)', 'direct over', 'median time to direct', 'median pong latency', 'stream carrier (runs)'];
 
 /** "mapped 3/3", "reflexive 2/3, local 1/3", or "-" when no run went direct. */
 function winners(r: Row): string {
@@ -114,6 +114,13 @@ function winners(r: Row): string {
   const counts = new Map<string, number>();
   for (const w of seen) counts.set(w, (counts.get(w) ?? 0) + 1);
   return [...counts].map(([w, n]) => `${w} ${n}/${RUNS}`).join(', ') + (r.cell.winner ? ` (want ${r.cell.winner})` : '');
+}
+
+/** The IP family of the direct paths a cell's runs ended on: "IPv4 3/3", "IPv6 3/3", or "-". */
+function families(r: Row): string {
+  const fams = r.runs.flatMap((x) => (x.outcome?.summary.path === 'direct' && x.outcome.summary.endpoint ? [x.outcome.summary.endpoint.startsWith('[') ? 'IPv6' : 'IPv4'] : []));
+  if (fams.length === 0) return '-';
+  return ['IPv4', 'IPv6'].filter((f) => fams.includes(f)).map((f) => `${f} ${fams.filter((x) => x === f).length}/${RUNS}`).join(', ');
 }
 
 /** "tcp 3/3", "udx 2/3, tcp 1/3", or "-" for relay cells. */
@@ -133,6 +140,7 @@ function cells(r: Row): string[] {
     r.cell.expect,
     `${s.got}${s.ok ? '' : '  !'}`,
     winners(r),
+    families(r),
     s.ttd === null ? '-' : `${Math.round(s.ttd)} ms`,
     s.latency === null ? '-' : `${s.latency.toFixed(2)} ms`,
     carriers(r),
@@ -185,10 +193,12 @@ async function main(): Promise<void> {
     const top = [...new Set(kinds)].sort((a, b) => kinds.filter((k) => k === b).length - kinds.filter((k) => k === a).length)[0]!;
     byKind.set(top, (byKind.get(top) ?? 0) + 1);
   }
+  const directOver6 = rows.filter((r) => summarizeRow(r).direct === RUNS && families(r).startsWith('IPv6')).length;
   const footer =
     `${directCells}/${rows.length} cells went direct in every run (${Math.round((100 * directCells) / rows.length)}%), ` +
     `by winning candidate: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}; ` +
-    `${asExpected}/${rows.length} cells as expected; ${Math.round((performance.now() - t0) / 1000)} s in all`;
+    `${asExpected}/${rows.length} cells as expected; ` +
+    `direct in every run over IPv4: ${directCells - directOver6}, over IPv6: ${directOver6}; ${Math.round((performance.now() - t0) / 1000)} s in all`;
   console.log(textTable(rows));
   console.log(footer);
   for (const r of rows) for (const e of summarizeRow(r).errors) console.log(`  ${r.cell.name}: error: ${e}`);

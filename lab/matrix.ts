@@ -1,10 +1,11 @@
 // The connectivity matrix of the peer engine: who sits behind what, and which path
 // `traverse ping` must end on. Shared by the lab test and the matrix benchmark.
 import { INTERNET, type TopologySpec } from './spec.js';
-import { corporate, pairOfNats, sameLan, COORD_ADDRESS, COORD_HOST, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
+import { corporate, pairOfNats, pairOfNats6, sameLan, COORD_ADDRESS, COORD_HOST, STUN_ADDRESSES, STUN_HOST } from './topologies.js';
 import { startTraverseStun, TRAVERSE_STUN_PORT } from './stun-servers.js';
 import type { NatKind } from './nat.js';
-import { createToken, runPing, startAgent, startCoordinator, type PingOutcome } from './peers.js';
+import { coordinatorUrlFor, createToken, runPing, startAgent, startCoordinator, type PingOutcome } from './peers.js';
+import { formatEndpoint } from '../src/net/endpoint.js';
 import type { Lab } from './lab.js';
 import { miniupnpdMappings } from './miniupnpd.js';
 import type { PortMappingProtocols } from './spec.js';
@@ -59,9 +60,10 @@ async function mappingsFor(lab: Lab, host: string): Promise<{ router: string; wa
 /** Classifies the client's path endpoint (while both peers still run, so the mappings are there). */
 export async function candidateKind(lab: Lab, endpoint: string, agent = 'agent', client = 'client'): Promise<CandidateKind> {
   const i = endpoint.lastIndexOf(':');
-  const ip = endpoint.slice(0, i);
+  const ip = endpoint.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(endpoint.slice(i + 1));
-  if (lab.node(agent).addresses.includes(ip)) return 'local';
+  // IPv6 has no NAT in the lab: an agent's IPv6 address is its interface's own.
+  if (lab.node(agent).addresses.includes(ip) || lab.node(agent).addresses6.includes(ip)) return 'local';
   if ((await mappingsFor(lab, agent)).some((m) => m.wan === ip && m.ports.includes(port))) return 'mapped';
   // The client's own mapping: a flow that came in from the endpoint and was DNATed to the client
   // (on a router running miniupnpd, only a mapping does that). The client has deleted the mapping
@@ -147,6 +149,10 @@ export const MATRIX: readonly MatrixCell[] = [
   { name: 'hard+NAT-PMP / easy', agentSide: 'hard, router maps by NAT-PMP', clientSide: 'EIM, port-restricted', topology: () => mappingPair({ nat: 'easy' }, { nat: 'hard', portMapping: ONLY_NATPMP }), stunHosts: PUBLIC, expect: 'direct', winner: 'mapped' },
   { name: 'mapping behind a carrier NAT / easy', agentSide: 'router maps (all three) but sits behind a carrier-grade NAT', clientSide: 'EIM, port-restricted', topology: mappingBehindCarrier, stunHosts: PUBLIC, expect: 'direct', winner: 'reflexive' },
   { name: 'easy / easy, server --block-direct', agentSide: 'EIM, port-restricted', clientSide: 'EIM, port-restricted, server --block-direct', topology: () => pairOfNats('easy', 'easy'), stunHosts: PUBLIC, serverArgs: ['--block-direct'], expect: 'relay', reason: /blocks direct/ },
+  // IPv6 (no NAT66; each router a stateful firewall that lets in only replies to what its host sent).
+  { name: 'hard / hard, both with IPv6', agentSide: 'hard IPv4 NAT, IPv6 behind a stateful firewall', clientSide: 'the same', topology: () => pairOfNats6('hard', 'hard', 'dual-stack', 'dual-stack'), stunHosts: PUBLIC, expect: 'direct', endpointPrefix: '[2001:db8:2::' },
+  { name: 'dual-stack / IPv6-only', agentSide: 'easy IPv4 NAT, IPv6 behind a stateful firewall', clientSide: 'IPv6 only, stateful firewall', topology: () => pairOfNats6('easy', 'easy', 'ipv6-only', 'dual-stack'), stunHosts: PUBLIC, expect: 'direct', endpointPrefix: '[2001:db8:2::' },
+  { name: 'IPv4-only / IPv6-only', agentSide: 'easy IPv4 NAT, no IPv6', clientSide: 'IPv6 only, stateful firewall', topology: () => pairOfNats6('easy', 'easy', 'ipv6-only', 'ipv4-only'), stunHosts: PUBLIC, expect: 'relay', reason: /no address family in common/ },
 ];
 
 export const STUN_PORT_IN_MATRIX = TRAVERSE_STUN_PORT;
@@ -165,15 +171,20 @@ export async function runCell(
   /** Runs after the ping, while the server and the agent are still up (the matrix benchmark's lane probe). */
   afterPing?: (peers: { coordUrl: string; clientToken: string }) => Promise<void>,
 ): Promise<CellOutcome> {
-  await Promise.all(cell.stunHosts.map((h) => startTraverseStun(lab, h)));
-  const stunArgs = cell.stunHosts.flatMap((h) => ['--stun', `${lab.node(h).addresses[0]}:${STUN_PORT_IN_MATRIX}`]);
+  // A STUN host with IPv6 addresses runs a second server on those (RFC 5780 pairs one family).
+  const families = (h: string): (4 | 6)[] => (lab.node(h).addresses6.length >= 2 ? [4, 6] : [4]);
+  await Promise.all(cell.stunHosts.flatMap((h) => families(h).map((f) => startTraverseStun(lab, h, STUN_PORT_IN_MATRIX, f))));
+  const stunArgs = cell.stunHosts.flatMap((h) =>
+    families(h).flatMap((f) => ['--stun', formatEndpoint(f === 6 ? lab.node(h).addresses6[0]! : lab.node(h).addresses[0]!, STUN_PORT_IN_MATRIX)]),
+  );
   const coord = await startCoordinator(lab, [...stunArgs, ...(cell.serverArgs ?? [])]);
   const agentToken = await createToken(coord.dataDir, ['--agent', 'dev-box']);
   const clientToken = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
-  await startAgent(lab, 'agent', coord.url, agentToken);
-  const outcome = await runPing(lab, 'client', coord.url, clientToken, 'dev-box', [...pingArgs, ...(cell.pingArgs ?? [])]);
+  await startAgent(lab, 'agent', coordinatorUrlFor(lab, 'agent', coord), agentToken);
+  const clientUrl = coordinatorUrlFor(lab, 'client', coord);
+  const outcome = await runPing(lab, 'client', clientUrl, clientToken, 'dev-box', [...pingArgs, ...(cell.pingArgs ?? [])]);
   // While the agent (and its mapping) is still there.
   const winner = outcome.summary.path === 'direct' && outcome.summary.endpoint ? await candidateKind(lab, outcome.summary.endpoint) : null;
-  await afterPing?.({ coordUrl: coord.url, clientToken });
+  await afterPing?.({ coordUrl: clientUrl, clientToken });
   return { ...outcome, winner };
 }

@@ -6,6 +6,7 @@ import { fetchServerInfo, ServerInfoError } from '../node/server-info.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { addTokenOptions } from './token-source.js';
 import { collect, intOption, portOption, serverFlag } from './options.js';
+import { addCaOption, trustFlag } from './ca-option.js';
 import { resolveStunServers, stunServerList } from './stun-servers.js';
 import { summaryOf } from './command-list.js';
 import { portMappingWanted } from './peer-options.js';
@@ -20,6 +21,7 @@ interface NetcheckFlags {
   timeout: number;
   localPort?: number;
   portMapping?: boolean;
+  ca?: string;
 }
 
 export function registerNetcheckCommand(program: Command): void {
@@ -32,6 +34,7 @@ export function registerNetcheckCommand(program: Command): void {
       collect,
     )
     .addOption(new Option('--server <url>', 'the coordination server: its STUN servers are probed (when no --stun) and its relay latency reported').env('TRAVERSE_SERVER'));
+  addCaOption(cmd);
   addTokenOptions(cmd, { stdin: true, help: 'a token for --server (any kind; env TRAVERSE_TOKEN)' });
   cmd
     .option('--timeout <ms>', 'total time budget; blocked UDP is reported within it', intOption('--timeout', 100, 60_000), 3000)
@@ -60,7 +63,7 @@ export function registerNetcheckCommand(program: Command): void {
       let relay: { server: string; latencyMs: number } | null = null;
       if (server && flags.token) {
         try {
-          const info = await fetchServerInfo(server, flags.token, Math.min(3000, flags.timeout));
+          const info = await fetchServerInfo(server, flags.token, Math.min(3000, flags.timeout), 3, trustFlag(flags.ca));
           relay = { server: server.host, latencyMs: info.latencyMs };
           if (list === null) list = info.config.stun.length > 0 ? { disabled: false, servers: info.config.stun } : { disabled: true };
         } catch (err) {

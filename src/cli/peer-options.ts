@@ -7,10 +7,11 @@ import { NodeKey } from '../identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { collect, portOption, serverFlag } from './options.js';
+import { collect, portOption, serverListFlag } from './options.js';
 import { stunServerList } from './stun-servers.js';
 import { addTokenOptions } from './token-source.js';
 import { addLogOptions } from './log-options.js';
+import { addCaOption, trustFlag } from './ca-option.js';
 
 export interface PeerFlags {
   server?: string;
@@ -22,13 +23,18 @@ export interface PeerFlags {
   disableDirect?: boolean;
   tcpLane?: boolean;
   portMapping?: boolean;
+  ca?: string;
 }
 
 export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; stdinToken?: boolean }): Command {
   addTokenOptions(cmd, { stdin: opts.stdinToken ?? true });
   addLogOptions(cmd, 'warn');
   cmd
-    .addOption(new Option('--server <url>', 'coordination server URL, e.g. http://coord.example:8080').env('TRAVERSE_SERVER'))
+    .addOption(new Option(
+        '--server <urls>',
+        'coordination server URL, e.g. https://coord.example:8080; several, comma-separated, are replicas: the node moves to another when its server goes away',
+      ).env('TRAVERSE_SERVER'));
+  addCaOption(cmd)
     .option('--stun <host:port>', 'STUN server (repeatable; "disable" turns STUN off); replaces the list the server sends', collect)
     .option('--port <n>', 'local UDP port for the node\'s socket (default: any free port)', portOption)
     .option(
@@ -73,7 +79,8 @@ export async function startPeer(
 ): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
-  const server = serverFlag(flags.server).href;
+  const server = serverListFlag(flags.server).map((u) => u.href);
+  const trust = trustFlag(flags.ca);
   const lane = process.env.TRAVERSE_TCP_LANE;
   if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
     throw new UsageError(`TRAVERSE_TCP_LANE="${lane}": use 0 (no TCP lanes) or 1 (the default)`);
@@ -92,6 +99,7 @@ export async function startPeer(
       portMapping,
       tcpLane: (flags.tcpLane ?? true) && process.env.TRAVERSE_TCP_LANE !== '0',
       logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
+      trust,
       ...(flags.port !== undefined ? { port: flags.port } : {}),
       // One-shot commands fail when the server cannot be reached; the agent keeps trying.
       ...(kind === 'client'

@@ -1,10 +1,12 @@
 // Candidate endpoints of this node: where a peer might reach our socket. Each source of them is
-// here: the machine's interfaces (with the socket's port), STUN-reflexive addresses, and the
-// addresses peers saw us at. A new source (port mapping, IPv6) is one more field and one more
-// argument to mergeEndpoints.
+// here: the machine's interfaces (with the socket's port: IPv4, and global or unique-local IPv6),
+// STUN-reflexive addresses (over IPv4 and IPv6), and the addresses peers saw us at. A new source
+// (port mapping) is one more field and one more argument to mergeEndpoints.
 import type { StunClient, StunTarget } from '../stun/client.js';
 import { formatEndpoint } from '../net/endpoint.js';
-import { interfaceIPv4Addresses } from '../net/interfaces.js';
+import { interfaceCandidateAddresses } from '../net/interfaces.js';
+import { ipFamily } from '../net/ip.js';
+import { familiesOf, type Family } from './dual-stack.js';
 import { judgeMapping } from '../portmap/report.js';
 
 /** Addresses peers saw us at, most recent first, kept up to this many (hard NATs show several). */
@@ -17,8 +19,8 @@ export class Candidates {
   private mapped: { address: string; port: number } | null = null;
 
   constructor(
-    /** The addresses to offer with the socket's port; the machine's IPv4 interfaces by default. */
-    private readonly localAddresses: () => readonly string[] = interfaceIPv4Addresses,
+    /** The addresses to offer with the socket's port; the machine's interfaces by default. */
+    private readonly localAddresses: () => readonly string[] = interfaceCandidateAddresses,
   ) {}
 
   /**
@@ -59,7 +61,8 @@ export class Candidates {
    */
   mappedTrust(): { trusted: boolean | null; reason: string | null } {
     if (!this.mapped) return { trusted: null, reason: null };
-    const stunIps = [...new Set(this.reflexive.map((r) => r.slice(0, r.lastIndexOf(':'))))];
+    // The mapping is an IPv4 address: compare it with what IPv4 STUN servers saw.
+    const stunIps = [...new Set(this.reflexive.map((r) => r.slice(0, r.lastIndexOf(':'))))].filter((ip) => ipFamily(ip) === 4);
     return judgeMapping(this.mapped.address, stunIps);
   }
 
@@ -68,13 +71,19 @@ export class Candidates {
    * (a peer anywhere can reach it, whatever its NAT); one that is not trusted is still offered,
    * last, since trying it costs a few probes.
    */
-  list(port: number): string[] {
+  list(port: number, families: readonly Family[] = [4, 6]): string[] {
+    const carried = (a: string): boolean => families.includes(ipFamily(a) as Family);
     const mapped = this.mapped ? formatEndpoint(this.mapped.address, this.mapped.port) : null;
     const trusted = mapped !== null && this.mappedTrust().trusted !== false;
-    const merged = mergeEndpoints(this.localAddresses(), port, this.reflexive, this.observedSelf);
+    const merged = mergeEndpoints(this.localAddresses().filter(carried), port, this.reflexive, this.observedSelf);
     if (mapped === null) return merged;
     const rest = merged.filter((e) => e !== mapped);
     return trusted ? [mapped, ...rest].slice(0, 32) : [...rest.slice(0, 31), mapped];
+  }
+
+  /** The IP families this machine has candidate addresses in. */
+  localFamilies(): Family[] {
+    return familiesOf(this.localAddresses());
   }
 }
 

@@ -19,13 +19,14 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { StunClient, type StunTarget } from '../stun/client.js';
 import { looksLikeStun } from '../stun/message.js';
-import { Netchecker, type NetcheckReport } from '../netcheck/index.js';
+import { Netchecker, type NetcheckReport, type NetcheckSocket } from '../netcheck/index.js';
 import { DiscoSealer, looksLikeDisco, type DiscoMessage } from '../disco/index.js';
 import type { NodeKey } from '../identity/node-key.js';
-import { formatEndpoint, splitEndpoint } from '../net/endpoint.js';
+import { canonicalEndpoint, formatEndpoint, splitEndpoint } from '../net/endpoint.js';
 import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
 import { RELAY, samePath, type Path } from '../net/path.js';
 import { Candidates } from './candidates.js';
+import { bindNodeSocket, reachableStunServers, socketFamilies } from './dual-stack.js';
 import { RelayShim, type RelayTransport } from './relay-shim.js';
 import { PortPredictor, type PortPredictionPlan } from './port-prediction.js';
 import { ProbeBudget, type ProbeLimits } from './probe-budget.js';
@@ -38,10 +39,14 @@ export interface MagicSockOptions {
   readonly relay: RelayTransport;
   /** Local UDP port (0: any). */
   readonly port?: number;
+  /** Default: "::", dual-stack (IPv4 and IPv6 on one socket), or 0.0.0.0 where IPv6 is off. */
   readonly bindAddress?: string;
   /** False for relay-only operation (--disable-direct, or the server's --block-direct). */
   readonly directAllowed?: boolean;
-  /** The addresses to offer as local candidates; the machine's IPv4 interfaces by default. */
+  /**
+   * The addresses to offer as local candidates: by default the machine's IPv4 interfaces and its
+   * global and unique-local IPv6 ones (those the socket's families carry).
+   */
   readonly localAddresses?: () => readonly string[];
   readonly logger?: Logger;
   /** Overrides for the path timers (tests). */
@@ -125,6 +130,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   /** Keeps a port mapping on the gateway, when port mapping is on. */
   private readonly portMapper: PortMapKeeper | null;
   private portMapperClosed: Promise<void> = Promise.resolve();
+  /** The IP families the node's socket carries (both on a dual-stack socket). */
+  readonly families: readonly (4 | 6)[];
 
   private constructor(
     udx: UDX,
@@ -160,6 +167,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     );
     this.stun = new StunClient({ send: (b, p, a) => this.sendRaw(b, p, a) });
     const port = this.port;
+    this.families = socketFamilies(socket.address().host);
     this.portMapper = options.portMapping
       ? new PortMapKeeper({
           ...options.portMapping,
@@ -172,8 +180,13 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
           },
         })
       : null;
+    // One socket serves both families: netcheck sees it as the IPv4 socket and the IPv6 one.
+    const netSock = (address: string): NetcheckSocket => ({ stun: this.stun, send: (b, p, a) => this.sendRaw(b, p, a), local: () => ({ address, port }) });
     this.netchecker = new Netchecker(
-      { v4: { stun: this.stun, send: (b, p, a) => this.sendRaw(b, p, a), local: () => ({ address: '0.0.0.0', port }) } },
+      {
+        ...(this.families.includes(4) ? { v4: netSock('0.0.0.0') } : {}),
+        ...(this.families.includes(6) ? { v6: netSock('::') } : {}),
+      },
       this.portMapper ? { portMapping: () => this.portMappingFindings() } : {},
     );
     socket.on('message', (msg, from) => this.onDatagram(msg, from));
@@ -183,12 +196,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
 
   static async open(options: MagicSockOptions): Promise<MagicSock> {
     const udx = new UDX();
-    const socket = udx.createSocket();
-    try {
-      socket.bind(options.port ?? 0, options.bindAddress ?? '0.0.0.0');
-    } catch (err) {
-      throw new Error(`cannot bind UDP port ${options.port ?? 0}: ${(err as Error).message}`);
-    }
+    const socket = bindNodeSocket(udx, options.port ?? 0, options.bindAddress);
     // Bulk streams want more than the default socket buffers; failure here is not fatal.
     try {
       socket.setRecvBufferSize(4 << 20);
@@ -230,7 +238,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   async refreshEndpoints(timeoutMs = 1500): Promise<string[]> {
     // The mapped candidate goes first: wait for the gateway too, at most its probe budget.
     const mapping = this.portMapper?.settled();
-    if (this.directAllowed && this.stunServers.length > 0) await this.candidates.learnReflexive(this.stun, this.stunServers, timeoutMs);
+    const servers = reachableStunServers(this.stunServers, this.families, this.candidates.localFamilies());
+    if (this.directAllowed && servers.length > 0) await this.candidates.learnReflexive(this.stun, servers, timeoutMs);
     await mapping;
     return this.recomputeEndpoints();
   }
@@ -271,7 +280,9 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   }
 
   /** A peer the coordinator vouched for, with its published endpoints, identity and seen-from IP. */
-  upsertPeer(key: string, endpoints: readonly string[], vouch: PeerVouch = {}): void {
+  upsertPeer(key: string, published: readonly string[], vouch: PeerVouch = {}): void {
+    // Packets arrive from canonical IPv6 text; a peer's own spelling of its address must match it.
+    const endpoints = published.map(canonicalEndpoint);
     let peer = this.peers.get(key);
     const now = this.now();
     const vouchedIp = normalizeIp(vouch.vouchedIp);
@@ -428,7 +439,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   // ------------------------------------------------------------------------------------------
 
   private recomputeEndpoints(): string[] {
-    const list = this.directAllowed ? this.candidates.list(this.port) : [];
+    const list = this.directAllowed ? this.candidates.list(this.port, this.families) : [];
     if (list.join(',') !== this.published.join(',')) {
       this.published = list;
       this.emit('endpoints', list);
