@@ -130,7 +130,13 @@ export class PortMapClient {
    */
   probe(): Promise<Probe> {
     const parts: Partial<Record<PortMapProtocol, ProbePart>> = {};
-    const asks: Record<PortMapProtocol, Promise<ProbePart>> = { pcp: this.probePcp(), natpmp: this.probeNatPmp(), upnp: this.probeUpnp() };
+    // A protocol whose probe fails outright (a socket error) is one more that did not answer.
+    const failed = (err: unknown): ProbePart => ({ status: { available: false, reason: (err as Error).message } });
+    const asks: Record<PortMapProtocol, Promise<ProbePart>> = {
+      pcp: this.probePcp().catch(failed),
+      natpmp: this.probeNatPmp().catch(failed),
+      upnp: this.probeUpnp().catch(failed),
+    };
     const complete = Promise.all(PROTOCOLS.map((p) => asks[p])).then(([pcp, natpmp, upnp]) => probeOf({ pcp, natpmp, upnp }));
     return new Promise((resolve) => {
       for (const p of PROTOCOLS) {

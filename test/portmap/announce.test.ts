@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import fc from 'fast-check';
 import { AnnouncementGate, parseAnnouncement } from '../../src/portmap/announce.js';
 import { PortMapKeeper } from '../../src/portmap/keeper.js';
 import { RenewalSchedule } from '../../src/portmap/schedule.js';
@@ -42,6 +43,19 @@ test('parseAnnouncement: successful PCP ANNOUNCE and NAT-PMP notifications; anyt
   mapResponse[1] = 0x81;
   assert.equal(parseAnnouncement(mapResponse), null, 'a MAP response is not an announcement');
   for (const junk of [Buffer.alloc(0), Buffer.from([2]), Buffer.from([0, 128, 0]), Buffer.alloc(1200, 0xff)]) assert.equal(parseAnnouncement(junk), null);
+});
+
+test('parseAnnouncement and the gate never throw on random or near-valid bytes', () => {
+  const gate = new AnnouncementGate('192.168.1.1', 0);
+  const nearValid = fc.uint8Array({ minLength: 2, maxLength: 64 }).map((b) => Uint8Array.of(b[0]! & 2, 0x80 | (b[1]! & 0x81), ...b.subarray(2)));
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 1100 }), nearValid), (bytes) => {
+      const a = parseAnnouncement(bytes);
+      assert.ok(a === null || (Number.isInteger(a.epochS) && a.epochS >= 0));
+      assert.equal(gate.accept('192.168.1.1', bytes, 0), a !== null);
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test('AnnouncementGate: only from the gateway, only well-formed, at most one per interval', () => {
