@@ -1,8 +1,10 @@
 // Which certificate authorities a TLS connection made by Traverse trusts: Node's own store (the
-// Mozilla list, plus NODE_EXTRA_CA_CERTS) and, for a private CA, the certificates of one PEM file
-// (--ca FILE / TRAVERSE_CA). The file is added to the store, never replaces it, and nothing here
-// can turn verification off: a name or chain that does not check out fails the connection.
-import { readFileSync } from 'node:fs';
+// Mozilla list, plus NODE_EXTRA_CA_CERTS), the operating system's CA bundle (where a company's
+// own CA is installed with update-ca-certificates; Node 20 does not read it by itself) and, for a
+// private CA, the certificates of one PEM file (--ca FILE / TRAVERSE_CA). Each is added to the
+// others, never replaces them, and nothing here can turn verification off: a name or chain that
+// does not check out fails the connection.
+import { readFileSync, statSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 
@@ -18,11 +20,59 @@ export interface Trust {
   readonly caFile: string | undefined;
 }
 
-export const DEFAULT_TRUST: Trust = { ca: undefined, caFile: undefined };
-
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 /** A CA bundle is a few hundred kilobytes at most; a bigger file is a mistake. */
 const MAX_CA_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Where operating systems keep their CA bundle, first match wins: SSL_CERT_FILE (OpenSSL's own
+ * variable) when set, then Debian/Ubuntu/Alpine, Fedora/RHEL, and macOS/BSD (from Homebrew).
+ */
+function systemBundlePaths(): string[] {
+  const fromEnv = process.env.SSL_CERT_FILE;
+  return [...(fromEnv ? [fromEnv] : []), '/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+}
+
+let systemCache: { key: string; certs: readonly string[] } | null = null;
+
+/**
+ * The certificates of the system's CA bundle, read once per bundle path (an unreadable or
+ * oversized bundle counts as none: Node's own store still applies).
+ */
+export function systemCaCertificates(): readonly string[] {
+  for (const path of systemBundlePaths()) {
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      continue;
+    }
+    if (systemCache?.key === path) return systemCache.certs;
+    let certs: string[] = [];
+    try {
+      if (size <= MAX_CA_FILE_BYTES) certs = readFileSync(path, 'utf8').match(PEM_CERT) ?? [];
+    } catch {
+      certs = [];
+    }
+    systemCache = { key: path, certs };
+    return certs;
+  }
+  return [];
+}
+
+/** Node's store and the system's bundle, without duplicates. */
+function baseStore(): string[] {
+  return [...new Set([...rootCertificates, ...systemCaCertificates()])];
+}
+
+/** No --ca: Node's store plus the system's bundle (computed when first used). */
+export const DEFAULT_TRUST: Trust = {
+  get ca(): readonly string[] | undefined {
+    const system = systemCaCertificates();
+    return system.length === 0 ? undefined : baseStore();
+  },
+  caFile: undefined,
+};
 
 /** The trust for a --ca FILE (or none): every certificate in the file must parse. */
 export function loadTrust(caFile: string | undefined, flag = '--ca'): Trust {
@@ -49,8 +99,8 @@ export function trustFromPem(text: string, origin = 'ca'): Trust {
       throw new TrustError(`${origin}: certificate ${i + 1} does not parse (${(err as Error).message})`);
     }
   }
-  // Node replaces its store when `ca` is given: keep the public CAs, add the private ones.
-  return { ca: [...rootCertificates, ...certs], caFile: undefined };
+  // Node replaces its store when `ca` is given: keep the public and system CAs, add the private ones.
+  return { ca: [...baseStore(), ...certs], caFile: undefined };
 }
 
 /** The options a tls/https client takes for this trust (spread into the request options). */

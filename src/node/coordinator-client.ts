@@ -53,7 +53,7 @@ export interface CoordinatorClientOptions {
   readonly proveKey: (challenge: KeyChallenge) => string;
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
-  /** The CAs an https/wss server's certificate is checked against (default: Node's store). */
+  /** The CAs an https/wss server's certificate is checked against (default: Node's store and the system's bundle). */
   readonly trust?: Trust;
   /** How host names become addresses (default: the system's resolver, as dns.lookup). */
   readonly resolve?: Resolver;

@@ -65,7 +65,7 @@ export interface PeerNodeOptions {
   readonly connectTimeoutMs?: number;
   /** Told why the first connection is not there yet (while the node keeps retrying). */
   readonly onConnectProblem?: (detail: string) => void;
-  /** The CAs an https server's certificate is checked against (--ca; default: Node's store). */
+  /** The CAs an https server's certificate is checked against (--ca; default: Node's store and the system's bundle). */
   readonly trust?: Trust;
 }
 
