@@ -19,6 +19,8 @@ import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
 import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
+import { Replica, type ReplicationOptions } from './replica/replica.js';
+import { MESH_PATH } from './replica/mesh-auth.js';
 
 export interface CoordinatorServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
@@ -46,6 +48,8 @@ export interface CoordinatorServerOptions {
   readonly headersTimeoutMs?: number;
   /** A second listener serving /metrics without authentication, for Prometheus. */
   readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** Run as one of several replicas on a PostgreSQL database (replica/); meshUrl defaults to this listener's URL. */
+  readonly replication?: Omit<ReplicationOptions, 'meshUrl'> & { readonly meshUrl?: string };
 }
 
 export interface CoordinatorServer {
@@ -55,6 +59,8 @@ export interface CoordinatorServer {
   readonly metricsUrl: string | null;
   readonly hub: Hub;
   readonly metrics: CoordinatorMetrics;
+  /** The replica layer, when running as one of several replicas. */
+  readonly replica: Replica | null;
   close(): Promise<void>;
 }
 
@@ -84,6 +90,13 @@ export class ListenError extends Error {
   }
 }
 
+/** Replication was asked for and the database could not be joined. */
+export class ReplicationError extends Error {
+  constructor(cause: unknown) {
+    super(`cannot join the replicas on the database: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000;
 /**
  * Enough for the nodes of a whole office behind one NAT (every forward, ssh session and ping is a
@@ -108,7 +121,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   // The server's half of every node key proof; a new one per process is enough, since every
   // connection's challenge also has a nonce of its own.
   const serverKey = NodeKey.generate();
+  let replica: Replica | null = null;
   const hub = new Hub(limits, metrics, {
+    changed: (change) => replica?.changed(change),
     nodeKeyRegistered: (peer, key) => {
       // A key stays with the identity that first proved it: another identity holding the same
       // private key (a copied key file) is refused rather than allowed to take it over.
@@ -219,7 +234,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === MESH_PATH && replica?.handleMeshUpgrade(req, socket, head)) return;
     if (path !== PROTOCOL_PATH) return reject(socket, 404, 'Not Found');
+    if (opts.replication && !replica?.serving) return reject(socket, 503, 'Service Unavailable', 'this replica has lost its database; connect to another one');
     const auth = await authenticate(req);
     if (isRefused(auth)) {
       return auth.refused === 'throttled' ? reject(socket, 429, 'Too Many Requests', auth.message) : reject(socket, 401, 'Unauthorized', auth.message);
@@ -381,8 +398,28 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     while (pending.size > 0) await Promise.all([...pending]);
     throw new ListenError(which, formatEndpoint(host, listenPort), err);
   };
+  /** A replica without its database: every peer goes, to reconnect to another replica. */
+  function closeAllPeers(reason: string): void {
+    for (const c of conns.values()) c.peer.link.close(CloseCode.goingAway, reason);
+  }
+  async function abandonReplication(err: unknown): Promise<never> {
+    clearInterval(pingTimer);
+    clearInterval(pollTimer);
+    clearInterval(pruneTimer);
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    while (pending.size > 0) await Promise.all([...pending]);
+    throw new ReplicationError(err);
+  }
   await listen(http, opts.listen.host, opts.listen.port).catch((err: unknown) => abandon('listen', opts.listen.host, opts.listen.port, err));
   const port = (http.address() as AddressInfo).port;
+  if (opts.replication) {
+    const meshUrl = opts.replication.meshUrl ?? `http://${formatEndpoint(opts.listen.host, port)}`;
+    try {
+      replica = await Replica.start(hub, { ...opts.replication, meshUrl }, { closeAll: closeAllPeers }, log.child({ component: 'replica' }), metrics);
+    } catch (err) {
+      await abandonReplication(err);
+    }
+  }
 
   let metricsServer: Server | null = null;
   let metricsUrl: string | null = null;
@@ -403,7 +440,12 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     metricsUrl,
     hub,
     metrics,
+    get replica() {
+      return replica;
+    },
     async close() {
+      // The other replicas hear the goodbye before our peers' connections end.
+      await replica?.leave();
       clearInterval(pingTimer);
       clearInterval(pollTimer);
       clearInterval(pruneTimer);
@@ -422,6 +464,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       if (metricsServer) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
       // History is written asynchronously; let it land before the caller closes the store.
       while (pending.size > 0) await Promise.all([...pending]);
+      await replica?.shutdown();
     },
   };
 }
