@@ -1,6 +1,5 @@
 // `traverse server`: the coordination server, relay and (optionally) embedded STUN server.
 import type { Command } from 'commander';
-import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
 import { formatEndpoint, type HostPort } from '../net/endpoint.js';
@@ -8,10 +7,10 @@ import { createMetrics } from '../server/metrics.js';
 import { PROTOCOL_PATH } from '../coordination/protocol.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, ListenError, startCoordinatorServer } from '../server/server.js';
 import { startEmbeddedStun, type RunningStunServer } from '../server/stun-embed.js';
-import { DATABASE_FILE } from '../server/store/sqlite.js';
+import { describeStore } from '../server/store/open.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { hostPortFlag, intOption } from './options.js';
-import { dataDir, openStore } from './data-dir.js';
+import { DATABASE_OPTION, openStore, storeLocation } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
 import { summaryOf } from './command-list.js';
@@ -23,6 +22,7 @@ export const DEFAULT_STUN_PORT = 3478;
 interface ServerFlags {
   listen: string;
   data?: string;
+  database?: string;
   stun?: string[];
   stunListen?: string;
   blockDirect?: boolean;
@@ -38,6 +38,7 @@ export function registerServer(program: Command): void {
     .description(summaryOf('server'))
     .option('--listen <host:port>', 'HTTP/WebSocket address to listen on', DEFAULT_LISTEN)
     .option('--data <dir>', 'data folder holding traverse.db (env TRAVERSE_DATA; default ./traverse-data)')
+    .option(...DATABASE_OPTION)
     .option(
       '--stun <host:port>',
       'STUN server sent to peers (after the embedded one); repeatable; "disable" turns STUN off (default: only the embedded STUN server)',
@@ -81,9 +82,9 @@ async function runServer(flags: ServerFlags): Promise<void> {
   if (!Number.isFinite(pingSeconds) || pingSeconds < 0.1 || pingSeconds > 3600) {
     throw new UsageError(`--ping-interval "${flags.pingInterval}" must be a number of seconds from 0.1 to 3600`);
   }
-  const dir = dataDir(flags.data);
+  const location = storeLocation(flags);
   const log = createLogger('server');
-  const store = await openStore(dir, false);
+  const store = await openStore(location, false, (err) => log.warn({ err: err.message }, 'a database connection failed; the next query reconnects'));
   const metrics = createMetrics();
 
   let stunServer: RunningStunServer | undefined;
@@ -118,6 +119,8 @@ async function runServer(flags: ServerFlags): Promise<void> {
       maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
       logger: log,
       metrics,
+      // Servers sharing a PostgreSQL database tell their connection records apart by this.
+      replica: location.url !== undefined ? `${hostname()}/${formatEndpoint(listen.host, listen.port)}` : '',
       ...(metricsListen ? { metricsListen } : {}),
     });
   } catch (err) {
@@ -132,7 +135,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   }
 
   const identities = await store.listIdentities();
-  const shownData = flags.data ?? process.env.TRAVERSE_DATA ?? 'traverse-data';
+  const shownData = location.url !== undefined ? `--database ${describeStore(location)}` : `--data ${flags.data ?? process.env.TRAVERSE_DATA ?? 'traverse-data'}`;
   // On a wildcard address, show a name peers can use rather than 0.0.0.0.
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
   const base = `http://${formatEndpoint(wildcard ? hostname() : listen.host, server.port)}`;
@@ -140,7 +143,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
     `traverse server listening on ${server.url}${wildcard ? ' (all interfaces)' : ''}`,
     `  coordination  ${base.replace('http', 'ws')}${PROTOCOL_PATH}`,
     `  API           ${base}/api/v1/peers, ${base}/api/v1/tunnels, ${base}/healthz`,
-    `  data          ${join(dir, DATABASE_FILE)} (${identities.length} identities)`,
+    `  data          ${describeStore(location)} (${identities.length} identities)`,
     `  STUN to peers ${stun.length === 0 && !stunServer ? 'disabled' : [...(stunListen && stunServer ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer.address.port)}`] : []), ...stun].join(', ')}`,
     `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
   ];
@@ -148,11 +151,11 @@ async function runServer(flags: ServerFlags): Promise<void> {
   if (identities.length === 0) {
     lines.push(
       'No identities yet. Create tokens for a workspace and a developer machine:',
-      `  traverse token create --data ${shownData} --agent my-workspace`,
-      `  traverse token create --data ${shownData} --client my-laptop --allow my-workspace`,
+      `  traverse token create ${shownData} --agent my-workspace`,
+      `  traverse token create ${shownData} --client my-laptop --allow my-workspace`,
     );
   } else {
-    lines.push(`Manage tokens with: traverse token list --data ${shownData}`);
+    lines.push(`Manage tokens with: traverse token list ${shownData}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 

@@ -50,6 +50,12 @@ export interface CoordinatorServerOptions {
   readonly metricsListen?: { readonly host: string; readonly port: number };
   /** Run as one of several replicas on a PostgreSQL database (replica/); meshUrl defaults to this listener's URL. */
   readonly replication?: Omit<ReplicationOptions, 'meshUrl'> & { readonly meshUrl?: string };
+  /**
+   * This process's name among the servers sharing one database: its connection records carry
+   * it, and at start it ends only its own records left open by a crash. Stable across restarts
+   * of the same replica; '' (default) for a lone server.
+   */
+  readonly replica?: string;
 }
 
 export interface CoordinatorServer {
@@ -148,7 +154,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     },
   });
 
-  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped');
+  const replicaName = opts.replica ?? '';
+  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped', replicaName);
   if (dangling > 0) log.info({ dangling }, 'closed connection records left open by a previous run');
 
   // History is kept for a bounded time: every connection and path change adds a row.
@@ -274,7 +281,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         tokenId: token.id,
         expiresAt: token.expiresAt,
         alive: true,
-        connectionId: store.recordConnect(identity.id, now, remote).catch((err: unknown) => {
+        connectionId: store.recordConnect(identity.id, now, remote, replicaName).catch((err: unknown) => {
           log.error({ err }, 'recording a connection failed');
           return undefined;
         }),
