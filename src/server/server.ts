@@ -465,13 +465,14 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
           }),
       );
       await Promise.all(closing);
+      // Before the listener: the mesh's upgraded connections would keep it open.
+      await replica?.shutdown();
       const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
       await httpClosed;
       if (metricsServer) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
       // History is written asynchronously; let it land before the caller closes the store.
       while (pending.size > 0) await Promise.all([...pending]);
-      await replica?.shutdown();
     },
   };
 }

@@ -147,8 +147,10 @@ export class Replica {
   private async attach(): Promise<void> {
     const id = randomBytes(8).toString('hex');
     const timeout = this.liveness.intervalMs * 2;
-    const writer = new pg.Client({ connectionString: this.opts.databaseUrl, query_timeout: timeout, connectionTimeoutMillis: timeout });
-    const listener = new pg.Client({ connectionString: this.opts.databaseUrl, connectionTimeoutMillis: timeout });
+    // application_name lets an operator (and the tests) find a replica's connections in pg_stat_activity.
+    const common = { connectionString: this.opts.databaseUrl, connectionTimeoutMillis: timeout, application_name: `traverse-replica-${id}` };
+    const writer = new pg.Client({ ...common, query_timeout: timeout });
+    const listener = new pg.Client(common);
     // Errors after connecting are handled by lose(); before, by the caller.
     writer.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
     listener.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
