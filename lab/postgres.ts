@@ -9,7 +9,7 @@
 // and its folder removed when the caller stops it, and at process exit or on a signal whatever
 // happened (lab/cleanup.ts), so a failing test leaves nothing running.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,13 +51,21 @@ export interface TestPostgres {
 let counter = 0;
 const databaseName = (): string => `traverse_test_${process.pid}_${Date.now().toString(36)}_${counter++}`;
 
+export interface TestPostgresOptions {
+  /**
+   * The address a new cluster listens on (default 127.0.0.1): a lab test whose servers run in
+   * network namespaces gives an address they can reach.
+   */
+  readonly host?: string;
+}
+
 /** A PostgreSQL to make databases in: the one TRAVERSE_TEST_DATABASE_URL names, or a new cluster. */
-export async function startTestPostgres(): Promise<TestPostgres> {
+export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
   const given = process.env[TEST_DATABASE_URL_ENV];
   if (given) return externalPostgres(given);
   const why = postgresUnavailable();
   if (why) throw new Error(why);
-  return startCluster(postgresBinDir()!);
+  return startCluster(postgresBinDir()!, options.host ?? '127.0.0.1');
 }
 
 async function externalPostgres(adminUrl: string): Promise<TestPostgres> {
@@ -108,7 +116,7 @@ async function freeLoopbackPort(): Promise<number> {
   });
 }
 
-async function startCluster(bin: string): Promise<TestPostgres> {
+async function startCluster(bin: string, host: string): Promise<TestPostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'traverse-pg-'));
   const data = join(dir, 'data');
   const as = process.getuid?.() === 0 ? unprivilegedUser() : undefined;
@@ -132,15 +140,18 @@ async function startCluster(bin: string): Promise<TestPostgres> {
       timeout: 60_000,
     });
     if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr || init.stdout || String(init.error)}`);
+    // initdb trusts loopback only; a cluster on a lab address trusts the lab's hosts too (it
+    // listens on that one test address, in namespaces this run made).
+    if (host !== '127.0.0.1') appendFileSync(join(data, 'pg_hba.conf'), 'host all all all trust\n');
 
     // A port picked free may be taken by the time postgres binds it: try a few.
     let lastLog = '';
     for (let attempt = 0; attempt < 4; attempt++) {
       const port = await freeLoopbackPort();
-      const started = await startPostgres(bin, data, port, ids, env);
+      const started = await startPostgres(bin, data, host, port, ids, env);
       if ('child' in started) {
         child = started.child;
-        return cluster(port, started.child, async () => {
+        return cluster(host, port, started.child, async () => {
           untrackLab(tracked);
           await stopChild(started.child);
           rmSync(dir, { recursive: true, force: true });
@@ -160,13 +171,14 @@ async function startCluster(bin: string): Promise<TestPostgres> {
 async function startPostgres(
   bin: string,
   data: string,
+  host: string,
   port: number,
   ids: { uid?: number; gid?: number },
   env: NodeJS.ProcessEnv,
 ): Promise<{ child: ChildProcess } | { log: string }> {
   const args = [
     '-D', data,
-    '-h', '127.0.0.1',
+    '-h', host,
     '-p', String(port),
     '-c', 'unix_socket_directories=',
     '-c', 'fsync=off',
@@ -183,7 +195,7 @@ async function startPostgres(
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) return { log };
-    const c = new pg.Client({ host: '127.0.0.1', port, user: 'traverse', database: 'postgres', connectionTimeoutMillis: 1000 });
+    const c = new pg.Client({ host, port, user: 'traverse', database: 'postgres', connectionTimeoutMillis: 1000 });
     c.on('error', () => undefined);
     try {
       await c.connect();
@@ -198,14 +210,15 @@ async function startPostgres(
   return { log: `not accepting connections after 30 s\n${log}` };
 }
 
-function cluster(port: number, child: ChildProcess, stop: () => Promise<void>): TestPostgres {
-  const admin = `postgres://traverse@127.0.0.1:${port}/postgres`;
+function cluster(host: string, port: number, child: ChildProcess, stop: () => Promise<void>): TestPostgres {
+  const at = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const admin = `postgres://traverse@${at}/postgres`;
   return {
     pid: child.pid,
     async createDatabase() {
       const name = databaseName();
       await adminQuery(admin, `CREATE DATABASE ${name}`);
-      return `postgres://traverse@127.0.0.1:${port}/${name}`;
+      return `postgres://traverse@${at}/${name}`;
     },
     stop,
   };

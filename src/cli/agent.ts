@@ -46,7 +46,7 @@ export function registerAgentCommand(program: Command): void {
       const say = (line: string): void => {
         process.stdout.write(`${line}\n`);
       };
-      say(`agent "${cfg?.identity.name}" connected to ${flags.server}; UDP port ${here.port}; endpoints ${here.endpoints.join(', ') || 'none'}`);
+      say(`agent "${cfg?.identity.name}" connected to ${node.server ?? flags.server}; UDP port ${here.port}; endpoints ${here.endpoints.join(', ') || 'none'}`);
       say(`clients may reach: ${service.allowed.join(', ')}`);
       // A restarted workspace: the server tells the new agent that it replaced the old process.
       if (cfg?.notice) say(`note: ${cfg.notice}`);
@@ -68,7 +68,11 @@ export function registerAgentCommand(program: Command): void {
         say(`peer ${who(p)} ${how}`);
       });
       node.on('coordinator', (state, detail) => {
-        if (state === 'connected' || state === 'closed') return;
+        if (state === 'closed') return;
+        // Connected again: say where, since with several servers it may be another one.
+        if (state === 'connected') return say(`coordination server: connected to ${node.server ?? flags.server}`);
+        // Each new attempt reports 'reconnecting' again without a reason: the line with one said it.
+        if (state === 'reconnecting' && !detail) return;
         say(`coordination server: ${state}${detail ? ` (${detail})` : ''}`);
       });
       exitWhenClosedForGood(node, 'agent', () => undefined);

@@ -7,7 +7,7 @@ import { NodeKey } from '../identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { collect, portOption, serverFlag } from './options.js';
+import { collect, portOption, serverListFlag } from './options.js';
 import { stunServerList } from './stun-servers.js';
 import { addTokenOptions } from './token-source.js';
 import { addLogOptions } from './log-options.js';
@@ -27,7 +27,10 @@ export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; std
   addTokenOptions(cmd, { stdin: opts.stdinToken ?? true });
   addLogOptions(cmd, 'warn');
   cmd
-    .addOption(new Option('--server <url>', 'coordination server URL, e.g. http://coord.example:8080').env('TRAVERSE_SERVER'))
+    .addOption(new Option(
+        '--server <urls>',
+        'coordination server URL, e.g. http://coord.example:8080; several, comma-separated, are replicas: the node moves to another when its server goes away',
+      ).env('TRAVERSE_SERVER'))
     .option('--stun <host:port>', 'STUN server (repeatable; "disable" turns STUN off); replaces the list the server sends', collect)
     .option('--port <n>', 'local UDP port for the node\'s socket (default: any free port)', portOption)
     .option(
@@ -62,7 +65,7 @@ export async function startPeer(
 ): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
-  const server = serverFlag(flags.server).href;
+  const server = serverListFlag(flags.server).map((u) => u.href);
   const lane = process.env.TRAVERSE_TCP_LANE;
   if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
     throw new UsageError(`TRAVERSE_TCP_LANE="${lane}": use 0 (no TCP lanes) or 1 (the default)`);

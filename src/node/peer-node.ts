@@ -23,7 +23,8 @@ import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel
 import type { StreamRequest } from '../tunnel/request.js';
 
 export interface PeerNodeOptions {
-  readonly server: string;
+  /** The coordination server, or several replicas of it (tried in turn, see server-choice.ts). */
+  readonly server: string | readonly string[];
   readonly token: string;
   /** This process's node key: its own, never shared with another process of the identity. */
   readonly key: NodeKey;
@@ -173,6 +174,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
 
   get config(): ServerConfig | null {
     return this.coordinator.config;
+  }
+
+  /** The coordination server this node is connected (or connecting) to, of those it was given. */
+  get server(): string | null {
+    return this.coordinator.server;
   }
 
   /** Our netcheck summary, once the background netcheck has finished. */

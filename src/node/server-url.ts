@@ -23,3 +23,16 @@ export function parseServerUrl(text: string): URL {
   if (url.hostname === '') throw new ServerUrlError(`"${text}" names no host; expected e.g. http://coord.example:8080`);
   return url;
 }
+
+/**
+ * A comma-separated list of server URLs (replicas of one service), each parsed as above, in
+ * order, duplicates dropped.
+ */
+export function parseServerUrls(text: string): URL[] {
+  const parts = text.split(',').map((p) => p.trim());
+  if (parts.length > 1 && parts.some((p) => p === '')) {
+    throw new ServerUrlError(`"${text}" has an empty entry; separate server URLs with single commas, e.g. http://a:8080,http://b:8080`);
+  }
+  const urls = parts.map(parseServerUrl);
+  return [...new Map(urls.map((u) => [u.href, u])).values()];
+}
