@@ -14,12 +14,13 @@ import { DATABASE_OPTION, openStore, storeLocation } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
 import { summaryOf } from './command-list.js';
+import { addReplicaOptions, replicationFrom, type ReplicaFlags } from './replica-options.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:8080';
 /** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
 export const DEFAULT_STUN_PORT = 3478;
 
-interface ServerFlags {
+interface ServerFlags extends ReplicaFlags {
   listen: string;
   data?: string;
   database?: string;
@@ -63,7 +64,7 @@ export function registerServer(program: Command): void {
       intOption('--max-connections-per-address', 0, 1_000_000),
       DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     );
-  addLogOptions(cmd, 'info')
+  addLogOptions(addReplicaOptions(cmd), 'info')
     .action(async (flags: ServerFlags) => runServer(flags));
 }
 
@@ -83,6 +84,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
     throw new UsageError(`--ping-interval "${flags.pingInterval}" must be a number of seconds from 0.1 to 3600`);
   }
   const location = storeLocation(flags);
+  const replication = replicationFrom(flags, location.url);
   const log = createLogger('server');
   const store = await openStore(location, false, (err) => log.warn({ err: err.message }, 'a database connection failed; the next query reconnects'));
   const metrics = createMetrics();
@@ -122,6 +124,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
       // Servers sharing a PostgreSQL database tell their connection records apart by this.
       replica: location.url !== undefined ? `${hostname()}/${formatEndpoint(listen.host, listen.port)}` : '',
       ...(metricsListen ? { metricsListen } : {}),
+      ...(replication ? { replication } : {}),
     });
   } catch (err) {
     await stunServer?.close();
@@ -147,6 +150,10 @@ async function runServer(flags: ServerFlags): Promise<void> {
     `  STUN to peers ${stun.length === 0 && !stunServer ? 'disabled' : [...(stunListen && stunServer ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer.address.port)}`] : []), ...stun].join(', ')}`,
     `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
   ];
+  if (server.replica) {
+    const others = server.replica.peers.size;
+    lines.push(`  replica       ${server.replica.id}, relay mesh at ${server.replica.meshUrl}; ${others} other replica${others === 1 ? '' : 's'} alive`);
+  }
   if (server.metricsUrl) lines.push(`  metrics       ${server.metricsUrl}`);
   if (identities.length === 0) {
     lines.push(

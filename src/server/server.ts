@@ -2,6 +2,7 @@
 // PROTOCOL_PATH and hands the connections to the Hub, serves the HTTP API, pings every peer,
 // and applies revocations and rule changes made by other processes on the same Store.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -420,7 +421,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   await listen(http, opts.listen.host, opts.listen.port).catch((err: unknown) => abandon('listen', opts.listen.host, opts.listen.port, err));
   const port = (http.address() as AddressInfo).port;
   if (opts.replication) {
-    const meshUrl = opts.replication.meshUrl ?? `http://${formatEndpoint(opts.listen.host, port)}`;
+    const wildcard = opts.listen.host === '0.0.0.0' || opts.listen.host === '::' || opts.listen.host === '';
+    const meshUrl = opts.replication.meshUrl ?? `http://${formatEndpoint(wildcard ? hostname() : opts.listen.host, port)}`;
     try {
       replica = await Replica.start(hub, { ...opts.replication, meshUrl }, { closeAll: closeAllPeers }, log.child({ component: 'replica' }), metrics);
     } catch (err) {

@@ -114,6 +114,11 @@ export class Replica {
     return this.conn !== null && !this.stopped;
   }
 
+  /** How the other replicas reach this one's mesh. */
+  get meshUrl(): string {
+    return this.opts.meshUrl;
+  }
+
   /** The other replicas alive at the last heartbeat reading: id -> mesh URL. */
   get peers(): ReadonlyMap<string, string> {
     return this.live.peers;
