@@ -231,9 +231,9 @@ async function relayThroughput(from: Server, to: Server, ids: { agents: Identity
 
 /** The bus: RATE messages/s from one connection to another, LISTEN/NOTIFY vs a table polled every pollMs. */
 async function busLatency(url: string, how: 'notify' | number): Promise<{ p50: number; p99: number; queriesPerSec: number }> {
-  const writer = new pg.Client({ connectionString: url });
+  // A pool: the writer sends RATE/s without waiting for each answer.
+  const writer = new pg.Pool({ connectionString: url, max: 4 });
   const reader = new pg.Client({ connectionString: url });
-  await writer.connect();
   await reader.connect();
   await writer.query('CREATE TABLE IF NOT EXISTS bench_bus (id bigserial PRIMARY KEY, payload text NOT NULL)');
   const sentAt = new Map<number, number>();

@@ -26,6 +26,22 @@ export class BusOverflow extends Error {
   }
 }
 
+/**
+ * One connection's queries, one after another: the bus and the heartbeat share the connection
+ * (NOTIFYs from one connection arrive in the order they were sent), and pg wants no overlap.
+ */
+export class SerialClient {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly client: pg.Client) {}
+
+  query<R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    const run = this.tail.then(() => this.client.query<R>(text, params));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
 export class PgBus {
   private queue: ReplicaEvent[] = [];
   private flushing = false;
@@ -33,7 +49,7 @@ export class PgBus {
   private inbound: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly writer: pg.Client,
+    private readonly writer: SerialClient,
     private readonly self: string,
     private readonly onBatch: (batch: EventBatch) => void,
     private readonly onError: (err: unknown) => void,

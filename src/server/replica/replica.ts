@@ -17,7 +17,7 @@ import pg from 'pg';
 import type { Logger } from '../../log/logger.js';
 import type { Hub, HubChange } from '../hub.js';
 import type { CoordinatorMetrics } from '../metrics.js';
-import { PgBus } from './bus.js';
+import { PgBus, SerialClient } from './bus.js';
 import type { EventBatch } from './events.js';
 import { DEFAULT_LIVENESS, Liveness, OwnBeat, deadAfterMs, type LivenessChange, type LivenessOptions } from './liveness.js';
 import { Mesh } from './mesh.js';
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS traverse_mesh_key (
 const SCHEMA_LOCK = 0x7472_6176;
 
 interface Connection {
-  readonly writer: pg.Client;
+  readonly writer: SerialClient;
   readonly listener: pg.Client;
   readonly bus: PgBus;
   readonly id: string;
@@ -177,8 +177,9 @@ export class Replica {
       await Promise.allSettled([writer.end(), listener.end()]);
       throw err;
     }
+    const serial = new SerialClient(writer);
     const bus = new PgBus(
-      writer,
+      serial,
       id,
       (batch) => this.received(batch),
       (err) => this.lose(`publishing to the other replicas failed: ${err instanceof Error ? err.message : String(err)}`),
@@ -199,7 +200,7 @@ export class Replica {
       ...this.opts.mesh,
       dropped: (reason) => this.metrics?.relayDrops.inc({ reason }),
     });
-    this.conn = { writer, listener, bus, id };
+    this.conn = { writer: serial, listener, bus, id };
     this.log.info({ replica: id, meshUrl: this.opts.meshUrl }, 'joined the replicas on the database');
     await this.tick();
   }
@@ -277,7 +278,7 @@ export class Replica {
     this.mirror.dropAll();
     this.mesh?.close();
     this.mesh = null;
-    void Promise.allSettled([conn.writer.end(), conn.listener.end()]);
+    void Promise.allSettled([conn.writer.client.end(), conn.listener.end()]);
   }
 
   /**
@@ -308,6 +309,6 @@ export class Replica {
     } catch (err) {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not say goodbye to the other replicas');
     }
-    await Promise.allSettled([conn.writer.end(), conn.listener.end()]);
+    await Promise.allSettled([conn.writer.client.end(), conn.listener.end()]);
   }
 }
