@@ -233,6 +233,7 @@ async function relayThroughput(from: Server, to: Server, ids: { agents: Identity
 async function busLatency(url: string, how: 'notify' | number): Promise<{ p50: number; p99: number; queriesPerSec: number }> {
   // A pool: the writer sends RATE/s without waiting for each answer.
   const writer = new pg.Pool({ connectionString: url, max: 4 });
+  writer.on('error', () => undefined); // an idle connection ended by the database's shutdown
   const reader = new pg.Client({ connectionString: url });
   await reader.connect();
   await writer.query('CREATE TABLE IF NOT EXISTS bench_bus (id bigserial PRIMARY KEY, payload text NOT NULL)');
@@ -244,12 +245,14 @@ async function busLatency(url: string, how: 'notify' | number): Promise<{ p50: n
   };
   let readerQueries = 0;
   let poller: NodeJS.Timeout | undefined;
+  let pollBusy = (): boolean => false;
   if (how === 'notify') {
     reader.on('notification', (n) => got(n.payload ?? ''));
     await reader.query('LISTEN bench_bus');
   } else {
     let last = Number((await reader.query<{ m: string | null }>('SELECT max(id) AS m FROM bench_bus')).rows[0]!.m ?? 0);
     let busy = false;
+    pollBusy = () => busy;
     poller = setInterval(() => {
       if (busy) return;
       busy = true;
@@ -283,6 +286,7 @@ async function busLatency(url: string, how: 'notify' | number): Promise<{ p50: n
     }, seconds * 1000);
   });
   if (poller) clearInterval(poller);
+  while (pollBusy()) await sleep(5);
   await writer.end();
   await reader.end();
   lat.sort((x, y) => x - y);

@@ -116,12 +116,14 @@ export class Hub {
     let notice: string | undefined;
     if (peer.kind === 'agent') {
       for (const old of this.nodesOf('agent', peer.name)) {
-        // Across replicas this is usually the same agent reconnecting elsewhere: its clients keep
-        // its paths (lost) until its node arrives again.
-        this.detach(old, old.replica !== peer.replica ? 'lost' : 'disconnected');
+        // Across replicas this is usually the same agent reconnecting elsewhere (its replica died):
+        // its clients keep its paths (lost) until its node arrives again, and nobody is told of a
+        // replacement that may not be one.
+        const sameReplica = old.replica === peer.replica;
+        this.detach(old, sameReplica ? 'disconnected' : 'lost');
         old.link.close(CloseCode.replaced, `replaced by a newer agent process of "${peer.name}"${peer.remote ? ` from ${peer.remote}` : ''}`);
-        this.hooks.agentReplaced?.(old, peer);
-        notice = `replaced the previous agent process of "${peer.name}" (connected since ${new Date(old.connectedAt).toISOString()}${old.remote ? ` from ${old.remote}` : ''})`;
+        if (old.replica === null) this.hooks.agentReplaced?.(old, peer);
+        if (sameReplica) notice = `replaced the previous agent process of "${peer.name}" (connected since ${new Date(old.connectedAt).toISOString()}${old.remote ? ` from ${old.remote}` : ''})`;
       }
     }
     let set = this.byIdentity.get(peer.identity);

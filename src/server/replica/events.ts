@@ -12,8 +12,8 @@ export const replicaId = z.string().regex(/^[0-9a-f]{16}$/);
 const conn = z.number().int().positive();
 
 export const replicaEvent = z.discriminatedUnion('t', [
-  /** A node connected (and was accepted by the hub). */
-  z.object({ t: z.literal('attach'), c: conn, kind: peerKind, name: identityName, at: z.number(), remote: z.string().max(64).nullable() }),
+  /** A node connected (and was accepted by the hub); `id` is its identity's row in the shared database. */
+  z.object({ t: z.literal('attach'), c: conn, id: z.number().int().positive(), kind: peerKind, name: identityName, at: z.number(), remote: z.string().max(64).nullable() }),
   /** The node published (or republished) its node. */
   z.object({ t: z.literal('node'), c: conn, node }),
   /** A client node opened or closed a tunnel to an agent. */

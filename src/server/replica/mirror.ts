@@ -56,7 +56,7 @@ export class Mirror {
   private applyOne(from: string, e: ReplicaEvent): void {
     switch (e.t) {
       case 'attach':
-        return this.attach(from, e.c, e.kind, e.name, e.at, e.remote);
+        return this.attach(from, e.c, e.id, e.kind, e.name, e.at, e.remote);
       case 'node': {
         const p = this.nodes.get(`${from}/${e.c}`);
         if (p) this.hub.applyRemote(p, { type: 'node', node: e.node });
@@ -81,7 +81,7 @@ export class Mirror {
     }
   }
 
-  private attach(from: string, c: number, kind: 'agent' | 'client', name: string, at: number, remote: string | null): void {
+  private attach(from: string, c: number, identityId: number, kind: 'agent' | 'client', name: string, at: number, remote: string | null): void {
     const id = `${from}/${c}`;
     if (this.nodes.has(id)) return; // a resync repeats what we know
     const mesh = this.mesh;
@@ -95,7 +95,7 @@ export class Mirror {
       // agent identity): it is no longer that replica's business here.
       close: () => queueMicrotask(() => this.remove(from, id, peer, 'lost')),
     };
-    const peer = new Peer(-1, kind, name, link, ANY_AGENT, at, remote, this.limits);
+    const peer = new Peer(identityId, kind, name, link, ANY_AGENT, at, remote, this.limits);
     peer.replica = from;
     // A mirrored client beyond the identity's node bound is not mirrored: its home refuses it too.
     if (!this.hub.attach(peer, MIRROR_CONFIG).ok) return;
@@ -140,7 +140,7 @@ export class Mirror {
 /** The events that describe one of this replica's own nodes now, for a resync. */
 export function snapshotOf(peer: Peer): ReplicaEvent[] {
   const c = peer.connection;
-  const out: ReplicaEvent[] = [{ t: 'attach', c, kind: peer.kind, name: peer.name, at: peer.connectedAt, remote: peer.remote }];
+  const out: ReplicaEvent[] = [{ t: 'attach', c, id: peer.identityId, kind: peer.kind, name: peer.name, at: peer.connectedAt, remote: peer.remote }];
   if (peer.node) out.push({ t: 'node', c, node: peer.node });
   for (const agent of peer.tunnels.keys()) out.push({ t: 'tunnel', c, agent });
   return out;
@@ -151,7 +151,7 @@ export function eventOf(change: HubChange): ReplicaEvent | undefined {
   const c = change.peer.connection;
   switch (change.kind) {
     case 'attach':
-      return { t: 'attach', c, kind: change.peer.kind, name: change.peer.name, at: change.peer.connectedAt, remote: change.peer.remote };
+      return { t: 'attach', c, id: change.peer.identityId, kind: change.peer.kind, name: change.peer.name, at: change.peer.connectedAt, remote: change.peer.remote };
     case 'node':
       return change.peer.node ? { t: 'node', c, node: change.peer.node } : undefined;
     case 'tunnel':
