@@ -136,7 +136,7 @@ export class Hub {
     }
     if (!set) this.byIdentity.set(peer.identity, (set = new Set()));
     set.add(peer);
-    this.metrics?.peers.inc({ kind: peer.kind });
+    if (peer.replica === null) this.metrics?.peers.inc({ kind: peer.kind }); // this replica's own connections
     this.send(peer, notice ? { ...config, notice } : config);
     if (peer.kind === 'agent') {
       // The agent learns the client nodes already waiting for it.
@@ -153,7 +153,7 @@ export class Hub {
     peer.closed = true;
     const set = this.byIdentity.get(peer.identity);
     if (set?.delete(peer)) {
-      this.metrics?.peers.dec({ kind: peer.kind });
+      if (peer.replica === null) this.metrics?.peers.dec({ kind: peer.kind });
       if (set.size === 0) this.byIdentity.delete(peer.identity);
     }
     if (peer.node && this.byKey.get(peer.node.key) === peer) this.byKey.delete(peer.node.key);
