@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { trackLab, untrackLab, type Disposable } from './cleanup.js';
+import { pidAlive, trackLab, untrackLab, type Disposable } from './cleanup.js';
 
 export const TEST_DATABASE_URL_ENV = 'TRAVERSE_TEST_DATABASE_URL';
 
@@ -116,8 +116,34 @@ async function freeLoopbackPort(): Promise<number> {
   });
 }
 
+/** Temporary folders of clusters are named after the pid of the run that made them. */
+const CLUSTER_PREFIX = 'traverse-pg-run';
+
+/**
+ * Stops and removes clusters whose run died without cleaning up (SIGKILL, a power cut): a
+ * postgres outlives its parent, so without this it would hold its port and memory forever.
+ * Clusters of live runs (parallel test files) are left alone.
+ */
+export function sweepStaleClusters(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const m = new RegExp(`^${CLUSTER_PREFIX}(\\d+)-`).exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      const postmaster = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      // Only that cluster's postgres: a pid reused since by another program is not touched.
+      const cmdline = readFileSync(`/proc/${postmaster}/cmdline`, 'utf8');
+      if (postmaster > 0 && cmdline.includes('postgres') && cmdline.includes(dir)) process.kill(postmaster, 'SIGKILL');
+    } catch {
+      // No postmaster.pid (it never started, or stopped), or the process is gone already.
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function startCluster(bin: string, host: string): Promise<TestPostgres> {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-pg-'));
+  sweepStaleClusters();
+  const dir = mkdtempSync(join(tmpdir(), `${CLUSTER_PREFIX}${process.pid}-`));
   const data = join(dir, 'data');
   const as = process.getuid?.() === 0 ? unprivilegedUser() : undefined;
   if (as) chownSync(dir, as.uid, as.gid);

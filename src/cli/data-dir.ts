@@ -35,6 +35,12 @@ export function storeLocation(flags: StoreFlags): StoreLocation {
   const problem = databaseUrlProblem(url);
   const flag = flags.database !== undefined ? '--database' : 'TRAVERSE_DATABASE_URL';
   if (problem) throw new UsageError(`${flag} "${redactedUrl(url)}": ${problem}`);
+  // As with --token: a password on the command line is readable by every user (ps).
+  if (flags.database !== undefined && redactedUrl(url) !== url) {
+    process.stderr.write(
+      'traverse: warning: the password in --database can be read by other users of this machine (ps); use TRAVERSE_DATABASE_URL, or PGPASSWORD or ~/.pgpass with a URL without it\n',
+    );
+  }
   return { url };
 }
 

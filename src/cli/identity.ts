@@ -1,5 +1,5 @@
 // `traverse identity delete`: removes an identity for good, straight on the server's database.
-// Its tokens, history and the allow rules naming it go with it (see SqliteStore.deleteIdentity);
+// Its tokens, history and the allow rules naming it go with it (see Store.deleteIdentity);
 // a running server closes its connections and ends tunnels to it within a second.
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';

@@ -9,7 +9,7 @@ import { StreamOpenError, type AcceptDecision } from '../tunnel/streams.js';
 import type { StreamRequest as TunnelRequest } from '../tunnel/request.js';
 import { AllowListError, agentService } from './agent.js';
 import { appDuplex } from './app-stream.js';
-import { parseServerUrl } from './server-url.js';
+import { parseServerUrls } from './server-url.js';
 import { PeerNode, type PeerNodeOptions, type PeerRecord } from './peer-node.js';
 
 /** What went wrong, for code to branch on; the message says it in words, with what to do. */
@@ -50,8 +50,11 @@ export interface Peer {
 
 /** Options both sides share. */
 export interface NodeOptions {
-  /** The coordination server's URL, e.g. http://coord.example:8080. */
-  readonly server: string;
+  /**
+   * The coordination server's URL, e.g. http://coord.example:8080; several (an array, or one
+   * comma-separated string) are replicas, and the node moves to another when its server goes away.
+   */
+  readonly server: string | readonly string[];
   /** The identity's token (`traverse token create`): a client token to connect, an agent token to serve. */
   readonly token: string;
   /**
@@ -180,9 +183,9 @@ async function startNodeWith(
   } catch (err) {
     throw new TraverseError('INVALID_ARGUMENT', `key file: ${(err as Error).message}`, { cause: err });
   }
-  let server: string;
+  let server: string[];
   try {
-    server = parseServerUrl(options.server).href;
+    server = parseServerUrls(typeof options.server === 'string' ? options.server : options.server.join(',')).map((u) => u.href);
   } catch (err) {
     throw new TraverseError('INVALID_ARGUMENT', `server: ${(err as Error).message}`, { cause: err });
   }
@@ -203,7 +206,7 @@ async function startNodeWith(
     });
     return { node, publicKey: key.publicHex };
   } catch (err) {
-    throw new TraverseError('CONNECT_FAILED', `cannot connect to ${options.server}: ${(err as Error).message}`, { cause: err });
+    throw new TraverseError('CONNECT_FAILED', `cannot connect to ${server.join(',')}: ${(err as Error).message}`, { cause: err });
   }
 }
 

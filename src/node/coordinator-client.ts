@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { BackoffOptions } from './backoff.js';
 import { ServerChoice } from './server-choice.js';
-import { pinnedLookup, resolveTargets, type ServerTarget } from './server-targets.js';
+import { pinnedLookup, resolveTargets, type Resolver, type ServerTarget } from './server-targets.js';
 import {
   CloseCode,
   MAX_RELAY_PAYLOAD,
@@ -51,6 +51,8 @@ export interface CoordinatorClientOptions {
   readonly proveKey: (challenge: KeyChallenge) => string;
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
+  /** How host names become addresses (default: the system's resolver, as dns.lookup). */
+  readonly resolve?: Resolver;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -119,7 +121,6 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   /** The URLs as given, for messages: wsUrls[i] is givenUrls[i] made a WebSocket URL. */
   private readonly givenUrls: readonly string[];
   private readonly choice: ServerChoice;
-  private targets = new Map<string, ServerTarget>();
   /** The target of the current connection (or attempt). */
   private current: ServerTarget | null = null;
 
@@ -231,12 +232,11 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
    * changed) and connects to it, at once or after its backoff.
    */
   private async tryNext(first: boolean): Promise<void> {
-    const targets = await resolveTargets(this.wsUrls);
+    const targets = await resolveTargets(this.wsUrls, this.opts.resolve);
     if (this.stopped) return;
-    this.targets = new Map(targets.map((t) => [t.key, t]));
     this.choice.setTargets(targets.map((t) => t.key));
     const { target, delayMs } = this.choice.next(Date.now(), first);
-    const chosen = this.targets.get(target)!;
+    const chosen = targets.find((t) => t.key === target)!;
     if (delayMs === 0) return this.open(chosen);
     this.retryTimer = setTimeout(() => this.open(chosen), delayMs);
   }

@@ -14,16 +14,17 @@ export interface ServerTarget {
   readonly address?: LookupAddress;
 }
 
-type Resolve = (host: string) => Promise<LookupAddress[]>;
+/** Every address of a host name, in the order to try them. */
+export type Resolver = (host: string) => Promise<LookupAddress[]>;
 
-const systemResolve: Resolve = (host) =>
+const systemResolve: Resolver = (host) =>
   new Promise((resolve, reject) => dnsLookup(host, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
 
 /**
  * Every URL with each of its host's addresses, in the order given and the resolver's order. A
  * name that does not resolve now stays one target, so that trying it reports the DNS error.
  */
-export async function resolveTargets(urls: readonly string[], resolve: Resolve = systemResolve): Promise<ServerTarget[]> {
+export async function resolveTargets(urls: readonly string[], resolve: Resolver = systemResolve): Promise<ServerTarget[]> {
   const out: ServerTarget[] = [];
   for (const url of urls) {
     const host = new URL(url).hostname.replace(/^\[|\]$/g, '');

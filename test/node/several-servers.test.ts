@@ -59,3 +59,43 @@ test('a refused server is skipped; a server that shuts down is left for the next
     rmSync(a.dir, { recursive: true, force: true });
   }
 });
+
+test('a host name with two addresses is two servers: connected to one by address, the Host header keeps the name', async () => {
+  // Two servers on one port, on two loopback addresses; "replicas.test" names both.
+  const embeddedStun = { host: '0.0.0.0', port: 3478 }; // advertised under the Host the peer used
+  const a = await startTestServer({ embeddedStun });
+  const b = await startTestServer({ embeddedStun, listen: { host: '127.0.0.2', port: a.server.port } });
+  const secret = await a.token('agent', 'dev-box');
+  const id = await b.store.ensureIdentity('agent', 'dev-box', Date.now());
+  await b.store.createToken(id.id, hashToken(secret), Date.now(), null);
+  const asked: string[] = [];
+  const key = randomKey();
+  const client = new CoordinatorClient({
+    url: `http://replicas.test:${a.server.port}`,
+    token: secret,
+    key,
+    role: 'agent',
+    proveKey: proverFor(key),
+    backoff: { baseMs: 2000, maxMs: 30_000 },
+    resolve: async (host) => {
+      asked.push(host);
+      return [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.2', family: 4 }];
+    },
+  });
+  try {
+    const config = await client.connect();
+    assert.deepEqual(asked, ['replicas.test']);
+    assert.equal(client.server, `http://replicas.test:${a.server.port} (127.0.0.1)`);
+    assert.equal(config.stun[0], `replicas.test:3478`, 'the server saw the name in the Host header');
+    assert.equal(a.server.hub.size, 1);
+    await a.server.close();
+    await eventually(() => b.server.hub.size === 1, 3000, 'the node on the second address');
+    assert.equal(client.server, `http://replicas.test:${a.server.port} (127.0.0.2)`);
+    assert.equal(client.config?.stun[0], 'replicas.test:3478');
+  } finally {
+    client.close();
+    await b.close();
+    await a.store.close().catch(() => undefined);
+    rmSync(a.dir, { recursive: true, force: true });
+  }
+});

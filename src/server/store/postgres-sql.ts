@@ -75,6 +75,10 @@ export const MIGRATIONS: readonly string[] = [
  */
 export const MIGRATION_LOCK = 0x74726176;
 
+/** A token with its identity's columns (prefixed i_), for the queries that need both. */
+const TOKEN_WITH_OWNER = `SELECT t.*, i.kind AS i_kind, i.name AS i_name, i.node_key AS i_node_key, i.created_at AS i_created_at
+                          FROM tokens t JOIN identities i ON i.id = t.identity_id`;
+
 export const SQL = {
   createMigrations: 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
   appliedVersion: 'SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations',
@@ -84,15 +88,15 @@ export const SQL = {
   identityByName: 'SELECT * FROM identities WHERE kind = $1 AND name = $2',
   identityByNameForUpdate: 'SELECT * FROM identities WHERE kind = $1 AND name = $2 FOR UPDATE',
   lockIdentity: 'SELECT id FROM identities WHERE id = $1 FOR UPDATE',
-  identityById: 'SELECT * FROM identities WHERE id = $1',
   insertIdentity: 'INSERT INTO identities (kind, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (kind, name) DO NOTHING',
   insertToken: 'INSERT INTO tokens (identity_id, hash, created_at, expires_at) VALUES ($1, $2, $3, $4) RETURNING *',
   tokenByHash: 'SELECT * FROM tokens WHERE hash = $1',
   tokenValid: 'SELECT 1 FROM tokens WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)',
   revokeTokens: 'UPDATE tokens SET revoked_at = $1 WHERE identity_id = $2 AND revoked_at IS NULL RETURNING *',
   revokeToken: 'UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
-  tokensByPrefix: `SELECT t.*, i.kind AS i_kind, i.name AS i_name, i.node_key AS i_node_key, i.created_at AS i_created_at
-                   FROM tokens t JOIN identities i ON i.id = t.identity_id WHERE left(t.hash, $1) = $2 ORDER BY t.id`,
+  tokensByPrefix: `${TOKEN_WITH_OWNER} WHERE left(t.hash, $1) = $2 ORDER BY t.id`,
+  // Authentication in one round trip: the token and whose it is.
+  tokenOwnerByHash: `${TOKEN_WITH_OWNER} WHERE t.hash = $1`,
   liveTokenCount: 'SELECT COUNT(*) AS n FROM tokens WHERE identity_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)',
   deleteTokens: 'DELETE FROM tokens WHERE identity_id = $1',
   deleteConnections: 'DELETE FROM connections WHERE identity_id = $1',
@@ -111,12 +115,14 @@ export const SQL = {
   allTokens: 'SELECT * FROM tokens ORDER BY identity_id, id',
   lastConnections: `SELECT identity_id, MAX(connected_at) AS connected_at, MAX(disconnected_at) AS disconnected_at
                     FROM connections GROUP BY identity_id`,
-  setNodeKey: 'UPDATE identities SET node_key = $1, node_key_at = $2 WHERE id = $3',
   // One statement decides the race between replicas: the first insert wins, and a later claim
-  // updates the row only when it comes from the same identity; no row back means refused.
-  claimNodeKey: `INSERT INTO node_keys AS k (key, identity_id, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $3)
-                 ON CONFLICT (key) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at WHERE k.identity_id = EXCLUDED.identity_id
-                 RETURNING identity_id`,
+  // updates the row only when it comes from the same identity; then the identity's latest key is
+  // set, in the same statement. No row back means the key belongs to another identity: refused.
+  claimNodeKey: `WITH claimed AS (
+                   INSERT INTO node_keys AS k (key, identity_id, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $3)
+                   ON CONFLICT (key) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at WHERE k.identity_id = EXCLUDED.identity_id
+                   RETURNING identity_id)
+                 UPDATE identities SET node_key = $1, node_key_at = $3 WHERE id = (SELECT identity_id FROM claimed) RETURNING id`,
   pruneConnections: 'DELETE FROM connections WHERE disconnected_at IS NOT NULL AND disconnected_at < $1',
   prunePaths: 'DELETE FROM path_reports WHERE reported_at < $1',
   pruneNodeKeys: 'DELETE FROM node_keys WHERE last_seen_at < $1',

@@ -25,6 +25,16 @@ import type {
   TokenRefusal,
 } from './store.js';
 
+/** A token row with its identity's columns (TOKEN_WITH_OWNER in postgres-sql.ts). */
+type TokenOwnerRow = TokenRow & { i_kind: IdentityKind; i_name: string; i_node_key: string | null; i_created_at: number };
+
+function toOwner(r: TokenOwnerRow): TokenOwner {
+  return {
+    token: toToken(r),
+    identity: toIdentity({ id: r.identity_id, kind: r.i_kind, name: r.i_name, node_key: r.i_node_key, created_at: r.i_created_at }),
+  };
+}
+
 /** Something that runs a query: the pool, or one client inside a transaction. */
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
@@ -52,8 +62,11 @@ export class PostgresStore implements Store {
       connectionString: url,
       types,
       max: options.maxConnections ?? 10,
-      // A database that does not answer is an error within seconds, not a hang.
+      // A database that does not answer is an error within seconds, not a hang: at connect, and
+      // for a query on a connection whose other end vanished (keepalive notices a dead peer).
       connectionTimeoutMillis: 10_000,
+      query_timeout: 30_000,
+      keepAlive: true,
       application_name: 'traverse',
     });
     // An idle connection's failure is emitted on the pool; unheard, it would end the process.
@@ -113,10 +126,9 @@ export class PostgresStore implements Store {
   }
 
   async authenticate(tokenHash: string, now: number): Promise<Authenticated | undefined> {
-    const row = await this.one<TokenRow>(SQL.tokenByHash, [tokenHash]);
+    const row = await this.one<TokenOwnerRow>(SQL.tokenOwnerByHash, [tokenHash]);
     if (!row || !hashesEqual(row.hash, tokenHash) || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return undefined;
-    const identity = await this.one<IdentityRow>(SQL.identityById, [row.identity_id]);
-    return identity ? { token: toToken(row), identity: toIdentity(identity) } : undefined;
+    return toOwner(row);
   }
 
   async refusal(tokenHash: string, now: number): Promise<TokenRefusal> {
@@ -143,14 +155,7 @@ export class PostgresStore implements Store {
 
   async tokensById(prefix: string): Promise<TokenOwner[]> {
     const p = prefix.toLowerCase();
-    const rows = await this.all<TokenRow & { i_kind: IdentityKind; i_name: string; i_node_key: string | null; i_created_at: number }>(
-      SQL.tokensByPrefix,
-      [p.length, p],
-    );
-    return rows.map((r) => ({
-      token: toToken(r),
-      identity: toIdentity({ id: r.identity_id, kind: r.i_kind, name: r.i_name, node_key: r.i_node_key, created_at: r.i_created_at }),
-    }));
+    return (await this.all<TokenOwnerRow>(SQL.tokensByPrefix, [p.length, p])).map(toOwner);
   }
 
   async revokeToken(tokenId: number, now: number): Promise<boolean> {
@@ -234,11 +239,7 @@ export class PostgresStore implements Store {
   }
 
   async claimNodeKey(identityId: number, nodeKey: string, now: number): Promise<boolean> {
-    return this.tx(async (c) => {
-      if ((await this.changes(SQL.claimNodeKey, [nodeKey, identityId, now], c)) === 0) return false;
-      await c.query(SQL.setNodeKey, [nodeKey, now, identityId]);
-      return true;
-    });
+    return (await this.changes(SQL.claimNodeKey, [nodeKey, identityId, now])) > 0;
   }
 
   async pruneHistory(before: number): Promise<number> {
