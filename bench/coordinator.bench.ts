@@ -19,6 +19,7 @@ import { PROTOCOL_PATH, ROLE_HEADER, type ServerMessage } from '../src/coordinat
 import { keyProof } from '../src/coordination/key-proof.js';
 import { NodeKey } from '../src/identity/node-key.js';
 import type { MemorySample } from './coordinator-server.js';
+import { sendAtRate } from './load.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);
 const RATE = Number(process.env.RATE ?? 1000);
@@ -162,25 +163,12 @@ async function main(): Promise<void> {
   // Fan-out at RATE updates/s, round-robin over the agents, each to its client.
   let seq = 2;
   let sent = 0;
-  const tickMs = 10;
-  const perTick = RATE / (1000 / tickMs);
-  let owed = 0;
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      owed += perTick;
-      while (owed >= 1) {
-        owed -= 1;
-        const c = agentConns[sent % agentConns.length]!;
-        const id = seq++;
-        sentAt.set(id, performance.now());
-        c.ws.send(nodeMsg(c, id));
-        sent++;
-      }
-    }, tickMs);
-    setTimeout(() => {
-      clearInterval(timer);
-      setTimeout(resolve, 1000); // let the last ones arrive
-    }, SECONDS * 1000);
+  await sendAtRate(RATE, SECONDS, 1000, () => {
+    const c = agentConns[sent % agentConns.length]!;
+    const id = seq++;
+    sentAt.set(id, performance.now());
+    c.ws.send(nodeMsg(c, id));
+    sent++;
   });
   latencies.sort((a, b) => a - b);
   const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;

@@ -3,7 +3,7 @@
 // `single URL` runs a lone server on the same database (the named peer: everything on one process).
 import { startCoordinatorServer } from '../src/server/server.js';
 import { PostgresStore } from '../src/server/store/postgres.js';
-import type { MemorySample } from './coordinator-server.js';
+import { answerMemoryMeasurements } from './load.js';
 
 async function main(): Promise<void> {
   const [mode, url] = process.argv.slice(2);
@@ -18,14 +18,9 @@ async function main(): Promise<void> {
     replica: mode === 'replica' ? `bench-${process.pid}` : '',
     ...(mode === 'replica' ? { replication: { databaseUrl: url! } } : {}),
   });
+  answerMemoryMeasurements();
   process.on('message', (m) => {
-    if (m === 'peers') return void process.send!({ peers: server.replica?.peers.size ?? 0, mirrored: server.replica?.mirrored ?? 0 });
-    if (m !== 'measure') return;
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    gc?.();
-    const u = process.memoryUsage();
-    process.send!({ rss: u.rss, heapUsed: u.heapUsed, external: u.external } satisfies MemorySample);
+    if (m === 'peers') process.send!({ peers: server.replica?.peers.size ?? 0, mirrored: server.replica?.mirrored ?? 0 });
   });
   process.send!({ port: server.port });
 }

@@ -21,6 +21,7 @@ import { keyProof } from '../src/coordination/key-proof.js';
 import { encodeRelayFrame } from '../src/coordination/relay-frame.js';
 import { NodeKey } from '../src/identity/node-key.js';
 import type { MemorySample } from './coordinator-server.js';
+import { sendAtRate } from './load.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);
 const RATE = Number(process.env.RATE ?? 1000);
@@ -174,25 +175,12 @@ async function updateLoad(a: Server, b: Server, ids: { agents: Identity[]; clien
 
   let seq = 2;
   let sent = 0;
-  const tickMs = 10;
-  const perTick = RATE / (1000 / tickMs);
-  let owed = 0;
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      owed += perTick;
-      while (owed >= 1) {
-        owed -= 1;
-        const c = agentConns[sent % agentConns.length]!;
-        const id = seq++;
-        sentAt.set(id, performance.now());
-        c.ws.send(nodeMsg(c, id));
-        sent++;
-      }
-    }, tickMs);
-    setTimeout(() => {
-      clearInterval(timer);
-      setTimeout(resolve, 1500);
-    }, SECONDS * 1000);
+  await sendAtRate(RATE, SECONDS, 1500, () => {
+    const c = agentConns[sent % agentConns.length]!;
+    const id = seq++;
+    sentAt.set(id, performance.now());
+    c.ws.send(nodeMsg(c, id));
+    sent++;
   });
   latencies.sort((x, y) => x - y);
   for (const c of [...agentConns, ...clientConns]) c.ws.terminate();
@@ -270,20 +258,11 @@ async function busLatency(url: string, how: 'notify' | number): Promise<{ p50: n
   }
   const seconds = 3;
   let seq = 0;
-  const perTick = RATE / 100;
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      for (let i = 0; i < perTick; i++) {
-        const id = ++seq;
-        sentAt.set(id, performance.now());
-        if (how === 'notify') void writer.query('SELECT pg_notify($1, $2)', ['bench_bus', String(id)]);
-        else void writer.query('INSERT INTO bench_bus (payload) VALUES ($1)', [String(id)]);
-      }
-    }, 10);
-    setTimeout(() => {
-      clearInterval(timer);
-      setTimeout(resolve, 500);
-    }, seconds * 1000);
+  await sendAtRate(RATE, seconds, 500, () => {
+    const id = ++seq;
+    sentAt.set(id, performance.now());
+    if (how === 'notify') void writer.query('SELECT pg_notify($1, $2)', ['bench_bus', String(id)]);
+    else void writer.query('INSERT INTO bench_bus (payload) VALUES ($1)', [String(id)]);
   });
   if (poller) clearInterval(poller);
   while (pollBusy()) await sleep(5);
