@@ -47,6 +47,7 @@ export class PgBus {
   private flushing = false;
   /** Inbound batches are applied one after another, also when one has to be fetched first. */
   private inbound: Promise<void> = Promise.resolve();
+  private readonly ownPrefix: string;
 
   constructor(
     private readonly writer: SerialClient,
@@ -54,7 +55,9 @@ export class PgBus {
     private readonly onBatch: (batch: EventBatch) => void,
     private readonly onError: (err: unknown) => void,
     private readonly onDropped: (why: string) => void = () => {},
-  ) {}
+  ) {
+    this.ownPrefix = `{"r":"${self}"`;
+  }
 
   /** Sends an event to every other replica. Never waits; failures go to onError. */
   publish(e: ReplicaEvent): void {
@@ -105,6 +108,9 @@ export class PgBus {
 
   /** One notification from the listening connection. */
   received(payload: string): void {
+    // Our own notifications come back to us too: skip them before paying for a parse (pack()
+    // writes this exact prefix).
+    if (payload.startsWith(this.ownPrefix)) return;
     this.inbound = this.inbound.then(async () => {
       let text = payload;
       if (payload.startsWith('@')) {
