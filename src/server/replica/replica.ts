@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
+import { Gauge } from 'prom-client';
 import type { Logger } from '../../log/logger.js';
 import type { Hub, HubChange } from '../hub.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -93,6 +94,19 @@ export class Replica {
       send: (replica, key, frame) => this.mesh?.send(replica, key, frame),
       buffered: (replica) => this.mesh?.buffered(replica) ?? 0,
     });
+    if (metrics) this.registerMetrics(metrics);
+  }
+
+  /** Gauges read at scrape time: what an operator alerts on (a replica without its database, a lone replica). */
+  private registerMetrics(metrics: CoordinatorMetrics): void {
+    const registers = [metrics.registry];
+    const gauge = (name: string, help: string, read: () => number): Gauge => {
+      const g: Gauge = new Gauge({ name, help, registers, collect: () => g.set(read()) });
+      return g;
+    };
+    gauge('traverse_replica_database_attached', '1 while this replica holds the database and serves peers', () => (this.serving ? 1 : 0));
+    gauge('traverse_replica_peers_alive', 'Other replicas alive at the last heartbeat reading', () => this.live.peers.size);
+    gauge('traverse_replica_mirrored_nodes', "Other replicas' nodes mirrored here", () => this.mirror.size);
   }
 
   /** Joins the group; throws (with the database's reason) if the database cannot be reached. */
