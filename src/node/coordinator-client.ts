@@ -53,6 +53,12 @@ export interface CoordinatorClientOptions {
   readonly logger?: Logger;
   /** How host names become addresses (default: the system's resolver, as dns.lookup). */
   readonly resolve?: Resolver;
+  /**
+   * How long one server may take to accept the WebSocket (ms). Default 10 s with one server;
+   * 5 s with several, so that a server that swallows connections (a dead host, a black-holed
+   * address) costs a one-shot command with a 10 s budget one try, not all of it.
+   */
+  readonly handshakeTimeoutMs?: number;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -253,7 +259,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       const options: WebSocket.ClientOptions & { lookup?: ReturnType<typeof pinnedLookup> } = {
         headers: { authorization: `Bearer ${this.opts.token}`, [ROLE_HEADER]: this.opts.role },
         perMessageDeflate: false,
-        handshakeTimeout: 10_000,
+        handshakeTimeout: this.opts.handshakeTimeoutMs ?? (this.wsUrls.length > 1 || target.address ? 5_000 : 10_000),
         ...(target.address ? { lookup: pinnedLookup(target.address) } : {}),
       };
       ws = new WebSocket(target.url, options);

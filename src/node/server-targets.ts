@@ -39,7 +39,11 @@ export async function resolveTargets(urls: readonly string[], resolve: Resolver 
       // Left to the connection attempt, which fails with the resolver's message.
     }
     const unique = [...new Map(addresses.map((a) => [a.address, a])).values()];
-    if (unique.length <= 1) out.push({ key: url, url });
+    // One address per family (localhost as ::1 and 127.0.0.1) is one dual-stack server: the
+    // system connects to it, trying both families (happy eyeballs), rather than us failing on
+    // the family it does not listen on first. Several of one family are several servers.
+    const perFamily = Math.max(unique.filter((a) => a.family === 4).length, unique.filter((a) => a.family === 6).length);
+    if (perFamily <= 1) out.push({ key: url, url });
     else for (const a of unique) out.push({ key: `${url} (${a.address})`, url, address: a });
   }
   return out;

@@ -16,7 +16,8 @@ import { loopbackNode } from '../node/loopback-node.js';
 import { cliToken, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { runCli } from '../helpers/cli.js';
 import { skipOrFail } from '../helpers/required.js';
-import { eventually, httpGet } from '../server/helpers.js';
+import { eventually, httpGet, RawPeer, upgradeStatus } from '../server/helpers.js';
+import { CloseCode, PROTOCOL_PATH } from '../../src/coordination/protocol.js';
 
 const missing = postgresUnavailable();
 let pg: TestPostgres | undefined;
@@ -120,6 +121,27 @@ test('--database and TRAVERSE_DATABASE_URL on token, allow, identity and server;
     await server.stop();
   }
   assert.ok(!server.output().includes(SECRET), server.output());
+});
+
+test('two servers on one PostgreSQL: a token revoked by `traverse token revoke` is refused, and its connections closed, on both within 2 s', async (t) => {
+  if (missing) return skipOrFail(t, missing);
+  const servers = [await startServerProcess(['--database', database]), await startServerProcess(['--database', database])];
+  const ws = (s: ServerProcess): string => `${s.url.replace('http', 'ws')}${PROTOCOL_PATH}`;
+  const secret = await cliToken(['--database', database, '--client', 'tablet', '--allow', 'ws1']);
+  try {
+    // One client identity, a node on each server.
+    const peers = await Promise.all(servers.map((s) => RawPeer.connect(ws(s), secret, 'client')));
+    const r = await runCli(['token', 'revoke', '--database', database, '--client', 'tablet']);
+    assert.equal(r.code, 0, r.stderr);
+    // From the command's end (its commit): a loaded machine's process start-up is not the servers' doing.
+    const revokedAt = Date.now();
+    const closes = await Promise.all(peers.map((p) => p.waitClosed(2000)));
+    t.diagnostic(`both connections closed within ${Date.now() - revokedAt} ms of the revoke command's end`);
+    for (const c of closes) assert.equal(c.code, CloseCode.revoked);
+    for (const s of servers) assert.equal((await upgradeStatus(ws(s), secret, 'client')).status, 401);
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
 });
 
 test('two servers on one PostgreSQL: kill -9 of the agent\'s server, and the agent is on the other within 10 s', async (t) => {

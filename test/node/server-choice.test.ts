@@ -86,19 +86,21 @@ test('server lists: comma-separated URLs in order, duplicates dropped, empty ent
   assert.throws(() => parseServerUrls('http://a:1,ftp://b'), /scheme ftp/);
 });
 
-test('a name with several addresses is several servers; one with one address, or none now, stays one', async () => {
+test('a name with several addresses of a family is several servers; one address per family, or none now, is one', async () => {
   const resolver = async (host: string) => {
     if (host === 'replicas.test') return [{ address: '127.0.0.2', family: 4 }, { address: '127.0.0.3', family: 4 }, { address: '127.0.0.2', family: 4 }];
     if (host === 'one.test') return [{ address: '127.0.0.4', family: 4 }];
+    if (host === 'dual.test') return [{ address: '::1', family: 6 }, { address: '127.0.0.1', family: 4 }];
     throw new Error('ENOTFOUND');
   };
-  const t = await resolveTargets(['ws://replicas.test:8080/x', 'ws://one.test:1/x', 'ws://127.0.0.1:2/x', 'ws://[::1]:3/x', 'ws://gone.test:4/x'], resolver);
+  const t = await resolveTargets(['ws://replicas.test:8080/x', 'ws://one.test:1/x', 'ws://dual.test:5/x', 'ws://127.0.0.1:2/x', 'ws://[::1]:3/x', 'ws://gone.test:4/x'], resolver);
   assert.deepEqual(
     t.map((x) => [x.key, x.address?.address]),
     [
       ['ws://replicas.test:8080/x (127.0.0.2)', '127.0.0.2'],
       ['ws://replicas.test:8080/x (127.0.0.3)', '127.0.0.3'],
       ['ws://one.test:1/x', undefined],
+      ['ws://dual.test:5/x', undefined], // one server on both families: the system's happy eyeballs
       ['ws://127.0.0.1:2/x', undefined],
       ['ws://[::1]:3/x', undefined],
       ['ws://gone.test:4/x', undefined],

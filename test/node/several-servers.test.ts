@@ -4,10 +4,32 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { CoordinatorClient } from '../../src/node/coordinator-client.js';
+import { createServer, type Socket } from 'node:net';
+import { CoordinatorClient, type CoordinatorClientOptions } from '../../src/node/coordinator-client.js';
 import { hashToken } from '../../src/server/tokens.js';
-import { eventually, proverFor, randomKey, startTestServer } from '../server/helpers.js';
+import { eventually, proverFor, randomKey, startTestServer, type ServerOverrides, type TestServer } from '../server/helpers.js';
+
+/** Two servers knowing one agent token, as two replicas on one database would. */
+async function twoServers(a: ServerOverrides = {}, b: (first: TestServer) => ServerOverrides = () => ({})): Promise<[TestServer, TestServer, string]> {
+  const first = await startTestServer(a);
+  const second = await startTestServer(b(first));
+  const secret = await first.token('agent', 'dev-box');
+  const id = await second.store.ensureIdentity('agent', 'dev-box', Date.now());
+  await second.store.createToken(id.id, hashToken(secret), Date.now(), null);
+  return [first, second, secret];
+}
+
+/** An agent's coordinator client with a slow backoff: moving on must not wait for it. */
+function agentClient(url: CoordinatorClientOptions['url'], token: string, extra: Partial<CoordinatorClientOptions> = {}): CoordinatorClient {
+  const key = randomKey();
+  return new CoordinatorClient({ url, token, key, role: 'agent', proveKey: proverFor(key), backoff: { baseMs: 2000, maxMs: 30_000 }, ...extra });
+}
+
+/** The first server, already closed by the test: its store and folder. */
+async function removeClosed(t: TestServer): Promise<void> {
+  await t.store.close().catch(() => undefined);
+  rmSync(t.dir, { recursive: true, force: true });
+}
 
 async function closedPort(): Promise<number> {
   return new Promise((resolve) => {
@@ -19,23 +41,9 @@ async function closedPort(): Promise<number> {
 }
 
 test('a refused server is skipped; a server that shuts down is left for the next one within a second', async () => {
-  const a = await startTestServer();
-  const b = await startTestServer();
-  const secret = await a.token('agent', 'dev-box');
-  // The same identity and token in the second server's store, as a shared database would have.
-  const id = await b.store.ensureIdentity('agent', 'dev-box', Date.now());
-  await b.store.createToken(id.id, hashToken(secret), Date.now(), null);
+  const [a, b, secret] = await twoServers();
   const dead = `http://127.0.0.1:${await closedPort()}`;
-  const key = randomKey();
-  const client = new CoordinatorClient({
-    url: [dead, a.server.url, b.server.url],
-    token: secret,
-    key,
-    role: 'agent',
-    proveKey: proverFor(key),
-    // A slow backoff: moving on must not wait for it.
-    backoff: { baseMs: 2000, maxMs: 30_000 },
-  });
+  const client = agentClient([dead, a.server.url, b.server.url], secret);
   try {
     const started = Date.now();
     await client.connect();
@@ -55,28 +63,16 @@ test('a refused server is skipped; a server that shuts down is left for the next
   } finally {
     client.close();
     await b.close();
-    await a.store.close().catch(() => undefined);
-    rmSync(a.dir, { recursive: true, force: true });
+    await removeClosed(a);
   }
 });
 
 test('a host name with two addresses is two servers: connected to one by address, the Host header keeps the name', async () => {
   // Two servers on one port, on two loopback addresses; "replicas.test" names both.
   const embeddedStun = { host: '0.0.0.0', port: 3478 }; // advertised under the Host the peer used
-  const a = await startTestServer({ embeddedStun });
-  const b = await startTestServer({ embeddedStun, listen: { host: '127.0.0.2', port: a.server.port } });
-  const secret = await a.token('agent', 'dev-box');
-  const id = await b.store.ensureIdentity('agent', 'dev-box', Date.now());
-  await b.store.createToken(id.id, hashToken(secret), Date.now(), null);
+  const [a, b, secret] = await twoServers({ embeddedStun }, (first) => ({ embeddedStun, listen: { host: '127.0.0.2', port: first.server.port } }));
   const asked: string[] = [];
-  const key = randomKey();
-  const client = new CoordinatorClient({
-    url: `http://replicas.test:${a.server.port}`,
-    token: secret,
-    key,
-    role: 'agent',
-    proveKey: proverFor(key),
-    backoff: { baseMs: 2000, maxMs: 30_000 },
+  const client = agentClient(`http://replicas.test:${a.server.port}`, secret, {
     resolve: async (host) => {
       asked.push(host);
       return [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.2', family: 4 }];
@@ -95,7 +91,31 @@ test('a host name with two addresses is two servers: connected to one by address
   } finally {
     client.close();
     await b.close();
-    await a.store.close().catch(() => undefined);
-    rmSync(a.dir, { recursive: true, force: true });
+    await removeClosed(a);
+  }
+});
+
+test('a server that accepts the connection and never answers is left after the handshake timeout', async () => {
+  // A black hole: TCP is accepted, the upgrade request is read and never answered.
+  const sockets = new Set<Socket>();
+  const hole = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+  const b = await startTestServer();
+  const secret = await b.token('agent', 'dev-box');
+  const client = agentClient([`http://127.0.0.1:${(hole.address() as { port: number }).port}`, b.server.url], secret, { handshakeTimeoutMs: 300 });
+  try {
+    const started = Date.now();
+    await client.connect();
+    assert.equal(client.server, b.server.url);
+    assert.ok(sockets.size >= 1, 'the black hole was tried first');
+    assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+  } finally {
+    client.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => hole.close(() => r()));
+    await b.close();
   }
 });
