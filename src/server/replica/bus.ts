@@ -17,6 +17,8 @@ import { eventBatch, type EventBatch, type ReplicaEvent } from './events.js';
 export const CHANNEL = 'traverse_replicas';
 /** NOTIFY's limit is 8000 bytes; leave room for the envelope. */
 const MAX_NOTIFY_BYTES = 7800;
+/** Notifications sent in one statement (about 250 KB of payload at most). */
+const NOTIFIES_PER_STATEMENT = 32;
 /** Queued events beyond which the replica is too far behind the database to be trusted. */
 export const MAX_QUEUED_EVENTS = 200_000;
 
@@ -87,7 +89,7 @@ export class PgBus {
       while (this.queue.length > 0) {
         const events = this.queue;
         this.queue = [];
-        for (const payload of pack(this.self, events)) await this.send(payload);
+        await this.send(pack(this.self, events));
       }
     } catch (err) {
       this.queue = [];
@@ -97,13 +99,32 @@ export class PgBus {
     }
   }
 
-  private async send(payload: string): Promise<void> {
-    if (Buffer.byteLength(payload) <= MAX_NOTIFY_BYTES) {
-      await this.writer.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
-      return;
+  /**
+   * Sends the payloads in order, as few statements as possible: several pg_notify calls in one
+   * statement are one round trip (delivered in the order called), so a slow database costs the
+   * bus latency, not throughput. (PostgreSQL folds identical payloads of one transaction into
+   * one: only a repeated batch of idempotent events could be identical.) An oversized payload goes
+   * through the table.
+   */
+  private async send(payloads: readonly string[]): Promise<void> {
+    let run: string[] = [];
+    const flushRun = async (): Promise<void> => {
+      if (run.length === 0) return;
+      const calls = run.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
+      await this.writer.query(`SELECT ${calls}`, [CHANNEL, ...run]);
+      run = [];
+    };
+    for (const payload of payloads) {
+      if (Buffer.byteLength(payload) <= MAX_NOTIFY_BYTES) {
+        run.push(payload);
+        if (run.length >= NOTIFIES_PER_STATEMENT) await flushRun();
+        continue;
+      }
+      await flushRun();
+      const row = await this.writer.query<{ id: string }>('INSERT INTO traverse_replica_events (payload) VALUES ($1) RETURNING id', [payload]);
+      await this.writer.query('SELECT pg_notify($1, $2)', [CHANNEL, `@${row.rows[0]!.id}`]);
     }
-    const row = await this.writer.query<{ id: string }>('INSERT INTO traverse_replica_events (payload) VALUES ($1) RETURNING id', [payload]);
-    await this.writer.query('SELECT pg_notify($1, $2)', [CHANNEL, `@${row.rows[0]!.id}`]);
+    await flushRun();
   }
 
   /** One notification from the listening connection. */
