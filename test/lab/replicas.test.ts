@@ -111,9 +111,12 @@ describe('two replicas in the NAT lab', { skip, concurrency: 1 }, () => {
       s = await setUp('udp-blocked', 'easy');
       const { lab, group, pair, agentLines } = s;
       const [r1, r2] = group.replicas;
-      const ping = await runPing(lab, 'client', pair.coord.url, pair.clientToken, 'dev-box', ['-n', '3', '--interval', '200']);
+      const ping = await runPing(lab, 'client', pair.coord.url, pair.clientToken, 'dev-box', ['-n', '5', '--interval', '200']);
       assert.equal(ping.summary.path, 'relay', `ping path: ${JSON.stringify(ping.summary)}`);
-      assert.ok(ping.pongs.length >= 3, `pongs through the mesh: ${ping.pongs.length}`);
+      // The very first ping may be lost: the agent hears of the client's node through the bus (a
+      // few ms, more on a loaded database), and a datagram that arrives before is dropped, as a
+      // datagram from an unknown key always is. Every later one must get through the mesh.
+      assert.ok(ping.pongs.length >= 4 && ping.pongs.every((p) => p.path === 'relay'), `pongs through the mesh: ${JSON.stringify(ping.pongs)}`);
 
       await toolServer(lab, 'agent', ['echo', '9000']);
       await toolServer(lab, 'agent', ['serve-file', '9001', file.path, String(2 * 1024 * 1024)]);
