@@ -8,97 +8,29 @@
 //
 //   npm run bench:replicas                  # PEERS=10000 RATE=1000 SECONDS=10
 //   PEERS=2000 SECONDS=5 npm run bench:replicas
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import WebSocket from 'ws';
 import { startTestPostgres } from '../lab/postgres.js';
 import { PostgresStore } from '../src/server/store/postgres.js';
 import { generateToken, hashToken } from '../src/server/tokens.js';
-import { PROTOCOL_PATH, ROLE_HEADER, type ServerMessage } from '../src/coordination/protocol.js';
-import { keyProof } from '../src/coordination/key-proof.js';
+import type { ServerMessage } from '../src/coordination/protocol.js';
 import { encodeRelayFrame } from '../src/coordination/relay-frame.js';
-import { NodeKey } from '../src/identity/node-key.js';
-import type { MemorySample } from './coordinator-server.js';
-import { sendAtRate } from './load.js';
+import { connectAll, forkServer, sendAtRate, type BenchConn, type BenchIdentity, type ForkedServer } from './load.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);
 const RATE = Number(process.env.RATE ?? 1000);
 const SECONDS = Number(process.env.SECONDS ?? 10);
 const RELAY_SECONDS = Number(process.env.RELAY_SECONDS ?? 4);
-const CONCURRENCY = 200;
 const TARGET_BYTES_PER_PEER = 20 * 1024;
 const TARGET_P99_MS = 200;
 const SERVER = fileURLToPath(new URL('./replica-server.js', import.meta.url));
 
-interface Server {
-  child: ChildProcess;
-  port: number;
-  measure(): Promise<MemorySample>;
-  ask<T>(what: string): Promise<T>;
-}
+type Server = ForkedServer;
+type Identity = BenchIdentity;
+type Conn = BenchConn;
 
-async function startServer(mode: 'replica' | 'single', url: string): Promise<Server> {
-  const child = fork(SERVER, [mode, url], { execArgv: ['--expose-gc'], env: { ...process.env, TRAVERSE_LOG_LEVEL: 'warn' } });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const ask = <T>(what: string): Promise<T> =>
-    new Promise((resolve) => {
-      child.once('message', (m) => resolve(m as T));
-      child.send(what);
-    });
-  return { child, port, ask, measure: () => ask<MemorySample>('measure') };
-}
-
-interface Identity {
-  name: string;
-  token: string;
-  role: 'agent' | 'client';
-}
-
-interface Conn {
-  ws: WebSocket;
-  key: string;
-  keyBytes: Buffer;
-  proof: string;
-  received: number;
-}
-
-async function connectAll(port: number, ids: Identity[], onMessage: (c: Conn, m: ServerMessage) => void): Promise<Conn[]> {
-  const conns: Conn[] = new Array(ids.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < ids.length) {
-      const i = next++;
-      const t = ids[i]!;
-      const ws = new WebSocket(`ws://127.0.0.1:${port}${PROTOCOL_PATH}`, {
-        headers: { authorization: `Bearer ${t.token}`, [ROLE_HEADER]: t.role },
-        perMessageDeflate: false,
-        localAddress: `127.0.0.${1 + (i % 4)}`,
-      });
-      const nodeKey = NodeKey.generate();
-      const c: Conn = { ws, key: nodeKey.publicHex, keyBytes: Buffer.from(nodeKey.publicHex, 'hex'), proof: '', received: 0 };
-      conns[i] = c;
-      await new Promise<void>((resolve, reject) => {
-        ws.once('message', (data: Buffer) => {
-          const config = JSON.parse(data.toString()) as ServerMessage;
-          if (config.type === 'config') c.proof = keyProof(nodeKey.sharedSecret(Buffer.from(config.challenge.key, 'hex')), config.challenge.nonce, c.key);
-          resolve();
-        });
-        ws.once('error', reject);
-      });
-      ws.on('message', (data: Buffer, binary: boolean) => {
-        if (binary) c.received += data.length - 32;
-        else onMessage(c, JSON.parse(data.toString()) as ServerMessage);
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return conns;
-}
+const startServer = (mode: 'replica' | 'single', url: string): Promise<Server> => forkServer(SERVER, [mode, url]);
 
 const kib = (b: number): string => `${(b / 1024).toFixed(1)} KiB`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
