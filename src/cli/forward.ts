@@ -76,5 +76,18 @@ export function registerForwardCommand(program: Command): void {
       node.on('path', (p, path) => {
         if (p.name === agent) process.stdout.write(`path to ${agent}: ${describePath(path)}\n`);
       });
+      // The agent's coordination server (one replica of several) may go while the agent lives on:
+      // the path in use is kept, and the agent comes back through another server.
+      let lost = false;
+      node.on('peerGone', (p, how) => {
+        if (p.name !== agent || how !== 'lost' || lost) return;
+        lost = true;
+        process.stdout.write(`${agent} lost by the coordination server (the path in use is kept)\n`);
+      });
+      node.on('peer', (p) => {
+        if (p.name !== agent || !lost) return;
+        lost = false;
+        process.stdout.write(`${agent} back\n`);
+      });
     });
 }

@@ -31,7 +31,7 @@ export function addServerTlsOptions(cmd: Command): Command {
     )
     .addOption(new Option('--acme-email <address>', 'contact address for the ACME account (expiry notices)').env('TRAVERSE_ACME_EMAIL'))
     .addOption(new Option('--acme-directory <url>', `the ACME CA's directory URL (default: Let's Encrypt, ${LETS_ENCRYPT_DIRECTORY})`).env('TRAVERSE_ACME_DIRECTORY'))
-    .addOption(new Option('--ca <file>', "trust this CA (PEM) for the ACME directory's HTTPS, besides Node's CA store (a private ACME CA)").env('TRAVERSE_CA'))
+    .addOption(new Option('--ca <file>', "trust this CA (PEM) besides Node's and the system's CA stores: for the ACME directory's HTTPS (a private ACME CA) and for other replicas' https:// mesh URLs").env('TRAVERSE_CA'))
     .option(
       '--trust-proxy [addresses]',
       'behind a reverse proxy: a connection from the proxy (loopback, or these comma-separated IP addresses) stands for the right-most X-Forwarded-For entry (env TRAVERSE_TRUST_PROXY=1 or the addresses)',

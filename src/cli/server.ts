@@ -16,13 +16,15 @@ import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
 import { summaryOf } from './command-list.js';
 import { addServerTlsOptions, reloadOnSighup, serverTls, tlsBannerLine, tlsHostName, trustProxyFlag, proxyWords, type TlsFlags } from './server-tls.js';
+import { trustFlag } from './ca-option.js';
+import { addReplicaOptions, replicationFrom, type ReplicaFlags } from './replica-options.js';
 
 /** All interfaces, IPv6 and IPv4 (a dual-stack listener); 0.0.0.0:8080 where IPv6 is off. */
 export const DEFAULT_LISTEN = '[::]:8080';
 /** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
 export const DEFAULT_STUN_PORT = 3478;
 
-interface ServerFlags extends TlsFlags {
+interface ServerFlags extends TlsFlags, ReplicaFlags {
   listen: string;
   data?: string;
   database?: string;
@@ -67,7 +69,7 @@ export function registerServer(program: Command): void {
       DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     );
   addServerTlsOptions(cmd);
-  addLogOptions(cmd, 'info')
+  addLogOptions(addReplicaOptions(cmd), 'info')
     .action(async (flags: ServerFlags) => runServer(flags));
 }
 
@@ -87,6 +89,9 @@ async function runServer(flags: ServerFlags): Promise<void> {
     throw new UsageError(`--ping-interval "${flags.pingInterval}" must be a number of seconds from 0.1 to 3600`);
   }
   const location = storeLocation(flags);
+  const replicationBase = replicationFrom(flags, location.url);
+  // Other replicas' https:// mesh URLs are checked against --ca too (a private CA for the mesh).
+  const replication = replicationBase && flags.ca !== undefined ? { ...replicationBase, trust: trustFlag(flags.ca) } : replicationBase;
   const log = createLogger('server');
   const trustProxy = trustProxyFlag(flags);
   // ACME certificates live in a data folder even when the store is PostgreSQL (--data and
@@ -132,6 +137,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
       ...(metricsListen ? { metricsListen } : {}),
       ...(tls ? { tls: tls.kind === 'files' ? tls.holder : tls.acme } : {}),
       trustProxy,
+      ...(replication ? { replication } : {}),
     });
   } catch (err) {
     await stunServer?.close();
@@ -173,6 +179,10 @@ async function runServer(flags: ServerFlags): Promise<void> {
   ];
   if (tls && served) lines.push(tlsBannerLine(tls, served));
   if (trustProxy.length > 0) lines.push(`  proxies       ${proxyWords(trustProxy)}: their connections stand for the right-most X-Forwarded-For entry`);
+  if (server.replica) {
+    const others = server.replica.peers.size;
+    lines.push(`  replica       ${server.replica.id}, relay mesh at ${server.replica.meshUrl}; ${others} other replica${others === 1 ? '' : 's'} alive`);
+  }
   if (server.metricsUrl) lines.push(`  metrics       ${server.metricsUrl}`);
   if (identities.length === 0) {
     lines.push(

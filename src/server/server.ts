@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as NetServer } from 'node:net';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -23,6 +24,8 @@ import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 import type { TlsServing } from './tls.js';
 import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
+import { Replica, type ReplicationOptions } from './replica/replica.js';
+import { MESH_PATH } from './replica/mesh-auth.js';
 
 export interface CoordinatorServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
@@ -58,6 +61,8 @@ export interface CoordinatorServerOptions {
    * are not capped per address, the nodes of each forwarded client are. Default: none.
    */
   readonly trustProxy?: ProxyTrust;
+  /** Run as one of several replicas on a PostgreSQL database (replica/); meshUrl defaults to this listener's URL. */
+  readonly replication?: Omit<ReplicationOptions, 'meshUrl'> & { readonly meshUrl?: string };
   /**
    * This process's name among the servers sharing one database: its connection records carry
    * it, and at start it ends only its own records left open by a crash. Stable across restarts
@@ -73,6 +78,8 @@ export interface CoordinatorServer {
   readonly metricsUrl: string | null;
   readonly hub: Hub;
   readonly metrics: CoordinatorMetrics;
+  /** The replica layer, when running as one of several replicas. */
+  readonly replica: Replica | null;
   close(): Promise<void>;
 }
 
@@ -102,6 +109,13 @@ export class ListenError extends Error {
   }
 }
 
+/** Replication was asked for and the database could not be joined. */
+export class ReplicationError extends Error {
+  constructor(cause: unknown) {
+    super(`cannot join the replicas on the database: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000;
 /**
  * Enough for the nodes of a whole office behind one NAT (every forward, ssh session and ping is a
@@ -126,7 +140,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   // The server's half of every node key proof; a new one per process is enough, since every
   // connection's challenge also has a nonce of its own.
   const serverKey = NodeKey.generate();
+  let replica: Replica | null = null;
   const hub = new Hub(limits, metrics, {
+    changed: (change) => replica?.changed(change),
     nodeKeyRegistered: (peer, key) => {
       // A key stays with the identity that first proved it: another identity holding the same
       // private key (a copied key file) is refused rather than allowed to take it over.
@@ -151,8 +167,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     },
   });
 
-  const replica = opts.replica ?? '';
-  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped', replica);
+  const replicaName = opts.replica ?? '';
+  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped', replicaName);
   if (dangling > 0) log.info({ dangling }, 'closed connection records left open by a previous run');
 
   // History is kept for a bounded time: every connection and path change adds a row.
@@ -246,7 +262,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === MESH_PATH && replica?.handleMeshUpgrade(req, socket, head)) return;
     if (path !== PROTOCOL_PATH) return reject(socket, 404, 'Not Found');
+    if (opts.replication && !replica?.serving) return reject(socket, 503, 'Service Unavailable', 'this replica has lost its database; connect to another one');
     const auth = await authenticate(req);
     if (isRefused(auth)) {
       return auth.refused === 'throttled' ? reject(socket, 429, 'Too Many Requests', auth.message) : reject(socket, 401, 'Unauthorized', auth.message);
@@ -290,7 +308,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         tokenId: token.id,
         expiresAt: token.expiresAt,
         alive: true,
-        connectionId: store.recordConnect(identity.id, now, remote, replica).catch((err: unknown) => {
+        connectionId: store.recordConnect(identity.id, now, remote, replicaName).catch((err: unknown) => {
           log.error({ err }, 'recording a connection failed');
           return undefined;
         }),
@@ -414,8 +432,30 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     while (pending.size > 0) await Promise.all([...pending]);
     throw new ListenError(which, formatEndpoint(host, listenPort), err);
   };
+  /** A replica without its database: every peer goes, to reconnect to another replica. */
+  function closeAllPeers(reason: string): void {
+    for (const c of conns.values()) c.peer.link.close(CloseCode.goingAway, reason);
+  }
+  async function abandonReplication(err: unknown): Promise<never> {
+    clearInterval(pingTimer);
+    clearInterval(pollTimer);
+    clearInterval(pruneTimer);
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    if (listener !== http) http.close();
+    while (pending.size > 0) await Promise.all([...pending]);
+    throw new ReplicationError(err);
+  }
   await listen(listener, opts.listen.host, opts.listen.port).catch((err: unknown) => abandon('listen', opts.listen.host, opts.listen.port, err));
   const port = (listener.address() as AddressInfo).port;
+  if (opts.replication) {
+    const wildcard = opts.listen.host === '0.0.0.0' || opts.listen.host === '::' || opts.listen.host === '';
+    const meshUrl = opts.replication.meshUrl ?? `${opts.tls ? 'https' : 'http'}://${formatEndpoint(wildcard ? hostname() : opts.listen.host, port)}`;
+    try {
+      replica = await Replica.start(hub, { ...opts.replication, meshUrl }, { closeAll: closeAllPeers }, log.child({ component: 'replica' }), metrics);
+    } catch (err) {
+      await abandonReplication(err);
+    }
+  }
 
   let metricsServer: Server | null = null;
   let metricsUrl: string | null = null;
@@ -436,7 +476,12 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     metricsUrl,
     hub,
     metrics,
+    get replica() {
+      return replica;
+    },
     async close() {
+      // The other replicas hear the goodbye before our peers' connections end.
+      await replica?.leave();
       clearInterval(pingTimer);
       clearInterval(pollTimer);
       clearInterval(pruneTimer);
@@ -449,6 +494,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
           }),
       );
       await Promise.all(closing);
+      // Before the listener: the mesh's upgraded connections would keep it open.
+      await replica?.shutdown();
       const httpClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
       if (listener !== http) http.close();
       http.closeAllConnections();
