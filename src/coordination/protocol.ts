@@ -36,6 +36,8 @@ export const MAX_RELAY_PAYLOAD = 4096;
 export const MAX_TEXT_BYTES = 16 * 1024;
 export const MAX_ENDPOINTS = 32;
 export const MAX_NAME_LENGTH = 64;
+/** A relay reason a node reports with its path: one or two sentences. */
+export const MAX_REASON_LENGTH = 512;
 
 /** WebSocket close codes the server uses, with why. 1008/1009 are the standard ones. */
 export const CloseCode = {
@@ -96,6 +98,8 @@ export const netcheckSummary = z.object({
   globalV4: endpointText.nullable().optional(),
   globalV6: endpointText.nullable().optional(),
   preferredStun: z.string().max(128).nullable().optional(),
+  /** STUN servers (HOST:PORT) that did not answer this netcheck, for the operator's health view. */
+  stunUnanswered: z.array(z.string().max(128)).max(16).optional(),
 });
 export type NetcheckSummary = z.infer<typeof netcheckSummary>;
 
@@ -129,7 +133,14 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('tunnel'), agent: identityName }),
   z.object({ type: z.literal('untunnel'), agent: identityName }),
   /** rttMs: the path's round trip as the reporter measures it (direct paths), for the views. */
-  z.object({ type: z.literal('path'), peer: nodeKey, path, rttMs: z.number().nonnegative().max(600_000).nullable().optional() }),
+  /** reason: for a relayed path, why in plain words (why-relayed.ts), for the operators' dashboard. */
+  z.object({
+    type: z.literal('path'),
+    peer: nodeKey,
+    path,
+    rttMs: z.number().nonnegative().max(600_000).nullable().optional(),
+    reason: z.string().max(MAX_REASON_LENGTH).optional(),
+  }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
 

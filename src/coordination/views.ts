@@ -28,6 +28,8 @@ export const tunnelView = z.object({
   paths: z.object({ client: path.nullable(), agent: path.nullable() }),
   /** The round trip each side measured on its path (direct paths; ms), null until reported. */
   rttMs: z.object({ client: z.number().nullable(), agent: z.number().nullable() }),
+  /** For a relayed path, why in plain words, as each side reported it (null: direct, or not said). */
+  relayReasons: z.object({ client: z.string().nullable(), agent: z.string().nullable() }).optional(),
 });
 export type TunnelView = z.infer<typeof tunnelView>;
 

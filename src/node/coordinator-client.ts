@@ -9,6 +9,7 @@ import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js
 import {
   CloseCode,
   MAX_RELAY_PAYLOAD,
+  MAX_REASON_LENGTH,
   PROTOCOL_PATH,
   ROLE_HEADER,
   describeIssues,
@@ -179,8 +180,9 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   }
 
   /** Tells the server which path the tunnel to a peer uses now. */
-  reportPath(peerKey: NodeKeyHex, path: Path, rttMs: number | null = null): void {
-    this.send({ type: 'path', peer: peerKey, path, rttMs: rttMs === null ? null : Math.round(rttMs * 100) / 100 });
+  reportPath(peerKey: NodeKeyHex, path: Path, rttMs: number | null = null, reason?: string): void {
+    const rtt = rttMs === null ? null : Math.round(rttMs * 100) / 100;
+    this.send({ type: 'path', peer: peerKey, path, rttMs: rtt, ...(reason === undefined ? {} : { reason: reason.slice(0, MAX_REASON_LENGTH) }) });
   }
 
   /**

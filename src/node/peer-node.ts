@@ -17,6 +17,7 @@ import { PORT_PREDICTION_DELAY_MS, planPortPrediction } from '../magicsock/port-
 import type { NodeKey } from '../identity/node-key.js';
 import type { NetcheckReport } from '../netcheck/report.js';
 import { resolveEndpoint } from '../net/resolve.js';
+import { whyRelayed } from './why-relayed.js';
 import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
@@ -308,7 +309,23 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   /** Tells the server the path to a peer as the engine last announced it, with its round trip. */
   private reportPath(key: string): void {
     const path = this.magicsock.pathOf(key);
-    this.coordinator.reportPath(key, path.kind === 'direct' ? { kind: 'direct', endpoint: path.endpoint } : { kind: 'relay' }, this.magicsock.latencyOf(key));
+    if (path.kind === 'direct') return this.coordinator.reportPath(key, { kind: 'direct', endpoint: path.endpoint }, this.magicsock.latencyOf(key));
+    // A relayed path goes with its reason, the sentence `ping` prints, so the operators'
+    // dashboard can say why without a netcheck of its own.
+    const rec = this.peersByKey.get(key);
+    const blockedByServer = this.config?.blockDirect ?? false;
+    const reason = rec
+      ? whyRelayed({
+          disabledHere: !this.directAllowed && !blockedByServer,
+          blockedByServer,
+          hereName: this.config?.identity.name ?? 'this node',
+          peerName: rec.name,
+          here: this.summary,
+          peer: rec.netcheck,
+          peerHasEndpoints: rec.endpoints.length > 0,
+        })
+      : undefined;
+    this.coordinator.reportPath(key, { kind: 'relay' }, this.magicsock.latencyOf(key), reason);
   }
 
   private async applyConfig(config: ServerConfig): Promise<void> {
@@ -338,6 +355,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       this.emit('netcheck', report);
       this.publish();
       for (const p of this.peersByKey.values()) this.maybePredictPorts(p);
+      // A relayed tunnel's reason may read differently now that our own netcheck is known.
+      for (const key of this.peersByKey.keys()) if (this.magicsock.pathOf(key).kind === 'relay') this.reportPath(key);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'netcheck failed');
     }
@@ -408,5 +427,6 @@ export function summarize(r: NetcheckReport): NetcheckSummary {
     globalV4: r.globalV4,
     globalV6: r.globalV6,
     preferredStun: r.preferredServer,
+    stunUnanswered: r.servers.filter((s) => s.latencyMs === null).map((s) => s.address).slice(0, 16),
   };
 }

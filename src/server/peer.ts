@@ -37,6 +37,8 @@ export interface Tunnel {
   readonly paths: TunnelPaths;
   /** The round trip each side measured on its path last (ms); null until it reports one. */
   readonly rttMs: { client: number | null; agent: number | null };
+  /** For a relayed path, why, as each side reported it; null otherwise. */
+  readonly reasons: { client: string | null; agent: string | null };
 }
 
 /** Relay frames to no tunnel peer a node may send: 20/s sustained, 200 at once. */
