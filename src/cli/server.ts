@@ -1,6 +1,7 @@
 // `traverse server`: the coordination server, relay and (optionally) embedded STUN server.
 import type { Command } from 'commander';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
 import { formatEndpoint, type HostPort } from '../net/endpoint.js';
@@ -28,6 +29,8 @@ interface ServerFlags {
   blockDirect?: boolean;
   metrics?: string;
   pingInterval: string;
+  matrixReport?: string;
+  dashboard: boolean;
   relayRate: number;
   maxConnectionsPerAddress: number;
 }
@@ -50,6 +53,8 @@ export function registerServer(program: Command): void {
     .option('--block-direct', 'tell peers not to try direct paths: everything goes through the relay')
     .option('--metrics <host:port>', 'serve Prometheus metrics without authentication on this address')
     .option('--ping-interval <seconds>', 'ping every peer this often; silent for two intervals means lost', '15')
+    .option('--matrix-report <file>', 'show this connectivity-matrix report (bench/out/matrix.json) in the dashboard (env TRAVERSE_MATRIX_REPORT)')
+    .option('--no-dashboard', 'do not serve the operators\' web dashboard at /')
     .option(
       '--relay-rate <MB/s>',
       'relayed bytes per second one peer may send, in MB/s (0: unlimited); bounds what one peer can make the server carry',
@@ -82,6 +87,10 @@ async function runServer(flags: ServerFlags): Promise<void> {
     throw new UsageError(`--ping-interval "${flags.pingInterval}" must be a number of seconds from 0.1 to 3600`);
   }
   const dir = dataDir(flags.data);
+  const matrixReport = flags.matrixReport ?? process.env.TRAVERSE_MATRIX_REPORT;
+  if (matrixReport !== undefined && !existsSync(matrixReport)) {
+    throw new UsageError(`--matrix-report ${matrixReport}: no such file (npm run bench:matrix writes bench/out/matrix.json)`);
+  }
   const log = createLogger('server');
   const store = await openStore(dir, false);
   const metrics = createMetrics();
@@ -119,6 +128,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
       logger: log,
       metrics,
       ...(metricsListen ? { metricsListen } : {}),
+      dashboard: flags.dashboard ? { ...(matrixReport ? { matrixReport } : {}) } : false,
     });
   } catch (err) {
     await stunServer?.close();
@@ -139,6 +149,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   const lines = [
     `traverse server listening on ${server.url}${wildcard ? ' (all interfaces)' : ''}`,
     `  coordination  ${base.replace('http', 'ws')}${PROTOCOL_PATH}`,
+    ...(flags.dashboard ? [`  dashboard     ${base}/ (sign in with an admin token)`] : []),
     `  API           ${base}/api/v1/peers, ${base}/api/v1/tunnels, ${base}/healthz`,
     `  data          ${join(dir, DATABASE_FILE)} (${identities.length} identities)`,
     `  STUN to peers ${stun.length === 0 && !stunServer ? 'disabled' : [...(stunListen && stunServer ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer.address.port)}`] : []), ...stun].join(', ')}`,

@@ -19,6 +19,7 @@ import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
 import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
+import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/dashboard.js';
 
 export interface CoordinatorServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
@@ -46,6 +47,8 @@ export interface CoordinatorServerOptions {
   readonly headersTimeoutMs?: number;
   /** A second listener serving /metrics without authentication, for Prometheus. */
   readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** The operators' web dashboard at / (dashboard/dashboard.ts); false: not served. */
+  readonly dashboard?: false | Pick<DashboardOptions, 'matrixReport' | 'feedIntervalMs' | 'webDir' | 'sessions'>;
 }
 
 export interface CoordinatorServer {
@@ -155,13 +158,13 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       `failed authentications: ${s.failures} from ${s.addresses} address(es), ${s.refused} refused unread (most: ${s.top.address}, ${s.top.failures})`,
     ),
   );
-  const authenticate = async (req: IncomingMessage): Promise<AuthOutcome> => {
-    const source = req.socket.remoteAddress ?? 'unknown';
+  const authenticate = (req: IncomingMessage): Promise<AuthOutcome> => authenticateToken(req.socket.remoteAddress ?? 'unknown', bearerToken(req.headers.authorization));
+  /** A token from a header or the dashboard's sign-in form, under the same throttle of failures. */
+  const authenticateToken = async (source: string, token: string | undefined): Promise<AuthOutcome> => {
     if (!throttle.allowed(source)) {
       metrics.authFailures.inc();
       return { refused: 'throttled', message: 'too many failed authentications from this address; wait and retry' };
     }
-    const token = bearerToken(req.headers.authorization);
     const auth = token === undefined ? undefined : await store.authenticate(hashToken(token), Date.now());
     if (auth) return auth;
     metrics.authFailures.inc();
@@ -197,8 +200,11 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     requestTimeout: Math.max(headersTimeoutMs, 30_000),
     connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
   };
+  const dashboard: Dashboard | null =
+    opts.dashboard === false ? null : createDashboard({ ...opts.dashboard, hub, store, logger: log, authenticateToken: (source, token) => authenticateToken(source, token) });
   const http: Server = createServer(timeouts, (req, res) => {
-    handleHttp(router, req, res).catch(
+    const handled = dashboard?.handles(new URL(req.url ?? '/', 'http://localhost').pathname) ? dashboard.handle(req, res) : handleHttp(router, req, res);
+    handled.catch(
       (err: unknown) => {
         log.error({ err }, 'HTTP request failed');
         if (!res.headersSent) res.writeHead(500).end();
@@ -416,6 +422,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
           }),
       );
       await Promise.all(closing);
+      dashboard?.close();
       const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
       await httpClosed;

@@ -14,6 +14,7 @@ import type {
   Identity,
   IdentityKind,
   IdentityListing,
+  PathRecord,
   Rotation,
   Store,
   TokenInfo,
@@ -287,6 +288,19 @@ export class SqliteStore implements Store {
         disconnectedAt: r.disconnected_at,
         reason: r.reason,
         remote: r.remote,
+      }));
+  }
+
+  async pathHistory(identityId: number, limit: number): Promise<PathRecord[]> {
+    type Row = { kind: string; endpoint: string | null; reported_at: number; reporter_id: number; other_kind: IdentityKind; other_name: string };
+    return this.db
+      .prepare<[number, number, number, number], Row>(SQL.pathHistory)
+      .all(identityId, identityId, identityId, limit)
+      .map((r) => ({
+        reportedAt: r.reported_at,
+        byThisIdentity: r.reporter_id === identityId,
+        other: { kind: r.other_kind, name: r.other_name },
+        path: r.kind === 'direct' && r.endpoint !== null ? { kind: 'direct', endpoint: r.endpoint } : { kind: 'relay' },
       }));
   }
 

@@ -1,0 +1,85 @@
+// Nodes: every agent and client identity, online or offline (last seen), and under it each of
+// its nodes with endpoints and the NAT its own netcheck found.
+import { html, Component } from 'htm/preact';
+import type { VNode } from 'preact';
+import type { IdentityRow, NodeRow } from '../../../src/server/dashboard/wire.js';
+import type { NetcheckSummary } from '../../../src/coordination/protocol.js';
+import type { LiveState } from '../live.js';
+import { ago, shortKey, since } from '../format.js';
+
+function nat(n: NetcheckSummary | null): string {
+  if (!n) return 'netcheck not reported yet';
+  if (n.udp === false) return 'UDP blocked';
+  const parts = [
+    `mapping ${n.mapping ?? 'unknown'}`,
+    `filtering ${n.filtering ?? 'unknown'}`,
+    n.hairpinning === true ? 'hairpins' : n.hairpinning === false ? 'no hairpinning' : 'hairpinning unknown',
+  ];
+  if (n.globalV4) parts.push(`public ${n.globalV4}`);
+  return parts.join(' · ');
+}
+
+/** A node's row redraws only when its row object changed (the feed replaces changed rows only). */
+class NodeLine extends Component<{ node: NodeRow; now: number }> {
+  override shouldComponentUpdate(next: { node: NodeRow; now: number }): boolean {
+    return next.node !== this.props.node || Math.floor(next.now / 10_000) !== Math.floor(this.props.now / 10_000);
+  }
+  override render(): VNode {
+    const { node: n, now } = this.props;
+    return html`<tr class="node" data-node=${n.id}>
+      <td class="mono">${shortKey(n.key)}</td>
+      <td>${since(n.connectedAt, now)}</td>
+      <td class="mono">${n.remote ?? '-'}</td>
+      <td class="mono small">${n.endpoints.join(', ') || 'none (relay only)'}</td>
+      <td class="small">${nat(n.netcheck)}</td>
+    </tr>`;
+  }
+}
+
+interface Group {
+  readonly id: string;
+  readonly kind: 'agent' | 'client';
+  readonly name: string;
+  readonly identity: IdentityRow | undefined;
+  readonly nodes: NodeRow[];
+}
+
+export function groups(state: LiveState): Group[] {
+  const byId = new Map<string, Group>();
+  for (const i of state.identities.values()) {
+    if (i.kind === 'admin') continue;
+    byId.set(i.id, { id: i.id, kind: i.kind, name: i.name, identity: i, nodes: [] });
+  }
+  for (const n of state.nodes.values()) {
+    const id = `${n.kind}:${n.name}`;
+    let g = byId.get(id);
+    if (!g) byId.set(id, (g = { id, kind: n.kind, name: n.name, identity: undefined, nodes: [] }));
+    g.nodes.push(n);
+  }
+  return [...byId.values()].sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'agent' ? -1 : 1));
+}
+
+export function NodesView({ state, now }: { state: LiveState; now: number }): VNode {
+  const list = groups(state);
+  const online = list.filter((g) => g.nodes.length > 0).length;
+  return html`<section>
+    <p class="summary">${list.length} identities, ${online} online, ${state.nodes.size} nodes connected</p>
+    <table class="nodes">
+      <thead><tr><th>node key</th><th>connected for</th><th>from</th><th>endpoints</th><th>NAT (its own netcheck)</th></tr></thead>
+      ${list.map(
+        (g) => html`<tbody key=${g.id} class="identity" data-identity=${g.id} data-status=${g.nodes.length > 0 ? 'online' : 'offline'}>
+          <tr class="identity-head">
+            <th colspan="5">
+              <span class=${`kind ${g.kind}`}>${g.kind}</span> ${g.name}
+              ${g.nodes.length > 0
+                ? html`<span class="badge online">online${g.nodes.length > 1 ? ` · ${g.nodes.length} nodes` : ''}</span>`
+                : html`<span class="badge offline">offline</span>
+                    <span class="muted">last seen ${ago(g.identity?.lastDisconnectedAt ?? g.identity?.lastConnectedAt ?? null, now)}</span>`}
+            </th>
+          </tr>
+          ${g.nodes.map((n) => html`<${NodeLine} key=${n.id} node=${n} now=${now} />`)}
+        </tbody>`,
+      )}
+    </table>
+  </section>`;
+}
