@@ -1,0 +1,148 @@
+// The dashboard in a real browser (Debian's chromium through playwright-core) against a real
+// server, agent and clients in the NAT lab: an agent and a client behind easy NATs (their tunnel
+// goes direct), a second client behind a router that drops UDP (its tunnel stays on the relay,
+// with the reason in plain words). The page must show all of it live, without a reload: the agent
+// going offline when it is killed, a client disconnected when its token is revoked from the page.
+// Wrong and client tokens are refused at sign-in. Each view is written to test-output/dashboard/.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { labSkip } from '../../lab/availability.js';
+import { createLab } from '../../lab/topology.js';
+import { INTERNET, type TopologySpec } from '../../lab/spec.js';
+import { COORD_HOST, STUN_ADDRESSES, STUN_HOST, COORD_ADDRESS } from '../../lab/topologies.js';
+import { startTraverseStun, TRAVERSE_STUN_PORT } from '../../lab/stun-servers.js';
+import { createToken, spawnPing, startAgent, startCoordinator, type LabCoordinator } from '../../lab/peers.js';
+import type { Lab, LabProcess } from '../../lab/lab.js';
+import { browserUnavailable, launchBrowser, screenshotPath } from '../helpers/browser.js';
+import { requiredByCi } from '../helpers/required.js';
+
+function topology(): TopologySpec {
+  return {
+    routers: [
+      { name: 'ragent', nat: 'easy', on: INTERNET, lan: '10.1.0.0/24' },
+      { name: 'rclient', nat: 'easy', on: INTERNET, lan: '192.168.1.0/24' },
+      { name: 'rkiosk', nat: 'udp-blocked', on: INTERNET, lan: '192.168.2.0/24' },
+    ],
+    hosts: [
+      { name: STUN_HOST, on: INTERNET, addresses: [...STUN_ADDRESSES] },
+      { name: COORD_HOST, on: INTERNET, addresses: [COORD_ADDRESS] },
+      { name: 'agent', on: 'ragent' },
+      { name: 'client', on: 'rclient' },
+      { name: 'kiosk', on: 'rkiosk' },
+    ],
+  };
+}
+
+async function skipReason(): Promise<string | false> {
+  const lab = await labSkip();
+  if (lab !== false) return lab;
+  const browser = browserUnavailable();
+  if (browser === null) return false;
+  if (requiredByCi()) throw new Error(`TRAVERSE_REQUIRE_LAB=1 but ${browser}`);
+  return browser;
+}
+
+const skip = await skipReason();
+
+describe('dashboard in a browser, in the NAT lab', { skip, timeout: 180_000 }, () => {
+  let lab: Lab;
+  let coord: LabCoordinator;
+  let browser: Browser;
+  let page: Page;
+  let agent: LabProcess;
+  const tokens = { admin: '', agent: '', laptop: '', kiosk: '' };
+
+  before(async () => {
+    lab = await createLab(topology());
+    await startTraverseStun(lab, STUN_HOST);
+    coord = await startCoordinator(lab, ['--stun', `${STUN_ADDRESSES[0]}:${TRAVERSE_STUN_PORT}`]);
+    tokens.admin = await createToken(coord.dataDir, ['--admin', 'ops']);
+    tokens.agent = await createToken(coord.dataDir, ['--agent', 'dev-box']);
+    tokens.laptop = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
+    tokens.kiosk = await createToken(coord.dataDir, ['--client', 'kiosk', '--allow', 'dev-box']);
+    agent = await startAgent(lab, 'agent', coord.url, tokens.agent);
+    // Long-running pings keep both tunnels up while the page looks at them.
+    spawnPing(lab, 'client', coord.url, tokens.laptop, 'dev-box', ['-n', '100000', '--interval', '500']);
+    spawnPing(lab, 'kiosk', coord.url, tokens.kiosk, 'dev-box', ['-n', '100000', '--interval', '500']);
+    // The browser sits on the lab's internet, beside the server, as an operator's would.
+    browser = await launchBrowser(lab.node(COORD_HOST).ns);
+    page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+    page.on('dialog', (d) => void d.accept());
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    await lab?.teardown();
+  });
+
+  const signIn = async (token: string): Promise<void> => {
+    await page.fill('#token', token);
+    await page.click('form button[type=submit]');
+  };
+  /** Waits until an element matching `selector` shows text matching `re`. */
+  const waitText = (selector: string, re: RegExp, timeout = 10_000): Promise<void> =>
+    page.locator(selector).filter({ hasText: re }).first().waitFor({ timeout });
+  const tab = async (name: string): Promise<void> => {
+    await page.click(`[data-tab=${name}]`);
+    await page.waitForSelector(`main[data-view=${name}]`);
+  };
+
+  test('a wrong token and a client token are refused with a clear message', async () => {
+    await page.goto(`${coord.url}/`);
+    await signIn('trv1_thisisnotatokenthisisnotatokenthisisnotatok');
+    await page.waitForSelector('.error');
+    assert.match(await page.textContent('.error') ?? '', /does not sign in: the server does not know this token/);
+    await signIn(tokens.laptop);
+    await waitText('.error', /client token of "laptop".*admin token/);
+    await page.screenshot({ path: screenshotPath('signin-refused') });
+    // The token never reaches the URL.
+    assert.ok(!page.url().includes('trv1_'));
+  });
+
+  test('signed in: the agent is online, the easy/easy tunnel direct, the UDP-blocked one relayed with its reason', async () => {
+    await signIn(tokens.admin);
+    await page.waitForSelector('[data-identity="agent:dev-box"][data-status=online]', { timeout: 15_000 });
+    await page.waitForSelector('[data-identity="client:laptop"][data-status=online]', { timeout: 15_000 });
+    await page.screenshot({ path: screenshotPath('nodes') });
+    await tab('tunnels');
+    await page.waitForSelector('[data-tunnel="laptop>dev-box"][data-path=direct]', { timeout: 20_000 });
+    await page.waitForSelector('[data-tunnel="kiosk>dev-box"][data-path=relay]', { timeout: 20_000 });
+    await waitText('[data-tunnel="kiosk>dev-box"]', /UDP is blocked on kiosk's network/, 15_000);
+    await page.screenshot({ path: screenshotPath('tunnels') });
+    await tab('health');
+    await waitText('main', /UDP is blocked for client "kiosk"/, 15_000);
+    await page.screenshot({ path: screenshotPath('health') });
+    await tab('history');
+    await page.selectOption('select', 'client:laptop');
+    await waitText('[data-history="client:laptop"]', /direct \(/);
+    await page.screenshot({ path: screenshotPath('history') });
+    await tab('matrix');
+    await page.screenshot({ path: screenshotPath('matrix') });
+  });
+
+  test('revoking a token from the page disconnects its node', async () => {
+    await tab('tokens');
+    await page.screenshot({ path: screenshotPath('tokens') });
+    const hint = await page.getAttribute('[data-identity="client:kiosk"] [data-revoke]', 'data-revoke');
+    assert.ok(hint);
+    await page.click(`[data-revoke="${hint}"]`);
+    await waitText(`[data-token="${hint}"]`, /revoked/);
+    await tab('nodes');
+    const t0 = Date.now();
+    await page.waitForSelector('[data-identity="client:kiosk"][data-status=offline]', { timeout: 10_000 });
+    assert.ok(Date.now() - t0 < 10_000);
+  });
+
+  test('a killed agent goes offline on the page within seconds, without a reload', async () => {
+    await page.evaluate('window.marker = 42');
+    const t0 = Date.now();
+    agent.kill('SIGKILL');
+    await page.waitForSelector('[data-identity="agent:dev-box"][data-status=offline]', { timeout: 8_000 });
+    const seconds = (Date.now() - t0) / 1000;
+    // Same document: the marker survives, so nothing reloaded.
+    assert.equal(await page.evaluate('window.marker'), 42);
+    await page.screenshot({ path: screenshotPath('agent-offline') });
+    assert.ok(seconds < 8, `offline after ${seconds} s`);
+  });
+});
