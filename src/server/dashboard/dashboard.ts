@@ -283,11 +283,11 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         await route(req, res);
       } catch (err) {
         if (!(err instanceof BodyError)) throw err;
-        if (err.status === 413) {
-          res.shouldKeepAlive = false;
-          req.socket.destroySoon();
-        }
-        if (!res.headersSent) sendJson(res, err.status, { error: 'bad request', message: err.message });
+        // Too large: answered at once, and the connection closed after the answer, so the rest
+        // of the body is never read.
+        const close: Record<string, string> = err.status === 413 ? { connection: 'close' } : {};
+        if (err.status === 413) res.shouldKeepAlive = false;
+        if (!res.headersSent) sendJson(res, err.status, { error: 'bad request', message: err.message }, close);
       }
     },
     close() {

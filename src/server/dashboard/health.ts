@@ -9,6 +9,16 @@ export const EXPIRY_WARNING_MS = 7 * 86_400_000;
 export function healthWarnings(nodes: readonly NodeRow[], identities: readonly IdentityRow[], now: number): Warning[] {
   const out: Warning[] = [];
   for (const n of nodes) {
+    // A netcheck that names no silent STUN server asked none: STUN is off, not UDP blocked.
+    if (n.netcheck?.udp === false && n.netcheck.stunUnanswered?.length === 0) {
+      out.push({
+        id: `nostun:${n.id}`,
+        level: 'info',
+        title: `${n.kind} "${n.name}" has no STUN server to ask`,
+        advice: 'its NAT is unknown and it publishes no public address, so it can go direct only on a shared network: start the server with its embedded STUN server or --stun HOST:PORT',
+      });
+      continue;
+    }
     if (n.netcheck?.udp === false) {
       out.push({
         id: `udp:${n.id}`,
