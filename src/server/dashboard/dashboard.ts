@@ -24,7 +24,7 @@ import type { Logger } from '../../log/logger.js';
 import { identityName } from '../../coordination/protocol.js';
 import { generateToken, hashToken } from '../tokens.js';
 import { loadAssets, type Asset } from './assets.js';
-import { DEFAULT_FEED, Feed } from './feed.js';
+import { DEFAULT_FEED, Feed, type DashboardSource } from './feed.js';
 import { hubSource } from './source.js';
 import { BodyError, SECURITY_HEADERS, isTls, readBody, readJson, sameOrigin, sendJson } from './http.js';
 import { DEFAULT_SESSIONS, SESSION_COOKIE, Sessions, cookieValue, sessionCookie, type Session, type SessionOptions } from './sessions.js';
@@ -44,6 +44,8 @@ export interface DashboardOptions {
   readonly feedIntervalMs?: number;
   /** Where the built front end is (default dist/web). */
   readonly webDir?: string;
+  /** What the live views show (default: the hub and the store); the benchmark feeds its own. */
+  readonly source?: DashboardSource;
 }
 
 export interface Dashboard {
@@ -70,7 +72,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   const assets: Map<string, Asset> | undefined = loadAssets(opts.webDir);
   const sessions = new Sessions({ ...DEFAULT_SESSIONS, ...opts.sessions });
   const feed = new Feed(
-    hubSource(hub, () => store.listIdentities()),
+    opts.source ?? hubSource(hub, () => store.listIdentities()),
     { ...DEFAULT_FEED, intervalMs: opts.feedIntervalMs ?? DEFAULT_FEED.intervalMs, matrix: opts.matrixReport !== undefined },
     Date.now,
     (err) => log.error({ err }, 'dashboard feed failed'),

@@ -37,8 +37,9 @@ class Table<T extends { id: string }> {
     const seen = new Set<string>();
     for (const row of next) {
       seen.add(row.id);
-      const json = JSON.stringify(row);
       const old = this.rows.get(row.id);
+      if (old?.row === row) continue; // a source that keeps unchanged rows saves the comparison
+      const json = JSON.stringify(row);
       if (old?.json === json) continue;
       this.rows.set(row.id, { row, json });
       upsert.push(row);

@@ -1,11 +1,13 @@
 // Nodes: every agent and client identity, online or offline (last seen), and under it each of
 // its nodes with endpoints and the NAT its own netcheck found.
 import { html, Component } from 'htm/preact';
+import { useState } from 'preact/hooks';
 import type { VNode } from 'preact';
 import type { IdentityRow, NodeRow } from '../../../src/server/dashboard/wire.js';
 import type { NetcheckSummary } from '../../../src/coordination/protocol.js';
 import type { LiveState } from '../live.js';
 import { ago, shortKey, since } from '../format.js';
+import { useMore } from './more.js';
 
 function nat(n: NetcheckSummary | null): string {
   if (!n) return 'netcheck not reported yet';
@@ -60,10 +62,17 @@ export function groups(state: LiveState): Group[] {
 }
 
 export function NodesView({ state, now }: { state: LiveState; now: number }): VNode {
-  const list = groups(state);
-  const online = list.filter((g) => g.nodes.length > 0).length;
+  const [filter, setFilter] = useState('');
+  const all = groups(state);
+  const online = all.filter((g) => g.nodes.length > 0).length;
+  const needle = filter.trim().toLowerCase();
+  const filtered = needle ? all.filter((g) => g.id.includes(needle) || g.nodes.some((n) => n.remote?.includes(needle) || n.endpoints.some((e) => e.includes(needle)))) : all;
+  const { shown: list, more } = useMore(filtered);
   return html`<section>
-    <p class="summary">${list.length} identities, ${online} online, ${state.nodes.size} nodes connected</p>
+    <p class="summary">
+      <input class="filter" type="search" placeholder="filter by name or address" value=${filter} onInput=${(e: Event) => setFilter((e.target as HTMLInputElement).value)} />
+      ${all.length} identities, ${online} online, ${state.nodes.size} nodes connected${needle ? `; ${filtered.length} match` : ''}
+    </p>
     <table class="nodes">
       <thead><tr><th>node key</th><th>connected for</th><th>from</th><th>endpoints</th><th>NAT (its own netcheck)</th></tr></thead>
       ${list.map(
@@ -81,5 +90,6 @@ export function NodesView({ state, now }: { state: LiveState; now: number }): VN
         </tbody>`,
       )}
     </table>
+    ${more}
   </section>`;
 }

@@ -43,7 +43,7 @@ function CreateForm({ onCreated }: { onCreated: (c: Created) => void }): VNode {
   return html`<form class="create" onSubmit=${submit}>
     <select name="kind"><option value="client">client</option><option value="agent">agent</option><option value="admin">admin</option></select>
     <input name="name" placeholder="name" required pattern="[A-Za-z0-9][A-Za-z0-9._\\-]*" maxlength="64" />
-    <input name="days" type="number" min="1" max="3650" placeholder="expires in days (empty: never)" />
+    <input name="days" type="number" min="1" max="3650" placeholder="expires (days)" title="days until it expires; empty: never" />
     <input name="allow" placeholder="allow agents (clients: a, b)" />
     <button type="submit">Create token</button>
     ${error ? html`<p class="error">${error}</p>` : null}

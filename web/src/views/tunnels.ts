@@ -1,10 +1,12 @@
 // Tunnels: each client node -> agent, the path it is on now, round trip, since when, and for a
 // relayed tunnel the reason in plain words.
 import { html, Component } from 'htm/preact';
+import { useState } from 'preact/hooks';
 import type { VNode } from 'preact';
 import type { TunnelRow } from '../../../src/server/dashboard/wire.js';
 import type { LiveState } from '../live.js';
 import { shortKey, since } from '../format.js';
+import { useMore } from './more.js';
 
 const PATH_LABEL: Record<TunnelRow['path'], string> = { direct: 'direct', relay: 'relay', unknown: 'not reported yet' };
 
@@ -27,13 +29,19 @@ class TunnelLine extends Component<{ t: TunnelRow; now: number }> {
 }
 
 export function TunnelsView({ state, now }: { state: LiveState; now: number }): VNode {
-  const list = [...state.tunnels.values()].sort((a, b) => a.agent.localeCompare(b.agent) || a.client.localeCompare(b.client) || a.id.localeCompare(b.id));
+  const [filter, setFilter] = useState('');
+  const needle = filter.trim().toLowerCase();
+  const list = [...state.tunnels.values()].filter((t) => !needle || t.client.includes(needle) || t.agent.includes(needle) || t.path === needle).sort((a, b) => a.agent.localeCompare(b.agent) || a.client.localeCompare(b.client) || a.id.localeCompare(b.id));
   const direct = list.filter((t) => t.path === 'direct').length;
+  const { shown, more } = useMore(list);
   return html`<section>
-    <p class="summary">${list.length} tunnels, ${direct} direct, ${list.filter((t) => t.path === 'relay').length} relayed</p>
+    <p class="summary">
+      <input class="filter" type="search" placeholder="filter by name or path" value=${filter} onInput=${(e: Event) => setFilter((e.target as HTMLInputElement).value)} />
+      ${list.length} tunnels, ${direct} direct, ${list.filter((t) => t.path === 'relay').length} relayed</p>
     <table class="tunnels">
       <thead><tr><th>client node</th><th>agent</th><th>path</th><th>round trip</th><th>on this path for</th><th>tunnel up for</th><th>why relayed</th></tr></thead>
-      <tbody>${list.map((t) => html`<${TunnelLine} key=${t.id} t=${t} now=${now} />`)}</tbody>
+      <tbody>${shown.map((t) => html`<${TunnelLine} key=${t.id} t=${t} now=${now} />`)}</tbody>
     </table>
+    ${more}
   </section>`;
 }
