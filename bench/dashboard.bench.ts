@@ -92,6 +92,7 @@ class World {
         endpoint: c % 5 === 0 ? null : agent.endpoints[1]!,
         rttMs: 10 + (c % 40),
         since: t0 + c * 1000,
+        streams: c % 5 === 0 ? { tcp: 0, udx: 1 } : { tcp: c % 3, udx: 1 },
         reason: c % 5 === 0 ? `both NATs are hard (endpoint-dependent mapping): neither side can predict the port the other will use` : null,
       });
     }

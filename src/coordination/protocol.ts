@@ -122,6 +122,10 @@ export const path = z.discriminatedUnion('kind', [
 export type Path = SameShape<NetPath, z.infer<typeof path>>;
 type SameShape<A extends B, B extends C, C = A> = A;
 
+/** How many streams of a tunnel each carrier holds: TCP lanes, or UDX over the tunnel's path. */
+export const streamCarriers = z.object({ tcp: z.number().int().nonnegative().max(1_000_000), udx: z.number().int().nonnegative().max(1_000_000) });
+export type StreamCarriers = z.infer<typeof streamCarriers>;
+
 export const peerKind = z.enum(['agent', 'client']);
 export type PeerKind = z.infer<typeof peerKind>;
 
@@ -133,13 +137,17 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('tunnel'), agent: identityName }),
   z.object({ type: z.literal('untunnel'), agent: identityName }),
   /** rttMs: the path's round trip as the reporter measures it (direct paths), for the views. */
-  /** reason: for a relayed path, why in plain words (why-relayed.ts), for the operators' dashboard. */
+  /**
+   * For the operators' dashboard: reason, for a relayed path, why in plain words (why-relayed.ts);
+   * streams, how many of the tunnel's streams a TCP lane carries and how many UDX.
+   */
   z.object({
     type: z.literal('path'),
     peer: nodeKey,
     path,
     rttMs: z.number().nonnegative().max(600_000).nullable().optional(),
     reason: z.string().max(MAX_REASON_LENGTH).optional(),
+    streams: streamCarriers.optional(),
   }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;

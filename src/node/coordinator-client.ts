@@ -21,10 +21,21 @@ import {
   type Path,
   type PeerKind,
   type ServerConfig,
+  type StreamCarriers,
   type TunnelStatus,
 } from '../coordination/protocol.js';
 import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
 import type { KeyChallenge } from '../coordination/key-proof.js';
+
+/** What a path report may carry besides the path, for the operators' views. */
+export interface PathExtras {
+  /** The path's round trip as this node measures it (direct paths; ms). */
+  readonly rttMs?: number | null;
+  /** For a relayed path: why, in plain words. */
+  readonly reason?: string;
+  /** How many of the tunnel's streams ride a TCP lane, and how many UDX. */
+  readonly streams?: StreamCarriers;
+}
 
 export interface CoordinatorClientOptions {
   /** The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. */
@@ -180,9 +191,17 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   }
 
   /** Tells the server which path the tunnel to a peer uses now. */
-  reportPath(peerKey: NodeKeyHex, path: Path, rttMs: number | null = null, reason?: string): void {
+  reportPath(peerKey: NodeKeyHex, path: Path, extra: PathExtras = {}): void {
+    const { rttMs = null, reason, streams } = extra;
     const rtt = rttMs === null ? null : Math.round(rttMs * 100) / 100;
-    this.send({ type: 'path', peer: peerKey, path, rttMs: rtt, ...(reason === undefined ? {} : { reason: reason.slice(0, MAX_REASON_LENGTH) }) });
+    this.send({
+      type: 'path',
+      peer: peerKey,
+      path,
+      rttMs: rtt,
+      ...(reason === undefined ? {} : { reason: reason.slice(0, MAX_REASON_LENGTH) }),
+      ...(streams === undefined ? {} : { streams }),
+    });
   }
 
   /**

@@ -78,6 +78,9 @@ export interface PeerNodeEvents {
   notice: [message: string];
 }
 
+/** How long after a stream changes carrier the path is reported again (one report per burst). */
+const CARRIER_REPORT_DELAY_MS = 1000;
+
 export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private readonly peersByKey = new Map<string, PeerRecord>();
   private summary: NetcheckSummary | undefined;
@@ -85,6 +88,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private timers: NodeJS.Timeout[] = [];
   private interfacesSeen = '';
   private closed = false;
+  /** Peers whose stream carriers changed and are to be reported (reportCarriersSoon). */
+  private readonly carrierReports = new Map<string, NodeJS.Timeout>();
 
   /** Encrypted streams to and from tunnel peers. */
   readonly streams: StreamManager;
@@ -249,6 +254,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    for (const t of this.carrierReports.values()) clearTimeout(t);
     this.streams.close();
     this.coordinator.close();
     this.magicsock.close();
@@ -304,12 +310,15 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       const rec = this.peersByKey.get(key);
       if (rec) this.emit('path', rec, path);
     });
+    this.streams.on('carrier', (key) => this.reportCarriersSoon(key));
   }
 
   /** Tells the server the path to a peer as the engine last announced it, with its round trip. */
   private reportPath(key: string): void {
     const path = this.magicsock.pathOf(key);
-    if (path.kind === 'direct') return this.coordinator.reportPath(key, { kind: 'direct', endpoint: path.endpoint }, this.magicsock.latencyOf(key));
+    const rttMs = this.magicsock.latencyOf(key);
+    const streams = this.streams.carriersTo(key);
+    if (path.kind === 'direct') return this.coordinator.reportPath(key, { kind: 'direct', endpoint: path.endpoint }, { rttMs, streams });
     // A relayed path goes with its reason, the sentence `ping` prints, so the operators'
     // dashboard can say why without a netcheck of its own.
     const rec = this.peersByKey.get(key);
@@ -325,7 +334,21 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
           peerHasEndpoints: rec.endpoints.length > 0,
         })
       : undefined;
-    this.coordinator.reportPath(key, { kind: 'relay' }, this.magicsock.latencyOf(key), reason);
+    this.coordinator.reportPath(key, { kind: 'relay' }, { rttMs, streams, ...(reason === undefined ? {} : { reason }) });
+  }
+
+  /**
+   * Streams moving onto or off TCP lanes change what the path report says; a burst of them (many
+   * streams opening at once) is told once, a second later, within the server's message budget.
+   */
+  private reportCarriersSoon(key: string): void {
+    if (this.carrierReports.has(key) || this.closed) return;
+    const timer = setTimeout(() => {
+      this.carrierReports.delete(key);
+      if (!this.closed && this.peersByKey.has(key)) this.reportPath(key);
+    }, CARRIER_REPORT_DELAY_MS);
+    timer.unref();
+    this.carrierReports.set(key, timer);
   }
 
   private async applyConfig(config: ServerConfig): Promise<void> {

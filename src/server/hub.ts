@@ -24,6 +24,7 @@ import {
   type PeerUpdate,
   type ServerConfig,
   type ServerMessage,
+  type StreamCarriers,
 } from '../coordination/protocol.js';
 import type { PeerView, TunnelView } from '../coordination/views.js';
 import { splitEndpoint } from '../net/endpoint.js';
@@ -200,7 +201,7 @@ export class Hub {
       case 'untunnel':
         return this.closeTunnel(peer, msg.agent, 'closed by the client');
       case 'path':
-        return this.reportPath(peer, msg.peer, msg.path, msg.rttMs ?? null, msg.reason ?? null);
+        return this.reportPath(peer, msg.peer, msg.path, msg.rttMs ?? null, msg.reason ?? null, msg.streams ?? null);
     }
   }
 
@@ -245,7 +246,7 @@ export class Hub {
         reason: `too many tunnels (at most ${this.limits.maxTunnelsPerClient})`,
       });
     }
-    client.tunnels.set(agentName, { since: this.now(), paths: { client: null, agent: null }, rttMs: { client: null, agent: null }, reasons: { client: null, agent: null } });
+    client.tunnels.set(agentName, { since: this.now(), paths: { client: null, agent: null }, rttMs: { client: null, agent: null }, reasons: { client: null, agent: null }, streams: { client: null, agent: null } });
     let set = this.tunnelsByAgent.get(agentName);
     if (!set) this.tunnelsByAgent.set(agentName, (set = new Set()));
     set.add(client);
@@ -277,7 +278,7 @@ export class Hub {
     }
   }
 
-  private reportPath(reporter: Peer, key: string, path: Path, rttMs: number | null, reason: string | null): void {
+  private reportPath(reporter: Peer, key: string, path: Path, rttMs: number | null, reason: string | null, streams: StreamCarriers | null): void {
     const other = this.byKey.get(key);
     if (!other || !this.haveTunnel(reporter, other)) {
       return this.send(reporter, { type: 'error', code: 'no-tunnel', message: 'path reported for a peer without a tunnel' });
@@ -291,6 +292,7 @@ export class Hub {
     tunnel.paths[reporter.kind] = path;
     tunnel.rttMs[reporter.kind] = rttMs;
     tunnel.reasons[reporter.kind] = path.kind === 'relay' ? reason : null;
+    tunnel.streams[reporter.kind] = streams;
     if (before === null || !samePath(before, path)) this.hooks.pathReported?.(reporter, other, path);
   }
 
@@ -360,6 +362,7 @@ export class Hub {
           paths: { ...tunnel.paths },
           rttMs: { ...tunnel.rttMs },
           relayReasons: { ...tunnel.reasons },
+          streams: { ...tunnel.streams },
         });
       }
     }

@@ -58,5 +58,6 @@ export function tunnelRow(t: TunnelView): TunnelSourceRow {
     rttMs: side ? t.rttMs[side] : null,
     since: t.since,
     reason,
+    streams: side ? (t.streams?.[side] ?? null) : null,
   };
 }

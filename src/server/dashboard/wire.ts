@@ -63,6 +63,8 @@ export interface TunnelRow {
   readonly pathSince: number;
   /** For a relayed tunnel: why, in the words `traverse ping` uses. */
   readonly reason: string | null;
+  /** Its streams by carrier: on a direct path, TCP lanes or UDX over UDP (null: not reported). */
+  readonly streams: { readonly tcp: number; readonly udx: number } | null;
 }
 
 export interface Warning {

@@ -10,6 +10,15 @@ import { useMore } from './more.js';
 
 const PATH_LABEL: Record<TunnelRow['path'], string> = { direct: 'direct', relay: 'relay', unknown: 'not reported yet' };
 
+/** On a direct path, what carries the streams: UDP (UDX), or TCP lanes for some of them. */
+function carrier(t: TunnelRow): string {
+  if (t.path !== 'direct') return '';
+  const s = t.streams;
+  if (!s || s.tcp === 0) return 'UDP';
+  const all = s.tcp + s.udx;
+  return s.udx === 0 ? `TCP lane${s.tcp === 1 ? '' : 's'} (${s.tcp} stream${s.tcp === 1 ? '' : 's'})` : `TCP lane for ${s.tcp} of ${all} streams, UDP for the rest`;
+}
+
 class TunnelLine extends Component<{ t: TunnelRow; now: number }> {
   override shouldComponentUpdate(next: { t: TunnelRow; now: number }): boolean {
     return next.t !== this.props.t || Math.floor(next.now / 5000) !== Math.floor(this.props.now / 5000);
@@ -19,7 +28,7 @@ class TunnelLine extends Component<{ t: TunnelRow; now: number }> {
     return html`<tr data-tunnel=${`${t.client}>${t.agent}`} data-path=${t.path}>
       <td>${t.client} <span class="mono muted">${shortKey(t.clientKey)}</span></td>
       <td>${t.agent}${t.agentOnline ? '' : html` <span class="badge offline">offline</span>`}</td>
-      <td><span class=${`badge ${t.path}`}>${PATH_LABEL[t.path]}</span> <span class="mono small">${t.endpoint ?? ''}</span></td>
+      <td data-carrier=${carrier(t)}><span class=${`badge ${t.path}`}>${PATH_LABEL[t.path]}</span> ${carrier(t)} <span class="mono small">${t.endpoint ?? ''}</span></td>
       <td>${t.rttMs === null ? '-' : `${t.rttMs.toFixed(1)} ms`}</td>
       <td>${since(t.pathSince, now)}</td>
       <td>${since(t.since, now)}</td>
