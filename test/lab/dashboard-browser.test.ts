@@ -5,12 +5,15 @@
 // going offline when it is killed, a client disconnected when its token is revoked from the page.
 // Wrong and client tokens are refused at sign-in. Each view is written to test-output/dashboard/.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { labSkip } from '../../lab/availability.js';
 import { createLab } from '../../lab/topology.js';
 import { INTERNET, type TopologySpec } from '../../lab/spec.js';
-import { COORD_HOST, STUN_ADDRESSES, STUN_HOST, COORD_ADDRESS } from '../../lab/topologies.js';
+import { COORD_HOST, STUN_ADDRESSES, STUN_HOST, COORD_ADDRESS, corporate } from '../../lab/topologies.js';
 import { startTraverseStun, TRAVERSE_STUN_PORT } from '../../lab/stun-servers.js';
 import { createToken, spawnPing, startAgent, startCoordinator, type LabCoordinator } from '../../lab/peers.js';
 import type { Lab, LabProcess } from '../../lab/lab.js';
@@ -56,7 +59,21 @@ describe('dashboard in a browser, in the NAT lab', { skip, timeout: 180_000 }, (
   before(async () => {
     lab = await createLab(topology());
     await startTraverseStun(lab, STUN_HOST);
-    coord = await startCoordinator(lab, ['--stun', `${STUN_ADDRESSES[0]}:${TRAVERSE_STUN_PORT}`]);
+    // A small matrix report for the Matrix view (bench:matrix writes real ones).
+    const report = join(mkdtempSync(join(tmpdir(), 'traverse-matrix-')), 'matrix.json');
+    const cell = { expect: 'direct', runs: 1, failed: 0, reason: null };
+    writeFileSync(
+      report,
+      JSON.stringify({
+        title: 'matrix',
+        generatedAt: 'test',
+        cells: [
+          { ...cell, name: 'easy / easy', agent: 'easy', client: 'easy', direct: 1, timeToDirectMs: 120 },
+          { ...cell, name: 'easy / UDP blocked', agent: 'easy', client: 'UDP blocked', expect: 'relay', direct: 0, timeToDirectMs: null, reason: 'UDP is blocked' },
+        ],
+      }),
+    );
+    coord = await startCoordinator(lab, ['--stun', `${STUN_ADDRESSES[0]}:${TRAVERSE_STUN_PORT}`, '--matrix-report', report]);
     tokens.admin = await createToken(coord.dataDir, ['--admin', 'ops']);
     tokens.agent = await createToken(coord.dataDir, ['--agent', 'dev-box']);
     tokens.laptop = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
@@ -118,6 +135,9 @@ describe('dashboard in a browser, in the NAT lab', { skip, timeout: 180_000 }, (
     await waitText('[data-history="client:laptop"]', /direct \(/);
     await page.screenshot({ path: screenshotPath('history') });
     await tab('matrix');
+    await page.waitForSelector('.matrix img');
+    await page.waitForFunction('document.querySelector(".matrix img").complete');
+    assert.ok(Number(await page.evaluate('document.querySelector(".matrix img").naturalWidth')) > 200, 'the matrix SVG loaded');
     await page.screenshot({ path: screenshotPath('matrix') });
   });
 
@@ -144,5 +164,36 @@ describe('dashboard in a browser, in the NAT lab', { skip, timeout: 180_000 }, (
     assert.equal(await page.evaluate('window.marker'), 42);
     await page.screenshot({ path: screenshotPath('agent-offline') });
     assert.ok(seconds < 8, `offline after ${seconds} s`);
+  });
+});
+
+// The seed's corporate case without an internal STUN server: a VPN client and a Kubernetes agent
+// behind one corporate NAT that does not hairpin. The tunnel stays on the relay, and Health says
+// what to do about it: an internal STUN server.
+describe('dashboard in a browser: two peers behind a NAT that does not hairpin', { skip, timeout: 120_000 }, () => {
+  test('Health suggests an internal STUN server; the tunnel is relayed with the hairpin reason', async () => {
+    const lab = await createLab(corporate(false));
+    let browser: Browser | undefined;
+    try {
+      await startTraverseStun(lab, STUN_HOST);
+      const coord = await startCoordinator(lab, ['--stun', `${STUN_ADDRESSES[0]}:${TRAVERSE_STUN_PORT}`]);
+      const admin = await createToken(coord.dataDir, ['--admin', 'ops']);
+      await startAgent(lab, 'agent', coord.url, await createToken(coord.dataDir, ['--agent', 'dev-box']));
+      spawnPing(lab, 'client', coord.url, await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']), 'dev-box', ['-n', '100000', '--interval', '500']);
+      browser = await launchBrowser(lab.node(COORD_HOST).ns);
+      const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+      await page.goto(`${coord.url}/#health`);
+      await page.fill('#token', admin);
+      await page.click('form button[type=submit]');
+      await page.locator('main').filter({ hasText: /2 nodes behind 203\.0\.113\.\d+, a NAT that does not hairpin/ }).waitFor({ timeout: 20_000 });
+      await page.locator('main').filter({ hasText: /run an internal STUN server/ }).waitFor();
+      await page.screenshot({ path: screenshotPath('health-no-hairpin') });
+      await page.click('[data-tab=tunnels]');
+      await page.locator('[data-tunnel="laptop>dev-box"][data-path=relay]').filter({ hasText: /does not hairpin/ }).waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: screenshotPath('tunnels-no-hairpin') });
+    } finally {
+      await browser?.close().catch(() => undefined);
+      await lab.teardown();
+    }
   });
 });

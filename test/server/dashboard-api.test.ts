@@ -2,6 +2,9 @@
 // caching), sign-in and its refusals, the session cookie, CSRF on every state-changing request,
 // the rate limit on sign-in, and what token creation, revocation and allow lists change.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from './helpers.js';
 import { CONTENT_SECURITY_POLICY } from '../../src/server/dashboard/http.js';
@@ -184,5 +187,29 @@ describe('dashboard API', () => {
     const right = await signIn(t, admin);
     assert.equal(right.status, 429);
     assert.equal(right.headers.get('retry-after'), '10');
+  });
+});
+
+describe('dashboard: the matrix report', () => {
+  test('served as an inert SVG under the session; a broken report is a clear 500', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'traverse-matrix-')), 'matrix.json');
+    const cell = { name: 'hard / hard', agent: 'hard', client: 'hard', expect: 'relay', runs: 1, direct: 0, failed: 0, timeToDirectMs: null, reason: 'both NATs are hard' };
+    writeFileSync(file, JSON.stringify({ title: 'm', generatedAt: 'now', cells: [cell] }));
+    const t = await startTestServer({ dashboard: { matrixReport: file } });
+    try {
+      const s = await signedIn(t, await t.token('admin', 'ops'));
+      assert.equal((await fetch(`${base(t)}/dashboard/matrix.svg`)).status, 401);
+      const res = await fetch(`${base(t)}/dashboard/matrix.svg`, { headers: { cookie: s.cookie } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'image/svg+xml');
+      assert.equal(res.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
+      assert.match(await res.text(), /data-cell="hard \/ hard" data-outcome="relay"/);
+      writeFileSync(file, '{"cells": 7}');
+      const broken = await fetch(`${base(t)}/dashboard/matrix.svg`, { headers: { cookie: s.cookie } });
+      assert.equal(broken.status, 500);
+      assert.match(((await broken.json()) as { message: string }).message, /matrix\.json/);
+    } finally {
+      await t.close();
+    }
   });
 });

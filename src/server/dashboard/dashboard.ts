@@ -257,7 +257,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     }
     if (!s) return sendJson(res, 401, { error: 'unauthorized', message: 'sign in with an admin token first' });
     if (reading) {
-      if (path === '/dashboard/api/events') return events(req, res, s);
+      if (path === '/dashboard/api/events') return method === 'GET' ? events(req, res, s) : sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET' });
       if (path === '/dashboard/api/history') return history(res, url);
       if (path === '/dashboard/matrix.svg') return matrix(res);
       return sendJson(res, 404, { error: 'not found' });
