@@ -112,6 +112,7 @@ test('summarize: exactly the fields peers see, nothing local', () => {
     globalV4: '203.0.113.1:4000',
     globalV6: null,
     preferredStun: '203.0.113.10:3478',
+    stunUnanswered: [],
   });
 });
 
@@ -122,9 +123,21 @@ test('summarize: an unknown mapping that varied by destination is reported as ha
   assert.equal(summarize(report({ mapping: 'address-dependent', mappingVariesByDestIP: true })).mapping, 'address-dependent');
 });
 
-test('summarize: UDP blocked', () => {
-  const s = summarize(report({ udp: false, globalV4: null, mapping: 'unknown', filtering: 'unknown', hairpinning: null, preferredServer: null, mappingVariesByDestIP: null }));
-  assert.deepEqual(s, { udp: false, mapping: 'unknown', filtering: 'unknown', hairpinning: null, globalV4: null, globalV6: null, preferredStun: null });
+test('summarize: UDP blocked, and which STUN servers went unanswered', () => {
+  const silent = { address: '203.0.113.10:3478', latencyMs: null, mapped: null, error: 'timeout', otherAddress: null };
+  const s = summarize(
+    report({ udp: false, globalV4: null, mapping: 'unknown', filtering: 'unknown', hairpinning: null, preferredServer: null, mappingVariesByDestIP: null, servers: [silent] }),
+  );
+  assert.deepEqual(s, {
+    udp: false,
+    mapping: 'unknown',
+    filtering: 'unknown',
+    hairpinning: null,
+    globalV4: null,
+    globalV6: null,
+    preferredStun: null,
+    stunUnanswered: ['203.0.113.10:3478'],
+  });
   assert.equal(
     whyRelayed(ctx({ here: s })),
     "UDP is blocked on laptop's network: allow outbound UDP for a direct path",
