@@ -22,13 +22,13 @@ import type { Store } from '../store/store.js';
 import type { AuthOutcome } from '../http-api.js';
 import type { Logger } from '../../log/logger.js';
 import { identityName } from '../../coordination/protocol.js';
-import { generateToken, hashToken } from '../tokens.js';
 import { loadAssets, type Asset } from './assets.js';
 import { DEFAULT_FEED, Feed, type DashboardSource } from './feed.js';
 import { hubSource } from './source.js';
-import { BodyError, SECURITY_HEADERS, isTls, readBody, readJson, sameOrigin, sendJson } from './http.js';
+import { BodyError, SECURITY_HEADERS, isTls, readBody, sameOrigin, sendJson } from './http.js';
 import { DEFAULT_SESSIONS, SESSION_COOKIE, Sessions, cookieValue, sessionCookie, type Session, type SessionOptions } from './sessions.js';
 import { matrixReport, matrixSvg } from './matrix-svg.js';
+import { adminActions } from './actions.js';
 import type { HistoryEntry, SessionInfo } from './wire.js';
 
 export interface DashboardOptions {
@@ -57,16 +57,6 @@ export interface Dashboard {
 
 const HISTORY_LIMIT = 200;
 
-const createTokenBody = z.object({
-  kind: z.enum(['agent', 'client', 'admin']),
-  name: identityName,
-  /** Days until it expires; absent or null: never. */
-  expiresInDays: z.number().int().min(1).max(3650).nullable().optional(),
-  allow: z.array(identityName).max(256).optional(),
-});
-const revokeBody = z.object({ tokenId: z.number().int().positive() });
-const allowBody = z.object({ client: identityName, agents: z.array(identityName).max(256) });
-
 export function createDashboard(opts: DashboardOptions): Dashboard {
   const { hub, store, logger: log } = opts;
   const assets: Map<string, Asset> | undefined = loadAssets(opts.webDir);
@@ -78,6 +68,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     (err) => log.error({ err }, 'dashboard feed failed'),
   );
   const streams = new Set<ServerResponse>();
+  const actions = adminActions({ store, sessions, log, changed: () => void feed.tick() });
 
   /** The request's live session; ends it when its admin token was revoked or expired meanwhile. */
   async function sessionOf(req: IncomingMessage): Promise<Session | undefined> {
@@ -127,16 +118,8 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
     streams.add(res);
-    // A page that cannot keep up (4 MiB unsent) is dropped; its EventSource reconnects and starts
-    // again from a snapshot.
-    const unsubscribe = await feed.subscribe((event, data) => {
-      if (res.writableLength > 4 * 1024 * 1024) {
-        res.end();
-        return false;
-      }
-      res.write(`event: ${event}\ndata: ${data}\n\n`);
-      return true;
-    });
+    let unsubscribe: (() => void) | null = null;
+    let gone = false;
     // Signed out, revoked or expired: the stream ends with a word to the page.
     const check = setInterval(() => {
       void sessionOf(req).then((still) => {
@@ -146,10 +129,24 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       });
     }, 5000);
     res.on('close', () => {
+      gone = true;
       clearInterval(check);
-      unsubscribe();
+      unsubscribe?.();
       streams.delete(res);
     });
+    // A page that cannot keep up (4 MiB unsent) is dropped; its EventSource reconnects and starts
+    // again from a snapshot.
+    const stop = await feed.subscribe((event, data) => {
+      if (gone) return false;
+      if (res.writableLength > 4 * 1024 * 1024) {
+        res.end();
+        return false;
+      }
+      res.write(`event: ${event}\ndata: ${data}\n\n`);
+      return true;
+    });
+    if (gone) stop(); // the page left while its snapshot was being made
+    else unsubscribe = stop;
   }
 
   async function history(res: ServerResponse, url: URL): Promise<void> {
@@ -170,47 +167,6 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     }
     entries.sort((a, b) => b.at - a.at);
     sendJson(res, 200, { identity: { kind: kind.data, name: name.data }, entries: entries.slice(0, HISTORY_LIMIT) });
-  }
-
-  async function createToken(req: IncomingMessage, res: ServerResponse, s: Session): Promise<void> {
-    const body = createTokenBody.safeParse(await readJson(req));
-    if (!body.success) return sendJson(res, 400, { error: 'bad request', message: body.error.issues[0]?.message ?? 'invalid' });
-    const { kind, name, expiresInDays, allow } = body.data;
-    if (allow && allow.length > 0 && kind !== 'client') return sendJson(res, 400, { error: 'bad request', message: 'only a client has an allow list' });
-    const now = Date.now();
-    const identity = await store.ensureIdentity(kind, name, now);
-    const token = generateToken();
-    const info = await store.createToken(identity.id, hashToken(token), now, expiresInDays ? now + expiresInDays * 86_400_000 : null);
-    if (kind === 'client' && allow && allow.length > 0) await store.allow(name, allow, now);
-    log.info({ admin: s.name, kind, name, token: info.hint }, 'token created from the dashboard');
-    void feed.tick();
-    sendJson(res, 201, { kind, name, token, hint: info.hint, expiresAt: info.expiresAt });
-  }
-
-  async function revokeToken(req: IncomingMessage, res: ServerResponse, s: Session): Promise<void> {
-    const body = revokeBody.safeParse(await readJson(req));
-    if (!body.success) return sendJson(res, 400, { error: 'bad request', message: 'give tokenId' });
-    const revoked = await store.revokeToken(body.data.tokenId, Date.now());
-    // A revoked admin token ends its sessions too (the server's policy poll ends nodes' connections).
-    sessions.endForToken(body.data.tokenId);
-    log.info({ admin: s.name, tokenId: body.data.tokenId, revoked }, 'token revoked from the dashboard');
-    sendJson(res, revoked ? 200 : 404, revoked ? { revoked: true } : { error: 'not found', message: 'no such token, or it was already revoked' });
-  }
-
-  async function setAllow(req: IncomingMessage, res: ServerResponse, s: Session): Promise<void> {
-    const body = allowBody.safeParse(await readJson(req));
-    if (!body.success) return sendJson(res, 400, { error: 'bad request', message: body.error.issues[0]?.message ?? 'invalid' });
-    const { client, agents } = body.data;
-    if (!(await store.findIdentity('client', client))) return sendJson(res, 404, { error: 'not found', message: `no client "${client}"` });
-    const before = new Set(await store.allowedAgents(client));
-    const wanted = new Set(agents);
-    const add = [...wanted].filter((a) => !before.has(a));
-    const drop = [...before].filter((a) => !wanted.has(a));
-    if (add.length > 0) await store.allow(client, add, Date.now());
-    if (drop.length > 0) await store.disallow(client, drop);
-    log.info({ admin: s.name, client, add, drop }, 'allow list changed from the dashboard');
-    void feed.tick();
-    sendJson(res, 200, { client, allow: [...wanted].sort() });
   }
 
   function matrix(res: ServerResponse): void {
@@ -269,11 +225,11 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         sessions.end(s.id);
         return sendJson(res, 200, { signedIn: false }, { 'set-cookie': sessionCookie('', 0, isTls(req)) });
       case '/dashboard/api/tokens':
-        return createToken(req, res, s);
+        return actions.createToken(req, res, s);
       case '/dashboard/api/tokens/revoke':
-        return revokeToken(req, res, s);
+        return actions.revokeToken(req, res, s);
       case '/dashboard/api/allow':
-        return setAllow(req, res, s);
+        return actions.setAllow(req, res, s);
     }
     return sendJson(res, 404, { error: 'not found' });
   }
