@@ -160,6 +160,8 @@ describe('dashboard in a browser, in the NAT lab', { skip, timeout: 180_000 }, (
     agent.kill('SIGKILL');
     await page.waitForSelector('[data-identity="agent:dev-box"][data-status=offline]', { timeout: 8_000 });
     const seconds = (Date.now() - t0) / 1000;
+    // Last seen: when it went, not when it came.
+    await waitText('[data-identity="agent:dev-box"]', /last seen [0-9] s ago/, 2000);
     // Same document: the marker survives, so nothing reloaded.
     assert.equal(await page.evaluate('window.marker'), 42);
     await page.screenshot({ path: screenshotPath('agent-offline') });

@@ -9,6 +9,8 @@ export interface LiveState {
   readonly identities: Map<string, IdentityRow>;
   readonly nodes: Map<string, NodeRow>;
   readonly tunnels: Map<string, TunnelRow>;
+  /** "kind:name" -> when this page saw its last node go (server time), ahead of the store's record. */
+  readonly goneAt: Map<string, number>;
   health: readonly Warning[];
   matrix: boolean;
   /** The server's clock at the last message, and ours then: "5 s ago" uses the server's time. */
@@ -19,7 +21,7 @@ export interface LiveState {
 }
 
 export function emptyState(): LiveState {
-  return { identities: new Map(), nodes: new Map(), tunnels: new Map(), health: [], matrix: false, serverSkewMs: 0, connected: false, version: 0 };
+  return { identities: new Map(), nodes: new Map(), tunnels: new Map(), goneAt: new Map(), health: [], matrix: false, serverSkewMs: 0, connected: false, version: 0 };
 }
 
 function fill<T extends { id: string }>(m: Map<string, T>, rows: readonly T[]): void {
@@ -42,7 +44,11 @@ export function applyPatch(s: LiveState, p: Patch): void {
   for (const r of p.upsert.nodes ?? []) s.nodes.set(r.id, r);
   for (const r of p.upsert.tunnels ?? []) s.tunnels.set(r.id, r);
   for (const id of p.remove.identities ?? []) s.identities.delete(id);
-  for (const id of p.remove.nodes ?? []) s.nodes.delete(id);
+  for (const id of p.remove.nodes ?? []) {
+    const n = s.nodes.get(id);
+    if (n) s.goneAt.set(`${n.kind}:${n.name}`, p.now);
+    s.nodes.delete(id);
+  }
   for (const id of p.remove.tunnels ?? []) s.tunnels.delete(id);
   if (p.health) s.health = p.health;
   s.serverSkewMs = p.now - Date.now();

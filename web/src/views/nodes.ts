@@ -61,6 +61,13 @@ export function groups(state: LiveState): Group[] {
   return [...byId.values()].sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'agent' ? -1 : 1));
 }
 
+/** When an offline identity was last connected: the later of what this page saw and the store's record. */
+function lastSeen(g: Group, state: LiveState, now: number): string {
+  const seen = Math.max(state.goneAt.get(g.id) ?? 0, g.identity?.lastDisconnectedAt ?? 0);
+  if (seen > 0) return `last seen ${ago(seen, now)}`;
+  return g.identity?.lastConnectedAt ? `last seen ${ago(g.identity.lastConnectedAt, now)}` : 'never connected';
+}
+
 export function NodesView({ state, now }: { state: LiveState; now: number }): VNode {
   const [filter, setFilter] = useState('');
   const all = groups(state);
@@ -71,7 +78,7 @@ export function NodesView({ state, now }: { state: LiveState; now: number }): VN
   return html`<section>
     <p class="summary">
       <input class="filter" type="search" placeholder="filter by name or address" value=${filter} onInput=${(e: Event) => setFilter((e.target as HTMLInputElement).value)} />
-      ${all.length} identities, ${online} online, ${state.nodes.size} nodes connected${needle ? `; ${filtered.length} match` : ''}
+      ${all.length} identities, ${online} online, ${state.nodes.size} node${state.nodes.size === 1 ? '' : 's'} connected${needle ? `; ${filtered.length} match` : ''}
     </p>
     <table class="nodes">
       <thead><tr><th>node key</th><th>connected for</th><th>from</th><th>endpoints</th><th>NAT (its own netcheck)</th></tr></thead>
@@ -83,7 +90,7 @@ export function NodesView({ state, now }: { state: LiveState; now: number }): VN
               ${g.nodes.length > 0
                 ? html`<span class="badge online">online${g.nodes.length > 1 ? ` · ${g.nodes.length} nodes` : ''}</span>`
                 : html`<span class="badge offline">offline</span>
-                    <span class="muted">last seen ${ago(g.identity?.lastDisconnectedAt ?? g.identity?.lastConnectedAt ?? null, now)}</span>`}
+                    <span class="muted">${lastSeen(g, state, now)}</span>`}
             </th>
           </tr>
           ${g.nodes.map((n) => html`<${NodeLine} key=${n.id} node=${n} now=${now} />`)}
