@@ -1,6 +1,7 @@
 // The dashboard's view of one server: the hub's connected nodes and tunnels, the store's
 // identities and tokens, turned into the rows of wire.ts.
 import type { Hub } from '../hub.js';
+import { identityView } from '../http-api.js';
 import type { IdentityListing } from '../store/store.js';
 import type { PeerView, TunnelView } from '../../coordination/views.js';
 import type { DashboardSource, TunnelSourceRow } from './feed.js';
@@ -17,12 +18,7 @@ export function hubSource(hub: Hub, identities: () => Promise<IdentityListing[]>
 function identityRow(hub: Hub, i: IdentityListing): IdentityRow {
   return {
     id: `${i.kind}:${i.name}`,
-    kind: i.kind,
-    name: i.name,
-    onlineNodes: i.kind === 'admin' ? 0 : hub.nodesOf(i.kind, i.name).length,
-    createdAt: i.createdAt,
-    lastConnectedAt: i.lastConnectedAt,
-    lastDisconnectedAt: i.lastDisconnectedAt,
+    ...identityView(hub, i),
     allow: i.allow,
     tokens: i.tokens.map((t) => ({ id: t.id, hint: t.hint, createdAt: t.createdAt, expiresAt: t.expiresAt, revokedAt: t.revokedAt })),
   };
