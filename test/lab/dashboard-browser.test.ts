@@ -141,9 +141,18 @@ describe('dashboard in a browser, in the NAT lab', { skip, timeout: 180_000 }, (
     await page.screenshot({ path: screenshotPath('matrix') });
   });
 
-  test('revoking a token from the page disconnects its node', async () => {
+  test('a token created from the page is shown once; revoking one disconnects its node', async () => {
     await tab('tokens');
+    await page.selectOption('form.create select[name=kind]', 'client');
+    await page.fill('form.create input[name=name]', 'tablet');
+    await page.fill('form.create input[name=allow]', 'dev-box');
+    await page.click('form.create button[type=submit]');
+    await waitText('[data-created=tablet]', /trv1_[A-Za-z0-9_-]{43}/);
+    await waitText('[data-allow=tablet]', /./); // the new client is listed, with its allow list
+    assert.equal(await page.inputValue('[data-allow=tablet] input'), 'dev-box');
     await page.screenshot({ path: screenshotPath('tokens') });
+    await page.click('[data-created=tablet] button');
+    assert.equal(await page.locator('[data-created]').count(), 0, 'gone once dismissed: shown once');
     const hint = await page.getAttribute('[data-identity="client:kiosk"] [data-revoke]', 'data-revoke');
     assert.ok(hint);
     await page.click(`[data-revoke="${hint}"]`);
