@@ -87,6 +87,7 @@ export function follow(state: LiveState, changed: () => void, signedOut: () => v
   });
   es.onerror = () => {
     state.connected = false;
+    state.version++; // the "reconnecting" mark is a change too
     schedule();
     // Closed for good (401: the session ended): back to the sign-in form.
     if (es.readyState === EventSource.CLOSED) signedOut();
