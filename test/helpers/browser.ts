@@ -2,7 +2,7 @@
 // playwright-core (no browser download: the system binary, headless, --no-sandbox as root).
 // Inside a lab the browser runs in a namespace of its own choosing, through a small wrapper that
 // enters it, so it reaches the lab's coordination server like any host there.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,15 +21,26 @@ export function browserUnavailable(): string | null {
 
 export async function launchBrowser(netns?: string): Promise<Browser> {
   let executablePath = CHROMIUM;
+  let dir: string | null = null;
   if (netns) {
-    const dir = mkdtempSync(join(tmpdir(), 'traverse-chromium-'));
+    dir = mkdtempSync(join(tmpdir(), 'traverse-chromium-'));
     executablePath = join(dir, 'chromium-in-netns');
     writeFileSync(executablePath, `#!/bin/sh\nexec ip netns exec ${netns} ${CHROMIUM} "$@"\n`);
     chmodSync(executablePath, 0o755);
   }
   const args = ['--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'];
   if (process.getuid?.() === 0) args.push('--no-sandbox');
-  return chromium.launch({ executablePath, headless: true, args, timeout: 30_000 });
+  const removeWrapper = (): void => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const browser = await chromium.launch({ executablePath, headless: true, args, timeout: 30_000 });
+    browser.on('disconnected', removeWrapper);
+    return browser;
+  } catch (err) {
+    removeWrapper();
+    throw err;
+  }
 }
 
 export function screenshotPath(name: string): string {

@@ -5,7 +5,7 @@
 // going offline when it is killed, a client disconnected when its token is revoked from the page.
 // Wrong and client tokens are refused at sign-in. Each view is written to test-output/dashboard/.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -55,12 +55,13 @@ describe('dashboard in a browser, in the NAT lab', { skip, timeout: 180_000 }, (
   let page: Page;
   let agent: LabProcess;
   const tokens = { admin: '', agent: '', laptop: '', kiosk: '' };
+  const reportDir = mkdtempSync(join(tmpdir(), 'traverse-matrix-'));
 
   before(async () => {
     lab = await createLab(topology());
     await startTraverseStun(lab, STUN_HOST);
     // A small matrix report for the Matrix view (bench:matrix writes real ones).
-    const report = join(mkdtempSync(join(tmpdir(), 'traverse-matrix-')), 'matrix.json');
+    const report = join(reportDir, 'matrix.json');
     const cell = { expect: 'direct', runs: 1, failed: 0, reason: null };
     writeFileSync(
       report,
@@ -91,6 +92,7 @@ describe('dashboard in a browser, in the NAT lab', { skip, timeout: 180_000 }, (
   after(async () => {
     await browser?.close().catch(() => undefined);
     await lab?.teardown();
+    rmSync(reportDir, { recursive: true, force: true });
   });
 
   const signIn = async (token: string): Promise<void> => {

@@ -2,7 +2,7 @@
 // caching), sign-in and its refusals, the session cookie, CSRF on every state-changing request,
 // the rate limit on sign-in, and what token creation, revocation and allow lists change.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -192,7 +192,8 @@ describe('dashboard API', () => {
 
 describe('dashboard: the matrix report', () => {
   test('served as an inert SVG under the session; a broken report is a clear 500', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'traverse-matrix-')), 'matrix.json');
+    const dir = mkdtempSync(join(tmpdir(), 'traverse-matrix-'));
+    const file = join(dir, 'matrix.json');
     const cell = { name: 'hard / hard', agent: 'hard', client: 'hard', expect: 'relay', runs: 1, direct: 0, failed: 0, timeToDirectMs: null, reason: 'both NATs are hard' };
     writeFileSync(file, JSON.stringify({ title: 'm', generatedAt: 'now', cells: [cell] }));
     const t = await startTestServer({ dashboard: { matrixReport: file } });
@@ -210,6 +211,7 @@ describe('dashboard: the matrix report', () => {
       assert.match(((await broken.json()) as { message: string }).message, /matrix\.json/);
     } finally {
       await t.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
