@@ -142,7 +142,7 @@ async function serve(world: World, store: SqliteStore, feedIntervalMs: number): 
     logger: silentLogger,
     source: world.source(),
     feedIntervalMs,
-    authenticateToken: async (_source, token) => (await store.authenticate(hashToken(token), Date.now())) ?? { refused: 'unauthorized', message: 'unknown token' },
+    authenticateToken: async (_req, token) => (await store.authenticate(hashToken(token), Date.now())) ?? { refused: 'unauthorized', message: 'unknown token' },
   });
   const server: Server = createServer((req, res) => void dashboard.handle(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

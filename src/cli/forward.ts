@@ -54,9 +54,10 @@ export function registerForwardCommand(program: Command): void {
       const node = await startPeer(flags, 'client', 'forward');
       let forwarder: Forwarder | undefined;
       exitWhenClosedForGood(node, 'forward', () => void forwarder?.close());
-      onShutdown(() => {
+      onShutdown(async () => {
         void forwarder?.close();
         node.close();
+        await node.whenClosed; // the router's mapping deleted
       });
       await tunnelTo(node, agent);
       try {

@@ -28,6 +28,7 @@ import {
 } from '../coordination/protocol.js';
 import type { PeerView, TunnelView } from '../coordination/views.js';
 import { splitEndpoint } from '../net/endpoint.js';
+import { isIP } from 'node:net';
 import { samePath } from '../net/path.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { Peer, type HubLimits } from './peer.js';
@@ -378,7 +379,9 @@ export class Hub {
 }
 
 function nodeUpdate(p: Peer): PeerUpdate {
-  return { kind: 'node', name: p.name, peerKind: p.kind, node: p.node!, seenFrom: p.remote ? (splitEndpoint(p.remote)?.address ?? null) : null };
+  // Behind a trusted proxy `remote` is an address without a port.
+  const seenFrom = p.remote ? (splitEndpoint(p.remote)?.address ?? (isIP(p.remote) ? p.remote : null)) : null;
+  return { kind: 'node', name: p.name, peerKind: p.kind, node: p.node!, seenFrom };
 }
 
 /** WebSocket close reasons are limited to 123 bytes. */

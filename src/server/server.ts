@@ -1,7 +1,9 @@
 // The coordination server: one HTTP listener that authenticates WebSocket upgrades at
 // PROTOCOL_PATH and hands the connections to the Hub, serves the HTTP API, pings every peer,
 // and applies revocations and rule changes made by other processes on the same Store.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -19,6 +21,8 @@ import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
 import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
+import type { TlsServing } from './tls.js';
+import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
 import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/dashboard.js';
 
 export interface CoordinatorServerOptions {
@@ -47,12 +51,26 @@ export interface CoordinatorServerOptions {
   readonly headersTimeoutMs?: number;
   /** A second listener serving /metrics without authentication, for Prometheus. */
   readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** Serve HTTPS and WSS with this certificate source (tls.ts, acme.ts); plain HTTP without. */
+  readonly tls?: TlsServing;
+  /**
+   * Behind a reverse proxy: connections from these proxy addresses ("loopback": 127/8 and ::1)
+   * stand for the right-most X-Forwarded-For entry (client-address.ts); their TCP connections
+   * are not capped per address, the nodes of each forwarded client are. Default: none.
+   */
+  readonly trustProxy?: ProxyTrust;
+  /**
+   * This process's name among the servers sharing one database: its connection records carry
+   * it, and at start it ends only its own records left open by a crash. Stable across restarts
+   * of the same replica; '' (default) for a lone server.
+   */
+  readonly replica?: string;
   /** The operators' web dashboard at / (dashboard/dashboard.ts); false: not served. */
   readonly dashboard?: false | Pick<DashboardOptions, 'matrixReport' | 'feedIntervalMs' | 'webDir' | 'sessions'>;
 }
 
 export interface CoordinatorServer {
-  /** http://host:port of the listener (the WebSocket URL is ws://host:port + PROTOCOL_PATH). */
+  /** http(s)://host:port of the listener (the WebSocket URL is ws(s)://host:port + PROTOCOL_PATH). */
   readonly url: string;
   readonly port: number;
   readonly metricsUrl: string | null;
@@ -136,7 +154,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     },
   });
 
-  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped');
+  const replica = opts.replica ?? '';
+  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped', replica);
   if (dangling > 0) log.info({ dangling }, 'closed connection records left open by a previous run');
 
   // History is kept for a bounded time: every connection and path change adds a row.
@@ -158,9 +177,11 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       `failed authentications: ${s.failures} from ${s.addresses} address(es), ${s.refused} refused unread (most: ${s.top.address}, ${s.top.failures})`,
     ),
   );
-  const authenticate = (req: IncomingMessage): Promise<AuthOutcome> => authenticateToken(req.socket.remoteAddress ?? 'unknown', bearerToken(req.headers.authorization));
+  const trustProxy = opts.trustProxy ?? [];
+  const authenticate = (req: IncomingMessage): Promise<AuthOutcome> => authenticateToken(req, bearerToken(req.headers.authorization));
   /** A token from a header or the dashboard's sign-in form, under the same throttle of failures. */
-  const authenticateToken = async (source: string, token: string | undefined): Promise<AuthOutcome> => {
+  const authenticateToken = async (req: IncomingMessage, token: string | undefined): Promise<AuthOutcome> => {
+    const source = clientAddress(req, trustProxy).address;
     if (!throttle.allowed(source)) {
       metrics.authFailures.inc();
       return { refused: 'throttled', message: 'too many failed authentications from this address; wait and retry' };
@@ -201,8 +222,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
   };
   const dashboard: Dashboard | null =
-    opts.dashboard === false ? null : createDashboard({ ...opts.dashboard, hub, store, logger: log, authenticateToken: (source, token) => authenticateToken(source, token) });
-  const http: Server = createServer(timeouts, (req, res) => {
+    opts.dashboard === false ? null : createDashboard({ ...opts.dashboard, hub, store, logger: log, authenticateToken: (req, token) => authenticateToken(req, token) });
+  const onRequest: RequestListener = (req, res) => {
     const handled = dashboard?.handles(new URL(req.url ?? '/', 'http://localhost').pathname) ? dashboard.handle(req, res) : handleHttp(router, req, res);
     handled.catch(
       (err: unknown) => {
@@ -210,10 +231,17 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         if (!res.headersSent) res.writeHead(500).end();
       },
     );
-  });
-  limitConnectionsPerAddress(http, opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, () =>
-    metrics.closes.inc({ reason: 'address-cap' }),
-  );
+  };
+  const tlsInitial = opts.tls?.initial;
+  const https = opts.tls ? createHttpsServer({ ...timeouts, ...(tlsInitial ? { cert: tlsInitial.cert, key: tlsInitial.key } : {}) }, onRequest) : null;
+  const http: Server = https ?? createServer(timeouts, onRequest);
+  // What listens: the server itself, or a front that answers ACME challenges first.
+  const listener: NetServer = opts.tls && https ? opts.tls.listenerFor(https) : http;
+  const maxPerAddress = opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+  // Every client of a proxy comes from the proxy's address: its TCP connections are not capped,
+  // the nodes of each client it forwards are. Everyone else is capped per TCP address.
+  const nodesPerClient = new PerAddressCap(maxPerAddress);
+  limitConnectionsPerAddress(listener, maxPerAddress, (address) => isTrustedProxy(trustProxy, address), () => metrics.closes.inc({ reason: 'address-cap' }));
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -236,11 +264,17 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     const problem = roleProblem(req.headers[ROLE_HEADER], identity);
     if (problem) return reject(socket, problem.status, 'Forbidden', problem.message);
     if (identity.kind === 'admin') return reject(socket, 403, 'Forbidden');
+    const from = clientAddress(req, trustProxy);
+    if (from.forwarded && !nodesPerClient.take(from.address)) {
+      metrics.closes.inc({ reason: 'address-cap' });
+      return reject(socket, 429, 'Too Many Requests', 'too many connections from this address');
+    }
+    if (from.forwarded) socket.once('close', () => nodesPerClient.release(from.address));
     const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
       const now = Date.now();
-      const remote = req.socket.remoteAddress ? formatEndpoint(req.socket.remoteAddress, req.socket.remotePort ?? 0) : null;
+      const remote = from.port === null ? from.address : formatEndpoint(from.address, from.port);
       const link: PeerLink = {
         sendText: (text) => ws.send(text),
         sendBinary: (frame) => ws.send(frame, { binary: true }),
@@ -263,7 +297,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         tokenId: token.id,
         expiresAt: token.expiresAt,
         alive: true,
-        connectionId: store.recordConnect(identity.id, now, remote).catch((err: unknown) => {
+        connectionId: store.recordConnect(identity.id, now, remote, replica).catch((err: unknown) => {
           log.error({ err }, 'recording a connection failed');
           return undefined;
         }),
@@ -383,12 +417,12 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     clearInterval(pingTimer);
     clearInterval(pollTimer);
     clearInterval(pruneTimer);
-    if (http.listening) await new Promise<void>((resolve) => http.close(() => resolve()));
+    if (listener.listening) await new Promise<void>((resolve) => listener.close(() => resolve()));
     while (pending.size > 0) await Promise.all([...pending]);
     throw new ListenError(which, formatEndpoint(host, listenPort), err);
   };
-  await listen(http, opts.listen.host, opts.listen.port).catch((err: unknown) => abandon('listen', opts.listen.host, opts.listen.port, err));
-  const port = (http.address() as AddressInfo).port;
+  await listen(listener, opts.listen.host, opts.listen.port).catch((err: unknown) => abandon('listen', opts.listen.host, opts.listen.port, err));
+  const port = (listener.address() as AddressInfo).port;
 
   let metricsServer: Server | null = null;
   let metricsUrl: string | null = null;
@@ -404,7 +438,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   }
 
   return {
-    url: `http://${formatEndpoint(opts.listen.host, port)}`,
+    url: `${opts.tls ? 'https' : 'http'}://${formatEndpoint(opts.listen.host, port)}`,
     port,
     metricsUrl,
     hub,
@@ -423,7 +457,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       );
       await Promise.all(closing);
       dashboard?.close();
-      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+      const httpClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
+      if (listener !== http) http.close();
       http.closeAllConnections();
       await httpClosed;
       if (metricsServer) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
@@ -454,28 +489,23 @@ function reject(socket: Duplex, status: number, text: string, message?: string):
   );
 }
 
-/** Closes a new connection at once when its source address already holds `max` (0: no limit). */
-function limitConnectionsPerAddress(server: Server, max: number, refused: () => void): void {
+/** Closes a new connection at once when its source address already holds `max` (0: no limit); trusted proxies are exempt. */
+function limitConnectionsPerAddress(server: NetServer, max: number, exempt: (address: string) => boolean, refused: () => void): void {
   if (max <= 0) return;
-  const open = new Map<string, number>();
-  server.on('connection', (socket) => {
+  const cap = new PerAddressCap(max);
+  server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
     const address = socket.remoteAddress ?? 'unknown';
-    const n = open.get(address) ?? 0;
-    if (n >= max) {
+    if (exempt(address)) return;
+    if (!cap.take(address)) {
       refused();
       socket.destroy();
       return;
     }
-    open.set(address, n + 1);
-    socket.once('close', () => {
-      const left = (open.get(address) ?? 1) - 1;
-      if (left <= 0) open.delete(address);
-      else open.set(address, left);
-    });
+    socket.once('close', () => cap.release(address));
   });
 }
 
-function listen(server: Server, host: string, port: number): Promise<void> {
+function listen(server: NetServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, backlog: 4096 }, () => {

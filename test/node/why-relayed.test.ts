@@ -98,6 +98,7 @@ function report(over: Partial<NetcheckReport> = {}): NetcheckReport {
     preferredServer: '203.0.113.10:3478',
     local: '192.168.1.2:4000',
     servers: [],
+    portMapping: null,
     durationMs: 120,
     ...over,
   };
@@ -142,4 +143,20 @@ test('summarize: UDP blocked, and which STUN servers went unanswered', () => {
     whyRelayed(ctx({ here: s })),
     "UDP is blocked on laptop's network: allow outbound UDP for a direct path",
   );
+});
+
+test('no address family in common: IPv6-only here, IPv4-only there (and the other way), named before NAT reasons', () => {
+  const v6 = ['[2001:db8:1::2]:4000'];
+  const v4 = ['192.168.1.2:5000', '203.0.113.7:5000'];
+  assert.equal(
+    whyRelayed(ctx({ here: hard, peer: { ...hard, globalV4: '198.51.100.1:1' }, hereEndpoints: v6, peerEndpoints: v4 })),
+    'laptop has only IPv6 addresses and dev-box only IPv4 ones: with no address family in common there is no direct path; give dev-box IPv6 or laptop IPv4 for one',
+  );
+  assert.match(whyRelayed(ctx({ hereEndpoints: v4, peerEndpoints: v6 })), /^laptop has only IPv4 addresses and dev-box only IPv6 ones/);
+});
+
+test('a family in common (one side dual-stack), or endpoints unknown: not a family reason', () => {
+  const dual = ['192.168.1.2:5000', '[2001:db8:1::2]:5000'];
+  assert.doesNotMatch(whyRelayed(ctx({ hereEndpoints: ['[2001:db8:2::2]:4000'], peerEndpoints: dual })), /address family/);
+  assert.doesNotMatch(whyRelayed(ctx({ hereEndpoints: ['[2001:db8:2::2]:4000'] })), /address family/);
 });

@@ -34,8 +34,8 @@ import type { HistoryEntry, SessionInfo } from './wire.js';
 export interface DashboardOptions {
   readonly hub: Hub;
   readonly store: Store;
-  /** The server's own token check, with its per-address throttle of failures. */
-  authenticateToken(source: string, token: string): Promise<AuthOutcome>;
+  /** The server's own token check, with its per-address throttle of failures (the client's address as the server sees it, behind a trusted proxy too). */
+  authenticateToken(req: IncomingMessage, token: string): Promise<AuthOutcome>;
   /** A matrix report (JSON, as bench:matrix writes it) to show; read at every request. */
   readonly matrixReport?: string;
   readonly logger: Logger;
@@ -94,7 +94,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     }
     const token = new URLSearchParams(await readBody(req)).get('token')?.trim() ?? '';
     if (token === '') return sendJson(res, 400, { error: 'bad request', message: 'paste an admin token' });
-    const auth = await opts.authenticateToken(req.socket.remoteAddress ?? 'unknown', token);
+    const auth = await opts.authenticateToken(req, token);
     if ('refused' in auth) {
       if (auth.refused === 'throttled') return sendJson(res, 429, { error: 'too many requests', message: auth.message }, { 'retry-after': '10' });
       return sendJson(res, 401, { error: 'unauthorized', message: `this token does not sign in: ${auth.message}` });
