@@ -2,13 +2,17 @@
 // caching), sign-in and its refusals, the session cookie, CSRF on every state-changing request,
 // the rate limit on sign-in, and what token creation, revocation and allow lists change.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from './helpers.js';
 import { CONTENT_SECURITY_POLICY } from '../../src/server/dashboard/http.js';
 import { sessionCookie } from '../../src/server/dashboard/sessions.js';
+import { CertificateHolder, loadCertificateFiles } from '../../src/server/tls.js';
+import { hasOpenssl, makeTestCa } from '../helpers/test-ca.js';
+import { skipOrFail } from '../helpers/required.js';
 
 interface Signed {
   readonly cookie: string;
@@ -212,6 +216,45 @@ describe('dashboard: the matrix report', () => {
     } finally {
       await t.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('dashboard over TLS', () => {
+  test('the session cookie is Secure, and the page origin is https', async (t) => {
+    if (!hasOpenssl()) return skipOrFail(t, 'no openssl to make a test certificate (apt-get install openssl)');
+    const ca = makeTestCa();
+    const { certFile, keyFile } = ca.issue('server', ['127.0.0.1']);
+    const server = await startTestServer({ tls: new CertificateHolder(loadCertificateFiles(certFile, keyFile)) });
+    try {
+      const admin = await server.token('admin', 'ops');
+      const signIn = (origin: string): Promise<{ status: number; cookie: string | undefined }> =>
+        new Promise((resolve, reject) => {
+          const body = new URLSearchParams({ token: admin }).toString();
+          const req = httpsRequest(
+            {
+              host: '127.0.0.1',
+              port: server.server.port,
+              path: '/dashboard/api/session',
+              method: 'POST',
+              ca: readFileSync(ca.caFile),
+              headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), origin },
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, cookie: res.headers['set-cookie']?.[0] }));
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        });
+      const ok = await signIn(`https://127.0.0.1:${server.server.port}`);
+      assert.equal(ok.status, 200);
+      assert.match(ok.cookie ?? '', /; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+      assert.equal((await signIn(`http://127.0.0.1:${server.server.port}`)).status, 403, 'the plain-HTTP origin is another origin');
+    } finally {
+      await server.close();
+      rmSync(ca.dir, { recursive: true, force: true });
     }
   });
 });
