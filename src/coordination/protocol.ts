@@ -100,6 +100,15 @@ export const netcheckSummary = z.object({
   preferredStun: z.string().max(128).nullable().optional(),
   /** STUN servers (HOST:PORT) that did not answer this netcheck, for the operator's health view. */
   stunUnanswered: z.array(z.string().max(128)).max(16).optional(),
+  /**
+   * The port mapping the node's router made (PCP, NAT-PMP or UPnP IGD), for the operators' view:
+   * its external endpoint and whether it is trusted (its address is what STUN saw). Absent: port
+   * mapping was not looked at; null: none was made.
+   */
+  portMapping: z
+    .object({ protocol: z.enum(['pcp', 'natpmp', 'upnp']), external: z.string().max(64), trusted: z.boolean().nullable() })
+    .nullable()
+    .optional(),
 });
 export type NetcheckSummary = z.infer<typeof netcheckSummary>;
 

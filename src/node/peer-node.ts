@@ -479,5 +479,8 @@ export function summarize(r: NetcheckReport): NetcheckSummary {
     globalV6: r.globalV6,
     preferredStun: r.preferredServer,
     stunUnanswered: r.servers.filter((s) => s.latencyMs === null).map((s) => s.address).slice(0, 16),
+    ...(r.portMapping
+      ? { portMapping: r.portMapping.mapping ? { protocol: r.portMapping.mapping.protocol, external: r.portMapping.mapping.external, trusted: r.portMapping.trusted } : null }
+      : {}),
   };
 }

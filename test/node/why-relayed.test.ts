@@ -160,3 +160,11 @@ test('a family in common (one side dual-stack), or endpoints unknown: not a fami
   assert.doesNotMatch(whyRelayed(ctx({ hereEndpoints: ['[2001:db8:2::2]:4000'], peerEndpoints: dual })), /address family/);
   assert.doesNotMatch(whyRelayed(ctx({ hereEndpoints: ['[2001:db8:2::2]:4000'] })), /address family/);
 });
+
+test('summarize: the port mapping the router made, for the operators\' view (absent when not looked at)', () => {
+  const off = { available: false as const, reason: 'no answer' };
+  const portMapping = { gateway: '192.168.1.1', pcp: off, natpmp: off, upnp: off, mapping: { protocol: 'pcp' as const, external: '203.0.113.1:41641', lifetimeS: 7200 }, trusted: true, untrustedReason: null };
+  assert.deepEqual(summarize(report({ portMapping })).portMapping, { protocol: 'pcp', external: '203.0.113.1:41641', trusted: true });
+  assert.equal(summarize(report({ portMapping: { ...portMapping, mapping: null, trusted: null } })).portMapping, null);
+  assert.equal('portMapping' in summarize(report({ portMapping: null })), false);
+});

@@ -9,6 +9,8 @@ import type { LiveState } from '../live.js';
 import { ago, shortKey, since } from '../format.js';
 import { useMore } from './more.js';
 
+const PORT_MAPPING_NAMES = { pcp: 'PCP', natpmp: 'NAT-PMP', upnp: 'UPnP' } as const;
+
 function nat(n: NetcheckSummary | null): string {
   if (!n) return 'netcheck not reported yet';
   if (n.udp === false) return 'UDP blocked';
@@ -18,6 +20,8 @@ function nat(n: NetcheckSummary | null): string {
     n.hairpinning === true ? 'hairpins' : n.hairpinning === false ? 'no hairpinning' : 'hairpinning unknown',
   ];
   if (n.globalV4) parts.push(`public ${n.globalV4}`);
+  if (n.portMapping) parts.push(`port mapped by ${PORT_MAPPING_NAMES[n.portMapping.protocol]} at ${n.portMapping.external}${n.portMapping.trusted === false ? ' (not usable: another NAT in front)' : ''}`);
+  else if (n.portMapping === null) parts.push('no port mapping');
   return parts.join(' · ');
 }
 
