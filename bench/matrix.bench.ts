@@ -3,7 +3,9 @@
 // the path went direct, how fast, and the pong latency on the path it ended on. In cells that went
 // direct, a 1-second `traverse speedtest` then says what carried a stream: a TCP lane or UDX.
 // Needs root.
-// Writes bench/out/matrix.html with the same table.
+// Writes bench/out/matrix.html with the same table and the matrix as a picture (an SVG grid of
+// agent NAT x client NAT, src/server/dashboard/matrix-svg.ts), and bench/out/matrix.json, which
+// `traverse server --matrix-report bench/out/matrix.json` shows in the dashboard.
 //
 //   npm run bench:matrix        (BENCH_RUNS, default 3; BENCH_CONCURRENCY, default 3)
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { join } from 'node:path';
 import { BIN } from '../test/helpers/cli.js';
 import type { Lab } from '../lab/lab.js';
 import type { SpeedtestResult } from '../src/node/speedtest.js';
+import { matrixSvg, type MatrixReport } from '../src/server/dashboard/matrix-svg.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 3);
@@ -156,6 +159,30 @@ function textTable(rows: Row[]): string {
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** The report the picture is drawn from: one cell per row, generic over what the cells are. */
+function report(rows: Row[], footer: string): MatrixReport {
+  return {
+    title: 'Traverse connectivity matrix',
+    generatedAt: `${RUNS} run(s) per cell, ${new Date().toISOString()}`,
+    footer,
+    cells: rows.map((r) => {
+      const s = summarizeRow(r);
+      const relayed = r.runs.find((x) => x.outcome?.summary.path === 'relay')?.outcome;
+      return {
+        name: r.cell.name,
+        agent: r.cell.agentSide,
+        client: r.cell.clientSide || 'same LAN as the agent',
+        expect: r.cell.expect,
+        runs: RUNS,
+        direct: s.direct,
+        failed: s.errors.length,
+        timeToDirectMs: s.ttd,
+        reason: relayed?.summary.reason ?? null,
+      };
+    }),
+  };
+}
+
 function html(rows: Row[], footer: string): string {
   const tr = (d: string[], tag: string): string => `<tr>${d.map((c) => `<${tag}>${esc(c)}</${tag}>`).join('')}</tr>`;
   return `<!doctype html>
@@ -169,6 +196,8 @@ ${tr(HEAD, 'th')}
 ${rows.map((r) => tr(cells(r), 'td').replace('<tr>', summarizeRow(r).ok ? '<tr>' : '<tr class="bad">')).join('\n')}
 </table>
 <p>${esc(footer)}</p>
+<h2>As a picture: agent NAT × client NAT, coloured by the path each cell ended on</h2>
+${matrixSvg(report(rows, footer))}
 </body></html>
 `;
 }
@@ -204,7 +233,8 @@ async function main(): Promise<void> {
   for (const r of rows) for (const e of summarizeRow(r).errors) console.log(`  ${r.cell.name}: error: ${e}`);
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(`${OUT_DIR}matrix.html`, html(rows, footer));
-  console.log(`wrote ${OUT_DIR}matrix.html`);
+  writeFileSync(`${OUT_DIR}matrix.json`, JSON.stringify(report(rows, footer), null, 2) + '\n');
+  console.log(`wrote ${OUT_DIR}matrix.html and ${OUT_DIR}matrix.json (traverse server --matrix-report ${OUT_DIR}matrix.json shows it)`);
 }
 
 await main();

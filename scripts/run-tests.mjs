@@ -43,7 +43,7 @@ const status = await new Promise((resolve) => {
 // One closing line about the lab: did its suites run, and if not, what is missing and how to get it.
 const labFiles = files.filter((f) => f.includes(`${join(root, 'lab')}`)).length;
 if (labFiles > 0) {
-  const tools = { ip: 'iproute2', nft: 'nftables', iptables: 'iptables', conntrack: 'conntrack', turnserver: 'coturn', sshd: 'openssh-server', ssh: 'openssh-client', tcpdump: 'tcpdump', curl: 'curl', gcc: 'gcc', miniupnpd: 'miniupnpd-nftables' };
+  const tools = { ip: 'iproute2', nft: 'nftables', iptables: 'iptables', conntrack: 'conntrack', turnserver: 'coturn', sshd: 'openssh-server', ssh: 'openssh-client', tcpdump: 'tcpdump', curl: 'curl', gcc: 'gcc', miniupnpd: 'miniupnpd-nftables', chromium: 'chromium' };
   const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
   const missing = Object.entries(tools).filter(([cmd]) => !have(cmd)).map(([cmd, pkg]) => `${cmd} (${pkg})`);
   const isRoot = process.getuid?.() === 0;

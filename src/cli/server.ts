@@ -1,5 +1,6 @@
 // `traverse server`: the coordination server, relay and (optionally) embedded STUN server.
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
 import { formatEndpoint, type HostPort } from '../net/endpoint.js';
@@ -33,6 +34,8 @@ interface ServerFlags extends TlsFlags, ReplicaFlags {
   blockDirect?: boolean;
   metrics?: string;
   pingInterval: string;
+  matrixReport?: string;
+  dashboard: boolean;
   relayRate: number;
   maxConnectionsPerAddress: number;
 }
@@ -56,6 +59,8 @@ export function registerServer(program: Command): void {
     .option('--block-direct', 'tell peers not to try direct paths: everything goes through the relay')
     .option('--metrics <host:port>', 'serve Prometheus metrics without authentication on this address')
     .option('--ping-interval <seconds>', 'ping every peer this often; silent for two intervals means lost', '15')
+    .option('--matrix-report <file>', 'show this connectivity-matrix report (bench/out/matrix.json) in the dashboard (env TRAVERSE_MATRIX_REPORT)')
+    .option('--no-dashboard', 'do not serve the operators\' web dashboard at /')
     .option(
       '--relay-rate <MB/s>',
       'relayed bytes per second one peer may send, in MB/s (0: unlimited); bounds what one peer can make the server carry',
@@ -92,6 +97,10 @@ async function runServer(flags: ServerFlags): Promise<void> {
   const replicationBase = replicationFrom(flags, location.url);
   // Other replicas' https:// mesh URLs are checked against --ca too (a private CA for the mesh).
   const replication = replicationBase && flags.ca !== undefined ? { ...replicationBase, trust: trustFlag(flags.ca) } : replicationBase;
+  const matrixReport = flags.matrixReport ?? process.env.TRAVERSE_MATRIX_REPORT;
+  if (matrixReport !== undefined && !existsSync(matrixReport)) {
+    throw new UsageError(`--matrix-report ${matrixReport}: no such file (npm run bench:matrix writes bench/out/matrix.json)`);
+  }
   const log = createLogger('server');
   const trustProxy = trustProxyFlag(flags);
   // ACME certificates live in a data folder even when the store is PostgreSQL (--data and
@@ -138,6 +147,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
       ...(tls ? { tls: tls.kind === 'files' ? tls.holder : tls.acme } : {}),
       trustProxy,
       ...(replication ? { replication } : {}),
+      dashboard: flags.dashboard ? { ...(matrixReport ? { matrixReport } : {}) } : false,
     });
   } catch (err) {
     await stunServer?.close();
@@ -172,6 +182,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   const lines = [
     `traverse server listening on ${server.url}${wildcard ? ' (all interfaces)' : ''}`,
     `  coordination  ${base.replace('http', 'ws')}${PROTOCOL_PATH}`,
+    ...(flags.dashboard ? [`  dashboard     ${base}/ (sign in with an admin token)`] : []),
     `  API           ${base}/api/v1/peers, ${base}/api/v1/tunnels, ${base}/healthz`,
     `  data          ${describeStore(location)} (${identities.length} identities)`,
     `  STUN to peers ${stun.length === 0 && !stunServer ? 'disabled' : [...(stunListen && stunServer ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer.address.port)}`] : []), ...stun].join(', ')}`,

@@ -36,6 +36,8 @@ export const MAX_RELAY_PAYLOAD = 4096;
 export const MAX_TEXT_BYTES = 16 * 1024;
 export const MAX_ENDPOINTS = 32;
 export const MAX_NAME_LENGTH = 64;
+/** A relay reason a node reports with its path: one or two sentences. */
+export const MAX_REASON_LENGTH = 512;
 
 /** WebSocket close codes the server uses, with why. 1008/1009 are the standard ones. */
 export const CloseCode = {
@@ -96,8 +98,17 @@ export const netcheckSummary = z.object({
   globalV4: endpointText.nullable().optional(),
   globalV6: endpointText.nullable().optional(),
   preferredStun: z.string().max(128).nullable().optional(),
-  /** Whether the peer holds a trusted port mapping (absent: port mapping off or not looked at). */
-  portMapped: z.boolean().optional(),
+  /** STUN servers (HOST:PORT) that did not answer this netcheck, for the operator's health view. */
+  stunUnanswered: z.array(z.string().max(128)).max(16).optional(),
+  /**
+   * The port mapping the node's router made (PCP, NAT-PMP or UPnP IGD), for the operators' view:
+   * its external endpoint and whether it is trusted (its address is what STUN saw). Absent: port
+   * mapping was not looked at; null: none was made.
+   */
+  portMapping: z
+    .object({ protocol: z.enum(['pcp', 'natpmp', 'upnp']), external: z.string().max(64), trusted: z.boolean().nullable() })
+    .nullable()
+    .optional(),
 });
 export type NetcheckSummary = z.infer<typeof netcheckSummary>;
 
@@ -120,6 +131,10 @@ export const path = z.discriminatedUnion('kind', [
 export type Path = SameShape<NetPath, z.infer<typeof path>>;
 type SameShape<A extends B, B extends C, C = A> = A;
 
+/** How many streams of a tunnel each carrier holds: TCP lanes, or UDX over the tunnel's path. */
+export const streamCarriers = z.object({ tcp: z.number().int().nonnegative().max(1_000_000), udx: z.number().int().nonnegative().max(1_000_000) });
+export type StreamCarriers = z.infer<typeof streamCarriers>;
+
 export const peerKind = z.enum(['agent', 'client']);
 export type PeerKind = z.infer<typeof peerKind>;
 
@@ -131,7 +146,18 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('tunnel'), agent: identityName }),
   z.object({ type: z.literal('untunnel'), agent: identityName }),
   /** rttMs: the path's round trip as the reporter measures it (direct paths), for the views. */
-  z.object({ type: z.literal('path'), peer: nodeKey, path, rttMs: z.number().nonnegative().max(600_000).nullable().optional() }),
+  /**
+   * For the operators' dashboard: reason, for a relayed path, why in plain words (why-relayed.ts);
+   * streams, how many of the tunnel's streams a TCP lane carries and how many UDX.
+   */
+  z.object({
+    type: z.literal('path'),
+    peer: nodeKey,
+    path,
+    rttMs: z.number().nonnegative().max(600_000).nullable().optional(),
+    reason: z.string().max(MAX_REASON_LENGTH).optional(),
+    streams: streamCarriers.optional(),
+  }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
 

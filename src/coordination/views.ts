@@ -2,7 +2,7 @@
 // `traverse status` (or any script) reads back, as one schema each. One entry per node: an
 // identity (a person, a workspace) may have several nodes (processes) connected at once.
 import { z } from 'zod';
-import { identityName, node, nodeKey, path, peerKind } from './protocol.js';
+import { identityName, node, nodeKey, path, peerKind, streamCarriers } from './protocol.js';
 
 export const peerView = z.object({
   name: identityName,
@@ -28,6 +28,10 @@ export const tunnelView = z.object({
   paths: z.object({ client: path.nullable(), agent: path.nullable() }),
   /** The round trip each side measured on its path (direct paths; ms), null until reported. */
   rttMs: z.object({ client: z.number().nullable(), agent: z.number().nullable() }),
+  /** For a relayed path, why in plain words, as each side reported it (null: direct, or not said). */
+  relayReasons: z.object({ client: z.string().nullable(), agent: z.string().nullable() }).optional(),
+  /** The tunnel's streams by carrier (TCP lane or UDX), as each side reported them last. */
+  streams: z.object({ client: streamCarriers.nullable(), agent: streamCarriers.nullable() }).optional(),
 });
 export type TunnelView = z.infer<typeof tunnelView>;
 

@@ -13,6 +13,7 @@ import { pinnedLookup, resolveTargets, type Resolver, type ServerTarget } from '
 import {
   CloseCode,
   MAX_RELAY_PAYLOAD,
+  MAX_REASON_LENGTH,
   PROTOCOL_PATH,
   ROLE_HEADER,
   describeIssues,
@@ -24,12 +25,23 @@ import {
   type Path,
   type PeerKind,
   type ServerConfig,
+  type StreamCarriers,
   type TunnelStatus,
 } from '../coordination/protocol.js';
 import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
 import type { KeyChallenge } from '../coordination/key-proof.js';
 import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
 import { connectFailure } from '../net/http-get.js';
+
+/** What a path report may carry besides the path, for the operators' views. */
+export interface PathExtras {
+  /** The path's round trip as this node measures it (direct paths; ms). */
+  readonly rttMs?: number | null;
+  /** For a relayed path: why, in plain words. */
+  readonly reason?: string;
+  /** How many of the tunnel's streams ride a TCP lane, and how many UDX. */
+  readonly streams?: StreamCarriers;
+}
 
 export interface CoordinatorClientOptions {
   /**
@@ -212,8 +224,17 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   }
 
   /** Tells the server which path the tunnel to a peer uses now. */
-  reportPath(peerKey: NodeKeyHex, path: Path, rttMs: number | null = null): void {
-    this.send({ type: 'path', peer: peerKey, path, rttMs: rttMs === null ? null : Math.round(rttMs * 100) / 100 });
+  reportPath(peerKey: NodeKeyHex, path: Path, extra: PathExtras = {}): void {
+    const { rttMs = null, reason, streams } = extra;
+    const rtt = rttMs === null ? null : Math.round(rttMs * 100) / 100;
+    this.send({
+      type: 'path',
+      peer: peerKey,
+      path,
+      rttMs: rtt,
+      ...(reason === undefined ? {} : { reason: reason.slice(0, MAX_REASON_LENGTH) }),
+      ...(streams === undefined ? {} : { streams }),
+    });
   }
 
   /**

@@ -17,6 +17,7 @@ import { PORT_PREDICTION_DELAY_MS, planPortPrediction } from '../magicsock/port-
 import type { NodeKey } from '../identity/node-key.js';
 import type { NetcheckReport } from '../netcheck/report.js';
 import { resolveEndpointFamilies } from '../net/resolve.js';
+import { whyRelayed } from './why-relayed.js';
 import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
@@ -88,6 +89,9 @@ export interface PeerNodeEvents {
   notice: [message: string];
 }
 
+/** How long after a stream changes carrier the path is reported again (one report per burst). */
+const CARRIER_REPORT_DELAY_MS = 1000;
+
 export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private readonly peersByKey = new Map<string, PeerRecord>();
   private summary: NetcheckSummary | undefined;
@@ -95,6 +99,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private timers: NodeJS.Timeout[] = [];
   private interfacesSeen = '';
   private closed = false;
+  /** Peers whose stream carriers changed and are to be reported (reportCarriersSoon). */
+  private readonly carrierReports = new Map<string, NodeJS.Timeout>();
 
   /** Encrypted streams to and from tunnel peers. */
   readonly streams: StreamManager;
@@ -275,6 +281,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    for (const t of this.carrierReports.values()) clearTimeout(t);
     this.streams.close();
     this.coordinator.close();
     this.magicsock.close();
@@ -330,12 +337,45 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       const rec = this.peersByKey.get(key);
       if (rec) this.emit('path', rec, path);
     });
+    this.streams.on('carrier', (key) => this.reportCarriersSoon(key));
   }
 
   /** Tells the server the path to a peer as the engine last announced it, with its round trip. */
   private reportPath(key: string): void {
     const path = this.magicsock.pathOf(key);
-    this.coordinator.reportPath(key, path.kind === 'direct' ? { kind: 'direct', endpoint: path.endpoint } : { kind: 'relay' }, this.magicsock.latencyOf(key));
+    const rttMs = this.magicsock.latencyOf(key);
+    const streams = this.streams.carriersTo(key);
+    if (path.kind === 'direct') return this.coordinator.reportPath(key, { kind: 'direct', endpoint: path.endpoint }, { rttMs, streams });
+    // A relayed path goes with its reason, the sentence `ping` prints, so the operators'
+    // dashboard can say why without a netcheck of its own.
+    const rec = this.peersByKey.get(key);
+    const blockedByServer = this.config?.blockDirect ?? false;
+    const reason = rec
+      ? whyRelayed({
+          disabledHere: !this.directAllowed && !blockedByServer,
+          blockedByServer,
+          hereName: this.config?.identity.name ?? 'this node',
+          peerName: rec.name,
+          here: this.summary,
+          peer: rec.netcheck,
+          peerHasEndpoints: rec.endpoints.length > 0,
+        })
+      : undefined;
+    this.coordinator.reportPath(key, { kind: 'relay' }, { rttMs, streams, ...(reason === undefined ? {} : { reason }) });
+  }
+
+  /**
+   * Streams moving onto or off TCP lanes change what the path report says; a burst of them (many
+   * streams opening at once) is told once, a second later, within the server's message budget.
+   */
+  private reportCarriersSoon(key: string): void {
+    if (this.carrierReports.has(key) || this.closed) return;
+    const timer = setTimeout(() => {
+      this.carrierReports.delete(key);
+      if (!this.closed && this.peersByKey.has(key)) this.reportPath(key);
+    }, CARRIER_REPORT_DELAY_MS);
+    timer.unref();
+    this.carrierReports.set(key, timer);
   }
 
   private async applyConfig(config: ServerConfig): Promise<void> {
@@ -366,6 +406,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       this.emit('netcheck', report);
       this.publish();
       for (const p of this.peersByKey.values()) this.maybePredictPorts(p);
+      // A relayed tunnel's reason may read differently now that our own netcheck is known.
+      for (const key of this.peersByKey.keys()) if (this.magicsock.pathOf(key).kind === 'relay') this.reportPath(key);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'netcheck failed');
     }
@@ -436,6 +478,9 @@ export function summarize(r: NetcheckReport): NetcheckSummary {
     globalV4: r.globalV4,
     globalV6: r.globalV6,
     preferredStun: r.preferredServer,
-    ...(r.portMapping ? { portMapped: r.portMapping.mapping !== null && r.portMapping.trusted === true } : {}),
+    stunUnanswered: r.servers.filter((s) => s.latencyMs === null).map((s) => s.address).slice(0, 16),
+    ...(r.portMapping
+      ? { portMapping: r.portMapping.mapping ? { protocol: r.portMapping.mapping.protocol, external: r.portMapping.mapping.external, trusted: r.portMapping.trusted } : null }
+      : {}),
   };
 }

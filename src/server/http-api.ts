@@ -96,14 +96,19 @@ async function viewerFor(ctx: ApiContext, auth: Authenticated): Promise<Viewer> 
 }
 
 function identitiesView(hub: Hub, identities: readonly IdentityListing[]): IdentityView[] {
-  return identities.map((i) => ({
+  return identities.map((i) => identityView(hub, i));
+}
+
+/** One identity as the API (and the dashboard) shows it: with how many of its nodes are online. */
+export function identityView(hub: Hub, i: IdentityListing): IdentityView {
+  return {
     kind: i.kind,
     name: i.name,
     onlineNodes: i.kind === 'admin' ? 0 : hub.nodesOf(i.kind, i.name).length,
     createdAt: i.createdAt,
     lastConnectedAt: i.lastConnectedAt,
     lastDisconnectedAt: i.lastDisconnectedAt,
-  }));
+  };
 }
 
 export async function metrics(registry: Registry, res: ServerResponse): Promise<void> {

@@ -24,6 +24,7 @@ import {
   type PeerUpdate,
   type ServerConfig,
   type ServerMessage,
+  type StreamCarriers,
 } from '../coordination/protocol.js';
 import type { PeerView, TunnelView } from '../coordination/views.js';
 import { splitEndpoint } from '../net/endpoint.js';
@@ -228,7 +229,7 @@ export class Hub {
       case 'untunnel':
         return this.closeTunnel(peer, msg.agent, 'closed by the client');
       case 'path':
-        return this.reportPath(peer, msg.peer, msg.path, msg.rttMs ?? null);
+        return this.reportPath(peer, msg.peer, msg.path, msg.rttMs ?? null, msg.reason ?? null, msg.streams ?? null);
     }
   }
 
@@ -279,7 +280,7 @@ export class Hub {
         reason: `too many tunnels (at most ${this.limits.maxTunnelsPerClient})`,
       });
     }
-    client.tunnels.set(agentName, { since: this.now(), paths: { client: null, agent: null }, rttMs: { client: null, agent: null } });
+    client.tunnels.set(agentName, { since: this.now(), paths: { client: null, agent: null }, rttMs: { client: null, agent: null }, reasons: { client: null, agent: null }, streams: { client: null, agent: null } });
     let set = this.tunnelsByAgent.get(agentName);
     if (!set) this.tunnelsByAgent.set(agentName, (set = new Set()));
     set.add(client);
@@ -313,7 +314,7 @@ export class Hub {
     }
   }
 
-  private reportPath(reporter: Peer, key: string, path: Path, rttMs: number | null): void {
+  private reportPath(reporter: Peer, key: string, path: Path, rttMs: number | null, reason: string | null, streams: StreamCarriers | null): void {
     const other = this.byKey.get(key);
     if (!other || !this.haveTunnel(reporter, other)) {
       return this.send(reporter, { type: 'error', code: 'no-tunnel', message: 'path reported for a peer without a tunnel' });
@@ -326,6 +327,8 @@ export class Hub {
     const before = tunnel.paths[reporter.kind];
     tunnel.paths[reporter.kind] = path;
     tunnel.rttMs[reporter.kind] = rttMs;
+    tunnel.reasons[reporter.kind] = path.kind === 'relay' ? reason : null;
+    tunnel.streams[reporter.kind] = streams;
     if (before === null || !samePath(before, path)) this.hooks.pathReported?.(reporter, other, path);
   }
 
@@ -394,6 +397,8 @@ export class Hub {
           agentOnline: agent !== undefined,
           paths: { ...tunnel.paths },
           rttMs: { ...tunnel.rttMs },
+          relayReasons: { ...tunnel.reasons },
+          streams: { ...tunnel.streams },
         });
       }
     }

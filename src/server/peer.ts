@@ -1,7 +1,7 @@
 // One connected node, as the server sees it: which identity it belongs to, the node it published,
 // the tunnels it asked for (clients) and its rate budgets. A process is a node; an identity (a
 // person, a workspace) may have several, each with its own connection and its own Peer.
-import { MAX_RELAY_PAYLOAD, type Node, type Path, type PeerKind } from '../coordination/protocol.js';
+import { MAX_RELAY_PAYLOAD, type Node, type Path, type PeerKind, type StreamCarriers } from '../coordination/protocol.js';
 import { newChallengeNonce } from '../coordination/key-proof.js';
 import { TokenBucket } from './rate-limit.js';
 
@@ -37,6 +37,10 @@ export interface Tunnel {
   readonly paths: TunnelPaths;
   /** The round trip each side measured on its path last (ms); null until it reports one. */
   readonly rttMs: { client: number | null; agent: number | null };
+  /** For a relayed path, why, as each side reported it; null otherwise. */
+  readonly reasons: { client: string | null; agent: string | null };
+  /** The tunnel's streams by carrier, as each side reported them; null until it does. */
+  readonly streams: { client: StreamCarriers | null; agent: StreamCarriers | null };
 }
 
 /** Relay frames to no tunnel peer a node may send: 20/s sustained, 200 at once. */

@@ -26,6 +26,7 @@ import type { TlsServing } from './tls.js';
 import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
 import { Replica, type ReplicationOptions } from './replica/replica.js';
 import { MESH_PATH } from './replica/mesh-auth.js';
+import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/dashboard.js';
 
 export interface CoordinatorServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
@@ -69,6 +70,8 @@ export interface CoordinatorServerOptions {
    * of the same replica; '' (default) for a lone server.
    */
   readonly replica?: string;
+  /** The operators' web dashboard at / (dashboard/dashboard.ts); false: not served. */
+  readonly dashboard?: false | Pick<DashboardOptions, 'matrixReport' | 'feedIntervalMs' | 'webDir' | 'sessions'>;
 }
 
 export interface CoordinatorServer {
@@ -191,13 +194,14 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     ),
   );
   const trustProxy = opts.trustProxy ?? [];
-  const authenticate = async (req: IncomingMessage): Promise<AuthOutcome> => {
+  const authenticate = (req: IncomingMessage): Promise<AuthOutcome> => authenticateToken(req, bearerToken(req.headers.authorization));
+  /** A token from a header or the dashboard's sign-in form, under the same throttle of failures. */
+  const authenticateToken = async (req: IncomingMessage, token: string | undefined): Promise<AuthOutcome> => {
     const source = clientAddress(req, trustProxy).address;
     if (!throttle.allowed(source)) {
       metrics.authFailures.inc();
       return { refused: 'throttled', message: 'too many failed authentications from this address; wait and retry' };
     }
-    const token = bearerToken(req.headers.authorization);
     const auth = token === undefined ? undefined : await store.authenticate(hashToken(token), Date.now());
     if (auth) return auth;
     metrics.authFailures.inc();
@@ -233,8 +237,11 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     requestTimeout: Math.max(headersTimeoutMs, 30_000),
     connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
   };
+  const dashboard: Dashboard | null =
+    opts.dashboard === false ? null : createDashboard({ ...opts.dashboard, hub, store, logger: log, authenticateToken: (req, token) => authenticateToken(req, token) });
   const onRequest: RequestListener = (req, res) => {
-    handleHttp(router, req, res).catch(
+    const handled = dashboard?.handles(new URL(req.url ?? '/', 'http://localhost').pathname) ? dashboard.handle(req, res) : handleHttp(router, req, res);
+    handled.catch(
       (err: unknown) => {
         log.error({ err }, 'HTTP request failed');
         if (!res.headersSent) res.writeHead(500).end();
@@ -496,6 +503,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       await Promise.all(closing);
       // Before the listener: the mesh's upgraded connections would keep it open.
       await replica?.shutdown();
+      dashboard?.close();
       const httpClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
       if (listener !== http) http.close();
       http.closeAllConnections();

@@ -108,6 +108,13 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     return n;
   }
 
+  /** How many streams to a peer a TCP lane carries now, and how many UDX. */
+  carriersTo(peerKey: string): { tcp: number; udx: number } {
+    const n = { tcp: 0, udx: 0 };
+    for (const r of this.sessions.values()) if (r.peer === peerKey) n[r.lane && r.session.isCurrent(r.lane) ? 'tcp' : 'udx']++;
+    return n;
+  }
+
   /** What carries a stream opened or accepted here now (null: not one of ours, or closed). */
   carrierKind(stream: Duplex): CarrierKind | null {
     for (const r of this.sessions.values()) if (r.secure === stream) return r.lane && r.session.isCurrent(r.lane) ? 'tcp' : 'udx';

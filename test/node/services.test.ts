@@ -29,14 +29,14 @@ interface Pair {
 
 type NodeExtra = Partial<Pick<PeerNodeOptions, 'disableDirect' | 'acceptStream' | 'tcpLane' | 'rttReportMs'>>;
 
-async function startPair(opts: { allow?: string[]; client?: NodeExtra } = {}): Promise<Pair> {
+async function startPair(opts: { allow?: string[]; client?: NodeExtra; agent?: NodeExtra } = {}): Promise<Pair> {
   const t = await startTestServer();
   let agent: PeerNode | undefined;
   let client: PeerNode | undefined;
   try {
     const agentToken = await t.token('agent', 'ws1');
     const clientToken = await t.token('client', 'laptop', { allow: ['ws1'] });
-    agent = await loopbackNode(t, agentToken, 'agent', { acceptStream: agentService(opts.allow ?? ['127.0.0.1:*']).acceptStream });
+    agent = await loopbackNode(t, agentToken, 'agent', { acceptStream: agentService(opts.allow ?? ['127.0.0.1:*']).acceptStream, ...opts.agent });
     client = await loopbackNode(t, clientToken, 'client', opts.client);
     const agentKey = (await client.openTunnel('ws1', 5000)).key;
     const [a, c] = [agent, client];
@@ -283,6 +283,24 @@ test('the tunnels view carries each side\'s round trip on the direct path, repor
     assert.ok(view.rttMs.client !== null && view.rttMs.client >= 0 && view.rttMs.client < 500, JSON.stringify(view.rttMs));
   } finally {
     await pair.close();
+  }
+});
+
+test('the tunnels view says how many streams a TCP lane carries, once a stream has moved onto one', async () => {
+  const pair = await startPair({ client: { tcpLane: true }, agent: { tcpLane: true } });
+  const echo = await echoServer();
+  try {
+    await waitForDirect(pair.client, pair.agentKey, 5000);
+    const stream = await pair.client.streams.open(pair.agentKey, { kind: 'tcp', target: `127.0.0.1:${echo.port}` });
+    const view = await eventually(async () => {
+      const [t] = pair.t.server.hub.tunnelsView({ kind: 'admin' });
+      return t?.streams?.client?.tcp === 1 ? t : undefined;
+    }, 8000);
+    assert.deepEqual(view.streams?.client, { tcp: 1, udx: 0 });
+    stream.destroy();
+  } finally {
+    await pair.close();
+    await closeServer(echo.server);
   }
 });
 

@@ -113,6 +113,7 @@ test('summarize: exactly the fields peers see, nothing local', () => {
     globalV4: '203.0.113.1:4000',
     globalV6: null,
     preferredStun: '203.0.113.10:3478',
+    stunUnanswered: [],
   });
 });
 
@@ -126,10 +127,10 @@ test('summarize: whether a trusted port mapping exists, only when port mapping w
     trusted,
     untrustedReason: trusted === false ? 'the mapped address 100.64.0.2 is private: another NAT is in front of the router' : null,
   });
-  assert.equal(summarize(report({ portMapping: pm(true, true) })).portMapped, true);
-  assert.equal(summarize(report({ portMapping: pm(false, true) })).portMapped, false, 'a mapping behind a carrier NAT is not trusted');
-  assert.equal(summarize(report({ portMapping: pm(null, false) })).portMapped, false);
-  assert.equal('portMapped' in summarize(report({ portMapping: null })), false, 'turned off: not measured');
+  assert.deepEqual(summarize(report({ portMapping: pm(true, true) })).portMapping, { protocol: 'pcp', external: '203.0.113.1:4000', trusted: true });
+  assert.equal(summarize(report({ portMapping: pm(false, true) })).portMapping?.trusted, false, 'a mapping behind a carrier NAT is not trusted');
+  assert.equal(summarize(report({ portMapping: pm(null, false) })).portMapping, null, 'looked at, none made');
+  assert.equal('portMapping' in summarize(report({ portMapping: null })), false, 'turned off: not measured');
 });
 
 test('summarize: an unknown mapping that varied by destination is reported as hard; otherwise mapping is passed through', () => {
@@ -139,9 +140,21 @@ test('summarize: an unknown mapping that varied by destination is reported as ha
   assert.equal(summarize(report({ mapping: 'address-dependent', mappingVariesByDestIP: true })).mapping, 'address-dependent');
 });
 
-test('summarize: UDP blocked', () => {
-  const s = summarize(report({ udp: false, globalV4: null, mapping: 'unknown', filtering: 'unknown', hairpinning: null, preferredServer: null, mappingVariesByDestIP: null }));
-  assert.deepEqual(s, { udp: false, mapping: 'unknown', filtering: 'unknown', hairpinning: null, globalV4: null, globalV6: null, preferredStun: null });
+test('summarize: UDP blocked, and which STUN servers went unanswered', () => {
+  const silent = { address: '203.0.113.10:3478', latencyMs: null, mapped: null, error: 'timeout', otherAddress: null };
+  const s = summarize(
+    report({ udp: false, globalV4: null, mapping: 'unknown', filtering: 'unknown', hairpinning: null, preferredServer: null, mappingVariesByDestIP: null, servers: [silent] }),
+  );
+  assert.deepEqual(s, {
+    udp: false,
+    mapping: 'unknown',
+    filtering: 'unknown',
+    hairpinning: null,
+    globalV4: null,
+    globalV6: null,
+    preferredStun: null,
+    stunUnanswered: ['203.0.113.10:3478'],
+  });
   assert.equal(
     whyRelayed(ctx({ here: s })),
     "UDP is blocked on laptop's network: allow outbound UDP for a direct path",
@@ -162,4 +175,12 @@ test('a family in common (one side dual-stack), or endpoints unknown: not a fami
   const dual = ['192.168.1.2:5000', '[2001:db8:1::2]:5000'];
   assert.doesNotMatch(whyRelayed(ctx({ hereEndpoints: ['[2001:db8:2::2]:4000'], peerEndpoints: dual })), /address family/);
   assert.doesNotMatch(whyRelayed(ctx({ hereEndpoints: ['[2001:db8:2::2]:4000'] })), /address family/);
+});
+
+test('summarize: the port mapping the router made, for the operators\' view (absent when not looked at)', () => {
+  const off = { available: false as const, reason: 'no answer' };
+  const portMapping = { gateway: '192.168.1.1', pcp: off, natpmp: off, upnp: off, mapping: { protocol: 'pcp' as const, external: '203.0.113.1:41641', lifetimeS: 7200 }, trusted: true, untrustedReason: null };
+  assert.deepEqual(summarize(report({ portMapping })).portMapping, { protocol: 'pcp', external: '203.0.113.1:41641', trusted: true });
+  assert.equal(summarize(report({ portMapping: { ...portMapping, mapping: null, trusted: null } })).portMapping, null);
+  assert.equal('portMapping' in summarize(report({ portMapping: null })), false);
 });

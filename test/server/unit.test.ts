@@ -176,3 +176,18 @@ test('hub: tunnels, fan-out, relay only inside a tunnel, slow receivers drop', (
   hub.handleText(ep, JSON.stringify({ type: 'node', node: sampleNode(b.key) }));
   assert.match(e.closed?.[1] ?? '', /another connected node/);
 });
+
+test('hub: a relayed path keeps the reason its reporter gave, for the views; a direct path clears it', () => {
+  const hub = new Hub(DEFAULT_LIMITS);
+  const a = hubPeer(hub, 'agent', 'ws1');
+  const c = hubPeer(hub, 'client', 'kiosk', ['ws1']);
+  hub.handleText(c.peer, JSON.stringify({ type: 'tunnel', agent: 'ws1' }));
+  const reason = "UDP is blocked on kiosk's network: allow outbound UDP for a direct path";
+  hub.handleText(c.peer, JSON.stringify({ type: 'path', peer: a.key, path: { kind: 'relay' }, reason }));
+  assert.deepEqual(hub.tunnelsView({ kind: 'admin' })[0]?.relayReasons, { client: reason, agent: null });
+  hub.handleText(c.peer, JSON.stringify({ type: 'path', peer: a.key, path: { kind: 'direct', endpoint: '198.51.100.7:41641' }, reason: 'stale' }));
+  assert.deepEqual(hub.tunnelsView({ kind: 'admin' })[0]?.relayReasons, { client: null, agent: null });
+  // A reason longer than the protocol allows closes the connection like any malformed message.
+  hub.handleText(c.peer, JSON.stringify({ type: 'path', peer: a.key, path: { kind: 'relay' }, reason: 'x'.repeat(600) }));
+  assert.equal(c.link.closed?.[0], 1008);
+});

@@ -107,5 +107,9 @@ export const SQL = {
   endConnection: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE id = ? AND disconnected_at IS NULL',
   endDangling: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE disconnected_at IS NULL AND replica = ?',
   connectionHistory: 'SELECT * FROM connections WHERE identity_id = ? ORDER BY id DESC LIMIT ?',
+  // The paths one identity reported or was reported on, newest first, with the other side's name.
+  pathHistory: `SELECT p.kind, p.endpoint, p.reported_at, p.reporter_id, o.kind AS other_kind, o.name AS other_name
+    FROM path_reports p JOIN identities o ON o.id = CASE WHEN p.reporter_id = ? THEN p.peer_id ELSE p.reporter_id END
+    WHERE p.reporter_id = ? OR p.peer_id = ? ORDER BY p.reported_at DESC, p.id DESC LIMIT ?`,
   insertPath: 'INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at) VALUES (?, ?, ?, ?, ?)',
 } as const;

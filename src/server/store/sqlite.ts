@@ -15,6 +15,7 @@ import type {
   Identity,
   IdentityKind,
   IdentityListing,
+  PathRecord,
   Rotation,
   Store,
   TokenInfo,
@@ -226,6 +227,19 @@ export class SqliteStore implements Store {
 
   async connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]> {
     return this.q<[number, number], ConnectionRow>(SQL.connectionHistory).all(identityId, limit).map(toConnection);
+  }
+
+  async pathHistory(identityId: number, limit: number): Promise<PathRecord[]> {
+    type Row = { kind: string; endpoint: string | null; reported_at: number; reporter_id: number; other_kind: IdentityKind; other_name: string };
+    return this.db
+      .prepare<[number, number, number, number], Row>(SQL.pathHistory)
+      .all(identityId, identityId, identityId, limit)
+      .map((r) => ({
+        reportedAt: r.reported_at,
+        byThisIdentity: r.reporter_id === identityId,
+        other: { kind: r.other_kind, name: r.other_name },
+        path: r.kind === 'direct' && r.endpoint !== null ? { kind: 'direct', endpoint: r.endpoint } : { kind: 'relay' },
+      }));
   }
 
   async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {

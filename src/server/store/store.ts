@@ -68,6 +68,15 @@ export interface Deletion {
   readonly historyRows: number;
 }
 
+/** One path report of a tunnel an identity takes part in (the dashboard's history). */
+export interface PathRecord {
+  readonly reportedAt: number;
+  /** True when this identity reported it; false when the other side did. */
+  readonly byThisIdentity: boolean;
+  readonly other: { readonly kind: IdentityKind; readonly name: string };
+  readonly path: Path;
+}
+
 export interface AllowRule {
   readonly client: string;
   readonly agent: string;
@@ -142,6 +151,11 @@ export interface Store {
   closeDanglingConnections(now: number, reason: string, replica: string): Promise<number>;
   connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]>;
   recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void>;
+  /**
+   * The path changes of tunnels an identity takes part in, newest first. Optional: an engine
+   * without it shows connects and disconnects only in the dashboard's history.
+   */
+  pathHistory?(identityId: number, limit: number): Promise<PathRecord[]>;
   /**
    * A counter bumped by every revocation or rule change, by any process on the same data.
    * The server polls it to apply changes made by `traverse token ...` at once.
