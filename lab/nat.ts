@@ -170,7 +170,8 @@ export function natRuleset(o: RulesetOptions): string {
 }
 
 /**
- * The IPv6 side of a router (`lan6`): no NAT66, only the stateful firewall of a home router.
+ * The IPv6 side of a router (`lan6`): no NAT66 (unless `nat66`: one that maps per destination),
+ * only the stateful firewall of a home router, which lets in what miniupnpd's pinholes accepted.
  * What a LAN host sent to first, and replies, get in (conntrack established/related); nothing
  * unsolicited does. So two hosts behind such routers open the way for each other by sending at
  * the same time, as through a port-restricted NAT, except that the address never changes.

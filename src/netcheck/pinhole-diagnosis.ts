@@ -6,7 +6,7 @@ export function pinholeFindings(r: NetcheckReport): string[] {
   const p = r.portMapping?.ipv6Pinhole;
   if (!p?.opened) return [];
   return [
-    `Your router opened its IPv6 firewall for ${p.endpoint} (a PCP pinhole, ${p.lifetimeS} s, renewed while running): ` +
-      'peers can reach this machine over IPv6 without it sending to them first, as through a full-cone NAT.',
+    `Your router opened its IPv6 firewall for ${p.endpoint} when asked (a PCP pinhole): a node here keeps one open for its port, ` +
+      'so peers can reach it over IPv6 without it sending to them first, as through a full-cone NAT.',
   ];
 }

@@ -9,7 +9,7 @@ import { bindingOverTcp } from '../stun/tcp-client.js';
 import { formatEndpoint } from '../net/endpoint.js';
 import { surveyPortMapping } from '../portmap/survey.js';
 import { defaultGateway6 } from '../portmap/gateway6.js';
-import { surveyPinhole } from '../portmap/pinhole.js';
+import { NO_GATEWAY6, surveyPinhole, type PinholeStatus } from '../portmap/pinhole.js';
 
 export interface LocalNetcheckOptions {
   /** Total time budget (ms); blocked UDP is reported within it. */
@@ -65,7 +65,11 @@ export async function runLocalNetcheck(servers: readonly Endpoint[], options: Lo
               portMapping: () =>
                 Promise.all([
                   surveyPortMapping(v4.local()!.port, { client: { probeMs } }),
-                  v6 && gw6 ? surveyPinhole(v6.local()!.port, { gateway: () => gw6, timeoutMs: Math.max(probeMs, 600) }) : null,
+                  !gw6
+                    ? ({ opened: false, gateway: null, reason: NO_GATEWAY6 } satisfies PinholeStatus)
+                    : v6
+                      ? surveyPinhole(v6.local()!.port, { gateway: () => gw6, timeoutMs: Math.max(probeMs, 600) })
+                      : ({ opened: false, gateway: gw6.address, reason: 'no IPv6 socket could be opened' } satisfies PinholeStatus),
                 ]).then(([found, ipv6Pinhole]) => ({ ...found, ipv6Pinhole })),
             }
           : {}),

@@ -98,7 +98,7 @@ describe('IPv6 pinhole by PCP (miniupnpd)', { skip, concurrency: 1 }, () => {
 
     const text = await lab.exec('agent', process.execPath, [BIN, 'netcheck', '--stun', stun], { timeoutMs: 20_000 });
     assert.match(text.stdout, /IPv6 pinhole: +yes, \[2001:db8:2::2\]:\d+ open to anyone for 120 s \(PCP, gateway 2001:db8:2::1\)/, text.stdout);
-    assert.match(text.stdout, /opened its IPv6 firewall for \[2001:db8:2::2\]:\d+/, text.stdout);
+    assert.match(text.stdout, /opened its IPv6 firewall for \[2001:db8:2::2\]:\d+ when asked \(a PCP pinhole\)/, text.stdout);
   });
 
   test(`matrix cell "${CELL.name}": direct over IPv6 through the pinhole`, async () => {
