@@ -6,7 +6,9 @@ import { createSocket, type Socket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { globalAddress6For, parseDefaultRoute6 } from '../../src/portmap/gateway6.js';
+import fc from 'fast-check';
 import { PinholeKeeper, requestPinhole, surveyPinhole, type Pinhole } from '../../src/portmap/pinhole.js';
+import { PortMapError } from '../../src/portmap/client.js';
 
 const ROUTE_TABLE = [
   '20010db8000200000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0',
@@ -20,6 +22,7 @@ test('the IPv6 default route: the lowest metric via a gateway, not the kernel\'s
   assert.deepEqual(parseDefaultRoute6(ROUTE_TABLE.split('\n').filter((l) => !l.includes('eth1')).join('\n')), { ifName: 'eth0', gateway: '2001:db8:2::1' });
   assert.equal(parseDefaultRoute6(ROUTE_TABLE.split('\n').slice(0, 2).join('\n')), null);
   assert.equal(parseDefaultRoute6('garbage\n\n1 2 3'), null);
+  fc.assert(fc.property(fc.string({ maxLength: 400 }), (s) => void parseDefaultRoute6(s)), { numRuns: 2000 });
 });
 
 test('the pinhole\'s address: a global one on the gateway\'s interface, unique-local only without one', () => {
@@ -33,7 +36,7 @@ test('the pinhole\'s address: a global one on the gateway\'s interface, unique-l
 interface FakeFirewall {
   readonly port: number;
   readonly seen: { lifetimeS: number; nonce: string }[];
-  answer: 'pinhole' | 'nat66' | number | 'silent';
+  answer: 'pinhole' | 'nat66' | number | 'silent' | Uint8Array;
   epochS: number;
   close(): void;
 }
@@ -43,6 +46,7 @@ async function startFirewall(): Promise<FakeFirewall> {
   await new Promise<void>((r) => s.bind(0, '::1', () => r()));
   const fw: FakeFirewall = { port: s.address().port, seen: [], answer: 'pinhole', epochS: 100, close: () => s.close() };
   s.on('message', (m, r) => {
+    if (fw.answer instanceof Uint8Array) return void s.send(fw.answer, r.port, r.address);
     if (m.length < 60 || m[0] !== 2 || m[1] !== 1 || fw.answer === 'silent') return;
     fw.seen.push({ lifetimeS: m.readUInt32BE(4), nonce: m.subarray(24, 36).toString('hex') });
     const b = Buffer.from(m);
@@ -119,6 +123,24 @@ describe('IPv6 pinhole against a PCP firewall on ::1', { skip: v6Loopback ? fals
     await k.close();
     assert.equal(fw.seen.at(-1)!.lifetimeS, 0, 'deleted on close');
     assert.equal(fw.seen.at(-1)!.nonce, fw.seen[0]!.nonce);
+  });
+
+  test('a firewall answering garbage: the request fails with PortMapError, nothing else escapes', async () => {
+    const nearValid = fc.uint8Array({ minLength: 58, maxLength: 62 }).map((b) => Uint8Array.of(2, 0x81, ...b));
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 80 }), nearValid), async (bytes) => {
+        fw.answer = bytes;
+        try {
+          const p = await requestPinhole(gw, 4242, 7200, { pcpPort: fw.port, timeoutMs: 120 });
+          // Garbage that decodes as a success must still name our own address and port.
+          assert.equal(p.address, '::1');
+          assert.equal(p.port, 4242);
+        } catch (err) {
+          assert.ok(err instanceof PortMapError, String(err));
+        }
+      }),
+      { numRuns: 12 },
+    );
   });
 
   test('a router without PCP: the keeper reports why, and nothing changes', async () => {
