@@ -75,17 +75,24 @@ export async function requestPinhole(gw: Gateway, port: number, lifetimeS: numbe
   return { gateway: gw.address, address: r.map.externalAddress, port, lifetimeS: r.lifetimeS, epochS: r.epochS, nonce };
 }
 
-/** Deletes a pinhole (best effort: one the router keeps ends with its lifetime). */
-export async function deletePinhole(gw: Gateway, p: Pinhole, o: PinholeRequestOptions = {}): Promise<void> {
+/**
+ * Deletes a pinhole (best effort: one the router keeps ends with its lifetime). Returns the
+ * router's result code (0: deleted), or null when it did not answer.
+ */
+export async function deletePinhole(gw: Gateway, p: Pinhole, o: PinholeRequestOptions = {}): Promise<number | null> {
   const timeoutMs = Math.min(o.timeoutMs ?? 500, 500);
-  await exchange({
+  const r = await exchange({
     localAddress: gw.localAddress,
     to: { address: gw.address, port: o.pcpPort ?? PCP_PORT },
     request: encodePcpMap({ clientIp: gw.localAddress, nonce: p.nonce, internalPort: p.port, suggestedExternalPort: 0, suggestedExternalIp: '::', lifetimeS: 0 }),
     sendAtMs: sendTimes(timeoutMs),
     timeoutMs,
-    decode: (b) => decodePcpResponse(b),
+    decode: (b) => {
+      const d = decodePcpResponse(b);
+      return d?.kind === 'response' && d.opcode === PCP_OP_MAP ? d : null;
+    },
   });
+  return r ? r.result : null;
 }
 
 export function pinholeStatus(p: Pinhole): PinholeStatus {
@@ -175,7 +182,11 @@ export class PinholeKeeper {
     this.resolveFirst();
     const p = this.current;
     this.current = null;
-    if (p && this.gw) await deletePinhole(this.gw, p, { ...(this.o.pcpPort ? { pcpPort: this.o.pcpPort } : {}) }).catch(() => undefined);
+    if (!p || !this.gw) return;
+    const result = await deletePinhole(this.gw, p, { ...(this.o.pcpPort ? { pcpPort: this.o.pcpPort } : {}) }).catch(() => null);
+    // miniupnpd 2.3.1 (nftables) loses a pinhole's nonce when it renews it, and then refuses the
+    // delete as "not authorized": the pinhole stays until its lifetime ends (README).
+    if (result !== 0) this.log.info({ result: result === null ? 'no answer' : pcpResultText(result) }, 'the router did not delete the IPv6 pinhole; it ends with its lifetime');
   }
 
   private set(p: Pinhole | null): void {
