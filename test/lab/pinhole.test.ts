@@ -15,6 +15,7 @@ import { MATRIX, pinholePair, runCell } from '../../lab/matrix.js';
 import { miniupnpdPinholes, miniupnpdSkip } from '../../lab/miniupnpd.js';
 import { startTraverseStun } from '../../lab/stun-servers.js';
 import { runOk } from '../../lab/exec.js';
+import { coordinatorUrlFor, createToken, startAgent, startCoordinator, waitForLine } from '../../lab/peers.js';
 import { BIN } from '../helpers/cli.js';
 import type { NetcheckReport } from '../../src/netcheck/report.js';
 import type { PinholeStatus } from '../../src/portmap/pinhole.js';
@@ -99,6 +100,26 @@ describe('IPv6 pinhole by PCP (miniupnpd)', { skip, concurrency: 1 }, () => {
     const text = await lab.exec('agent', process.execPath, [BIN, 'netcheck', '--stun', stun], { timeoutMs: 20_000 });
     assert.match(text.stdout, /IPv6 pinhole: +yes, \[2001:db8:2::2\]:\d+ open to anyone for 120 s \(PCP, gateway 2001:db8:2::1\)/, text.stdout);
     assert.match(text.stdout, /opened its IPv6 firewall for \[2001:db8:2::2\]:\d+ when asked \(a PCP pinhole\)/, text.stdout);
+  });
+
+  test('an agent holds a pinhole for its socket, names it in its netcheck line, and deletes it when it stops cleanly', async () => {
+    const coord = await startCoordinator(lab, ['--stun', `[${lab.node(STUN_HOST).addresses6[0]!}]:${STUN6_PORT}`]);
+    try {
+      const token = await createToken(coord.dataDir, ['--agent', 'dev-box']);
+      const agent = await startAgent(lab, 'agent', coordinatorUrlFor(lab, 'agent', coord), token);
+      const line = await waitForLine(agent, /^netcheck: /, 15_000, 'the agent\'s netcheck line');
+      const m = /IPv6 firewall opened by PCP for (\[2001:db8:2::2\]:\d+)/.exec(line);
+      assert.ok(m, line);
+      assert.deepEqual(await miniupnpdPinholes(lab, 'ragent'), [m[1]]);
+      const exited = new Promise((r) => agent.once('exit', r));
+      agent.kill('SIGTERM');
+      await exited;
+      assert.deepEqual(await miniupnpdPinholes(lab, 'ragent'), [], 'deleted on a clean stop');
+    } finally {
+      const gone = new Promise((r) => coord.process.once('exit', r));
+      coord.process.kill('SIGTERM');
+      await gone;
+    }
   });
 
   test(`matrix cell "${CELL.name}": direct over IPv6 through the pinhole`, async () => {
