@@ -39,13 +39,16 @@ export function planIPv6(spec: TopologySpec, nodes: readonly PlannedNode[]): Map
   const routers = new Map((spec.routers ?? []).map((r) => [r.name, r]));
   const v6Only = new Set(spec.hosts.filter((h) => h.ipv4 === false).map((h) => h.name));
   if (!spec.ipv6) {
-    if (v6Only.size > 0 || [...routers.values()].some((r) => r.lan6)) throw new Error('lan6 and ipv4: false need ipv6: true on the topology');
+    if (v6Only.size > 0 || [...routers.values()].some((r) => r.lan6 || r.nat66)) throw new Error('lan6 and ipv4: false need ipv6: true on the topology');
     return out;
   }
   const lanPrefix = new Map<string, string>();
   const seen = new Set<string>();
   for (const r of routers.values()) {
-    if (!r.lan6) continue;
+    if (!r.lan6) {
+      if (r.nat66) throw new Error(`router "${r.name}": nat66 needs an IPv6 LAN (lan6)`);
+      continue;
+    }
     if (r.on !== INTERNET) throw new Error(`router "${r.name}": an IPv6 LAN needs the router on the internet (no NAT66 behind another router)`);
     const p = parseLan6(r.lan6);
     if (seen.has(p)) throw new Error(`IPv6 LAN ${r.lan6} is used twice`);

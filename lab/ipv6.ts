@@ -5,6 +5,7 @@
 import { runOk } from './exec.js';
 import type { Lab } from './lab.js';
 import { firewall6Ruleset } from './nat.js';
+import { MINIUPNPD_ACCEPT_MARK } from './miniupnpd.js';
 import { ipBatch, sysctl } from './netns.js';
 
 /** Whether the lab has IPv6 anywhere. */
@@ -53,7 +54,9 @@ export async function buildIPv6(lab: Lab): Promise<void> {
     routers.map(async (r) => {
       await ipBatch(r.ns, [`addr add ${r.router!.lanAddress6}/64 dev br0 nodad`]);
       await sysctl(r.ns, { 'net.ipv6.conf.all.forwarding': 1 });
-      await runOk('ip', ['netns', 'exec', r.ns, 'nft', '-f', '-'], { input: firewall6Ruleset({ kind: r.router!.nat, wanIf: r.ifName, lanIf: 'br0' }) });
+      const pm = r.router!.portMapping;
+      const portMapping = pm ? { pcp: pm.pcp, acceptMark: MINIUPNPD_ACCEPT_MARK } : null;
+      await runOk('ip', ['netns', 'exec', r.ns, 'nft', '-f', '-'], { input: firewall6Ruleset({ kind: r.router!.nat, wanIf: r.ifName, lanIf: 'br0', portMapping, nat66: r.router!.nat66 ?? false }) });
     }),
   );
 }

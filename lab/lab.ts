@@ -23,6 +23,8 @@ export interface LabRouterInfo {
   /** IPv6 (lan6 routers only): its LAN address (the hosts' IPv6 gateway) and LAN /64. */
   readonly lanAddress6?: string;
   readonly lanSubnet6?: string;
+  /** IPv6: a NAT66 mapping per destination in front of the LAN (lan6 routers only). */
+  readonly nat66?: boolean;
 }
 
 export interface LabNode {
@@ -78,7 +80,7 @@ export class Lab implements Disposable {
     };
     if (!p.router) return base;
     const r = p.router;
-    const v6 = p.ipv6?.lanAddress && p.ipv6.lanSubnet ? { lanAddress6: p.ipv6.lanAddress, lanSubnet6: p.ipv6.lanSubnet } : {};
+    const v6 = p.ipv6?.lanAddress && p.ipv6.lanSubnet ? { lanAddress6: p.ipv6.lanAddress, lanSubnet6: p.ipv6.lanSubnet, nat66: r.nat66 } : {};
     return { ...base, router: { nat: r.nat, hairpin: r.hairpin, portMapping: r.portMapping, wanAddress: base.address, lanAddress: r.lanAddress, lanSubnet: r.lanSubnet, ...v6 } };
   }
 
@@ -185,7 +187,7 @@ export class Lab implements Disposable {
         if (n.router) {
           const pm = n.router.portMapping;
           const hp = (n.router.hairpin ? ', hairpin' : '') + (pm ? `, port mapping: ${Object.entries(pm).filter(([, on]) => on).map(([k]) => k).join('+') || 'none'}` : '');
-          const v6 = n.router.lanSubnet6 ? `  wan6=${n.addresses6.join(',')}  lan6=${n.router.lanSubnet6} (stateful firewall, no NAT66)` : '';
+          const v6 = n.router.lanSubnet6 ? `  wan6=${n.addresses6.join(',')}  lan6=${n.router.lanSubnet6} (stateful firewall, ${n.router.nat66 ? 'NAT66 per destination' : 'no NAT66'})` : '';
           lines.push(`${pad}router ${n.name}  ns=${n.ns}  wan=${n.address}  lan=${n.router.lanSubnet} (gw ${n.router.lanAddress})  nat=${n.router.nat}${hp}${v6}`);
           walk(n.name, depth + 1);
         } else {

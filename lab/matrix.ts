@@ -106,6 +106,21 @@ function mappingBehindCarrier(): TopologySpec {
   return { ...spec, routers: (spec.routers ?? []).map((r) => (r.name === 'home' ? { ...r, portMapping: ALL_MAPPING } : r)) };
 }
 
+/**
+ * IPv6 only on both sides: the client behind a NAT66 that maps per destination (so neither its
+ * own address nor its STUN-seen one takes a peer's packets, and it cannot be reached first), the
+ * agent behind its router's stateful firewall, which opens a pinhole by PCP when `agentPcp`.
+ * Without the pinhole nobody can send first, and simultaneous sending cannot help either: the
+ * agent never learns the port the client's NAT66 picks towards it.
+ */
+export function pinholePair(agentPcp: boolean): TopologySpec {
+  const spec = pairOfNats6('hard', 'hard', 'ipv6-only', 'ipv6-only');
+  return {
+    ...spec,
+    routers: (spec.routers ?? []).map((r) => (r.name === 'rclient' ? { ...r, nat66: true } : agentPcp ? { ...r, portMapping: ONLY_PCP } : r)),
+  };
+}
+
 /** Agent behind a double NAT (easy home router behind an easy carrier-grade NAT), client behind an easy NAT. */
 function doubleNatAgent(): TopologySpec {
   return {
@@ -152,6 +167,8 @@ export const MATRIX: readonly MatrixCell[] = [
   // IPv6 (no NAT66; each router a stateful firewall that lets in only replies to what its host sent).
   { name: 'hard / hard, both with IPv6', agentSide: 'hard IPv4 NAT, IPv6 behind a stateful firewall', clientSide: 'the same', topology: () => pairOfNats6('hard', 'hard', 'dual-stack', 'dual-stack'), stunHosts: PUBLIC, expect: 'direct', endpointPrefix: '[2001:db8:2::' },
   { name: 'dual-stack / IPv6-only', agentSide: 'easy IPv4 NAT, IPv6 behind a stateful firewall', clientSide: 'IPv6 only, stateful firewall', topology: () => pairOfNats6('easy', 'easy', 'ipv6-only', 'dual-stack'), stunHosts: PUBLIC, expect: 'direct', endpointPrefix: '[2001:db8:2::' },
+  // Beyond hole punching: the agent's router opens its IPv6 firewall by PCP (test/lab/pinhole.test.ts runs it without too).
+  { name: 'IPv6 pinhole / NAT66', agentSide: 'IPv6 only, stateful firewall, router opens a pinhole by PCP', clientSide: 'IPv6 only, NAT66 mapping per destination', topology: () => pinholePair(true), stunHosts: PUBLIC, expect: 'direct', endpointPrefix: '[2001:db8:2::', winner: 'local' },
   { name: 'IPv4-only / IPv6-only', agentSide: 'easy IPv4 NAT, no IPv6', clientSide: 'IPv6 only, stateful firewall', topology: () => pairOfNats6('easy', 'easy', 'ipv6-only', 'ipv4-only'), stunHosts: PUBLIC, expect: 'relay', reason: /no address family in common/ },
 ];
 

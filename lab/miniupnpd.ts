@@ -9,13 +9,17 @@
 //     on its WAN address with its loopback as the alternate: the least intrusive way, since the
 //     lab's addresses and miniupnpd's code stay as they are;
 //   - PCP and NAT-PMP come and go together (enable_natpmp); the lab's ruleset drops the one
-//     turned off by its version byte (nat.ts).
+//     turned off by its version byte (nat.ts);
+//   - PCP over IPv6 (a MAP for the host's own IPv6 address) makes an IPv6 pinhole: an accept rule
+//     in its filter chain, which the router's IPv6 firewall honours through a packet mark.
 // Everything lives in the router's namespace and a temporary directory; teardown kills it.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runOk } from './exec.js';
+import { formatEndpoint } from '../src/net/endpoint.js';
+import { formatIPv6 } from '../src/net/ip.js';
 import type { Lab, LabProcess } from './lab.js';
 import type { PortMappingProtocols } from './spec.js';
 import { BIN } from '../test/helpers/cli.js';
@@ -26,11 +30,18 @@ const ROUTER_STUN_PORT = 3490;
 /** miniupnpd's HTTP port for UPnP descriptions and SOAP (fixed: one per namespace). */
 export const MINIUPNPD_HTTP_PORT = 5000;
 const TABLE = 'miniupnpd';
+/**
+ * The packet mark that says "miniupnpd's chain accepted this" (an IPv6 pinhole). An accept in one
+ * nft table does not outvote a drop in another: the router's IPv6 firewall (nat.ts) accepts what
+ * carries this mark, as a home router's firewall jumps to miniupnpd's chain before its drop.
+ */
+export const MINIUPNPD_ACCEPT_MARK = 0x7a70;
 
 function nftTable(): string {
   return [
     `table inet ${TABLE} {`,
-    '  chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }',
+    // Before the lab's filter (priority 0); the mark survives only when miniupnpd's chain accepted.
+    `  chain forward { type filter hook forward priority -1; policy accept; meta mark set ${MINIUPNPD_ACCEPT_MARK} jump miniupnpd; meta mark set 0; }`,
     '  chain miniupnpd { }',
     '  chain prerouting { type nat hook prerouting priority -100; policy accept; jump prerouting_miniupnpd; }',
     '  chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; }',
@@ -153,4 +164,11 @@ export async function miniupnpdSkip(): Promise<string | false> {
   const reason = 'miniupnpd is not installed (Debian: miniupnpd-nftables)';
   if (process.env.TRAVERSE_REQUIRE_LAB === '1') throw new Error(`TRAVERSE_REQUIRE_LAB=1 but ${reason}`);
   return reason;
+}
+
+/** The UDP pinholes (PCP over IPv6) miniupnpd holds now, as "[ipv6]:port", from its filter chain. */
+export async function miniupnpdPinholes(lab: Lab, routerName: string): Promise<string[]> {
+  const out = await runOk('ip', ['netns', 'exec', lab.router(routerName).ns, 'nft', 'list', 'chain', 'inet', TABLE, 'miniupnpd']);
+  // e.g. `iif "wan" th dport 4242 @nh,192,128 0x20010db8000200000000000000000002 @nh,48,8 0x11 accept`
+  return [...out.matchAll(/th dport (\d+) @nh,192,128 0x([0-9a-f]{32}) @nh,48,8 0x11 accept/g)].map((m) => formatEndpoint(formatIPv6(Buffer.from(m[2]!, 'hex'), 0), Number(m[1])));
 }

@@ -170,25 +170,38 @@ export function natRuleset(o: RulesetOptions): string {
 }
 
 /**
- * The IPv6 side of a router (`lan6`): no NAT66, only the stateful firewall of a home router.
+ * The IPv6 side of a router (`lan6`): no NAT66 (unless `nat66`: one that maps per destination),
+ * only the stateful firewall of a home router, which lets in what miniupnpd's pinholes accepted.
  * What a LAN host sent to first, and replies, get in (conntrack established/related); nothing
  * unsolicited does. So two hosts behind such routers open the way for each other by sending at
  * the same time, as through a port-restricted NAT, except that the address never changes.
  * ICMPv6 errors that belong to a flow arrive as related; neighbour discovery reaches the router.
  */
-export function firewall6Ruleset(o: { readonly kind: NatKind; readonly wanIf: string; readonly lanIf: string }): string {
+export function firewall6Ruleset(o: {
+  readonly kind: NatKind;
+  readonly wanIf: string;
+  readonly lanIf: string;
+  /** miniupnpd's pinholes (PCP over IPv6) are let in: what its chain accepted carries `acceptMark`. */
+  readonly portMapping?: { readonly pcp: boolean; readonly acceptMark: number } | null;
+  /** A NAT66 that maps per destination, like a hard IPv4 NAT (RouterSpec.nat66). */
+  readonly nat66?: boolean;
+}): string {
   const wan = JSON.stringify(o.wanIf);
   const lan = JSON.stringify(o.lanIf);
+  const pm = o.portMapping;
   const lines = [
     'table ip6 lab6 {',
+    ...(o.nat66 ? ['  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;', `    oifname ${wan} masquerade random,fully-random`, '  }'] : []),
     '  chain forward {',
     '    type filter hook forward priority filter; policy drop;',
     '    ct state established,related accept',
     '    ct state invalid drop',
     ...(o.kind === 'udp-blocked' ? [`    iifname ${lan} meta l4proto udp drop`] : []),
     `    iifname ${lan} oifname ${wan} accept`,
+    ...(pm ? [`    iifname ${wan} oifname ${lan} meta mark ${pm.acceptMark} accept`] : []),
     '  }',
-    ...inputChain(lan, 'ipv6-icmp'),
+    // PCP is IPv6's only port-mapping protocol: with it off, the router does not speak it here either.
+    ...inputChain(lan, 'ipv6-icmp', pm && !pm.pcp ? [`    iifname ${lan} udp dport 5351 drop`] : []),
     '}',
   ];
   return lines.join('\n') + '\n';

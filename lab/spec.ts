@@ -21,6 +21,12 @@ export interface RouterSpec {
   readonly lan: string;
   /** IPv6 LAN "2001:db8:N::/64" (needs `ipv6` on the topology): no NAT66, a stateful firewall. */
   readonly lan6?: string;
+  /**
+   * With `lan6`: a NAT66 in front of the IPv6 LAN that maps per destination (masquerade,
+   * fully random), like a hard IPv4 NAT: the host's own IPv6 address is not what peers see.
+   * Default false (only the stateful firewall).
+   */
+  readonly nat66?: boolean;
   /** Runs miniupnpd with these protocols switched on (lab/miniupnpd.ts); default none. */
   readonly portMapping?: PortMappingProtocols;
 }
@@ -75,6 +81,7 @@ export interface PlannedNode {
     readonly lanSubnet: string;
     readonly lanPrefixLen: number;
     readonly portMapping: PortMappingProtocols | null;
+    readonly nat66: boolean;
   };
 }
 
@@ -182,7 +189,7 @@ export function planTopology(spec: TopologySpec): Plan {
       kind: 'router',
       addresses,
       uplink: link,
-      router: { nat: r.nat, hairpin: r.hairpin ?? false, portMapping: r.portMapping ?? null, lanAddress, lanSubnet: `${intToIp(lan.base)}/${lan.prefixLen}`, lanPrefixLen: lan.prefixLen },
+      router: { nat: r.nat, hairpin: r.hairpin ?? false, portMapping: r.portMapping ?? null, nat66: r.nat66 ?? false, lanAddress, lanSubnet: `${intToIp(lan.base)}/${lan.prefixLen}`, lanPrefixLen: lan.prefixLen },
     });
   }
   for (const h of spec.hosts) {

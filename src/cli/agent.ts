@@ -91,6 +91,7 @@ export function registerAgentCommand(program: Command): void {
 
 /** ", port mapped 203.0.113.2:4000 by pcp" / " (not trusted: ...)" for the agent's netcheck line. */
 function portMappingNote(pm: PortMappingReport | null): string {
-  if (!pm?.mapping) return '';
-  return `, port mapped ${pm.mapping.external} by ${pm.mapping.protocol}${pm.trusted === false ? ' (not trusted)' : ''}`;
+  const pinhole = pm?.ipv6Pinhole?.opened ? `, IPv6 firewall opened by PCP for ${pm.ipv6Pinhole.endpoint}` : '';
+  if (!pm?.mapping) return pinhole;
+  return `, port mapped ${pm.mapping.external} by ${pm.mapping.protocol}${pm.trusted === false ? ' (not trusted)' : ''}${pinhole}`;
 }

@@ -135,6 +135,8 @@ function portMappingLines(pm: PortMappingReport | null): string[] {
     const trust = pm.trusted === false ? `not trusted: ${pm.untrustedReason}` : pm.trusted ? 'trusted' : 'trust unknown (no STUN answer to compare)';
     lines.push(`    mapped:              ${pm.mapping.external} by ${pm.mapping.protocol} (${trust})`);
   }
+  const p = pm.ipv6Pinhole;
+  if (p) lines.push(`    IPv6 pinhole:        ${p.opened ? `yes, ${p.endpoint} open to anyone for ${p.lifetimeS} s (PCP, gateway ${p.gateway})` : `no (${p.reason})`}`);
   return lines;
 }
 

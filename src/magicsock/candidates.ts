@@ -17,6 +17,8 @@ export class Candidates {
   private observedSelf: string[] = [];
   /** The port mapping the gateway made for our socket ("ip:port"), or null. */
   private mapped: { address: string; port: number } | null = null;
+  /** Our IPv6 endpoint whose firewall PCP opened (reachable unsolicited), or null. */
+  private pinholed: string | null = null;
 
   constructor(
     /** The addresses to offer with the socket's port; the machine's interfaces by default. */
@@ -55,6 +57,16 @@ export class Candidates {
     this.mapped = mapped;
   }
 
+  /** Our IPv6 endpoint the gateway's firewall opened for anyone (a PCP pinhole), or null. */
+  setPinholed(endpoint: string | null): void {
+    this.pinholed = endpoint;
+  }
+
+  /** The endpoint a PCP pinhole made reachable unsolicited, or null: "IPv6 firewall opened by PCP". */
+  get pinholedEndpoint(): string | null {
+    return this.pinholed;
+  }
+
   /**
    * Whether the mapped address can be trusted: not when it is private or differs from what STUN
    * saw (a carrier NAT in front of the router). Null without a mapping or a STUN answer.
@@ -75,7 +87,9 @@ export class Candidates {
     const carried = (a: string): boolean => families.includes(ipFamily(a) as Family);
     const mapped = this.mapped ? formatEndpoint(this.mapped.address, this.mapped.port) : null;
     const trusted = mapped !== null && this.mappedTrust().trusted !== false;
-    const merged = mergeEndpoints(this.localAddresses().filter(carried), port, this.reflexive, this.observedSelf);
+    const local = mergeEndpoints(this.localAddresses().filter(carried), port, this.reflexive, this.observedSelf);
+    // The pinholed endpoint goes first too: like a trusted mapping, a peer anywhere reaches it.
+    const merged = this.pinholed && carried(this.pinholed.slice(1, this.pinholed.lastIndexOf(']'))) ? [...new Set([this.pinholed, ...local])].slice(0, 32) : local;
     if (mapped === null) return merged;
     const rest = merged.filter((e) => e !== mapped);
     return trusted ? [mapped, ...rest].slice(0, 32) : [...rest.slice(0, 31), mapped];

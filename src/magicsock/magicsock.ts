@@ -33,6 +33,7 @@ import { ProbeBudget, type ProbeLimits } from './probe-budget.js';
 import { aimBirthday, aimCallMeMaybe, aimPredictionTargets, mayAim, normalizeIp } from './probe-aim.js';
 import { PortMapKeeper, type PortMapKeeperOptions } from '../portmap/keeper.js';
 import type { PortMapFindings } from '../portmap/survey.js';
+import { PinholeKeeper, type PinholeKeeperOptions } from '../portmap/pinhole.js';
 
 export interface MagicSockOptions {
   readonly key: NodeKey;
@@ -62,6 +63,11 @@ export interface MagicSockOptions {
    * overrides (tests: the gateway and its ports); off when absent or false.
    */
   readonly portMapping?: Omit<PortMapKeeperOptions, 'internalPort' | 'onChange' | 'logger'> | false;
+  /**
+   * Ask the IPv6 gateway by PCP to open the firewall for our IPv6 address and port (a pinhole),
+   * with these overrides; off when absent or false, and on a socket without IPv6.
+   */
+  readonly pinhole?: Omit<PinholeKeeperOptions, 'internalPort' | 'onChange' | 'logger'> | false;
 }
 
 /** What the coordinator told us about a peer key besides its endpoints. */
@@ -130,6 +136,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   /** Keeps a port mapping on the gateway, when port mapping is on. */
   private readonly portMapper: PortMapKeeper | null;
   private portMapperClosed: Promise<void> = Promise.resolve();
+  /** Keeps an IPv6 pinhole open on the IPv6 gateway, when asked to and the socket carries IPv6. */
+  private readonly pinholer: PinholeKeeper | null;
   /** The IP families the node's socket carries (both on a dual-stack socket). */
   readonly families: readonly (4 | 6)[];
 
@@ -180,6 +188,18 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
           },
         })
       : null;
+    this.pinholer =
+      options.pinhole && this.families.includes(6)
+        ? new PinholeKeeper({
+            ...options.pinhole,
+            internalPort: port,
+            logger: this.log,
+            onChange: (p) => {
+              this.candidates.setPinholed(p ? formatEndpoint(p.address, p.port) : null);
+              this.recomputeEndpoints();
+            },
+          })
+        : null;
     // One socket serves both families: netcheck sees it as the IPv4 socket and the IPv6 one.
     const netSock = (address: string): NetcheckSocket => ({ stun: this.stun, send: (b, p, a) => this.sendRaw(b, p, a), local: () => ({ address, port }) });
     this.netchecker = new Netchecker(
@@ -266,12 +286,18 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
       natpmp: withAddress('natpmp', probe?.natpmp ?? none),
       upnp: withAddress('upnp', probe?.upnp ?? none),
       mapping,
+      ipv6Pinhole: this.pinholer ? await this.pinholer.ready.then(() => this.pinholer!.status) : null,
     };
   }
 
   /** Whether our mapped candidate is trusted (null: no mapping or nothing to compare it with), for logs and tests. */
   get portMappingTrust(): { trusted: boolean | null; reason: string | null } {
     return this.candidates.mappedTrust();
+  }
+
+  /** Our IPv6 endpoint a PCP pinhole opened to anyone ("IPv6 firewall opened by PCP"), or null. */
+  get pinholedEndpoint(): string | null {
+    return this.candidates.pinholedEndpoint;
   }
 
   /** Resolves once a clean close has deleted the port mapping (or there was none). */
@@ -404,6 +430,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   /** Forgets every path (the network changed): mappings may be gone; punch again. */
   networkChanged(): void {
     this.portMapper?.networkChanged();
+    this.pinholer?.networkChanged();
     const now = this.now();
     for (const p of this.peers.values()) {
       p.paths.reset(now);
@@ -424,7 +451,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     this.predictor.close();
     this.stun.close();
     // A clean close deletes our mapping on the router (bounded; it would expire anyway).
-    if (this.portMapper) this.portMapperClosed = this.portMapper.close();
+    if (this.portMapper || this.pinholer) this.portMapperClosed = Promise.all([this.portMapper?.close(), this.pinholer?.close()]).then(() => undefined);
     // Streams still ending would hold their socket (and the process) until the peer acknowledges,
     // up to UDX's timeout: a node that is closing abandons them.
     for (const st of [...this.socket.streams]) st.destroy();

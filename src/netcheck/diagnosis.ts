@@ -2,6 +2,7 @@
 // operator can change. Pure, so the wording is tested.
 import type { NetcheckReport } from './report.js';
 import { isHardMapping } from './classify.js';
+import { pinholeFindings } from './pinhole-diagnosis.js';
 
 export interface Diagnosis {
   /** One line: "direct connections: likely" / "unlikely" / "impossible". */
@@ -141,7 +142,7 @@ const IPV6_WORKS = (addr: string | null): string =>
 
 /** What the IPv6 probes say, next to the IPv4 findings. */
 function ipv6Findings(r: NetcheckReport): string[] {
-  if (r.ipv6) return [IPV6_WORKS(r.globalV6)];
+  if (r.ipv6) return [IPV6_WORKS(r.globalV6), ...pinholeFindings(r)];
   const v6Servers = r.servers.filter((s) => s.address.startsWith('['));
   if (v6Servers.length === 0) return [];
   return [`No IPv6 STUN server answered (${v6Servers.map((s) => `${s.address}: ${s.error}`).join(', ')}): this network has no IPv6, or blocks it, so only IPv4 paths are possible.`];
@@ -154,6 +155,7 @@ function ipv6Only(r: NetcheckReport): Diagnosis {
     verdict: 'direct connections: likely with peers that have IPv6; peers with only IPv4 are reached through the relay',
     findings: [
       IPV6_WORKS(r.globalV6),
+      ...pinholeFindings(r),
       v4Servers.length > 0
         ? `No IPv4 STUN server answered (${v4Servers.map((s) => s.address).join(', ')}): this machine has no IPv4 path out, so IPv4-only peers can be reached only through the relay.`
         : 'No IPv4 STUN server was probed: whether IPv4 works here is unknown.',

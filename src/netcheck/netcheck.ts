@@ -198,6 +198,7 @@ function portMappingReport(f: PortMapFindings | null, stunIps: readonly string[]
     mapping: f.mapping ? { protocol: f.mapping.protocol, external: formatEndpoint(f.mapping.externalAddress, f.mapping.externalPort), lifetimeS: f.mapping.lifetimeS } : null,
     trusted: judged.trusted,
     untrustedReason: judged.reason,
+    ipv6Pinhole: f.ipv6Pinhole ?? null,
   };
 }
 

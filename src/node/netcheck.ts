@@ -8,6 +8,8 @@ import { StunClient } from '../stun/client.js';
 import { bindingOverTcp } from '../stun/tcp-client.js';
 import { formatEndpoint } from '../net/endpoint.js';
 import { surveyPortMapping } from '../portmap/survey.js';
+import { defaultGateway6 } from '../portmap/gateway6.js';
+import { NO_GATEWAY6, surveyPinhole, type PinholeStatus } from '../portmap/pinhole.js';
 
 export interface LocalNetcheckOptions {
   /** Total time budget (ms); blocked UDP is reported within it. */
@@ -48,7 +50,10 @@ export async function runLocalNetcheck(servers: readonly Endpoint[], options: Lo
   try {
     // Port mapping is about an IPv4 socket: one is opened for it even without IPv4 STUN servers.
     const v4 = servers.some((s) => s.family === 4) || options.portMapping ? await make('udp4') : undefined;
-    const v6 = servers.some((s) => s.family === 6) ? await make('udp6') : undefined;
+    // The IPv6 pinhole is asked for an IPv6 socket's port: one is opened when there is an IPv6 gateway.
+    const gw6 = options.portMapping ? defaultGateway6() : null;
+    const v6 = servers.some((s) => s.family === 6) ? await make('udp6') : gw6 ? await make('udp6').catch(() => undefined) : undefined;
+    const probeMs = Math.min(1000, Math.round(options.timeoutMs / 3));
     const checker = new Netchecker(
       { ...(v4 ? { v4 } : {}), ...(v6 ? { v6 } : {}) },
       {
@@ -56,7 +61,17 @@ export async function runLocalNetcheck(servers: readonly Endpoint[], options: Lo
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         // A diagnosis can wait longer for the gateway than a node's quick probe (~250 ms).
         ...(options.portMapping && v4
-          ? { portMapping: () => surveyPortMapping(v4.local()!.port, { client: { probeMs: Math.min(1000, Math.round(options.timeoutMs / 3)) } }) }
+          ? {
+              portMapping: () =>
+                Promise.all([
+                  surveyPortMapping(v4.local()!.port, { client: { probeMs } }),
+                  !gw6
+                    ? ({ opened: false, gateway: null, reason: NO_GATEWAY6 } satisfies PinholeStatus)
+                    : v6
+                      ? surveyPinhole(v6.local()!.port, { gateway: () => gw6, timeoutMs: Math.max(probeMs, 600) })
+                      : ({ opened: false, gateway: gw6.address, reason: 'no IPv6 socket could be opened' } satisfies PinholeStatus),
+                ]).then(([found, ipv6Pinhole]) => ({ ...found, ipv6Pinhole })),
+            }
           : {}),
       },
     );

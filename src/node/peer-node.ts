@@ -139,6 +139,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       relay: { send: (k, p) => coordinator?.sendRelay(k, p) ?? false },
       directAllowed: !options.disableDirect,
       portMapping: options.portMapping === true && !options.disableDirect ? {} : false,
+      pinhole: options.portMapping === true && !options.disableDirect ? {} : false,
       logger: log,
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),

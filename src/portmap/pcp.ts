@@ -1,7 +1,8 @@
 // PCP (RFC 6887) messages for one UDP mapping (the MAP opcode) and the ANNOUNCE probe: pure.
 //
 //   request header (24 bytes):  0 version=2 | 1 R=0,opcode(7) | 2-3 reserved
-//                               4-7 requested lifetime (s) | 8-23 client IP (IPv4 as ::ffff:a.b.c.d)
+//                               4-7 requested lifetime (s) | 8-23 client IP (IPv4 as ::ffff:a.b.c.d,
+//                               IPv6 as itself: a MAP for an IPv6 address asks a firewall for a pinhole)
 //   response header (24 bytes): 0 version=2 | 1 R=1,opcode(7) | 2 reserved | 3 result code
 //                               4-7 lifetime (s) | 8-11 epoch time (s) | 12-23 reserved
 //   MAP body (36 bytes):        0-11 mapping nonce | 12 protocol (17 = UDP) | 13-15 reserved
@@ -9,7 +10,7 @@
 //                               20-35 suggested / assigned external IP
 // Options (after the body) are not sent and are skipped on receipt. A server that speaks only
 // NAT-PMP answers with a version 0 packet (RFC 6887 section 9): decoded as `unsupported-version`.
-import { formatIPv4, formatIPv6, writeIPv4 } from '../net/ip.js';
+import { formatIPv4, formatIPv6, writeIPv4, writeIPv6 } from '../net/ip.js';
 
 export const PCP_PORT = 5351;
 const VERSION = 2;
@@ -43,7 +44,12 @@ export function pcpResultText(code: number): string {
   return PCP_RESULTS[code] ?? `result code ${code}`;
 }
 
-function writeMappedV4(ip: string, b: Buffer, offset: number): void {
+/** An address field: IPv4 as IPv4-mapped IPv6 (RFC 6887 section 5), IPv6 as its 16 bytes. */
+function writeAddress(ip: string, b: Buffer, offset: number): void {
+  if (ip.includes(':')) {
+    if (!writeIPv6(ip, b, offset)) throw new Error(`PCP: "${ip}" is not an IPv6 address`);
+    return;
+  }
   b.fill(0, offset, offset + 16);
   b[offset + 10] = 0xff;
   b[offset + 11] = 0xff;
@@ -55,7 +61,7 @@ function header(opcode: number, lifetimeS: number, clientIp: string, bodyLength:
   b[0] = VERSION;
   b[1] = opcode & 0x7f;
   b.writeUInt32BE(lifetimeS >>> 0, 4);
-  writeMappedV4(clientIp, b, 8);
+  writeAddress(clientIp, b, 8);
   return b;
 }
 
@@ -72,7 +78,7 @@ export interface PcpMapRequest {
   readonly internalPort: number;
   /** 0: any. */
   readonly suggestedExternalPort: number;
-  /** "0.0.0.0": any. */
+  /** "0.0.0.0" (IPv4) or "::" (IPv6): any. */
   readonly suggestedExternalIp: string;
   /** Seconds; 0 deletes the mapping. */
   readonly lifetimeS: number;
@@ -85,7 +91,7 @@ export function encodePcpMap(r: PcpMapRequest): Uint8Array {
   b[HEADER + 12] = PROTO_UDP;
   b.writeUInt16BE(r.internalPort, HEADER + 16);
   b.writeUInt16BE(r.suggestedExternalPort, HEADER + 18);
-  writeMappedV4(r.suggestedExternalIp, b, HEADER + 20);
+  writeAddress(r.suggestedExternalIp, b, HEADER + 20);
   return b;
 }
 

@@ -1,5 +1,6 @@
 // What port mapping found, as netcheck reports it, and whether a mapped address can be trusted.
 import type { PortMapProtocol, ProtocolStatus } from './client.js';
+import type { PinholeStatus } from './pinhole.js';
 import { isPrivateAddress } from '../net/ip.js';
 
 export interface PortMappingReport {
@@ -19,6 +20,11 @@ export interface PortMappingReport {
   readonly trusted: boolean | null;
   /** Why it is not trusted; null otherwise. */
   readonly untrustedReason: string | null;
+  /**
+   * The IPv6 firewall opened by PCP for our IPv6 address and port (pinhole.ts): our IPv6 candidate
+   * is then reachable unsolicited. Null (or absent) when not asked (no IPv6 socket).
+   */
+  readonly ipv6Pinhole?: PinholeStatus | null;
 }
 
 /**

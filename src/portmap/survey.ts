@@ -3,6 +3,7 @@
 // gives) and delete it again. A running node reports its keeper's state instead.
 import { PortMapClient, PROTOCOLS, type Mapping, type PortMapClientOptions, type ProtocolStatus } from './client.js';
 import { defaultGateway, type Gateway } from './gateway.js';
+import type { PinholeStatus } from './pinhole.js';
 
 export interface PortMapFindings {
   readonly gateway: string | null;
@@ -11,6 +12,8 @@ export interface PortMapFindings {
   readonly upnp: ProtocolStatus;
   /** The mapping the node would use (the preferred protocol's), or null. */
   readonly mapping: Mapping | null;
+  /** The IPv6 pinhole (PCP over IPv6), when an IPv6 socket asked for one. */
+  readonly ipv6Pinhole?: PinholeStatus | null;
 }
 
 const NO_GATEWAY: ProtocolStatus = { available: false, reason: 'no default gateway' };

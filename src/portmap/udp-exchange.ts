@@ -1,5 +1,5 @@
 // One request/response exchange with the gateway over UDP: a socket of its own bound to our
-// address towards the gateway, the request sent at the given offsets, and the first answer from
+// address towards the gateway (IPv4, or IPv6 for a PCP pinhole), the request sent at the given offsets, and the first answer from
 // the gateway's address and port that `decode` accepts. Anything else (other senders, malformed
 // answers) is ignored: a gateway's bad packet is never more than a lost packet.
 import { createSocket, type Socket } from 'node:dgram';
@@ -22,7 +22,7 @@ export interface ExchangeOptions<T> {
 /** Resolves with the first accepted answer, or null when none came in time (or the socket failed). */
 export function exchange<T>(o: ExchangeOptions<T>): Promise<T | null> {
   return new Promise((resolve) => {
-    const sock = createSocket('udp4');
+    const sock = createSocket(o.localAddress.includes(':') ? 'udp6' : 'udp4');
     const timers: NodeJS.Timeout[] = [];
     let done = false;
     const finish = (v: T | null): void => {
@@ -38,7 +38,8 @@ export function exchange<T>(o: ExchangeOptions<T>): Promise<T | null> {
     };
     sock.on('error', () => finish(null));
     sock.on('message', (msg, rinfo) => {
-      if (rinfo.address !== o.to.address || (!o.anyPort && rinfo.port !== o.to.port)) return;
+      // A link-local gateway is addressed with its zone ("fe80::1%eth0"); answers may come without it.
+      if (rinfo.address.split('%')[0] !== o.to.address.split('%')[0] || (!o.anyPort && rinfo.port !== o.to.port)) return;
       let v: T | null = null;
       try {
         v = o.decode(msg);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { firewall6Ruleset, natRuleset } from '../../lab/nat.js';
 import { parseLan6 } from '../../lab/ipv6-plan.js';
 import { checkIfName, newPrefix, parseNamespace } from '../../lab/names.js';
-import { planTopology } from '../../lab/spec.js';
+import { INTERNET, planTopology } from '../../lab/spec.js';
 import { corporate, doubleNat, pairOfNats, pairOfNats6, TOPOLOGIES } from '../../lab/topologies.js';
 
 test('every named topology plans without error, with unique addresses', () => {
@@ -89,4 +89,14 @@ test('IPv6 firewall rule set: stateful, drops new inbound, no NAT66', () => {
   assert.match(rules, /iifname "br0" oifname "wan" accept/);
   assert.doesNotMatch(rules, /masquerade|snat|dnat/);
   assert.match(firewall6Ruleset({ kind: 'udp-blocked', wanIf: 'wan', lanIf: 'br0' }), /iifname "br0" meta l4proto udp drop/);
+});
+
+test('IPv6 firewall rule set with miniupnpd: its pinholes (marked) get in, PCP off is dropped; nat66 maps per destination', () => {
+  const pm = firewall6Ruleset({ kind: 'hard', wanIf: 'wan', lanIf: 'br0', portMapping: { pcp: true, acceptMark: 0x7a70 } });
+  assert.match(pm, /iifname "wan" oifname "br0" meta mark 31344 accept/);
+  assert.doesNotMatch(pm, /dport 5351 drop/);
+  assert.match(firewall6Ruleset({ kind: 'hard', wanIf: 'wan', lanIf: 'br0', portMapping: { pcp: false, acceptMark: 1 } }), /iifname "br0" udp dport 5351 drop/);
+  const nat66 = firewall6Ruleset({ kind: 'hard', wanIf: 'wan', lanIf: 'br0', nat66: true });
+  assert.match(nat66, /hook postrouting priority srcnat; policy accept;\n\s+oifname "wan" masquerade random,fully-random/);
+  assert.throws(() => planTopology({ ipv6: true, routers: [{ name: 'r', nat: 'easy', on: INTERNET, lan: '10.0.0.0/24', nat66: true }], hosts: [] }), /nat66 needs an IPv6 LAN/);
 });

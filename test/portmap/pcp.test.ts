@@ -77,3 +77,19 @@ test('what is not a PCP response is refused, not misread', () => {
   v3[0] = 3;
   assert.equal(decodePcpResponse(v3), null, 'a future version');
 });
+
+test('MAP request for an IPv6 pinhole: the client IP and suggested address are 16-byte IPv6, not IPv4-mapped (sections 5, 11.1)', () => {
+  const nonce = new Uint8Array(12).fill(7);
+  const b = encodePcpMap({ clientIp: '2001:db8:2::2', nonce, internalPort: 4000, suggestedExternalPort: 4000, suggestedExternalIp: '2001:db8:2::2', lifetimeS: 7200 });
+  const v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+  assert.equal(b.length, 60);
+  assert.deepEqual([...b.subarray(0, 8)], [2, 1, 0, 0, 0, 0, 0x1c, 0x20]);
+  assert.deepEqual([...b.subarray(8, 24)], v6);
+  assert.deepEqual([...b.subarray(36, 44)], [17, 0, 0, 0, 0x0f, 0xa0, 0x0f, 0xa0]);
+  assert.deepEqual([...b.subarray(44, 60)], v6);
+  // "Any address" for IPv6 is :: (all zeros); the delete sends it.
+  const del = encodePcpMap({ clientIp: '2001:db8:2::2', nonce, internalPort: 4000, suggestedExternalPort: 0, suggestedExternalIp: '::', lifetimeS: 0 });
+  assert.deepEqual([...del.subarray(44, 60)], Array(16).fill(0));
+  assert.deepEqual([...encodePcpAnnounce('fe80::1').subarray(8, 24)], [0xfe, 0x80, ...Array(13).fill(0), 1]);
+  assert.throws(() => encodePcpMap({ clientIp: '2001:db8::zz', nonce, internalPort: 1, suggestedExternalPort: 0, suggestedExternalIp: '::', lifetimeS: 1 }), /not an IPv6 address/);
+});
