@@ -7,6 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, runCli } from '../helpers/cli.js';
+import { testEnv } from '../helpers/test-env.js';
 
 const TOKEN = 'trv1_' + 'Q'.repeat(43);
 const SERVER = 'http://127.0.0.1:9';
@@ -91,7 +92,7 @@ test('traverse ssh: no ssh installed exits 1, bad arguments exit 2, each with on
 test('traverse ssh: interrupted (SIGINT), it passes the signal to ssh and exits 130', async () => {
   const ssh = fakeSsh();
   try {
-    const child = spawn(process.execPath, [BIN, 'ssh', 'dev-box'], { env: { ...process.env, ...ssh.env, FAKE_SSH_SLEEP: '30' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'ssh', 'dev-box'], { env: testEnv({ ...ssh.env, FAKE_SSH_SLEEP: '30' }), stdio: ['ignore', 'pipe', 'pipe'] });
     await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('sleeping') && resolve()));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));

@@ -1,6 +1,7 @@
 // Runs the built `traverse` command as a user would, and collects what it printed.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { testEnv } from './test-env.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/traverse.js', import.meta.url));
 
@@ -14,7 +15,7 @@ export function runCli(args: string[], options: { timeoutMs?: number; env?: Node
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...options.env },
+      env: testEnv(options.env),
     });
     // Without input the command reads an empty standard input, as from /dev/null.
     child.stdin.end(options.input ?? '');

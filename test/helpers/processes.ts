@@ -2,6 +2,7 @@
 // bin/traverse.js, their output collected, and stopped (SIGTERM, then SIGKILL) by stop().
 import { spawn, type ChildProcess } from 'node:child_process';
 import { BIN } from './cli.js';
+import { testEnv } from './test-env.js';
 
 export interface Running {
   readonly proc: ChildProcess;
@@ -13,7 +14,7 @@ export interface Running {
 }
 
 export function startTraverse(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, ...args], { env: testEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer): void => {

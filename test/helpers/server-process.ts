@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { trackLab, untrackLab, type Disposable } from '../../lab/cleanup.js';
 import { BIN, runCli } from './cli.js';
+import { testEnv } from './test-env.js';
 
 export interface ServerProcess {
   /** http://127.0.0.1:PORT */
@@ -19,7 +20,7 @@ export interface ServerProcess {
 
 export async function startServerProcess(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--stun-listen', 'disable', ...args], {
-    env: { ...process.env, TRAVERSE_LOG_LEVEL: 'warn', ...env },
+    env: testEnv({ TRAVERSE_LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
