@@ -21,6 +21,7 @@ export interface PeerFlags {
   keyFile?: string;
   disableDirect?: boolean;
   tcpLane?: boolean;
+  relayLane?: boolean;
 }
 
 export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; stdinToken?: boolean }): Command {
@@ -36,6 +37,7 @@ export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; std
     );
   if (opts.disableDirect) cmd.option('--disable-direct', 'never use a direct path: everything goes through the relay');
   cmd.option('--no-tcp-lane', 'keep streams on UDX: do not open direct TCP lanes for them (env TRAVERSE_TCP_LANE=0)');
+  cmd.option('--no-relay-lane', 'keep relayed streams on relayed UDX datagrams: do not open relay lanes through the server (env TRAVERSE_RELAY_LANE=0)');
   return cmd;
 }
 
@@ -63,9 +65,11 @@ export async function startPeer(
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
   const server = serverFlag(flags.server).href;
-  const lane = process.env.TRAVERSE_TCP_LANE;
-  if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
-    throw new UsageError(`TRAVERSE_TCP_LANE="${lane}": use 0 (no TCP lanes) or 1 (the default)`);
+  for (const [name, what] of [['TRAVERSE_TCP_LANE', 'TCP lanes'], ['TRAVERSE_RELAY_LANE', 'relay lanes']] as const) {
+    const lane = process.env[name];
+    if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
+      throw new UsageError(`${name}="${lane}": use 0 (no ${what}) or 1 (the default)`);
+    }
   }
   const key = nodeKeyFor(kind, flags.keyFile);
   const stun = stunServerList(flags.stun);
@@ -78,6 +82,7 @@ export async function startPeer(
       stun: stun ? (stun.disabled ? { disabled: true, servers: [] } : { disabled: false, servers: stun.servers }) : null,
       disableDirect: flags.disableDirect ?? false,
       tcpLane: (flags.tcpLane ?? true) && process.env.TRAVERSE_TCP_LANE !== '0',
+      relayLane: (flags.relayLane ?? true) && process.env.TRAVERSE_RELAY_LANE !== '0',
       logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
       ...(flags.port !== undefined ? { port: flags.port } : {}),
       // One-shot commands fail when the server cannot be reached; the agent keeps trying.

@@ -78,6 +78,7 @@ async function runSsh(agentArg: string, sshArgs: string[], flags: SshFlags): Pro
   if (flags.keyFile) extra.push('--key-file', resolve(flags.keyFile));
   if (flags.disableDirect) extra.push('--disable-direct');
   if (flags.tcpLane === false) extra.push('--no-tcp-lane');
+  if (flags.relayLane === false) extra.push('--no-relay-lane');
 
   const alias = sshHostAlias(agent);
   const args = [

@@ -355,7 +355,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
 }
 
 /** The server's reason in a refused upgrade's JSON body, if it gave one. */
-function refusalMessage(body: string): string | undefined {
+export function refusalMessage(body: string): string | undefined {
   try {
     const parsed: unknown = JSON.parse(body);
     if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') {

@@ -21,6 +21,7 @@ import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
 import type { StreamRequest } from '../tunnel/request.js';
+import { dialRelayLane } from './relay-lane-dial.js';
 
 export interface PeerNodeOptions {
   readonly server: string;
@@ -49,6 +50,8 @@ export interface PeerNodeOptions {
   readonly streamLimits?: Partial<StreamLimits>;
   /** Offer and accept TCP lanes for streams on direct paths (default true; --no-tcp-lane). */
   readonly tcpLane?: boolean;
+  /** Offer and accept relay lanes for streams on the relay path (default true; --no-relay-lane). */
+  readonly relayLane?: boolean;
   /**
    * Give up if the first connection to the coordinator takes longer (one-shot commands); without
    * it the node keeps retrying with backoff, as an agent should.
@@ -102,6 +105,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       logger: log,
       ...(options.streamLimits ? { limits: options.streamLimits } : {}),
       tcpLane: options.tcpLane ?? true,
+      relayLane:
+        options.relayLane === false
+          ? null
+          : (peerKey, lane, signal) =>
+              dialRelayLane({ server: options.server, token: options.token, role: options.role, nodeKey: options.key.publicHex, peerKey, lane, timeoutMs: 8_000, signal }),
       accept: accept
         ? (peerKey, request) => {
             const peer = this.peersByKey.get(peerKey);

@@ -186,7 +186,8 @@ export class Hub {
     forwardRelayFrame(this.routes, this.limits, this.metrics, peer, frame, this.now());
   }
 
-  private readonly routes = {
+  /** Who may relay to whom: for relay frames here, and for relay lanes (relay-lane.ts). */
+  readonly routes = {
     byKey: (key: string) => this.byKey.get(key),
     haveTunnel: (a: Peer, b: Peer) => this.haveTunnel(a, b),
   };

@@ -19,6 +19,8 @@ import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
 import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
+import { RELAY_LANE_PATH } from '../coordination/relay-lane.js';
+import { RelayLanes } from './relay-lane.js';
 
 export interface CoordinatorServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
@@ -217,9 +219,12 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     });
   });
 
+  const relayLanes = new RelayLanes(hub.routes, (s, r) => reject(s, r.status, r.text, r.message), metrics);
+
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path !== PROTOCOL_PATH) return reject(socket, 404, 'Not Found');
+    const lane = path === RELAY_LANE_PATH;
+    if (path !== PROTOCOL_PATH && !lane) return reject(socket, 404, 'Not Found');
     const auth = await authenticate(req);
     if (isRefused(auth)) {
       return auth.refused === 'throttled' ? reject(socket, 429, 'Too Many Requests', auth.message) : reject(socket, 401, 'Unauthorized', auth.message);
@@ -230,6 +235,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     const problem = roleProblem(req.headers[ROLE_HEADER], identity);
     if (problem) return reject(socket, problem.status, 'Forbidden', problem.message);
     if (identity.kind === 'admin') return reject(socket, 403, 'Forbidden');
+    if (lane) return relayLanes.join(req, socket, head, identity.id);
     const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -374,6 +380,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   // A listener that cannot start stops everything started so far: no server half up, answering
   // /healthz on a store the caller is about to close.
   const abandon = async (which: ListenError['which'], host: string, listenPort: number, err: unknown): Promise<never> => {
+    relayLanes.close();
     clearInterval(pingTimer);
     clearInterval(pollTimer);
     clearInterval(pruneTimer);
@@ -404,6 +411,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     hub,
     metrics,
     async close() {
+      relayLanes.close();
       clearInterval(pingTimer);
       clearInterval(pollTimer);
       clearInterval(pruneTimer);

@@ -14,7 +14,7 @@ import { LANE_TOKEN_BYTES, type TcpLane, type TcpLaneAck } from './control.js';
 import { Resend } from './resend.js';
 import { retireOldCarriersSoon } from './carrier-moves.js';
 import type { StreamContext } from './stream-context.js';
-import { streamKey, type DirectPath, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
+import { streamKey, type LaneKind, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
 import { closeWhenSilent, LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
 
 /** Lane attempts a stream may make (agent: answer); a bound on what one peer can make us do. */
@@ -30,6 +30,8 @@ const LANE_RETRY_AFTER_MS = 60_000;
  * idle timeout, so the stream moves back to UDX before it would be given up.
  */
 const LANE_SILENT_MS = 8_000;
+/** The key under which failed relay lanes are remembered, beside the endpoints of TCP lanes. */
+export const RELAY_LANES = 'relay';
 
 export interface LaneOffersOptions {
   /** Whether to offer (client) and accept (agent) TCP lanes on direct paths. */
@@ -56,8 +58,7 @@ export class LaneOffers {
   /** Offers the agent a TCP lane for this stream, if the path is direct and none is open. */
   offer(r: OpenerRecord, path: Path): void {
     if (!this.options.enabled || this.ctx.isClosed() || path.kind !== 'direct' || r.lane || r.laneOffer || r.session.destroyed || r.session.settled) return;
-    const failedUntil = this.failed.get(path.endpoint);
-    if (failedUntil !== undefined && failedUntil > Date.now()) return;
+    if (this.failedRecently(path.endpoint)) return;
     const offer: LaneOffer = { token: randomBytes(LANE_TOKEN_BYTES), path, port: 0, resend: null, dialing: false };
     r.laneOffer = offer;
     reserveLanePort().then(
@@ -102,7 +103,7 @@ export class LaneOffers {
     openLane(attempt, r.laneAbort.signal).then(
       (sock) => {
         if (r.laneOffer === offer) r.laneOffer = null;
-        this.adopt(r, sock, offer.path);
+        this.adopt(r, sock, offer.path, 'tcp');
       },
       (err: Error) => this.didNotOpen(r, offer, err.message),
     );
@@ -116,7 +117,13 @@ export class LaneOffers {
     this.ctx.log.info({ peer: r.peer.slice(0, 8), endpoint: offer.path.endpoint, why }, 'no TCP lane; the stream stays on UDX');
   }
 
-  private noteFailure(endpoint: string): void {
+  /** Whether a lane to `endpoint` ("relay": through the server) failed within LANE_RETRY_AFTER_MS. */
+  failedRecently(endpoint: string): boolean {
+    const until = this.failed.get(endpoint);
+    return until !== undefined && until > Date.now();
+  }
+
+  noteFailure(endpoint: string): void {
     this.failed.delete(endpoint);
     this.failed.set(endpoint, Date.now() + LANE_RETRY_AFTER_MS);
     // Bounded: the oldest entries go first.
@@ -170,7 +177,7 @@ export class LaneOffers {
     };
     openLane(attempt, r.laneAbort.signal)
       .then(
-        (sock) => this.adopt(r, sock, path),
+        (sock) => this.adopt(r, sock, path, 'tcp'),
         () => undefined, // the client notices too, and keeps the stream on UDX
       )
       .finally(done);
@@ -178,16 +185,18 @@ export class LaneOffers {
 
   // ---- both sides ----
 
-  /** The lane stands; it becomes the stream's carrier. */
-  private adopt(r: StreamRecord, sock: Socket, path: DirectPath): void {
+  /** The lane (a TCP lane, or a relay lane over a relayed `path`) stands; it becomes the stream's carrier. */
+  adopt(r: StreamRecord, sock: Socket, path: Path, kind: LaneKind): void {
     if (r.session.destroyed || this.ctx.isClosed()) {
       sock.destroy();
       return;
     }
+    const what = kind === 'tcp' ? 'TCP lane' : 'relay lane';
     r.lane?.destroy();
     r.lane = sock;
+    r.laneKind = kind;
     closeWhenSilent(sock, LANE_SILENT_MS, () =>
-      this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the TCP lane was silent for ${LANE_SILENT_MS} ms`),
+      this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the ${what} was silent for ${LANE_SILENT_MS} ms`),
     );
     r.session.attach(sock);
     sock.resume(); // openLane hands it over paused, and a 'data' listener does not undo that
@@ -195,17 +204,18 @@ export class LaneOffers {
     sock.on('close', () => {
       if (r.lane !== sock) return;
       r.lane = null;
+      r.laneKind = null;
       // A lane that was carrying the stream: the client moves it back onto UDX (the agent waits
       // for that). A lane retired after a path change needs nothing.
       if (r.role === 'client' && !r.session.hasCarrier && !r.session.destroyed && !r.session.settled && !this.ctx.isClosed()) {
-        this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'the TCP lane closed; the stream goes back to UDX');
+        this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the ${what} closed; the stream goes back to UDX`);
         // Lanes to this endpoint die: the streams to it stay on UDX for a while.
-        this.noteFailure(path.endpoint);
+        this.noteFailure(path.kind === 'direct' ? path.endpoint : RELAY_LANES);
         this.options.backToUdx(r);
       }
     });
     retireOldCarriersSoon(r);
-    this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16), path }, 'stream moved to a TCP lane');
-    this.ctx.moved(r.peer, r.sid, path, 'tcp');
+    this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16), path }, `stream moved to a ${what}`);
+    this.ctx.moved(r.peer, r.sid, path, kind);
   }
 }
