@@ -36,7 +36,8 @@ export { Peer, type HubLimits, type PeerLink } from './peer.js';
 
 export const DEFAULT_LIMITS: HubLimits = {
   messagesPerSec: 20,
-  relayBytesPerSec: 16 * 1024 * 1024,
+  // Relay lanes carry a byte for about a tenth of the server work of relayed datagrams (README).
+  relayBytesPerSec: 64 * 1024 * 1024,
   maxRelayBuffered: 1024 * 1024,
   maxTunnelsPerClient: 64,
   maxNodesPerClient: MAX_NODES_PER_CLIENT,
