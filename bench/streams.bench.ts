@@ -13,11 +13,12 @@
 //
 // For each: BENCH_RUNS downloads of BENCH_BYTES (relay: BENCH_RELAY_BYTES) from a server that
 // sends a repeated 1 MiB random block, timed by the receiver (a counting sink) from connect to
-// FIN; median Gbit/s. Then 1-byte ping-pong round trips (BENCH_ROUNDS) through the forward and
+// FIN; median Gbit/s. iperf3 for 4 s and 12 s through ssh -L and the forward. Then 1-byte
+// ping-pong round trips (BENCH_ROUNDS) through the forward and
 // over plain TCP on the same path, and the agent's RSS with 100 open idle forwarded connections.
 //
 //   npm run bench:streams     (BENCH_RUNS=3, BENCH_BYTES=1073741824, BENCH_RELAY_BYTES=268435456, BENCH_ROUNDS=1000,
-//                              BENCH_SSH_RUNS=5, BENCH_PARTS=cli,direct,relay)
+//                              BENCH_IPERF_RUNS=3, BENCH_SSH_RUNS=5, BENCH_PARTS=cli,direct,relay)
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BYTES = Number(process.env.BENCH_BYTES ?? 1 << 30);
 const RELAY_BYTES = Number(process.env.BENCH_RELAY_BYTES ?? 256 << 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1000);
+/** iperf3 runs of each length each way (median). */
+const IPERF_RUNS = Number(process.env.BENCH_IPERF_RUNS ?? 3);
 /** ssh connections timed each way (median). */
 const SSH_RUNS = Number(process.env.BENCH_SSH_RUNS ?? 5);
 /** Which parts to run: "cli", "direct" (with set-up and the same pair relayed), "relay"; all by default. */
@@ -102,10 +105,11 @@ async function direct(rows: Row[]): Promise<void> {
     await startSshd(lab, 'agent', ssh.config, 2222);
     const tunnel = lab.spawn('client', 'ssh', [
       '-N', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-o', 'LogLevel=ERROR',
-      '-i', ssh.key, '-p', '2222', '-L', '127.0.0.1:29000:127.0.0.1:9000', `root@${ragent.address}`,
+      '-i', ssh.key, '-p', '2222', '-L', '127.0.0.1:29000:127.0.0.1:9000', '-L', '127.0.0.1:25201:127.0.0.1:5201', `root@${ragent.address}`,
     ]);
     const tl = collect(tunnel);
-    const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000', '19001:127.0.0.1:9001']);
+    lab.spawn('agent', 'iperf3', ['-s', '-B', '127.0.0.1', '-p', '5201']);
+    const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000', '19001:127.0.0.1:9001', '15201:127.0.0.1:5201']);
     await forwardPath(fwd, 'direct', 10_000);
     for (let i = 0; !(await lab.exec('client', 'ss', ['-Hntl'])).stdout.includes('127.0.0.1:29000 '); i++) {
       if (i > 100) throw new Error(`ssh -L did not listen: ${tl.err}`);
@@ -127,6 +131,7 @@ async function direct(rows: Row[]): Promise<void> {
       ratio: `${(median(trav) / median(sshL)).toFixed(2)}x ssh -L, ${(median(trav) / median(plain)).toFixed(2)}x plain`,
     });
 
+    await iperf(lab, rows);
     await setup(lab, pair, ssh.key, ragent.address, rows);
 
     const lp = await pingpong(lab, ragent.address, 9001);
@@ -152,6 +157,30 @@ async function direct(rows: Row[]): Promise<void> {
     }
   } finally {
     await lab.teardown();
+  }
+}
+
+/** One iperf3 client run of `seconds` to 127.0.0.1:port in the client's namespace; Gbit/s received. */
+async function iperfRun(lab: Lab, port: number, seconds: number): Promise<number> {
+  const r = await lab.exec('client', 'iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J'], { timeoutMs: (seconds + 30) * 1000 });
+  if (r.code !== 0) throw new Error(`iperf3 -c 127.0.0.1 -p ${port}: ${r.stdout.slice(-500)} ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
+}
+
+/**
+ * iperf3 (one data connection beside its idle control connection, as a user would run it) for 4 s
+ * and 12 s, through `ssh -L` and through `traverse forward`, alternating, IPERF_RUNS each.
+ */
+async function iperf(lab: Lab, rows: Row[]): Promise<void> {
+  for (const seconds of [4, 12]) {
+    const sshL: number[] = [];
+    const trav: number[] = [];
+    for (let i = 0; i < IPERF_RUNS; i++) {
+      sshL.push(await iperfRun(lab, 25201, seconds));
+      trav.push(await iperfRun(lab, 15201, seconds));
+    }
+    rows.push({ what: `direct, iperf3 -t ${seconds}, ssh -L`, value: fmtG(sshL), ratio: '' });
+    rows.push({ what: `direct, iperf3 -t ${seconds}, traverse forward`, value: fmtG(trav), ratio: `${(median(trav) / median(sshL)).toFixed(2)}x ssh -L (target: 1.0x)` });
   }
 }
 

@@ -25,8 +25,9 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // Native addons and what loads them: required from node_modules at run time.
-  external: ['udx-native', 'sodium-native', 'better-sqlite3', 'require-addon'],
+  // Native addons and what loads them: required from node_modules at run time (bundled, they
+  // would look for their .node files beside the bundle, and ws would quietly do without bufferutil).
+  external: ['udx-native', 'sodium-native', 'better-sqlite3', 'bufferutil', 'utf-8-validate', 'require-addon', 'node-gyp-build'],
   // CommonJS packages inside an ES module bundle still call require() for Node's own modules.
   banner: { js: "import { createRequire as __traverseRequire } from 'node:module'; const require = __traverseRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -16,6 +16,8 @@
 //   relay-lane     8  lane (16) | token (16)        "carry sid over a relay lane too: ask the server
 //                                                     to join you to lane <lane>; send me <token>"
 //   relay-lane-ack 9  lane (16) | token (16)        "I am asking for <lane> too; send me <token>"
+//   lane-claim    10  spare (8)                     "carry sid on the spare TCP lane <spare>" (a
+//                                                     lane opened ahead with tcp-lane, sid = spare)
 //
 // sid names the stream (the client picks it at random); carrier is the sender's UDX stream id;
 // a handshake is 1 to MAX_HANDSHAKE_BYTES bytes, a reason at most MAX_REFUSE_REASON_BYTES.
@@ -37,6 +39,7 @@ export const ControlType = {
   tcpLaneAck: 7,
   relayLane: 8,
   relayLaneAck: 9,
+  laneClaim: 10,
 } as const;
 
 const HEADER_BYTES = 10;
@@ -115,7 +118,14 @@ export interface RelayLaneAck {
   readonly token: Uint8Array;
 }
 
-export type StreamControl = StreamOpen | StreamAccept | StreamRefuse | Carrier | CarrierAck | TcpLane | TcpLaneAck | RelayLane | RelayLaneAck;
+/** The client puts stream `sid` on the spare TCP lane it opened ahead as `spare` (spare-lanes.ts). */
+export interface LaneClaim {
+  readonly type: 'lane-claim';
+  readonly sid: bigint;
+  readonly spare: bigint;
+}
+
+export type StreamControl = StreamOpen | StreamAccept | StreamRefuse | Carrier | CarrierAck | TcpLane | TcpLaneAck | RelayLane | RelayLaneAck | LaneClaim;
 
 /** A message of `type` for stream `sid` with `bodyBytes` after the header. */
 function withHeader(type: number, sid: bigint, bodyBytes: number): Buffer {
@@ -252,6 +262,16 @@ function parseRelayLaneAck(sid: bigint, body: Buffer): RelayLaneAck | null {
   return b ? { type: 'relay-lane-ack', sid, ...b } : null;
 }
 
+function marshalLaneClaim(m: LaneClaim): Buffer {
+  const b = withHeader(ControlType.laneClaim, m.sid, 8);
+  b.writeBigUInt64BE(m.spare, HEADER_BYTES);
+  return b;
+}
+
+function parseLaneClaim(sid: bigint, body: Buffer): LaneClaim | null {
+  return body.length === 8 ? { type: 'lane-claim', sid, spare: body.readBigUInt64BE(0) } : null;
+}
+
 // ----
 
 /** The bytes of a control message; throws for one that cannot be sent (a bad token, too long). */
@@ -275,6 +295,8 @@ export function encodeControl(m: StreamControl): Buffer {
       return marshalRelayLane(ControlType.relayLane, m);
     case 'relay-lane-ack':
       return marshalRelayLane(ControlType.relayLaneAck, m);
+    case 'lane-claim':
+      return marshalLaneClaim(m);
   }
 }
 
@@ -303,6 +325,8 @@ export function decodeControl(b: Uint8Array): StreamControl | null {
       return parseRelayLane(sid, body);
     case ControlType.relayLaneAck:
       return parseRelayLaneAck(sid, body);
+    case ControlType.laneClaim:
+      return parseLaneClaim(sid, body);
     default:
       return null;
   }

@@ -142,11 +142,13 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
         this.sessions.delete(k);
       }
     }
+    this.lanes.spares.peerGone(peerKey);
     this.opening.failOpens(peerKey, new StreamOpenError('the peer disconnected'));
   }
 
   close(): void {
     this.closed = true;
+    this.lanes.spares.close();
     this.opening.failOpens(null, new StreamOpenError('closing'));
     // The encrypted streams first: their keepalive and idle timers would otherwise outlive us.
     for (const r of this.sessions.values()) {
@@ -201,10 +203,16 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     else this.offerLane(r, path);
   }
 
-  /** Client: the stream runs on a UDX carrier over `path`; a lane of the path's kind may carry it faster. */
+  /**
+   * Client: the stream runs on a UDX carrier over `path`; a lane of the path's kind may carry it
+   * faster: a spare one at once if there is one (spare-lanes.ts), else one offered now.
+   */
   private offerLane(r: OpenerRecord, path: Path): void {
-    if (path.kind === 'direct') this.lanes.offer(r, path);
-    else this.relayLanes.offer(r, path);
+    if (path.kind !== 'direct') return this.relayLanes.offer(r, path);
+    const spare = r.lane ? null : this.lanes.spares.take(r.peer, path);
+    if (!spare) return this.lanes.offer(r, path);
+    this.lanes.adopt(r, spare.sock, path, 'tcp');
+    this.lanes.spares.sendClaim(r.peer, r.sid, spare, path);
   }
 
   private onControl(peer: string, m: StreamControl, path: Path): void {
@@ -233,6 +241,8 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
         return this.relayLanes.onOffer(peer, m, path);
       case 'relay-lane-ack':
         return this.relayLanes.onAck(peer, m);
+      case 'lane-claim':
+        return this.lanes.onClaim(peer, m);
     }
   }
 
