@@ -93,6 +93,14 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
     return { sink, fwd, send, sent: collect(send), t0 };
   }
 
+  /** Waits until the forward's stream runs on a TCP lane. */
+  async function onATcpLane(fwd: Forward): Promise<void> {
+    for (let i = 0; !fwd.lines.err.includes('stream moved to a TCP lane'); i++) {
+      if (i > 200) throw new Error(`the stream did not move onto a TCP lane:\n${fwd.lines.err.slice(-3000)}`);
+      await sleep(50);
+    }
+  }
+
   /** Asserts the sender finished within `ms` and the sink got the whole file intact; says when. */
   async function uploadArrived(u: Upload, ms: number): Promise<string> {
     const code = await within(exited(u.send), ms);
@@ -112,10 +120,7 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
     try {
       const upload = await startUpload(lab);
       const { fwd, t0 } = upload;
-      for (let i = 0; !fwd.lines.err.includes('stream moved to a TCP lane'); i++) {
-        if (i > 200) throw new Error(`the stream did not move onto a TCP lane:\n${fwd.lines.err.slice(-3000)}`);
-        await sleep(50);
-      }
+      await onATcpLane(fwd);
       await sleep(2000);
       // Only TCP: the UDP path stays up, so nothing but the lane's silence says it is gone.
       await blockTcp(lab, 'rclient', lab.router('ragent').address);
@@ -157,10 +162,7 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
     try {
       const upload = await startUpload(lab);
       const { fwd, t0 } = upload;
-      for (let i = 0; !fwd.lines.err.includes('stream moved to a TCP lane'); i++) {
-        if (i > 200) throw new Error(`the stream did not move onto a TCP lane:\n${fwd.lines.err.slice(-3000)}`);
-        await sleep(50);
-      }
+      await onATcpLane(fwd);
       await sleep(1000);
       await blockUdp(lab, 'rclient', lab.router('ragent').address);
       const cut = performance.now();
