@@ -4,6 +4,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { answerMemoryMeasurements } from './load.js';
 import { startCoordinatorServer } from '../src/server/server.js';
 import { SqliteStore } from '../src/server/store/sqlite.js';
 
@@ -28,14 +29,7 @@ async function main(): Promise<void> {
     const server = await startCoordinatorServer({ listen: { host: '127.0.0.1', port: 0 }, store, stun: [], maxConnectionsPerAddress: 0 });
     port = server.port;
   }
-  process.on('message', (m) => {
-    if (m !== 'measure') return;
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    gc?.();
-    const u = process.memoryUsage();
-    process.send!({ rss: u.rss, heapUsed: u.heapUsed, external: u.external } satisfies MemorySample);
-  });
+  answerMemoryMeasurements();
   process.send!({ port });
 }
 

@@ -6,89 +6,25 @@
 //
 //   npm run bench:coordinator                # PEERS=10000 RATE=1000 SECONDS=10 by default
 //   PEERS=2000 SECONDS=5 npm run bench:coordinator
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
 import { SqliteStore } from '../src/server/store/sqlite.js';
 import { generateToken, hashToken } from '../src/server/tokens.js';
-import { PROTOCOL_PATH, ROLE_HEADER, type ServerMessage } from '../src/coordination/protocol.js';
-import { keyProof } from '../src/coordination/key-proof.js';
-import { NodeKey } from '../src/identity/node-key.js';
-import type { MemorySample } from './coordinator-server.js';
+import type { ServerMessage } from '../src/coordination/protocol.js';
+import { connectAll, forkServer, sendAtRate, type BenchConn, type ForkedServer } from './load.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);
 const RATE = Number(process.env.RATE ?? 1000);
 const SECONDS = Number(process.env.SECONDS ?? 10);
-const CONCURRENCY = 200;
 const TARGET_BYTES_PER_PEER = 20 * 1024;
 const TARGET_P99_MS = 100;
 const SERVER = fileURLToPath(new URL('./coordinator-server.js', import.meta.url));
 
-interface Server {
-  child: ChildProcess;
-  port: number;
-  measure(): Promise<MemorySample>;
-}
-
-async function startServer(mode: 'traverse' | 'bare', dir: string): Promise<Server> {
-  const child = fork(SERVER, [mode, dir], { execArgv: ['--expose-gc'], env: { ...process.env, TRAVERSE_LOG_LEVEL: 'warn' } });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return {
-    child,
-    port,
-    measure: () => new Promise((resolve) => {
-      child.once('message', (m) => resolve(m as MemorySample));
-      child.send('measure');
-    }),
-  };
-}
-
-interface Conn {
-  ws: WebSocket;
-  name: string;
-  key: string;
-  /** The key proof for this connection's challenge (the server takes a key only with it). */
-  proof: string;
-}
-
-/** Opens the connections, CONCURRENCY at a time, from 127.0.0.1..4 so ports do not run out. */
-async function connectAll(port: number, tokens: { name: string; token: string; role: 'agent' | 'client' }[], onMessage: (c: Conn, m: ServerMessage) => void): Promise<Conn[]> {
-  const conns: Conn[] = new Array(tokens.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < tokens.length) {
-      const i = next++;
-      const t = tokens[i]!;
-      const ws = new WebSocket(`ws://127.0.0.1:${port}${PROTOCOL_PATH}`, {
-        headers: { authorization: `Bearer ${t.token}`, [ROLE_HEADER]: t.role },
-        perMessageDeflate: false,
-        localAddress: `127.0.0.${1 + (i % 4)}`,
-      });
-      const nodeKey = NodeKey.generate();
-      const c: Conn = { ws, name: t.name, key: nodeKey.publicHex, proof: '' };
-      conns[i] = c;
-      await new Promise<void>((resolve, reject) => {
-        ws.once('message', (data: Buffer) => {
-          const config = JSON.parse(data.toString()) as ServerMessage;
-          // The bare floor server sends a stand-in config without a challenge.
-          if (config.type === 'config' && config.challenge) c.proof = keyProof(nodeKey.sharedSecret(Buffer.from(config.challenge.key, 'hex')), config.challenge.nonce, c.key);
-          resolve();
-        });
-        ws.once('error', reject);
-      });
-      ws.on('message', (data: Buffer) => onMessage(c, JSON.parse(data.toString()) as ServerMessage));
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return conns;
-}
+const startServer = (mode: 'traverse' | 'bare', dir: string): Promise<ForkedServer> => forkServer(SERVER, [mode, dir]);
+type Conn = BenchConn;
 
 const kib = (b: number): string => `${(b / 1024).toFixed(1)} KiB`;
 const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
@@ -162,25 +98,12 @@ async function main(): Promise<void> {
   // Fan-out at RATE updates/s, round-robin over the agents, each to its client.
   let seq = 2;
   let sent = 0;
-  const tickMs = 10;
-  const perTick = RATE / (1000 / tickMs);
-  let owed = 0;
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      owed += perTick;
-      while (owed >= 1) {
-        owed -= 1;
-        const c = agentConns[sent % agentConns.length]!;
-        const id = seq++;
-        sentAt.set(id, performance.now());
-        c.ws.send(nodeMsg(c, id));
-        sent++;
-      }
-    }, tickMs);
-    setTimeout(() => {
-      clearInterval(timer);
-      setTimeout(resolve, 1000); // let the last ones arrive
-    }, SECONDS * 1000);
+  await sendAtRate(RATE, SECONDS, 1000, () => {
+    const c = agentConns[sent % agentConns.length]!;
+    const id = seq++;
+    sentAt.set(id, performance.now());
+    c.ws.send(nodeMsg(c, id));
+    sent++;
   });
   latencies.sort((a, b) => a - b);
   const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;

@@ -10,8 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { labAvailability } from '../lab/availability.js';
 import { createLab } from '../lab/topology.js';
-import { MATRIX, runCell, type MatrixCell } from '../lab/matrix.js';
-import { peerEnv, type PingOutcome } from '../lab/peers.js';
+import { MATRIX, runCell, type CellOutcome, type MatrixCell } from '../lab/matrix.js';
+import { peerEnv } from '../lab/peers.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 3);
 const OUT_DIR = fileURLToPath(new URL('../../bench/out/', import.meta.url));
 
 interface RunResult {
-  readonly outcome: PingOutcome | null;
+  readonly outcome: CellOutcome | null;
   readonly error: string | null;
   /** What carried a speedtest stream after the ping (direct cells only). */
   readonly carrier: string | null;
@@ -88,23 +88,40 @@ async function pool<T>(jobs: (() => Promise<T>)[], n: number): Promise<T[]> {
 }
 
 function summarizeRow(r: Row): { got: string; direct: number; ttd: number | null; latency: number | null; ok: boolean; errors: string[] } {
-  const outcomes = r.runs.map((x) => x.outcome).filter((o): o is PingOutcome => o !== null);
+  const outcomes = r.runs.map((x) => x.outcome).filter((o): o is CellOutcome => o !== null);
   const direct = outcomes.filter((o) => o.summary.path === 'direct').length;
   const ttd = median(outcomes.map((o) => o.summary.timeToDirectMs).filter((x): x is number => x !== null));
   // Pong latency on the path each run ended on.
   const latency = median(outcomes.flatMap((o) => o.pongs.filter((p) => p.path === o.summary.path).map((p) => p.latencyMs)));
   const expectedCount = r.cell.expect === 'direct' ? RUNS : 0;
+  const winnerOk = r.cell.winner === undefined || outcomes.every((o) => o.summary.path !== 'direct' || o.winner === r.cell.winner);
   return {
     got: `${direct}/${RUNS} direct`,
     direct,
     ttd,
     latency,
-    ok: outcomes.length === RUNS && direct === expectedCount,
+    ok: outcomes.length === RUNS && direct === expectedCount && winnerOk,
     errors: r.runs.map((x) => x.error).filter((e): e is string => e !== null),
   };
 }
 
-const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'median time to direct', 'median pong latency', 'stream carrier (runs)'];
+const HEAD = ['agent side', 'client side', 'expected', 'got (direct / runs)', 'winning candidate (runs)', 'direct over', 'median time to direct', 'median pong latency', 'stream carrier (runs)'];
+
+/** "mapped 3/3", "reflexive 2/3, local 1/3", or "-" when no run went direct. */
+function winners(r: Row): string {
+  const seen = r.runs.map((x) => x.outcome?.winner).filter((w): w is NonNullable<typeof w> => w !== null && w !== undefined);
+  if (seen.length === 0) return '-';
+  const counts = new Map<string, number>();
+  for (const w of seen) counts.set(w, (counts.get(w) ?? 0) + 1);
+  return [...counts].map(([w, n]) => `${w} ${n}/${RUNS}`).join(', ') + (r.cell.winner ? ` (want ${r.cell.winner})` : '');
+}
+
+/** The IP family of the direct paths a cell's runs ended on: "IPv4 3/3", "IPv6 3/3", or "-". */
+function families(r: Row): string {
+  const fams = r.runs.flatMap((x) => (x.outcome?.summary.path === 'direct' && x.outcome.summary.endpoint ? [x.outcome.summary.endpoint.startsWith('[') ? 'IPv6' : 'IPv4'] : []));
+  if (fams.length === 0) return '-';
+  return ['IPv4', 'IPv6'].filter((f) => fams.includes(f)).map((f) => `${f} ${fams.filter((x) => x === f).length}/${RUNS}`).join(', ');
+}
 
 /** "tcp 3/3", "udx 2/3, tcp 1/3", or "-" for relay cells. */
 function carriers(r: Row): string {
@@ -122,6 +139,8 @@ function cells(r: Row): string[] {
     r.cell.clientSide || '(same LAN)',
     r.cell.expect,
     `${s.got}${s.ok ? '' : '  !'}`,
+    winners(r),
+    families(r),
     s.ttd === null ? '-' : `${Math.round(s.ttd)} ms`,
     s.latency === null ? '-' : `${s.latency.toFixed(2)} ms`,
     carriers(r),
@@ -167,9 +186,19 @@ async function main(): Promise<void> {
   const rows: Row[] = MATRIX.map((cell, i) => ({ cell, runs: Array.from({ length: RUNS }, (_, r) => results[r * MATRIX.length + i]!) }));
   const directCells = rows.filter((r) => summarizeRow(r).direct === RUNS).length;
   const asExpected = rows.filter((r) => summarizeRow(r).ok).length;
+  // Cells that went direct in every run, by the kind of candidate that won most often there.
+  const byKind = new Map<string, number>();
+  for (const r of rows.filter((x) => summarizeRow(x).direct === RUNS)) {
+    const kinds = r.runs.map((x) => x.outcome?.winner ?? 'unknown');
+    const top = [...new Set(kinds)].sort((a, b) => kinds.filter((k) => k === b).length - kinds.filter((k) => k === a).length)[0]!;
+    byKind.set(top, (byKind.get(top) ?? 0) + 1);
+  }
+  const directOver6 = rows.filter((r) => summarizeRow(r).direct === RUNS && families(r).startsWith('IPv6')).length;
   const footer =
-    `${directCells}/${rows.length} cells went direct in every run (${Math.round((100 * directCells) / rows.length)}%); ` +
-    `${asExpected}/${rows.length} cells as expected; ${Math.round((performance.now() - t0) / 1000)} s in all`;
+    `${directCells}/${rows.length} cells went direct in every run (${Math.round((100 * directCells) / rows.length)}%), ` +
+    `by winning candidate: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}; ` +
+    `${asExpected}/${rows.length} cells as expected; ` +
+    `direct in every run over IPv4: ${directCells - directOver6}, over IPv6: ${directOver6}; ${Math.round((performance.now() - t0) / 1000)} s in all`;
   console.log(textTable(rows));
   console.log(footer);
   for (const r of rows) for (const e of summarizeRow(r).errors) console.log(`  ${r.cell.name}: error: ${e}`);

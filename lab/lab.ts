@@ -7,6 +7,8 @@ import { applyImpairment, clearImpairment, type Impairment, type LinkEnd } from 
 import { nsExec, nsSpawn } from './netns.js';
 import { INTERNET, type Plan, type PlannedNode } from './spec.js';
 import type { NatKind } from './nat.js';
+import type { PortMappingProtocols } from './spec.js';
+import { INTERNET6_SUBNET } from './ipv6-plan.js';
 
 export interface LabRouterInfo {
   readonly nat: NatKind;
@@ -16,6 +18,11 @@ export interface LabRouterInfo {
   /** The router's own address on its LAN: the LAN hosts' default gateway. */
   readonly lanAddress: string;
   readonly lanSubnet: string;
+  /** The protocols its miniupnpd answers, or null when it runs none. */
+  readonly portMapping: PortMappingProtocols | null;
+  /** IPv6 (lan6 routers only): its LAN address (the hosts' IPv6 gateway) and LAN /64. */
+  readonly lanAddress6?: string;
+  readonly lanSubnet6?: string;
 }
 
 export interface LabNode {
@@ -25,8 +32,10 @@ export interface LabNode {
   readonly ns: string;
   /** Addresses on its uplink: a host's own addresses; a router's WAN address. */
   readonly addresses: readonly string[];
-  /** The first of `addresses`. */
+  /** The first of `addresses` ('' on an IPv6-only host). */
   readonly address: string;
+  /** IPv6 addresses on its uplink (none when the topology or its LAN has no IPv6). */
+  readonly addresses6: readonly string[];
   /** "internet" or the name of the router whose LAN it sits on. */
   readonly network: string;
   /** Uplink interface inside `ns` ("eth0" on hosts, "wan" on routers). */
@@ -63,12 +72,14 @@ export class Lab implements Disposable {
       ns: `${this.prefix}${p.name}`,
       addresses: p.addresses,
       address: p.addresses[0] ?? '',
+      addresses6: p.ipv6?.addresses ?? [],
       network: p.uplink.network,
       ifName: p.uplink.ifName,
     };
     if (!p.router) return base;
     const r = p.router;
-    return { ...base, router: { nat: r.nat, hairpin: r.hairpin, wanAddress: base.address, lanAddress: r.lanAddress, lanSubnet: r.lanSubnet } };
+    const v6 = p.ipv6?.lanAddress && p.ipv6.lanSubnet ? { lanAddress6: p.ipv6.lanAddress, lanSubnet6: p.ipv6.lanSubnet } : {};
+    return { ...base, router: { nat: r.nat, hairpin: r.hairpin, portMapping: r.portMapping, wanAddress: base.address, lanAddress: r.lanAddress, lanSubnet: r.lanSubnet, ...v6 } };
   }
 
   /** Every namespace this lab owns, internet first. */
@@ -166,16 +177,20 @@ export class Lab implements Disposable {
 
   /** A human-readable map of the lab: namespaces, addresses, NAT kinds. */
   describe(): string {
-    const lines = [`lab ${this.prefix}  (internet: ${this.internetNs}, 203.0.113.0/24)`];
+    const v6 = this.nodes.some((n) => n.addresses6.length > 0) ? ` and ${INTERNET6_SUBNET}` : '';
+    const lines = [`lab ${this.prefix}  (internet: ${this.internetNs}, 203.0.113.0/24${v6})`];
     const walk = (network: string, depth: number): void => {
       for (const n of this.nodes.filter((x) => x.network === network)) {
         const pad = '  '.repeat(depth);
         if (n.router) {
-          const hp = n.router.hairpin ? ', hairpin' : '';
-          lines.push(`${pad}router ${n.name}  ns=${n.ns}  wan=${n.address}  lan=${n.router.lanSubnet} (gw ${n.router.lanAddress})  nat=${n.router.nat}${hp}`);
+          const pm = n.router.portMapping;
+          const hp = (n.router.hairpin ? ', hairpin' : '') + (pm ? `, port mapping: ${Object.entries(pm).filter(([, on]) => on).map(([k]) => k).join('+') || 'none'}` : '');
+          const v6 = n.router.lanSubnet6 ? `  wan6=${n.addresses6.join(',')}  lan6=${n.router.lanSubnet6} (stateful firewall, no NAT66)` : '';
+          lines.push(`${pad}router ${n.name}  ns=${n.ns}  wan=${n.address}  lan=${n.router.lanSubnet} (gw ${n.router.lanAddress})  nat=${n.router.nat}${hp}${v6}`);
           walk(n.name, depth + 1);
         } else {
-          lines.push(`${pad}host   ${n.name}  ns=${n.ns}  addr=${n.addresses.join(',')}  public=${this.publicAddress(n.name)}`);
+          const v6 = n.addresses6.length > 0 ? `  addr6=${n.addresses6.join(',')}` : '';
+          lines.push(`${pad}host   ${n.name}  ns=${n.ns}  addr=${n.addresses.join(',') || '(IPv6 only)'}${v6}  public=${this.publicAddress(n.name) || '-'}`);
         }
       }
     };

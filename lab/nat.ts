@@ -70,6 +70,31 @@ export interface RulesetOptions {
    * mapping that is, and sees the sender's public WANADDR:P' as the source.
    */
   readonly hairpin: boolean;
+  /**
+   * miniupnpd runs on the router (lab/miniupnpd.ts): its mappings are DNAT rules in a table of
+   * its own, which this table's forward policy must let through. PCP and NAT-PMP share UDP 5351
+   * and miniupnpd switches them only together, so the one turned off is dropped here by its
+   * version byte (0 NAT-PMP, 2 PCP): to a client that router simply does not speak it.
+   */
+  readonly portMapping?: { readonly pcp: boolean; readonly natpmp: boolean } | null;
+}
+
+/**
+ * The router itself: nothing unsolicited from upstream (no open ports on a home router). ICMP
+ * is let in (ICMPv6 carries neighbour discovery, without which IPv6 does not work at all).
+ */
+function inputChain(lan: string, icmp: 'icmp' | 'ipv6-icmp', extra: readonly string[] = []): string[] {
+  return [
+    '  chain input {',
+    '    type filter hook input priority filter; policy drop;',
+    '    ct state established,related accept',
+    '    ct state invalid drop',
+    '    iif "lo" accept',
+    ...extra,
+    `    iifname ${lan} accept`,
+    `    meta l4proto ${icmp} accept`,
+    '  }',
+  ];
 }
 
 /** The nft script (for `nft -f -`) that makes a router behave as `kind`. */
@@ -128,20 +153,43 @@ export function natRuleset(o: RulesetOptions): string {
   if (o.kind === 'udp-blocked') lines.push(`    iifname ${lan} meta l4proto udp drop`);
   lines.push(`    iifname ${lan} oifname ${wan} accept`);
   // Inbound that one of our own DNAT rules chose to forward (full cone, ADF, hairpin).
-  if (learnPorts || learnAdf) lines.push('    ct status dnat accept');
+  if (learnPorts || learnAdf || o.portMapping) lines.push('    ct status dnat accept');
   lines.push('  }');
 
   // The router itself: nothing unsolicited from upstream (no open ports on a home router).
+  // miniupnpd serves NAT-PMP (version 0) and PCP (version 2) on one port: each is switched off by
+  // dropping its version byte.
   lines.push(
-    '  chain input {',
-    '    type filter hook input priority filter; policy drop;',
-    '    ct state established,related accept',
-    '    ct state invalid drop',
-    '    iif "lo" accept',
-    `    iifname ${lan} accept`,
-    '    meta l4proto icmp accept',
-    '  }',
+    ...inputChain(lan, 'icmp', [
+      ...(o.portMapping && !o.portMapping.natpmp ? [`    iifname ${lan} udp dport 5351 @th,64,8 0 drop`] : []),
+      ...(o.portMapping && !o.portMapping.pcp ? [`    iifname ${lan} udp dport 5351 @th,64,8 2 drop`] : []),
+    ]),
   );
   lines.push('}');
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The IPv6 side of a router (`lan6`): no NAT66, only the stateful firewall of a home router.
+ * What a LAN host sent to first, and replies, get in (conntrack established/related); nothing
+ * unsolicited does. So two hosts behind such routers open the way for each other by sending at
+ * the same time, as through a port-restricted NAT, except that the address never changes.
+ * ICMPv6 errors that belong to a flow arrive as related; neighbour discovery reaches the router.
+ */
+export function firewall6Ruleset(o: { readonly kind: NatKind; readonly wanIf: string; readonly lanIf: string }): string {
+  const wan = JSON.stringify(o.wanIf);
+  const lan = JSON.stringify(o.lanIf);
+  const lines = [
+    'table ip6 lab6 {',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy drop;',
+    '    ct state established,related accept',
+    '    ct state invalid drop',
+    ...(o.kind === 'udp-blocked' ? [`    iifname ${lan} meta l4proto udp drop`] : []),
+    `    iifname ${lan} oifname ${wan} accept`,
+    '  }',
+    ...inputChain(lan, 'ipv6-icmp'),
+    '}',
+  ];
   return lines.join('\n') + '\n';
 }

@@ -9,6 +9,8 @@ import { BIN, runCli } from '../test/helpers/cli.js';
 
 export interface LabCoordinator {
   readonly url: string;
+  /** Its URL over IPv6, when the lab's internet has IPv6 (the server then listens on [::]). */
+  readonly url6: string | null;
   readonly dataDir: string;
   readonly process: LabProcess;
 }
@@ -53,15 +55,25 @@ export async function createToken(dataDir: string, args: string[]): Promise<stri
 
 export async function startCoordinator(lab: Lab, extraArgs: string[] = [], dataDir = mkdtempSync(join(tmpdir(), 'traverse-lab-coord-'))): Promise<LabCoordinator> {
   const address = lab.node(COORD_HOST).address;
+  const address6 = lab.node(COORD_HOST).addresses6[0];
+  // With IPv6 in the lab, one dual-stack listener serves both families.
+  const listen = address6 ? `[::]:${COORD_PORT}` : `${address}:${COORD_PORT}`;
   const child = lab.spawn(COORD_HOST, process.execPath, [
-    BIN, 'server', '--listen', `${address}:${COORD_PORT}`, '--data', dataDir, '--stun-listen', 'disable', '--ping-interval', '2', ...extraArgs,
+    BIN, 'server', '--listen', listen, '--data', dataDir, '--stun-listen', 'disable', '--ping-interval', '2', ...extraArgs,
   ]);
   await waitForLine(child, /traverse server listening/, 10_000, 'traverse server');
-  return { url: `http://${address}:${COORD_PORT}`, dataDir, process: child };
+  return { url: `http://${address}:${COORD_PORT}`, url6: address6 ? `http://[${address6}]:${COORD_PORT}` : null, dataDir, process: child };
+}
+
+/** The coordinator URL a lab host can reach: over IPv6 from an IPv6-only host, else over IPv4. */
+export function coordinatorUrlFor(lab: Lab, host: string, coord: LabCoordinator): string {
+  return lab.node(host).addresses.length === 0 && coord.url6 ? coord.url6 : coord.url;
 }
 
 export function peerEnv(stateDir: string): NodeJS.ProcessEnv {
-  return { ...process.env, TRAVERSE_STATE_DIR: stateDir, TRAVERSE_LOG_LEVEL: process.env.TRAVERSE_LAB_LOG_LEVEL ?? 'warn' };
+  // Port mapping on: inside the lab the default gateway is a lab router (the test runner turns it
+  // off for everything else, so that no test asks the machine's real router).
+  return { ...process.env, TRAVERSE_STATE_DIR: stateDir, TRAVERSE_LOG_LEVEL: process.env.TRAVERSE_LAB_LOG_LEVEL ?? 'warn', TRAVERSE_PORT_MAPPING: '1' };
 }
 
 export async function startAgent(lab: Lab, host: string, url: string, token: string, extraArgs: string[] = []): Promise<LabProcess> {

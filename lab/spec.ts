@@ -2,6 +2,7 @@
 // (who gets which address, which interface) is unit-tested without root.
 import { checkNodeName } from './names.js';
 import type { NatKind } from './nat.js';
+import { planIPv6, type PlannedIPv6 } from './ipv6-plan.js';
 
 /** The "internet": one L2 segment of TEST-NET-3 addresses (RFC 5737), never routed anywhere real. */
 export const INTERNET = 'internet';
@@ -18,6 +19,17 @@ export interface RouterSpec {
   readonly address?: string;
   /** LAN subnet, e.g. "192.168.1.0/24"; the router takes the first address (.1). */
   readonly lan: string;
+  /** IPv6 LAN "2001:db8:N::/64" (needs `ipv6` on the topology): no NAT66, a stateful firewall. */
+  readonly lan6?: string;
+  /** Runs miniupnpd with these protocols switched on (lab/miniupnpd.ts); default none. */
+  readonly portMapping?: PortMappingProtocols;
+}
+
+/** Which port-mapping protocols a lab router's miniupnpd answers. */
+export interface PortMappingProtocols {
+  readonly pcp: boolean;
+  readonly natpmp: boolean;
+  readonly upnp: boolean;
 }
 
 export interface HostSpec {
@@ -25,11 +37,15 @@ export interface HostSpec {
   readonly on: string;
   /** Fixed addresses (a STUN server for RFC 5780 needs two); default one free address. */
   readonly addresses?: readonly string[];
+  /** False: an IPv6-only host (its router needs `lan6`). Default true. */
+  readonly ipv4?: boolean;
 }
 
 export interface TopologySpec {
   readonly routers?: readonly RouterSpec[];
   readonly hosts: readonly HostSpec[];
+  /** IPv6 on the internet segment (2001:db8::/64) and on routers with `lan6` (ipv6-plan.ts). */
+  readonly ipv6?: boolean;
 }
 
 export interface PlannedLink {
@@ -46,8 +62,11 @@ export interface PlannedLink {
 export interface PlannedNode {
   readonly name: string;
   readonly kind: 'host' | 'router';
+  /** IPv4 addresses; none on an IPv6-only host. */
   readonly addresses: readonly string[];
   readonly uplink: PlannedLink;
+  /** IPv6, when the topology has it (ipv6-plan.ts). */
+  readonly ipv6?: PlannedIPv6;
   /** Routers only. */
   readonly router?: {
     readonly nat: NatKind;
@@ -55,6 +74,7 @@ export interface PlannedNode {
     readonly lanAddress: string;
     readonly lanSubnet: string;
     readonly lanPrefixLen: number;
+    readonly portMapping: PortMappingProtocols | null;
   };
 }
 
@@ -162,12 +182,13 @@ export function planTopology(spec: TopologySpec): Plan {
       kind: 'router',
       addresses,
       uplink: link,
-      router: { nat: r.nat, hairpin: r.hairpin ?? false, lanAddress, lanSubnet: `${intToIp(lan.base)}/${lan.prefixLen}`, lanPrefixLen: lan.prefixLen },
+      router: { nat: r.nat, hairpin: r.hairpin ?? false, portMapping: r.portMapping ?? null, lanAddress, lanSubnet: `${intToIp(lan.base)}/${lan.prefixLen}`, lanPrefixLen: lan.prefixLen },
     });
   }
   for (const h of spec.hosts) {
     const { link, addresses } = attach(h.name, h.on, 'host', h.addresses);
-    nodes.push({ name: h.name, kind: 'host', addresses, uplink: link });
+    nodes.push({ name: h.name, kind: 'host', addresses: h.ipv4 === false ? [] : addresses, uplink: link });
   }
-  return { nodes };
+  const v6 = planIPv6(spec, nodes);
+  return { nodes: nodes.map((n) => (v6.has(n.name) ? { ...n, ipv6: v6.get(n.name)! } : n)) };
 }

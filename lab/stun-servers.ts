@@ -4,6 +4,7 @@ import type { Lab, LabProcess } from './lab.js';
 import { startCoturn, STUN_PORT } from './coturn.js';
 import { BIN } from '../test/helpers/cli.js';
 import { waitForUdpListeners } from './wait-listening.js';
+import { formatEndpoint } from '../src/net/endpoint.js';
 
 export const TRAVERSE_STUN_PORT = 3480;
 
@@ -13,15 +14,19 @@ export interface LabStunServer {
   start(lab: Lab, host: string): Promise<LabProcess>;
 }
 
-/** Traverse's `stun-server` on the host's two addresses; resolves once its four sockets are bound. */
-export async function startTraverseStun(lab: Lab, host: string, port = TRAVERSE_STUN_PORT): Promise<LabProcess> {
+/**
+ * Traverse's `stun-server` on the host's two addresses (its two IPv6 ones for `family` 6: one
+ * process per family, as RFC 5780 pairs addresses of one family); resolves once its four sockets
+ * are bound.
+ */
+export async function startTraverseStun(lab: Lab, host: string, port = TRAVERSE_STUN_PORT, family: 4 | 6 = 4): Promise<LabProcess> {
   const n = lab.node(host);
-  const [a, b] = n.addresses;
+  const [a, b] = family === 6 ? n.addresses6 : n.addresses;
   if (a === undefined || b === undefined) throw new Error(`STUN host "${host}" needs two addresses for RFC 5780`);
   const child = lab.spawn(host, process.execPath, [
-    BIN, 'stun-server', '--listen', `${a}:${port}`, '--alt-address', b, '--rate-limit', '0',
+    BIN, 'stun-server', '--listen', formatEndpoint(a, port), '--alt-address', b, '--rate-limit', '0',
   ]);
-  await waitForUdpListeners(lab, host, child, [a, b].flatMap((ip) => [`${ip}:${port}`, `${ip}:${port + 1}`]), 'traverse stun-server', 10_000);
+  await waitForUdpListeners(lab, host, child, [a, b].flatMap((ip) => [formatEndpoint(ip, port), formatEndpoint(ip, port + 1)]), 'traverse stun-server', 10_000);
   return child;
 }
 

@@ -34,6 +34,28 @@ export function pairOfNats(clientKind: NatKind, agentKind: NatKind): TopologySpe
   };
 }
 
+/** Which IP families a side of a lab has: its router's LAN and its host. */
+export type Stack = 'dual-stack' | 'ipv6-only' | 'ipv4-only';
+
+/**
+ * pairOfNats with IPv6: the internet is dual-stack (2001:db8::/64 beside 203.0.113.0/24), and each
+ * side's router gives its LAN an IPv6 /64 (client 2001:db8:1::/64, agent 2001:db8:2::/64) behind a
+ * stateful firewall and no NAT66, unless that side is IPv4-only. An IPv6-only host has no IPv4
+ * address at all.
+ */
+export function pairOfNats6(clientKind: NatKind, agentKind: NatKind, clientStack: Stack, agentStack: Stack): TopologySpec {
+  const lan6 = (stack: Stack, cidr: string): { lan6?: string } => (stack === 'ipv4-only' ? {} : { lan6: cidr });
+  const host = (name: string, on: string, stack: Stack): HostSpec => ({ name, on, ...(stack === 'ipv6-only' ? { ipv4: false } : {}) });
+  return {
+    ipv6: true,
+    routers: [
+      { name: 'rclient', nat: clientKind, on: INTERNET, lan: '192.168.1.0/24', ...lan6(clientStack, '2001:db8:1::/64') },
+      { name: 'ragent', nat: agentKind, on: INTERNET, lan: '10.1.0.0/24', ...lan6(agentStack, '2001:db8:2::/64') },
+    ],
+    hosts: [...internetSide, host('client', 'rclient', clientStack), host('agent', 'ragent', agentStack)],
+  };
+}
+
 /** Short node-name stems per kind (node names are at most 10 characters). */
 export const KIND_STEM: Readonly<Record<NatKind, string>> = {
   easy: 'easy',
@@ -110,4 +132,6 @@ export const TOPOLOGIES: Readonly<Record<string, () => TopologySpec>> = {
   corporate: () => corporate(false),
   'corporate-hairpin': () => corporate(true),
   'same-lan': sameLan,
+  'hard-dual-stack': () => pairOfNats6('hard', 'hard', 'dual-stack', 'dual-stack'),
+  'ipv6-only-client': () => pairOfNats6('easy', 'easy', 'ipv6-only', 'dual-stack'),
 };

@@ -6,6 +6,8 @@ import { sweepStale, trackLab } from './cleanup.js';
 import { runOk } from './exec.js';
 import { Lab } from './lab.js';
 import { natRuleset } from './nat.js';
+import { startMiniupnpd } from './miniupnpd.js';
+import { buildIPv6, prepareIPv6 } from './ipv6.js';
 import { newPrefix } from './names.js';
 import { addNamespace, addVeth, ipBatch, sysctl } from './netns.js';
 import { INTERNET, planTopology, type TopologySpec } from './spec.js';
@@ -35,6 +37,7 @@ const bridgeUp = ['link add br0 type bridge', 'link set br0 up'];
 
 async function build(lab: Lab): Promise<void> {
   await Promise.all(lab.namespaces.map((ns) => addNamespace(ns)));
+  await prepareIPv6(lab);
 
   const routers = lab.nodes.filter((n) => n.router);
   // Bridges: the internet segment, and each router's LAN (several hosts share one L2 segment).
@@ -65,7 +68,8 @@ async function build(lab: Lab): Promise<void> {
       return ipBatch(n.ns, [
         ...n.addresses.map((a) => `addr add ${a}/${len} dev ${n.ifName}`),
         `link set ${n.ifName} up`,
-        gw ? `route add default via ${gw}` : `route add default dev ${n.ifName}`,
+        // An IPv6-only host has no IPv4 address and no IPv4 route (ipv6.ts gives it its IPv6 ones).
+        ...(n.addresses.length === 0 ? [] : [gw ? `route add default via ${gw}` : `route add default dev ${n.ifName}`]),
       ]);
     }),
   );
@@ -90,8 +94,11 @@ async function build(lab: Lab): Promise<void> {
         'net.ipv4.conf.default.send_redirects': 0,
         'net.ipv4.conf.br0.send_redirects': 0,
       });
-      const rules = natRuleset({ kind: info.nat, wanIf: r.ifName, wanAddress: info.wanAddress, lanIf: 'br0', hairpin: info.hairpin });
+      const rules = natRuleset({ kind: info.nat, wanIf: r.ifName, wanAddress: info.wanAddress, lanIf: 'br0', hairpin: info.hairpin, portMapping: info.portMapping });
       await runOk('ip', ['netns', 'exec', r.ns, 'nft', '-f', '-'], { input: rules });
     }),
   );
+  await buildIPv6(lab);
+  // Port mapping last: miniupnpd asks its STUN responder on the WAN side, which must be up.
+  await Promise.all(routers.filter((r) => r.router?.portMapping).map((r) => startMiniupnpd(lab, r.name, r.router!.portMapping!)));
 }

@@ -24,9 +24,9 @@ export class UdpPeer {
     });
   }
 
-  /** Starts a peer on `host` with a socket bound to `port` (0 = ephemeral). */
-  static async start(lab: Lab, host: string, port = 0): Promise<UdpPeer> {
-    const p = new UdpPeer(lab.spawn(host, process.execPath, [SCRIPT, String(port)]));
+  /** Starts a peer on `host` with a socket bound to `port` (0 = ephemeral), IPv4 or IPv6. */
+  static async start(lab: Lab, host: string, port = 0, family: 4 | 6 = 4): Promise<UdpPeer> {
+    const p = new UdpPeer(lab.spawn(host, process.execPath, [SCRIPT, String(port), ...(family === 6 ? ['6'] : [])]));
     await p.waitFor((e) => e.event === 'listening', 5000);
     return p;
   }

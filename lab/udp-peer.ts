@@ -3,6 +3,7 @@
 // server for its mapping (a minimal RFC 8489 Binding request, deliberately independent of
 // src/stun so the lab can judge that code) and sends/receives plain datagrams, which is all a
 // hole-punching or hairpinning check needs.
+// Usage: udp-peer.js [PORT] [6]   (6: an IPv6 socket; plain datagrams only, STUN is IPv4)
 //   in:  {"cmd":"stun","server":"203.0.113.10:3478"}   {"cmd":"send","to":"ip:port","data":"hi"}
 //   out: {"event":"listening","port":N}  {"event":"mapped","address":"ip:port"}
 //        {"event":"stun-timeout"}  {"event":"recv","from":"ip:port","data":"hi"}
@@ -19,7 +20,7 @@ function emit(o: Record<string, unknown>): void {
 
 function split(hostPort: string): [string, number] {
   const i = hostPort.lastIndexOf(':');
-  return [hostPort.slice(0, i), Number(hostPort.slice(i + 1))];
+  return [hostPort.slice(0, i).replace(/^\[(.*)\]$/, '$1'), Number(hostPort.slice(i + 1))];
 }
 
 /** XOR-MAPPED-ADDRESS (IPv4) of a Binding success response, or undefined if not one. */
@@ -40,7 +41,10 @@ function mappedAddress(msg: Buffer, txid: Buffer): string | undefined {
   return undefined;
 }
 
-const sock = createSocket('udp4');
+// argv[3] "6": an IPv6 socket (addresses reported as "[ip]:port"); IPv4 otherwise.
+const v6 = process.argv[3] === '6';
+const sock = createSocket(v6 ? 'udp6' : 'udp4');
+const fmt = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 let pending: { txid: Buffer; timer: NodeJS.Timeout } | undefined;
 
 sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
@@ -53,7 +57,7 @@ sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
       return;
     }
   }
-  emit({ event: 'recv', from: `${rinfo.address}:${rinfo.port}`, data: msg.toString('utf8') });
+  emit({ event: 'recv', from: fmt(rinfo.address, rinfo.port), data: msg.toString('utf8') });
 });
 
 function stun(server: string): void {

@@ -27,7 +27,10 @@ if (only) files = files.filter((f) => f.includes(only));
 // output passes through as it comes; its closing counts are kept for the last line.
 const counts = {};
 const status = await new Promise((resolve) => {
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Port mapping would ask this machine's real router: tests never may. Lab tests turn it back on
+  // for the nodes they run inside their namespaces (lab/peers.ts), behind the lab's routers.
+  const env = { ...process.env, TRAVERSE_PORT_MAPPING: '0' };
+  const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: ['ignore', 'pipe', 'inherit'], env });
   let tail = '';
   child.stdout.on('data', (d) => {
     process.stdout.write(d);
@@ -40,7 +43,7 @@ const status = await new Promise((resolve) => {
 // One closing line about the lab: did its suites run, and if not, what is missing and how to get it.
 const labFiles = files.filter((f) => f.includes(`${join(root, 'lab')}`)).length;
 if (labFiles > 0) {
-  const tools = { ip: 'iproute2', nft: 'nftables', iptables: 'iptables', conntrack: 'conntrack', turnserver: 'coturn', sshd: 'openssh-server', ssh: 'openssh-client', tcpdump: 'tcpdump', curl: 'curl', gcc: 'gcc' };
+  const tools = { ip: 'iproute2', nft: 'nftables', iptables: 'iptables', conntrack: 'conntrack', turnserver: 'coturn', sshd: 'openssh-server', ssh: 'openssh-client', tcpdump: 'tcpdump', curl: 'curl', gcc: 'gcc', miniupnpd: 'miniupnpd-nftables' };
   const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
   const missing = Object.entries(tools).filter(([cmd]) => !have(cmd)).map(([cmd, pkg]) => `${cmd} (${pkg})`);
   const isRoot = process.getuid?.() === 0;

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { describePath } from '../net/path.js';
 import { AllowListError, DEFAULT_ALLOWED_TARGETS, agentService, nodeAddresses, type AgentService } from '../node/agent.js';
+import type { PortMappingReport } from '../portmap/report.js';
 import { addPeerOptions, exitWhenClosedForGood, startPeer, type PeerFlags } from './peer-options.js';
 import { collect, intOption } from './options.js';
 import { UsageError } from './errors.js';
@@ -46,7 +47,7 @@ export function registerAgentCommand(program: Command): void {
       const say = (line: string): void => {
         process.stdout.write(`${line}\n`);
       };
-      say(`agent "${cfg?.identity.name}" connected to ${flags.server}; UDP port ${here.port}; endpoints ${here.endpoints.join(', ') || 'none'}`);
+      say(`agent "${cfg?.identity.name}" connected to ${node.server ?? flags.server}; UDP port ${here.port}; endpoints ${here.endpoints.join(', ') || 'none'}`);
       say(`clients may reach: ${service.allowed.join(', ')}`);
       // A restarted workspace: the server tells the new agent that it replaced the old process.
       if (cfg?.notice) say(`note: ${cfg.notice}`);
@@ -68,17 +69,28 @@ export function registerAgentCommand(program: Command): void {
         say(`peer ${who(p)} ${how}`);
       });
       node.on('coordinator', (state, detail) => {
-        if (state === 'connected' || state === 'closed') return;
+        if (state === 'closed') return;
+        // Connected again: say where, since with several servers it may be another one.
+        if (state === 'connected') return say(`coordination server: connected to ${node.server ?? flags.server}`);
+        // Each new attempt reports 'reconnecting' again without a reason: the line with one said it.
+        if (state === 'reconnecting' && !detail) return;
         say(`coordination server: ${state}${detail ? ` (${detail})` : ''}`);
       });
       exitWhenClosedForGood(node, 'agent', () => undefined);
       node.on('netcheck', (r) =>
-        say(`netcheck: udp ${r.udp}, public ${r.globalV4 ?? 'none'}, mapping ${r.mapping}, filtering ${r.filtering}, hairpinning ${r.hairpinning ?? 'unknown'}`),
+        say(`netcheck: udp ${r.udp}, public ${r.globalV4 ?? 'none'}, mapping ${r.mapping}, filtering ${r.filtering}, hairpinning ${r.hairpinning ?? 'unknown'}${portMappingNote(r.portMapping)}`),
       );
       // SIGINT/SIGTERM: a clean stop (exit 0), not the server closing us.
-      onShutdown(() => {
+      onShutdown(async () => {
         node.close();
+        await node.whenClosed; // the router's mapping deleted
       });
       await new Promise<never>(() => undefined);
     });
+}
+
+/** ", port mapped 203.0.113.2:4000 by pcp" / " (not trusted: ...)" for the agent's netcheck line. */
+function portMappingNote(pm: PortMappingReport | null): string {
+  if (!pm?.mapping) return '';
+  return `, port mapped ${pm.mapping.external} by ${pm.mapping.protocol}${pm.trusted === false ? ' (not trusted)' : ''}`;
 }

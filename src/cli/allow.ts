@@ -4,19 +4,21 @@
 import type { Command } from 'commander';
 import { identityName } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { dataDir, openStore } from './data-dir.js';
+import { DATABASE_OPTION, openStore, storeLocation } from './data-dir.js';
 import { DATA_OPTION, parseAgents, table } from './token.js';
 import type { Store } from '../server/store/store.js';
 import { summaryOf } from './command-list.js';
 
 interface RuleFlags {
   data?: string;
+  database?: string;
   client?: string;
   agent?: string;
 }
 
 interface ListFlags {
   data?: string;
+  database?: string;
   client?: string;
   json?: boolean;
 }
@@ -27,6 +29,7 @@ export function registerAllow(program: Command): void {
     .command('add')
     .description("add agents to a client's allow list (as token create --client NAME --allow does)")
     .option(...DATA_OPTION)
+    .option(...DATABASE_OPTION)
     .option('--client <name>', 'the client')
     .option('--agent <agents>', 'comma-separated agent names it may reach')
     .action(async (flags: RuleFlags) => add(flags));
@@ -34,6 +37,7 @@ export function registerAllow(program: Command): void {
     .command('remove')
     .description("remove agents from a client's allow list; a running server ends tunnels to them at once")
     .option(...DATA_OPTION)
+    .option(...DATABASE_OPTION)
     .option('--client <name>', 'the client')
     .option('--agent <agents>', 'comma-separated agent names it may no longer reach')
     .action(async (flags: RuleFlags) => remove(flags));
@@ -41,6 +45,7 @@ export function registerAllow(program: Command): void {
     .command('list')
     .description('list every client and the agents it may reach')
     .option(...DATA_OPTION)
+    .option(...DATABASE_OPTION)
     .option('--client <name>', 'only this client')
     .option('--json', 'print JSON')
     .action(async (flags: ListFlags) => list(flags));
@@ -67,7 +72,7 @@ async function existingClient(store: Store, name: string): Promise<void> {
 
 async function add(flags: RuleFlags): Promise<void> {
   const { client, agents } = rule(flags);
-  const store = await openStore(dataDir(flags.data), true);
+  const store = await openStore(storeLocation(flags), true);
   try {
     await existingClient(store, client);
     await store.allow(client, agents, Date.now());
@@ -80,7 +85,7 @@ async function add(flags: RuleFlags): Promise<void> {
 
 async function remove(flags: RuleFlags): Promise<void> {
   const { client, agents } = rule(flags);
-  const store = await openStore(dataDir(flags.data), true);
+  const store = await openStore(storeLocation(flags), true);
   try {
     await existingClient(store, client);
     const removed = await store.disallow(client, agents);
@@ -103,7 +108,7 @@ async function remove(flags: RuleFlags): Promise<void> {
 
 async function list(flags: ListFlags): Promise<void> {
   const only = flags.client === undefined ? undefined : clientName(flags.client);
-  const store = await openStore(dataDir(flags.data), true);
+  const store = await openStore(storeLocation(flags), true);
   try {
     if (only !== undefined) await existingClient(store, only);
     // Every client identity, with or without rules.

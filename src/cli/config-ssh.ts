@@ -11,6 +11,8 @@ import { Option, type Command } from 'commander';
 import { peersResponse } from '../coordination/views.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { collect, hostPortFlag, serverFlag } from './options.js';
+import { addCaOption, trustFlag } from './ca-option.js';
+import { getJson, HttpGetError, type GetResult } from '../net/http-get.js';
 import { proxyCommandLine } from './self.js';
 import { checkAgentName, DEFAULT_SSH_TARGET, proxyArgv, sshHostAlias } from './ssh.js';
 import { addTokenOptions } from './token-source.js';
@@ -92,6 +94,7 @@ interface ConfigSshFlags {
   server?: string;
   token?: string;
   tokenFile?: string;
+  ca?: string;
   remove?: boolean;
   dryRun?: boolean;
   yes?: boolean;
@@ -109,6 +112,7 @@ export function registerConfigSshCommand(program: Command): void {
     .option('--agent <name>', 'an agent to add (repeatable); default: the agents the server lists for this token', collect)
     .option('--target <host:port>', 'sshd as seen from each agent', DEFAULT_SSH_TARGET)
     .addOption(new Option('--server <url>', 'the server to ask for the agents (only without --agent); never written to the file').env('TRAVERSE_SERVER'));
+  addCaOption(cmd);
   addTokenOptions(cmd, {
     stdin: true,
     help: 'a token to ask the server with (env TRAVERSE_TOKEN); never written to the file',
@@ -191,16 +195,16 @@ async function agentsFromServer(flags: ConfigSshFlags): Promise<string[]> {
     throw new UsageError('no agents: pass --agent NAME (repeatable), or set TRAVERSE_SERVER and TRAVERSE_TOKEN to list the agents the server knows');
   }
   const base = serverFlag(flags.server);
-  let res: Response;
+  let res: GetResult;
   try {
-    res = await fetch(new URL('/api/v1/peers', base), { headers: { authorization: `Bearer ${flags.token}` }, signal: AbortSignal.timeout(10_000) });
+    res = await getJson(new URL('/api/v1/peers', base), flags.token, { timeoutMs: 10_000, trust: trustFlag(flags.ca) });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new CommandFailed(`cannot reach ${base.origin} (${cause}); is the server running? check --server`);
+    if (!(err instanceof HttpGetError)) throw err;
+    throw new CommandFailed(`cannot reach ${base.origin} (${err.reason})${err.tls ? '' : '; is the server running? check --server'}`);
   }
   if (res.status === 401) throw new CommandFailed('the server refused the token; check TRAVERSE_TOKEN or --token-file');
-  if (!res.ok) throw new CommandFailed(`${base.origin}/api/v1/peers answered HTTP ${res.status}`);
-  const parsed = peersResponse.safeParse(await res.json().catch(() => null));
+  if (res.status < 200 || res.status > 299) throw new CommandFailed(`${base.origin}/api/v1/peers answered HTTP ${res.status}`);
+  const parsed = peersResponse.safeParse(res.body);
   if (!parsed.success) throw new CommandFailed(`${base.origin}/api/v1/peers answered with something this version does not understand`);
   const agents = [...new Set(parsed.data.peers.filter((p) => p.kind === 'agent').map((p) => p.name))].sort();
   if (agents.length === 0) {

@@ -54,9 +54,10 @@ export function registerForwardCommand(program: Command): void {
       const node = await startPeer(flags, 'client', 'forward');
       let forwarder: Forwarder | undefined;
       exitWhenClosedForGood(node, 'forward', () => void forwarder?.close());
-      onShutdown(() => {
+      onShutdown(async () => {
         void forwarder?.close();
         node.close();
+        await node.whenClosed; // the router's mapping deleted
       });
       await tunnelTo(node, agent);
       try {
@@ -74,6 +75,19 @@ export function registerForwardCommand(program: Command): void {
       }
       node.on('path', (p, path) => {
         if (p.name === agent) process.stdout.write(`path to ${agent}: ${describePath(path)}\n`);
+      });
+      // The agent's coordination server (one replica of several) may go while the agent lives on:
+      // the path in use is kept, and the agent comes back through another server.
+      let lost = false;
+      node.on('peerGone', (p, how) => {
+        if (p.name !== agent || how !== 'lost' || lost) return;
+        lost = true;
+        process.stdout.write(`${agent} lost by the coordination server (the path in use is kept)\n`);
+      });
+      node.on('peer', (p) => {
+        if (p.name !== agent || !lost) return;
+        lost = false;
+        process.stdout.write(`${agent} back\n`);
       });
     });
 }

@@ -1,10 +1,10 @@
 // `traverse identity delete`: removes an identity for good, straight on the server's database.
-// Its tokens, history and the allow rules naming it go with it (see SqliteStore.deleteIdentity);
+// Its tokens, history and the allow rules naming it go with it (see Store.deleteIdentity);
 // a running server closes its connections and ends tunnels to it within a second.
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { CommandFailed, UsageError } from './errors.js';
-import { dataDir, openStore } from './data-dir.js';
+import { DATABASE_OPTION, openStore, storeLocation } from './data-dir.js';
 import { DATA_OPTION, who, type WhoFlags } from './token.js';
 import { summaryOf } from './command-list.js';
 
@@ -18,6 +18,7 @@ export function registerIdentity(program: Command): void {
     .command('delete')
     .description('delete an identity with its tokens, history and allow rules; a running server closes its connections at once')
     .option(...DATA_OPTION)
+    .option(...DATABASE_OPTION)
     .option('--agent <name>', 'the agent to delete (it is also removed from every client\'s allow list)')
     .option('--client <name>', 'the client to delete')
     .option('--admin <name>', 'the admin to delete')
@@ -31,7 +32,7 @@ async function remove(flags: DeleteFlags): Promise<void> {
   if (!flags.yes && !interactive) {
     throw new UsageError(`not deleting ${kind} "${name}" without confirmation: standard input is not a terminal, pass --yes`);
   }
-  const store = await openStore(dataDir(flags.data), true);
+  const store = await openStore(storeLocation(flags), true);
   try {
     const found = await store.findIdentity(kind, name);
     if (!found) throw new CommandFailed(`no ${kind} named "${name}"; see traverse token list`);

@@ -6,8 +6,12 @@ import { fetchServerInfo, ServerInfoError } from '../node/server-info.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { addTokenOptions } from './token-source.js';
 import { collect, intOption, portOption, serverFlag } from './options.js';
+import { addCaOption, trustFlag } from './ca-option.js';
 import { resolveStunServers, stunServerList } from './stun-servers.js';
 import { summaryOf } from './command-list.js';
+import { portMappingWanted } from './peer-options.js';
+import type { ProtocolStatus } from '../portmap/client.js';
+import type { PortMappingReport } from '../portmap/report.js';
 
 interface NetcheckFlags {
   stun?: string[];
@@ -16,6 +20,8 @@ interface NetcheckFlags {
   json?: boolean;
   timeout: number;
   localPort?: number;
+  portMapping?: boolean;
+  ca?: string;
 }
 
 export function registerNetcheckCommand(program: Command): void {
@@ -28,10 +34,12 @@ export function registerNetcheckCommand(program: Command): void {
       collect,
     )
     .addOption(new Option('--server <url>', 'the coordination server: its STUN servers are probed (when no --stun) and its relay latency reported').env('TRAVERSE_SERVER'));
+  addCaOption(cmd);
   addTokenOptions(cmd, { stdin: true, help: 'a token for --server (any kind; env TRAVERSE_TOKEN)' });
   cmd
     .option('--timeout <ms>', 'total time budget; blocked UDP is reported within it', intOption('--timeout', 100, 60_000), 3000)
     .option('--local-port <n>', 'probe from this local UDP port (the port a node would use)', portOption)
+    .option('--no-port-mapping', 'do not ask the router about port mapping (PCP, NAT-PMP, UPnP IGD) (env TRAVERSE_PORT_MAPPING=0)')
     .option('--json', 'print the report as one JSON object')
     .addHelpText(
       'after',
@@ -55,7 +63,7 @@ export function registerNetcheckCommand(program: Command): void {
       let relay: { server: string; latencyMs: number } | null = null;
       if (server && flags.token) {
         try {
-          const info = await fetchServerInfo(server, flags.token, Math.min(3000, flags.timeout));
+          const info = await fetchServerInfo(server, flags.token, Math.min(3000, flags.timeout), 3, trustFlag(flags.ca));
           relay = { server: server.host, latencyMs: info.latencyMs };
           if (list === null) list = info.config.stun.length > 0 ? { disabled: false, servers: info.config.stun } : { disabled: true };
         } catch (err) {
@@ -66,9 +74,11 @@ export function registerNetcheckCommand(program: Command): void {
       }
       if (list === null) throw new UsageError('no STUN servers: pass --stun HOST:PORT (repeatable), set TRAVERSE_STUN, or give the coordination server (--server / TRAVERSE_SERVER with a token)');
       const servers = list.disabled ? [] : await resolveStunServers(list.servers);
+      const portMapping = portMappingWanted(flags);
       const tty = process.stderr.isTTY && !flags.json;
       const report = await runLocalNetcheck(servers, {
         timeoutMs: flags.timeout,
+        portMapping,
         ...(flags.localPort !== undefined ? { localPort: flags.localPort } : {}),
         ...(tty ? { onProgress: (m: string) => process.stderr.write(`\r\x1b[K${m}...`) } : {}),
       });
@@ -100,12 +110,32 @@ export function humanNetcheck(r: NetcheckReport, context: DiagnosisContext = {},
       (s) =>
         `    ${s.address.padEnd(24)} ${s.latencyMs === null ? `no answer (${s.error})${tcpNote(context, s.address)}` : `${s.latencyMs.toFixed(1)} ms, saw ${s.mapped}${s.otherAddress ? ', RFC 5780' : ''}`}`,
     ),
+    ...portMappingLines(r.portMapping),
     ...(relay ? [`  relay:                 ${relay.server}, ${relay.latencyMs.toFixed(1)} ms (HTTP round trip to the coordination server)`] : []),
     '',
     d.verdict,
     ...d.findings.map((f) => `  - ${f}`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function statusText(s: ProtocolStatus): string {
+  return s.available ? `yes${s.externalAddress ? `, external ${s.externalAddress}` : ''}` : `no (${s.reason})`;
+}
+
+function portMappingLines(pm: PortMappingReport | null): string[] {
+  if (!pm) return ['  port mapping:          not checked (turned off)'];
+  const lines = [
+    `  port mapping:          ${pm.gateway ? `gateway ${pm.gateway}` : 'no default gateway'}`,
+    `    PCP:                 ${statusText(pm.pcp)}`,
+    `    NAT-PMP:             ${statusText(pm.natpmp)}`,
+    `    UPnP IGD:            ${statusText(pm.upnp)}`,
+  ];
+  if (pm.mapping) {
+    const trust = pm.trusted === false ? `not trusted: ${pm.untrustedReason}` : pm.trusted ? 'trusted' : 'trust unknown (no STUN answer to compare)';
+    lines.push(`    mapped:              ${pm.mapping.external} by ${pm.mapping.protocol} (${trust})`);
+  }
+  return lines;
 }
 
 function tcpNote(context: DiagnosisContext, address: string): string {

@@ -2,7 +2,8 @@
 import { InvalidArgumentError } from 'commander';
 import { EndpointError, parseHostPort, parsePort, type HostPort } from '../net/endpoint.js';
 import { UsageError } from './errors.js';
-import { parseServerUrl, ServerUrlError } from '../node/server-url.js';
+import { parseServerUrls, ServerUrlError } from '../node/server-url.js';
+import { warnIfCleartext } from './ca-option.js';
 
 export function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -36,10 +37,20 @@ export function hostPortFlag(flag: string, value: string, defaultPort?: number):
   }
 }
 
-/** The coordination server's URL from --server (or TRAVERSE_SERVER), or a usage error naming it. */
+/**
+ * The coordination server's URL from --server (or TRAVERSE_SERVER), or a usage error naming it.
+ * Given several (replicas), a command that asks one server a question uses the first.
+ */
 export function serverFlag(value: string): URL {
+  return serverListFlag(value)[0]!;
+}
+
+/** Every server URL of --server URL1,URL2 (or TRAVERSE_SERVER), in order; a usage error names a bad one. */
+export function serverListFlag(value: string): URL[] {
   try {
-    return parseServerUrl(value);
+    const urls = parseServerUrls(value);
+    for (const url of urls) warnIfCleartext(url);
+    return urls;
   } catch (err) {
     if (err instanceof ServerUrlError) throw new UsageError(`--server ${err.message}`);
     throw err;

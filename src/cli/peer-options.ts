@@ -7,10 +7,11 @@ import { NodeKey } from '../identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { collect, portOption, serverFlag } from './options.js';
+import { collect, portOption, serverListFlag } from './options.js';
 import { stunServerList } from './stun-servers.js';
 import { addTokenOptions } from './token-source.js';
 import { addLogOptions } from './log-options.js';
+import { addCaOption, trustFlag } from './ca-option.js';
 
 export interface PeerFlags {
   server?: string;
@@ -22,13 +23,19 @@ export interface PeerFlags {
   disableDirect?: boolean;
   tcpLane?: boolean;
   relayLane?: boolean;
+  portMapping?: boolean;
+  ca?: string;
 }
 
 export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; stdinToken?: boolean }): Command {
   addTokenOptions(cmd, { stdin: opts.stdinToken ?? true });
   addLogOptions(cmd, 'warn');
   cmd
-    .addOption(new Option('--server <url>', 'coordination server URL, e.g. http://coord.example:8080').env('TRAVERSE_SERVER'))
+    .addOption(new Option(
+        '--server <urls>',
+        'coordination server URL, e.g. https://coord.example:8080; several, comma-separated, are replicas: the node moves to another when its server goes away',
+      ).env('TRAVERSE_SERVER'));
+  addCaOption(cmd)
     .option('--stun <host:port>', 'STUN server (repeatable; "disable" turns STUN off); replaces the list the server sends', collect)
     .option('--port <n>', 'local UDP port for the node\'s socket (default: any free port)', portOption)
     .option(
@@ -36,9 +43,19 @@ export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; std
       'keep the node key in this file (created if missing); default: the agent keeps $TRAVERSE_STATE_DIR/agent.key, each client process makes a fresh key',
     );
   if (opts.disableDirect) cmd.option('--disable-direct', 'never use a direct path: everything goes through the relay');
+  cmd.option('--no-port-mapping', 'do not ask the router to map the node\'s UDP port (PCP, NAT-PMP, UPnP IGD) (env TRAVERSE_PORT_MAPPING=0)');
   cmd.option('--no-tcp-lane', 'keep streams on UDX: do not open direct TCP lanes for them (env TRAVERSE_TCP_LANE=0)');
   cmd.option('--no-relay-lane', 'keep relayed streams on relayed UDX datagrams: do not open relay lanes through the server (env TRAVERSE_RELAY_LANE=0)');
   return cmd;
+}
+
+/** --no-port-mapping, or its twin TRAVERSE_PORT_MAPPING (0 off, 1 on, the default). */
+export function portMappingWanted(flags: { portMapping?: boolean }): boolean {
+  const env = process.env.TRAVERSE_PORT_MAPPING;
+  if (env !== undefined && env !== '' && env !== '0' && env !== '1') {
+    throw new UsageError(`TRAVERSE_PORT_MAPPING="${env}": use 0 (no port mapping) or 1 (the default)`);
+  }
+  return (flags.portMapping ?? true) && env !== '0';
 }
 
 export function defaultKeyFile(kind: 'agent' | 'client'): string {
@@ -64,7 +81,8 @@ export async function startPeer(
 ): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
-  const server = serverFlag(flags.server).href;
+  const server = serverListFlag(flags.server).map((u) => u.href);
+  const trust = trustFlag(flags.ca);
   for (const [name, what] of [['TRAVERSE_TCP_LANE', 'TCP lanes'], ['TRAVERSE_RELAY_LANE', 'relay lanes']] as const) {
     const lane = process.env[name];
     if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
@@ -72,6 +90,7 @@ export async function startPeer(
     }
   }
   const key = nodeKeyFor(kind, flags.keyFile);
+  const portMapping = portMappingWanted(flags);
   const stun = stunServerList(flags.stun);
   try {
     return await PeerNode.start({
@@ -81,9 +100,11 @@ export async function startPeer(
       role: kind,
       stun: stun ? (stun.disabled ? { disabled: true, servers: [] } : { disabled: false, servers: stun.servers }) : null,
       disableDirect: flags.disableDirect ?? false,
+      portMapping,
       tcpLane: (flags.tcpLane ?? true) && process.env.TRAVERSE_TCP_LANE !== '0',
       relayLane: (flags.relayLane ?? true) && process.env.TRAVERSE_RELAY_LANE !== '0',
       logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
+      trust,
       ...(flags.port !== undefined ? { port: flags.port } : {}),
       // One-shot commands fail when the server cannot be reached; the agent keeps trying.
       ...(kind === 'client'

@@ -23,7 +23,10 @@ export function registerProxyCommand(program: Command): void {
     .action(async (agent: string, target: string, flags: PeerFlags) => {
       hostPortFlag('HOST:PORT', target); // a usage error before connecting
       const node = await startPeer(flags, 'client', 'proxy');
-      onShutdown(() => node.close(), 130);
+      onShutdown(async () => {
+        node.close();
+        await node.whenClosed; // the router's mapping deleted
+      }, 130);
       let finished = false;
       try {
         const peerKey = await tunnelTo(node, agent);

@@ -1,17 +1,27 @@
 // Turning what the user typed into an address to send to.
 import { createSocket } from 'node:dgram';
 import type { Endpoint } from '../net/endpoint.js';
-import { ResolveError, resolveEndpoint as resolveNet } from '../net/resolve.js';
+import { ResolveError, resolveEndpoint as resolveNet, resolveEndpointFamilies as resolveNetFamilies } from '../net/resolve.js';
 import { CommandFailed } from './errors.js';
 
-/** "host[:port]" to a literal endpoint; a name that does not resolve fails the command. */
-export async function resolveEndpoint(text: string, defaultPort: number): Promise<Endpoint> {
+/** A name that does not resolve fails the command with the resolver's message. */
+async function orFail<T>(resolving: Promise<T>): Promise<T> {
   try {
-    return await resolveNet(text, defaultPort);
+    return await resolving;
   } catch (err) {
     if (err instanceof ResolveError) throw new CommandFailed(err.message);
     throw err;
   }
+}
+
+/** "host[:port]" to a literal endpoint. */
+export function resolveEndpoint(text: string, defaultPort: number): Promise<Endpoint> {
+  return orFail(resolveNet(text, defaultPort));
+}
+
+/** "host[:port]" to one literal endpoint per IP family the name has. */
+export function resolveEndpointFamilies(text: string, defaultPort: number): Promise<Endpoint[]> {
+  return orFail(resolveNetFamilies(text, defaultPort));
 }
 
 /**

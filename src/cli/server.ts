@@ -1,28 +1,33 @@
 // `traverse server`: the coordination server, relay and (optionally) embedded STUN server.
 import type { Command } from 'commander';
-import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
 import { formatEndpoint, type HostPort } from '../net/endpoint.js';
+import { hasIPv6 } from '../net/interfaces.js';
 import { createMetrics } from '../server/metrics.js';
 import { PROTOCOL_PATH } from '../coordination/protocol.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, ListenError, startCoordinatorServer } from '../server/server.js';
 import { startEmbeddedStun, type RunningStunServer } from '../server/stun-embed.js';
-import { DATABASE_FILE } from '../server/store/sqlite.js';
+import { describeStore } from '../server/store/open.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { hostPortFlag, intOption } from './options.js';
-import { dataDir, openStore } from './data-dir.js';
+import { DATABASE_OPTION, dataDir, openStore, storeLocation } from './data-dir.js';
 import { onShutdown } from './shutdown.js';
 import { addLogOptions } from './log-options.js';
 import { summaryOf } from './command-list.js';
+import { addServerTlsOptions, reloadOnSighup, serverTls, tlsBannerLine, tlsHostName, trustProxyFlag, proxyWords, type TlsFlags } from './server-tls.js';
+import { trustFlag } from './ca-option.js';
+import { addReplicaOptions, replicationFrom, type ReplicaFlags } from './replica-options.js';
 
-export const DEFAULT_LISTEN = '0.0.0.0:8080';
+/** All interfaces, IPv6 and IPv4 (a dual-stack listener); 0.0.0.0:8080 where IPv6 is off. */
+export const DEFAULT_LISTEN = '[::]:8080';
 /** The embedded STUN server's default UDP port; on by default so one process is a whole deployment. */
 export const DEFAULT_STUN_PORT = 3478;
 
-interface ServerFlags {
+interface ServerFlags extends TlsFlags, ReplicaFlags {
   listen: string;
   data?: string;
+  database?: string;
   stun?: string[];
   stunListen?: string;
   blockDirect?: boolean;
@@ -38,6 +43,7 @@ export function registerServer(program: Command): void {
     .description(summaryOf('server'))
     .option('--listen <host:port>', 'HTTP/WebSocket address to listen on', DEFAULT_LISTEN)
     .option('--data <dir>', 'data folder holding traverse.db (env TRAVERSE_DATA; default ./traverse-data)')
+    .option(...DATABASE_OPTION)
     .option(
       '--stun <host:port>',
       'STUN server sent to peers (after the embedded one); repeatable; "disable" turns STUN off (default: only the embedded STUN server)',
@@ -62,12 +68,13 @@ export function registerServer(program: Command): void {
       intOption('--max-connections-per-address', 0, 1_000_000),
       DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     );
-  addLogOptions(cmd, 'info')
+  addServerTlsOptions(cmd);
+  addLogOptions(addReplicaOptions(cmd), 'info')
     .action(async (flags: ServerFlags) => runServer(flags));
 }
 
 async function runServer(flags: ServerFlags): Promise<void> {
-  const listen = toListen(hostPortFlag('--listen', flags.listen, 8080));
+  const listen = toListen(hostPortFlag('--listen', flags.listen === DEFAULT_LISTEN && !hasIPv6() ? '0.0.0.0:8080' : flags.listen, 8080));
   const stunDefaulted = flags.stunListen === undefined;
   const stunDisabled = flags.stunListen === 'disable' || (flags.stun ?? []).includes('disable');
   const stunListen = stunDisabled
@@ -81,9 +88,16 @@ async function runServer(flags: ServerFlags): Promise<void> {
   if (!Number.isFinite(pingSeconds) || pingSeconds < 0.1 || pingSeconds > 3600) {
     throw new UsageError(`--ping-interval "${flags.pingInterval}" must be a number of seconds from 0.1 to 3600`);
   }
-  const dir = dataDir(flags.data);
+  const location = storeLocation(flags);
+  const replicationBase = replicationFrom(flags, location.url);
+  // Other replicas' https:// mesh URLs are checked against --ca too (a private CA for the mesh).
+  const replication = replicationBase && flags.ca !== undefined ? { ...replicationBase, trust: trustFlag(flags.ca) } : replicationBase;
   const log = createLogger('server');
-  const store = await openStore(dir, false);
+  const trustProxy = trustProxyFlag(flags);
+  // ACME certificates live in a data folder even when the store is PostgreSQL (--data and
+  // --database exclude each other, so that is TRAVERSE_DATA or ./traverse-data then).
+  const tls = serverTls(flags, location.dir ?? dataDir(undefined), log);
+  const store = await openStore(location, false, (err) => log.warn({ err: err.message }, 'a database connection failed; the next query reconnects'));
   const metrics = createMetrics();
 
   let stunServer: RunningStunServer | undefined;
@@ -118,7 +132,12 @@ async function runServer(flags: ServerFlags): Promise<void> {
       maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
       logger: log,
       metrics,
+      // Servers sharing a PostgreSQL database tell their connection records apart by this.
+      replica: location.url !== undefined ? `${hostname()}/${formatEndpoint(listen.host, listen.port)}` : '',
       ...(metricsListen ? { metricsListen } : {}),
+      ...(tls ? { tls: tls.kind === 'files' ? tls.holder : tls.acme } : {}),
+      trustProxy,
+      ...(replication ? { replication } : {}),
     });
   } catch (err) {
     await stunServer?.close();
@@ -131,32 +150,55 @@ async function runServer(flags: ServerFlags): Promise<void> {
     throw new CommandFailed(`cannot start the server: ${message(err)}`);
   }
 
+  // ACME: the listener is up, so the CA can check the TLS-ALPN-01 challenge; the first
+  // certificate is needed before peers can connect.
+  let served = tls?.kind === 'files' ? tls.holder.current : null;
+  if (tls?.kind === 'acme') {
+    try {
+      served = await tls.acme.start();
+    } catch (err) {
+      await server.close();
+      await stunServer?.close();
+      await store.close();
+      throw new CommandFailed(message(err));
+    }
+  }
   const identities = await store.listIdentities();
-  const shownData = flags.data ?? process.env.TRAVERSE_DATA ?? 'traverse-data';
+  const shownData = location.url !== undefined ? `--database ${describeStore(location)}` : `--data ${flags.data ?? process.env.TRAVERSE_DATA ?? 'traverse-data'}`;
   // On a wildcard address, show a name peers can use rather than 0.0.0.0.
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
-  const base = `http://${formatEndpoint(wildcard ? hostname() : listen.host, server.port)}`;
+  const shownHost = (served ? tlsHostName(served) : undefined) ?? (wildcard ? hostname() : listen.host);
+  const base = `${tls ? 'https' : 'http'}://${formatEndpoint(shownHost, server.port)}`;
   const lines = [
     `traverse server listening on ${server.url}${wildcard ? ' (all interfaces)' : ''}`,
     `  coordination  ${base.replace('http', 'ws')}${PROTOCOL_PATH}`,
     `  API           ${base}/api/v1/peers, ${base}/api/v1/tunnels, ${base}/healthz`,
-    `  data          ${join(dir, DATABASE_FILE)} (${identities.length} identities)`,
+    `  data          ${describeStore(location)} (${identities.length} identities)`,
     `  STUN to peers ${stun.length === 0 && !stunServer ? 'disabled' : [...(stunListen && stunServer ? [`embedded on udp ${formatEndpoint(stunListen.host, stunServer.address.port)}`] : []), ...stun].join(', ')}`,
     `  direct paths  ${flags.blockDirect ? 'blocked (relay only)' : 'allowed'}`,
   ];
+  if (tls && served) lines.push(tlsBannerLine(tls, served));
+  if (trustProxy.length > 0) lines.push(`  proxies       ${proxyWords(trustProxy)}: their connections stand for the right-most X-Forwarded-For entry`);
+  if (server.replica) {
+    const others = server.replica.peers.size;
+    lines.push(`  replica       ${server.replica.id}, relay mesh at ${server.replica.meshUrl}; ${others} other replica${others === 1 ? '' : 's'} alive`);
+  }
   if (server.metricsUrl) lines.push(`  metrics       ${server.metricsUrl}`);
   if (identities.length === 0) {
     lines.push(
       'No identities yet. Create tokens for a workspace and a developer machine:',
-      `  traverse token create --data ${shownData} --agent my-workspace`,
-      `  traverse token create --data ${shownData} --client my-laptop --allow my-workspace`,
+      `  traverse token create ${shownData} --agent my-workspace`,
+      `  traverse token create ${shownData} --client my-laptop --allow my-workspace`,
     );
   } else {
-    lines.push(`Manage tokens with: traverse token list --data ${shownData}`);
+    lines.push(`Manage tokens with: traverse token list ${shownData}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 
+  const stopReload = tls ? reloadOnSighup(tls, log) : () => undefined;
   onShutdown(async () => {
+    stopReload();
+    if (tls?.kind === 'acme') tls.acme.stop();
     await server.close();
     await stunServer?.close();
     await store.close();

@@ -9,6 +9,7 @@ import { identityName } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { hostPortFlag, serverFlag } from './options.js';
 import { addPeerOptions, type PeerFlags } from './peer-options.js';
+import { trustFlag } from './ca-option.js';
 import { proxyCommandLine, selfCommand } from './self.js';
 import { summaryOf } from './command-list.js';
 
@@ -76,9 +77,11 @@ async function runSsh(agentArg: string, sshArgs: string[], flags: SshFlags): Pro
   for (const s of flags.stun ?? []) extra.push('--stun', s);
   if (flags.port !== undefined) extra.push('--port', String(flags.port));
   if (flags.keyFile) extra.push('--key-file', resolve(flags.keyFile));
+  if (flags.ca) extra.push('--ca', resolve(trustFlag(flags.ca).caFile ?? flags.ca));
   if (flags.disableDirect) extra.push('--disable-direct');
   if (flags.tcpLane === false) extra.push('--no-tcp-lane');
   if (flags.relayLane === false) extra.push('--no-relay-lane');
+  if (flags.portMapping === false) extra.push('--no-port-mapping');
 
   const alias = sshHostAlias(agent);
   const args = [

@@ -6,6 +6,9 @@ import { identitiesResponse, peersResponse, tunnelsResponse, type IdentityView, 
 import type { Path } from '../coordination/protocol.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { serverFlag } from './options.js';
+import { addCaOption, trustFlag } from './ca-option.js';
+import { getJson, HttpGetError, type GetResult } from '../net/http-get.js';
+import type { Trust } from '../net/tls-trust.js';
 import { addTokenOptions } from './token-source.js';
 import { summaryOf } from './command-list.js';
 
@@ -13,13 +16,15 @@ interface StatusFlags {
   server?: string;
   token?: string;
   json?: boolean;
+  ca?: string;
 }
 
 export function registerStatus(program: Command): void {
   const cmd = program
     .command('status')
     .description(summaryOf('status'))
-    .option('--server <url>', 'the server, e.g. http://coord.example:8080 (env TRAVERSE_SERVER)');
+    .option('--server <url>', 'the server, e.g. https://coord.example:8080 (env TRAVERSE_SERVER)');
+  addCaOption(cmd);
   addTokenOptions(cmd, { stdin: true, help: 'a bearer token (env TRAVERSE_TOKEN); an admin token sees all' })
     .option('--json', 'print JSON')
     .action(async (flags: StatusFlags) => status(flags));
@@ -31,11 +36,13 @@ async function status(flags: StatusFlags): Promise<void> {
   if (!server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!token) throw new UsageError('no token: pass --token or set TRAVERSE_TOKEN');
   const base = serverFlag(server);
-  const peers = parse(peersResponse, await get(base, '/api/v1/peers', token), '/api/v1/peers');
-  const tunnels = parse(tunnelsResponse, await get(base, '/api/v1/tunnels', token), '/api/v1/tunnels');
+  const trust = trustFlag(flags.ca);
+  const get = (path: string, absent?: readonly number[]): Promise<unknown> => getView(base, path, token, trust, absent);
+  const peers = parse(peersResponse, await get('/api/v1/peers'), '/api/v1/peers');
+  const tunnels = parse(tunnelsResponse, await get('/api/v1/tunnels'), '/api/v1/tunnels');
   // Only an admin token may read every identity; for any other the server answers 403 (and a
   // server older than the view, 404): then the output is what it always was.
-  const everyone = await get(base, '/api/v1/identities', token, [403, 404]);
+  const everyone = await get('/api/v1/identities', [403, 404]);
   const identities = everyone === undefined ? undefined : parse(identitiesResponse, everyone, '/api/v1/identities').identities;
   if (flags.json) {
     process.stdout.write(JSON.stringify({ ...peers, ...tunnels, ...(identities ? { identities } : {}) }, null, 2) + '\n');
@@ -94,19 +101,16 @@ function path(p: Path | null): string {
 }
 
 /** The JSON body of a GET; undefined when the status is one of `absent` (a view this token may not read). */
-async function get(base: URL, path: string, token: string, absent: readonly number[] = []): Promise<unknown> {
-  let res: Response;
+async function getView(base: URL, path: string, token: string, trust: Trust, absent: readonly number[] = []): Promise<unknown> {
+  let res: GetResult;
   try {
-    res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+    res = await getJson(new URL(path, base), token, { timeoutMs: 10_000, trust });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new CommandFailed(`cannot reach ${base.origin} (${cause}); is the server running? check --server`);
+    if (!(err instanceof HttpGetError)) throw err;
+    throw new CommandFailed(`cannot reach ${base.origin} (${err.reason})${err.tls ? '' : '; is the server running? check --server'}`);
   }
   if (res.status === 401) throw new CommandFailed('the server refused the token; check --token or TRAVERSE_TOKEN');
-  if (absent.includes(res.status)) {
-    await res.body?.cancel();
-    return undefined;
-  }
-  if (!res.ok) throw new CommandFailed(`${base.origin}${path} answered HTTP ${res.status}`);
-  return res.json();
+  if (absent.includes(res.status)) return undefined;
+  if (res.status < 200 || res.status > 299) throw new CommandFailed(`${base.origin}${path} answered HTTP ${res.status}`);
+  return res.body;
 }

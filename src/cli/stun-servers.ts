@@ -3,7 +3,7 @@
 import type { Endpoint } from '../net/endpoint.js';
 import { DEFAULT_PORT } from '../stun/constants.js';
 import { UsageError } from './errors.js';
-import { resolveEndpoint } from './resolve.js';
+import { resolveEndpointFamilies } from './resolve.js';
 
 export type StunServerList = { readonly disabled: true } | { readonly disabled: false; readonly servers: readonly string[] };
 
@@ -17,6 +17,7 @@ export function stunServerList(flags: readonly string[] | undefined, env = proce
   return { disabled: false, servers: values };
 }
 
+/** Each server's addresses: a host name with both A and AAAA records is probed over both families. */
 export async function resolveStunServers(list: readonly string[]): Promise<Endpoint[]> {
-  return Promise.all(list.map((s) => resolveEndpoint(s, DEFAULT_PORT)));
+  return (await Promise.all(list.map((s) => resolveEndpointFamilies(s, DEFAULT_PORT)))).flat();
 }

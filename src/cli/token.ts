@@ -6,12 +6,13 @@ import { identityName } from '../coordination/protocol.js';
 import type { IdentityKind, IdentityListing } from '../server/store/store.js';
 import { generateToken, hashToken } from '../server/tokens.js';
 import { CommandFailed, UsageError } from './errors.js';
-import { dataDir, openStore } from './data-dir.js';
+import { DATABASE_OPTION, openStore, storeLocation, type StoreFlags } from './data-dir.js';
 import { storeExists } from '../server/store/open.js';
 import { summaryOf } from './command-list.js';
 
 export interface WhoFlags {
   data?: string;
+  database?: string;
   agent?: string;
   client?: string;
   admin?: string;
@@ -38,6 +39,7 @@ export function registerToken(program: Command): void {
     .command('create')
     .description('create an identity if needed and a new token for it; the token is the last line of output')
     .option(...data)
+    .option(...DATABASE_OPTION)
     .option('--agent <name>', 'a workspace that clients connect to')
     .option('--client <name>', 'a developer machine that opens tunnels to agents')
     .option('--admin <name>', 'an operator identity for the HTTP API (sees every peer, reads /metrics)')
@@ -50,13 +52,15 @@ export function registerToken(program: Command): void {
     .command('list')
     .description('list identities, their access rules and tokens (never the secrets)')
     .option(...data)
+    .option(...DATABASE_OPTION)
     .option('--json', 'print JSON')
-    .action(async (flags: { data?: string; json?: boolean }) => list(flags));
+    .action(async (flags: StoreFlags & { json?: boolean }) => list(flags));
 
   token
     .command('revoke')
     .description('revoke one token (--id) or every token of an identity; a running server closes their connections at once')
     .option(...data)
+    .option(...DATABASE_OPTION)
     .option('--id <token-id>', 'the token id that token list shows (8 hex characters)')
     .option('--agent <name>', 'the agent to revoke')
     .option('--client <name>', 'the client to revoke')
@@ -67,6 +71,7 @@ export function registerToken(program: Command): void {
     .command('rotate')
     .description("create a new token for an identity and revoke its old ones at once; the token is the last line of output")
     .option(...data)
+    .option(...DATABASE_OPTION)
     .option('--agent <name>', 'the agent whose token to rotate')
     .option('--client <name>', 'the client whose token to rotate')
     .option('--admin <name>', 'the admin whose token to rotate')
@@ -91,14 +96,14 @@ async function create(flags: CreateFlags): Promise<void> {
   const allow = parseAllow(flags.allow);
   if (allow.length > 0 && kind !== 'client') throw new UsageError('--allow applies to --client only');
   const expiresIn = parseExpires(flags.expires);
-  const dir = dataDir(flags.data);
-  const fresh = !storeExists({ dir });
-  const store = await openStore(dir, false);
+  const location = storeLocation(flags);
+  const fresh = !storeExists(location);
+  const store = await openStore(location, false);
   // Run from another folder, `token create` would quietly start a second, empty database that
   // no server reads: say so, and where.
   if (fresh) {
     process.stderr.write(
-      `traverse: note: no database was in ${dir}, so a new one was created there; the server must run with the same --data (or TRAVERSE_DATA)\n`,
+      `traverse: note: no database was in ${location.dir}, so a new one was created there; the server must run with the same --data (or TRAVERSE_DATA)\n`,
     );
   }
   try {
@@ -139,8 +144,8 @@ function parseExpires(text: string | undefined): number | null {
   }
 }
 
-async function list(flags: { data?: string; json?: boolean }): Promise<void> {
-  const store = await openStore(dataDir(flags.data), true);
+async function list(flags: StoreFlags & { json?: boolean }): Promise<void> {
+  const store = await openStore(storeLocation(flags), true);
   try {
     const identities = await store.listIdentities();
     if (flags.json) {
@@ -174,13 +179,13 @@ async function revoke(flags: RevokeFlags): Promise<void> {
     if (flags.agent !== undefined || flags.client !== undefined || flags.admin !== undefined) {
       throw new UsageError('give either --id TOKEN_ID or --agent/--client/--admin NAME, not both');
     }
-    return revokeById(flags.id, flags.data);
+    return revokeById(flags.id, flags);
   }
   if (flags.agent === undefined && flags.client === undefined && flags.admin === undefined) {
     throw new UsageError('name what to revoke: --id TOKEN_ID (one token), or --agent NAME, --client NAME or --admin NAME (all of its tokens)');
   }
   const { kind, name } = who(flags);
-  const store = await openStore(dataDir(flags.data), true);
+  const store = await openStore(storeLocation(flags), true);
   try {
     if (!(await store.findIdentity(kind, name))) {
       throw new CommandFailed(`no ${kind} named "${name}"; see traverse token list`);
@@ -197,9 +202,9 @@ async function revoke(flags: RevokeFlags): Promise<void> {
 /** Token ids are the first characters of the hex hash: 8 in listings; 4 to 64 are accepted. */
 const TOKEN_ID = /^[0-9a-f]{4,64}$/i;
 
-async function revokeById(id: string, data: string | undefined): Promise<void> {
+async function revokeById(id: string, flags: StoreFlags): Promise<void> {
   if (!TOKEN_ID.test(id)) throw new UsageError(`--id "${id}": a token id is the 8 hex characters token list shows, e.g. 7b0b63a0`);
-  const store = await openStore(dataDir(data), true);
+  const store = await openStore(storeLocation(flags), true);
   try {
     const found = await store.tokensById(id);
     if (found.length === 0) throw new CommandFailed(`no token with id ${id}; see traverse token list`);
@@ -222,7 +227,7 @@ async function revokeById(id: string, data: string | undefined): Promise<void> {
 async function rotate(flags: CreateFlags): Promise<void> {
   const { kind, name } = who(flags);
   const expiresIn = parseExpires(flags.expires);
-  const store = await openStore(dataDir(flags.data), true);
+  const store = await openStore(storeLocation(flags), true);
   try {
     const identity = await store.findIdentity(kind, name);
     if (!identity) throw new CommandFailed(`no ${kind} named "${name}"; create it with traverse token create --${kind} ${name}`);

@@ -96,6 +96,8 @@ export const netcheckSummary = z.object({
   globalV4: endpointText.nullable().optional(),
   globalV6: endpointText.nullable().optional(),
   preferredStun: z.string().max(128).nullable().optional(),
+  /** Whether the peer holds a trusted port mapping (absent: port mapping off or not looked at). */
+  portMapped: z.boolean().optional(),
 });
 export type NetcheckSummary = z.infer<typeof netcheckSummary>;
 

@@ -19,27 +19,34 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { StunClient, type StunTarget } from '../stun/client.js';
 import { looksLikeStun } from '../stun/message.js';
-import { Netchecker, type NetcheckReport } from '../netcheck/index.js';
+import { Netchecker, type NetcheckReport, type NetcheckSocket } from '../netcheck/index.js';
 import { DiscoSealer, looksLikeDisco, type DiscoMessage } from '../disco/index.js';
 import type { NodeKey } from '../identity/node-key.js';
-import { formatEndpoint, splitEndpoint } from '../net/endpoint.js';
+import { canonicalEndpoint, formatEndpoint, splitEndpoint } from '../net/endpoint.js';
 import { PeerPaths, type PeerPathsOptions } from './peer-paths.js';
 import { RELAY, samePath, type Path } from '../net/path.js';
 import { Candidates } from './candidates.js';
+import { bindNodeSocket, reachableStunServers, socketFamilies } from './dual-stack.js';
 import { RelayShim, type RelayTransport } from './relay-shim.js';
 import { PortPredictor, type PortPredictionPlan } from './port-prediction.js';
 import { ProbeBudget, type ProbeLimits } from './probe-budget.js';
 import { aimBirthday, aimCallMeMaybe, aimPredictionTargets, mayAim, normalizeIp } from './probe-aim.js';
+import { PortMapKeeper, type PortMapKeeperOptions } from '../portmap/keeper.js';
+import type { PortMapFindings } from '../portmap/survey.js';
 
 export interface MagicSockOptions {
   readonly key: NodeKey;
   readonly relay: RelayTransport;
   /** Local UDP port (0: any). */
   readonly port?: number;
+  /** Default: "::", dual-stack (IPv4 and IPv6 on one socket), or 0.0.0.0 where IPv6 is off. */
   readonly bindAddress?: string;
   /** False for relay-only operation (--disable-direct, or the server's --block-direct). */
   readonly directAllowed?: boolean;
-  /** The addresses to offer as local candidates; the machine's IPv4 interfaces by default. */
+  /**
+   * The addresses to offer as local candidates: by default the machine's IPv4 interfaces and its
+   * global and unique-local IPv6 ones (those the socket's families carry).
+   */
   readonly localAddresses?: () => readonly string[];
   readonly logger?: Logger;
   /** Overrides for the path timers (tests). */
@@ -50,6 +57,11 @@ export interface MagicSockOptions {
   readonly now?: () => number;
   /** Overrides for the probe budget (tests). */
   readonly budget?: ProbeLimits;
+  /**
+   * Ask the default gateway to map the socket's port (PCP, NAT-PMP, UPnP IGD), with these
+   * overrides (tests: the gateway and its ports); off when absent or false.
+   */
+  readonly portMapping?: Omit<PortMapKeeperOptions, 'internalPort' | 'onChange' | 'logger'> | false;
 }
 
 /** What the coordinator told us about a peer key besides its endpoints. */
@@ -115,6 +127,11 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   private readonly now: () => number;
   /** Direct disco packets not sent: aimed where nobody vouched, or over budget. */
   private droppedProbes = 0;
+  /** Keeps a port mapping on the gateway, when port mapping is on. */
+  private readonly portMapper: PortMapKeeper | null;
+  private portMapperClosed: Promise<void> = Promise.resolve();
+  /** The IP families the node's socket carries (both on a dual-stack socket). */
+  readonly families: readonly (4 | 6)[];
 
   private constructor(
     udx: UDX,
@@ -150,9 +167,28 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     );
     this.stun = new StunClient({ send: (b, p, a) => this.sendRaw(b, p, a) });
     const port = this.port;
-    this.netchecker = new Netchecker({
-      v4: { stun: this.stun, send: (b, p, a) => this.sendRaw(b, p, a), local: () => ({ address: '0.0.0.0', port }) },
-    });
+    this.families = socketFamilies(socket.address().host);
+    this.portMapper = options.portMapping
+      ? new PortMapKeeper({
+          ...options.portMapping,
+          internalPort: port,
+          logger: this.log,
+          onChange: (m) => {
+            // Published at once: a mapping usually comes before any STUN answer.
+            this.candidates.setMapped(m ? { address: m.externalAddress, port: m.externalPort } : null);
+            this.recomputeEndpoints();
+          },
+        })
+      : null;
+    // One socket serves both families: netcheck sees it as the IPv4 socket and the IPv6 one.
+    const netSock = (address: string): NetcheckSocket => ({ stun: this.stun, send: (b, p, a) => this.sendRaw(b, p, a), local: () => ({ address, port }) });
+    this.netchecker = new Netchecker(
+      {
+        ...(this.families.includes(4) ? { v4: netSock('0.0.0.0') } : {}),
+        ...(this.families.includes(6) ? { v6: netSock('::') } : {}),
+      },
+      this.portMapper ? { portMapping: () => this.portMappingFindings() } : {},
+    );
     socket.on('message', (msg, from) => this.onDatagram(msg, from));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     this.timer = setInterval(() => this.tick(), options.tickMs ?? 25);
@@ -160,12 +196,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
 
   static async open(options: MagicSockOptions): Promise<MagicSock> {
     const udx = new UDX();
-    const socket = udx.createSocket();
-    try {
-      socket.bind(options.port ?? 0, options.bindAddress ?? '0.0.0.0');
-    } catch (err) {
-      throw new Error(`cannot bind UDP port ${options.port ?? 0}: ${(err as Error).message}`);
-    }
+    const socket = bindNodeSocket(udx, options.port ?? 0, options.bindAddress);
     // Bulk streams want more than the default socket buffers; failure here is not fatal.
     try {
       socket.setRecvBufferSize(4 << 20);
@@ -205,7 +236,11 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
    * Emits 'endpoints' if it changed. Returns the list.
    */
   async refreshEndpoints(timeoutMs = 1500): Promise<string[]> {
-    if (this.directAllowed && this.stunServers.length > 0) await this.candidates.learnReflexive(this.stun, this.stunServers, timeoutMs);
+    // The mapped candidate goes first: wait for the gateway too, at most its probe budget.
+    const mapping = this.portMapper?.settled();
+    const servers = reachableStunServers(this.stunServers, this.families, this.candidates.localFamilies());
+    if (this.directAllowed && servers.length > 0) await this.candidates.learnReflexive(this.stun, servers, timeoutMs);
+    await mapping;
     return this.recomputeEndpoints();
   }
 
@@ -214,8 +249,40 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     return this.netchecker.run(this.stunServers, { timeoutMs });
   }
 
+  /** What the port-mapping keeper found (after its first attempt), for netcheck. */
+  private async portMappingFindings(): Promise<PortMapFindings> {
+    const keeper = this.portMapper!;
+    await keeper.ready;
+    const { gateway } = keeper.lastProbe;
+    // Every protocol's answer, not just the preferred one the keeper stopped at.
+    const probe = keeper.lastProbe.probe ? await keeper.lastProbe.probe.complete : null;
+    const none = { available: false as const, reason: gateway ? 'no answer' : 'no default gateway' };
+    const mapping = keeper.mapping;
+    const withAddress = <T extends PortMapFindings['pcp']>(k: 'pcp' | 'natpmp' | 'upnp', st: T): PortMapFindings['pcp'] =>
+      st.available && mapping?.protocol === k ? { available: true, externalAddress: mapping.externalAddress } : st;
+    return {
+      gateway,
+      pcp: withAddress('pcp', probe?.pcp ?? none),
+      natpmp: withAddress('natpmp', probe?.natpmp ?? none),
+      upnp: withAddress('upnp', probe?.upnp ?? none),
+      mapping,
+    };
+  }
+
+  /** Whether our mapped candidate is trusted (null: no mapping or nothing to compare it with), for logs and tests. */
+  get portMappingTrust(): { trusted: boolean | null; reason: string | null } {
+    return this.candidates.mappedTrust();
+  }
+
+  /** Resolves once a clean close has deleted the port mapping (or there was none). */
+  get whenPortMappingClosed(): Promise<void> {
+    return this.portMapperClosed;
+  }
+
   /** A peer the coordinator vouched for, with its published endpoints, identity and seen-from IP. */
-  upsertPeer(key: string, endpoints: readonly string[], vouch: PeerVouch = {}): void {
+  upsertPeer(key: string, published: readonly string[], vouch: PeerVouch = {}): void {
+    // Packets arrive from canonical IPv6 text; a peer's own spelling of its address must match it.
+    const endpoints = published.map(canonicalEndpoint);
     let peer = this.peers.get(key);
     const now = this.now();
     const vouchedIp = normalizeIp(vouch.vouchedIp);
@@ -336,6 +403,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
 
   /** Forgets every path (the network changed): mappings may be gone; punch again. */
   networkChanged(): void {
+    this.portMapper?.networkChanged();
     const now = this.now();
     for (const p of this.peers.values()) {
       p.paths.reset(now);
@@ -355,6 +423,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     for (const p of this.peers.values()) p.shim?.close();
     this.predictor.close();
     this.stun.close();
+    // A clean close deletes our mapping on the router (bounded; it would expire anyway).
+    if (this.portMapper) this.portMapperClosed = this.portMapper.close();
     // Streams still ending would hold their socket (and the process) until the peer acknowledges,
     // up to UDX's timeout: a node that is closing abandons them.
     for (const st of [...this.socket.streams]) st.destroy();
@@ -369,7 +439,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
   // ------------------------------------------------------------------------------------------
 
   private recomputeEndpoints(): string[] {
-    const list = this.directAllowed ? this.candidates.list(this.port) : [];
+    const list = this.directAllowed ? this.candidates.list(this.port, this.families) : [];
     if (list.join(',') !== this.published.join(',')) {
       this.published = list;
       this.emit('endpoints', list);

@@ -13,6 +13,7 @@
 import { RELAY, type Path } from '../net/path.js';
 import { splitEndpoint } from '../net/endpoint.js';
 import { isPrivateAddress } from '../net/ip.js';
+import { choosePath, DEFAULT_CHOICE_RULES, type ChoiceRules } from './path-choice.js';
 
 export interface PeerPathsOptions {
   /** False for relay-only operation: no direct probes at all. */
@@ -24,6 +25,8 @@ export interface PeerPathsOptions {
   readonly burstOffsetsMs?: readonly number[];
   /** At most this many candidates are kept (the coordinator sends at most 32; observed ones add a few). */
   readonly maxCandidates?: number;
+  /** Overrides for the path-choice hysteresis (tests). */
+  readonly choice?: Partial<ChoiceRules>;
 }
 
 type CandidateSource = 'node' | 'call-me-maybe' | 'observed';
@@ -54,6 +57,9 @@ export class PeerPaths {
   private readonly candidates = new Map<string, Candidate>();
   private readonly pending = new Map<string, PendingPing>();
   private best: Candidate | null = null;
+  /** When `best` last changed to another endpoint (null: none chosen since the last loss). */
+  private switchedAt: number | null = null;
+  private readonly rules: ChoiceRules;
   private burstStart: number | null = null;
   private burstIndex = 0;
   private lastRound: number | null = null;
@@ -74,6 +80,7 @@ export class PeerPaths {
     this.fullRoundMs = options.fullRoundMs ?? 25_000;
     this.burst = options.burstOffsetsMs ?? [0, 100, 200, 400, 800, 1600, 3200];
     this.maxCandidates = options.maxCandidates ?? 40;
+    this.rules = { ...DEFAULT_CHOICE_RULES, ...options.choice };
   }
 
   /** Turns direct paths on or off (the server's --block-direct may change on a reconnect). */
@@ -231,29 +238,12 @@ export class PeerPaths {
     return true;
   }
 
-  /** Picks the best trusted endpoint: LAN before public, then lowest latency, with stickiness. */
+  /** Picks the best trusted endpoint (path-choice.ts: LAN first, then round trip, with hysteresis). */
   private choose(now: number): void {
     const trusted = [...this.candidates.values()].filter((c) => c.lastPongAt !== null && now - c.lastPongAt <= this.trustMs);
-    if (trusted.length === 0) {
-      this.best = null;
-      return;
-    }
-    trusted.sort((a, b) => Number(b.private) - Number(a.private) || (a.latencyMs ?? Infinity) - (b.latencyMs ?? Infinity));
-    const top = trusted[0]!;
-    const cur = this.best && trusted.includes(this.best) ? this.best : null;
-    if (!cur) {
-      this.best = top;
-      return;
-    }
-    // Switch only for a better class of path or a clearly lower latency, to avoid flapping.
-    if (top.private && !cur.private) this.best = top;
-    else if (top.private === cur.private) {
-      // Clearly lower latency: 20% less and at least 2 ms less. Streams move with the path, so
-      // a switch for a few tenths of a millisecond of jitter costs more than it gains.
-      const t = top.latencyMs ?? Infinity;
-      const c = cur.latencyMs ?? Infinity;
-      if (t < 0.8 * c && c - t >= 2) this.best = top;
-    }
+    const next = choosePath(this.best, trusted, now, this.switchedAt, this.rules);
+    if (next !== this.best) this.switchedAt = next === null ? null : now;
+    this.best = next;
   }
 
   private expire(now: number, force = false): void {

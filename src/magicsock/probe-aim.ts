@@ -9,7 +9,7 @@
 //
 // Never an unspecified, broadcast or multicast address, nor port 0, whoever names it. Pure.
 import { splitEndpoint } from '../net/endpoint.js';
-import { ipFamily } from '../net/ip.js';
+import { ipFamily, unmapIPv4 } from '../net/ip.js';
 import { isUnicastAddress } from '../net/unicast.js';
 
 /** A set of endpoints, as far as aiming needs one (a Set, or the keys of a Map). */
@@ -32,8 +32,7 @@ export function normalizeIp(ip: string | null | undefined): string | null {
   if (!ip) return null;
   let a = ip.trim().toLowerCase();
   if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
-  if (mapped) a = mapped[1]!;
+  a = unmapIPv4(a);
   return ipFamily(a) === 0 ? null : a;
 }
 

@@ -1,5 +1,6 @@
 // Endpoint notation shared by every layer: "203.0.113.7:3478", "[2001:db8::1]:3478".
 import { isIP } from 'node:net';
+import { formatIPv6, writeIPv6 } from './ip.js';
 
 export interface Endpoint {
   /** A literal IPv4 or IPv6 address (never a host name). */
@@ -80,4 +81,16 @@ export function parseEndpoint(text: string, defaultPort?: number): Endpoint {
   const fam = isIP(hp.host);
   if (fam === 0) throw new EndpointError(`"${hp.host}" is not an IP address`);
   return { address: hp.host, port: hp.port, family: fam as 4 | 6 };
+}
+
+/**
+ * An endpoint in the one text form the socket reports sources in (IPv6 per RFC 5952: lowercase,
+ * zeros compressed), so "[2001:DB8:0::1]:4000" and "[2001:db8::1]:4000" are one endpoint; text
+ * that is not an endpoint is returned as it is.
+ */
+export function canonicalEndpoint(text: string): string {
+  const ep = splitEndpoint(text);
+  if (!ep || isIP(ep.address) !== 6) return text;
+  const b = new Uint8Array(16);
+  return writeIPv6(ep.address, b, 0) ? formatEndpoint(formatIPv6(b, 0), ep.port) : text;
 }

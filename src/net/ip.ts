@@ -115,3 +115,22 @@ export function isPrivateAddress(address: string): boolean {
   const [x, y] = address.split('.').map(Number) as [number, number];
   return x === 10 || (x === 172 && y >= 16 && y <= 31) || (x === 192 && y === 168) || (x === 100 && y >= 64 && y <= 127) || (x === 169 && y === 254);
 }
+
+/**
+ * Whether an IPv6 address can be a candidate a peer dials: global unicast (2000::/3) or
+ * unique-local (fc00::/7). Not link-local (fe80::/10, meaningless without its zone on the peer's
+ * side), nor anything else outside those two blocks: loopback, unspecified, IPv4-mapped (those
+ * are IPv4 candidates already), multicast.
+ */
+export function isCandidateIPv6(address: string): boolean {
+  const b = new Uint8Array(16);
+  if (address.includes('%') || !writeIPv6(address, b, 0)) return false;
+  const first = b[0]!;
+  return (first & 0xe0) === 0x20 || (first & 0xfe) === 0xfc;
+}
+
+/** "::ffff:192.0.2.1" (an IPv4 peer as a dual-stack socket shows it) is 192.0.2.1; anything else is itself. */
+export function unmapIPv4(address: string): string {
+  const m = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  return m ? m[1]! : address;
+}

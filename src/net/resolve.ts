@@ -19,3 +19,26 @@ export async function resolveEndpoint(text: string, defaultPort: number): Promis
     throw new ResolveError(`cannot resolve "${hp.host}": check the name, or give an IP address`);
   }
 }
+
+/**
+ * "host[:port]" to one literal endpoint per IP family the name has (IPv4 first, then IPv6), so a
+ * STUN server named once is probed over both families. A literal is itself.
+ */
+export async function resolveEndpointFamilies(text: string, defaultPort: number): Promise<Endpoint[]> {
+  const hp = parseHostPort(text, defaultPort);
+  const fam = isIP(hp.host);
+  if (fam !== 0) return [{ address: hp.host, port: hp.port, family: fam as 4 | 6 }];
+  let all: { address: string; family: number }[];
+  try {
+    all = await lookup(hp.host, { all: true });
+  } catch {
+    throw new ResolveError(`cannot resolve "${hp.host}": check the name, or give an IP address`);
+  }
+  const out: Endpoint[] = [];
+  for (const f of [4, 6] as const) {
+    const a = all.find((x) => x.family === f);
+    if (a) out.push({ address: a.address, port: hp.port, family: f });
+  }
+  if (out.length === 0) throw new ResolveError(`"${hp.host}" has no IPv4 or IPv6 address`);
+  return out;
+}

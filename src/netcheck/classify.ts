@@ -25,12 +25,16 @@ export function classifyFiltering(fromOtherIpAndPort: boolean | null, fromOtherP
   return fromOtherPort ? 'address-dependent' : 'address-and-port-dependent';
 }
 
-/** Whether servers at different IPs saw different mapped addresses; null if fewer than two IPs. */
+/** Whether servers at different IPs (of one family) saw different mapped addresses; null if fewer than two IPs of a family answered. */
 export function mappingVariesByDestIP(seen: readonly { serverIp: string; mapped: string }[]): boolean | null {
-  const byIp = new Map<string, string>();
-  for (const s of seen) if (!byIp.has(s.serverIp)) byIp.set(s.serverIp, s.mapped);
-  if (byIp.size < 2) return null;
-  return new Set(byIp.values()).size > 1;
+  // Within one family only: an IPv4 server and an IPv6 one always see different addresses.
+  let answer: boolean | null = null;
+  for (const v6 of [false, true]) {
+    const byIp = new Map<string, string>();
+    for (const s of seen) if (s.serverIp.includes(':') === v6 && !byIp.has(s.serverIp)) byIp.set(s.serverIp, s.mapped);
+    if (byIp.size >= 2) answer = answer === true || new Set(byIp.values()).size > 1;
+  }
+  return answer;
 }
 
 /**

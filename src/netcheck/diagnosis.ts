@@ -51,6 +51,8 @@ export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Dia
       ],
     };
   }
+  // Only IPv6 answered: the IPv4 NAT findings below would describe nothing.
+  if (!r.ipv4 && r.ipv6) return ipv6Only(r);
   const failed = r.servers.filter((s) => s.error !== null);
   if (failed.length > 0) {
     findings.push(`${failed.length} of ${r.servers.length} STUN server(s) did not answer: ${failed.map((s) => `${s.address} (${s.error})`).join(', ')}.`);
@@ -60,11 +62,15 @@ export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Dia
   }
 
   const hard = isHardMapping(r);
+  const pm = r.portMapping;
+  const mappedOk = pm?.mapping != null && pm.trusted !== false;
   if (hard) {
     findings.push(
       'Endpoint-dependent mapping ("hard NAT"): the public port changes with each destination, so peers cannot learn it from a STUN server. ' +
-        'A direct connection needs the other side to have an easy NAT (or none); otherwise traffic will be relayed. ' +
-        'To fix: forward a fixed UDP port to this machine on the router, or use a NAT with endpoint-independent mapping.',
+        (mappedOk
+          ? 'The port your router mapped for this machine (below) stands in for it.'
+          : 'A direct connection needs the other side to have an easy NAT (or none); otherwise traffic will be relayed. ' +
+            'To fix: forward a fixed UDP port to this machine on the router, or use a NAT with endpoint-independent mapping.'),
     );
   } else if (r.mapping === 'endpoint-independent') {
     findings.push('Endpoint-independent mapping ("easy NAT"): peers can reach this machine at the address the STUN server saw, once its filter lets them in.');
@@ -92,6 +98,20 @@ export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Dia
       break;
   }
 
+  if (pm?.mapping && mappedOk) {
+    findings.push(
+      `Your router opened a port (${pm.mapping.protocol.toUpperCase().replace('NATPMP', 'NAT-PMP').replace('UPNP', 'UPnP')}, ${pm.mapping.external}): ` +
+        'direct connections are possible even with peers behind hard NATs.',
+    );
+  } else if (pm?.mapping) {
+    findings.push(
+      `Your router mapped a port (${pm.mapping.external}), but it cannot be trusted: ${pm.untrustedReason}. ` +
+        'Peers are still offered it, last; connections rely on hole punching as if there were no mapping.',
+    );
+  } else if (pm && hard) {
+    findings.push('The router maps no port (PCP, NAT-PMP and UPnP IGD did not): turning one of them on would let peers behind hard NATs connect directly.');
+  }
+
   if (r.hairpinning === false) {
     findings.push(
       'No hairpinning: this NAT does not loop packets sent to its own public address back inside. Peers behind the same NAT ' +
@@ -102,11 +122,41 @@ export function diagnose(r: NetcheckReport, context: DiagnosisContext = {}): Dia
     findings.push('Hairpinning works: peers behind this same NAT can reach each other through its public address.');
   }
 
+  findings.push(...ipv6Findings(r));
+
   let verdict: string;
   if (r.behindNat === false) verdict = 'direct connections: likely';
+  else if (mappedOk) verdict = 'direct connections: likely (the router maps a port for this machine)';
+  else if (hard && r.filtering !== 'endpoint-independent' && r.ipv6) verdict = 'direct connections: likely with peers that have IPv6; over IPv4 only with peers behind easy NATs';
   else if (hard && r.filtering !== 'endpoint-independent') verdict = 'direct connections: only with peers behind easy NATs; otherwise relayed';
   else if (hard) verdict = 'direct connections: likely with most peers (inbound filtering is open)';
   else if (r.mapping === 'endpoint-independent') verdict = 'direct connections: likely';
   else verdict = 'direct connections: possible (NAT behaviour partly unknown)';
   return { verdict, findings };
+}
+
+const IPV6_WORKS = (addr: string | null): string =>
+  `IPv6 works here (${addr}): on IPv6 there is no NAT to cross, at most a stateful firewall that both sides open by sending to each other at once, ` +
+  'so peers that have IPv6 too can connect directly even where IPv4 cannot.';
+
+/** What the IPv6 probes say, next to the IPv4 findings. */
+function ipv6Findings(r: NetcheckReport): string[] {
+  if (r.ipv6) return [IPV6_WORKS(r.globalV6)];
+  const v6Servers = r.servers.filter((s) => s.address.startsWith('['));
+  if (v6Servers.length === 0) return [];
+  return [`No IPv6 STUN server answered (${v6Servers.map((s) => `${s.address}: ${s.error}`).join(', ')}): this network has no IPv6, or blocks it, so only IPv4 paths are possible.`];
+}
+
+/** A network where only IPv6 answered. */
+function ipv6Only(r: NetcheckReport): Diagnosis {
+  const v4Servers = r.servers.filter((s) => !s.address.startsWith('['));
+  return {
+    verdict: 'direct connections: likely with peers that have IPv6; peers with only IPv4 are reached through the relay',
+    findings: [
+      IPV6_WORKS(r.globalV6),
+      v4Servers.length > 0
+        ? `No IPv4 STUN server answered (${v4Servers.map((s) => s.address).join(', ')}): this machine has no IPv4 path out, so IPv4-only peers can be reached only through the relay.`
+        : 'No IPv4 STUN server was probed: whether IPv4 works here is unknown.',
+    ],
+  };
 }

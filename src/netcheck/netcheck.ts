@@ -15,6 +15,8 @@ import { formatEndpoint } from '../net/endpoint.js';
 import { interfaceAddresses } from '../net/interfaces.js';
 import { classifyFiltering, classifyMapping, mappingVariesByDestIP } from './classify.js';
 import type { NatBehaviour, NetcheckReport, ServerReport } from './report.js';
+import { judgeMapping, type PortMappingReport } from '../portmap/report.js';
+import type { PortMapFindings } from '../portmap/survey.js';
 
 export interface NetcheckSocket {
   /** A STUN client that the socket's owner feeds with this socket's datagrams. */
@@ -32,6 +34,8 @@ export interface NetcheckOptions {
   readonly onProgress?: (message: string) => void;
   /** The machine's interface addresses (to tell whether we are behind a NAT); os by default. */
   readonly localAddresses?: () => readonly string[];
+  /** What port mapping offers, looked at while STUN runs; none: the report's portMapping is null. */
+  readonly portMapping?: () => Promise<PortMapFindings>;
 }
 
 const fmt = (a: TransportAddress): string => formatEndpoint(a.address, a.port);
@@ -70,6 +74,7 @@ export class Netchecker {
 
     // 1. Every server at once; most of the budget, since blocked UDP shows up as silence here.
     progress(`probing ${servers.length} STUN server${servers.length === 1 ? '' : 's'}`);
+    const portMapping = this.options.portMapping?.().catch(() => null) ?? Promise.resolve(null);
     const firstPhase = Math.max(1, Math.round(budget * 0.6));
     const answers: Answer[] = await Promise.all(
       servers.map(async (target): Promise<Answer> => {
@@ -154,6 +159,7 @@ export class Netchecker {
       preferredServer: preferred ? formatEndpoint(preferred.target.address, preferred.target.port) : null,
       local: local ? formatEndpoint(local.address, local.port) : null,
       servers: servers_,
+      portMapping: portMappingReport(await portMapping, seen.map((x) => x.mapped.slice(0, x.mapped.lastIndexOf(':')))),
       durationMs: round(clock.now() - started),
     };
   }
@@ -178,6 +184,21 @@ export class Netchecker {
       timers.push(clock.setTimeout(() => finish(false), windowMs));
     });
   }
+}
+
+/** The findings with the mapping judged against the public addresses STUN saw. */
+function portMappingReport(f: PortMapFindings | null, stunIps: readonly string[]): PortMappingReport | null {
+  if (!f) return null;
+  const judged = f.mapping ? judgeMapping(f.mapping.externalAddress, [...new Set(stunIps)]) : { trusted: null, reason: null };
+  return {
+    gateway: f.gateway,
+    pcp: f.pcp,
+    natpmp: f.natpmp,
+    upnp: f.upnp,
+    mapping: f.mapping ? { protocol: f.mapping.protocol, external: formatEndpoint(f.mapping.externalAddress, f.mapping.externalPort), lifetimeS: f.mapping.lifetimeS } : null,
+    trusted: judged.trusted,
+    untrustedReason: judged.reason,
+  };
 }
 
 function sendQuietly(sock: NetcheckSocket, buf: Uint8Array, to: TransportAddress): void {

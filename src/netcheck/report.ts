@@ -1,5 +1,6 @@
 // What netcheck found out about the network a node's socket sits behind. Every field says what it
 // means and when it is unknown; `--json` prints this object as it is.
+import type { PortMappingReport } from '../portmap/report.js';
 
 /** RFC 4787 behaviour: how a NAT maps, or filters, by the remote endpoint. */
 export type NatBehaviour = 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent' | 'unknown';
@@ -51,6 +52,11 @@ export interface NetcheckReport {
   /** The socket's local address and port, as "ip:port", or null. */
   readonly local: string | null;
   readonly servers: readonly ServerReport[];
+  /**
+   * What the default gateway offers for mapping a port (PCP, NAT-PMP, UPnP IGD) and whether the
+   * mapping is trusted. Null when port mapping was not looked at (turned off, or not asked for).
+   */
+  readonly portMapping: PortMappingReport | null;
   /** How long the check took, in ms. */
   readonly durationMs: number;
 }

@@ -9,7 +9,8 @@ import { StreamOpenError, type AcceptDecision } from '../tunnel/streams.js';
 import type { StreamRequest as TunnelRequest } from '../tunnel/request.js';
 import { AllowListError, agentService } from './agent.js';
 import { appDuplex } from './app-stream.js';
-import { parseServerUrl } from './server-url.js';
+import { cleartextWarning, parseServerUrls } from './server-url.js';
+import { trustFromPem, type Trust } from '../net/tls-trust.js';
 import { PeerNode, type PeerNodeOptions, type PeerRecord } from './peer-node.js';
 
 /** What went wrong, for code to branch on; the message says it in words, with what to do. */
@@ -50,8 +51,11 @@ export interface Peer {
 
 /** Options both sides share. */
 export interface NodeOptions {
-  /** The coordination server's URL, e.g. http://coord.example:8080. */
-  readonly server: string;
+  /**
+   * The coordination server's URL, e.g. http://coord.example:8080; several (an array, or one
+   * comma-separated string) are replicas, and the node moves to another when its server goes away.
+   */
+  readonly server: string | readonly string[];
   /** The identity's token (`traverse token create`): a client token to connect, an agent token to serve. */
   readonly token: string;
   /**
@@ -67,10 +71,20 @@ export interface NodeOptions {
   readonly port?: number;
   /** Never use a direct path: everything goes through the relay. */
   readonly disableDirect?: boolean;
+  /**
+   * Ask the default gateway to map the node's UDP port (PCP, NAT-PMP, UPnP IGD). Default true,
+   * except when `localAddresses` is given (a caller choosing the candidates chooses them all).
+   */
+  readonly portMapping?: boolean;
   /** Move streams on a direct path onto a TCP lane when one opens (default true). */
   readonly tcpLane?: boolean;
   /** How long the first connection to the server may take (ms, default 10000; 0: keep retrying). */
   readonly connectTimeoutMs?: number;
+  /**
+   * CA certificates (PEM text) trusted for an https:// server besides Node's store, for a
+   * private CA. Verification cannot be turned off.
+   */
+  readonly ca?: string;
 }
 
 export interface ConnectOptions extends NodeOptions {
@@ -180,11 +194,22 @@ async function startNodeWith(
   } catch (err) {
     throw new TraverseError('INVALID_ARGUMENT', `key file: ${(err as Error).message}`, { cause: err });
   }
-  let server: string;
+  let server: string[];
+  let trust: Trust | undefined;
   try {
-    server = parseServerUrl(options.server).href;
+    const urls = parseServerUrls(typeof options.server === 'string' ? options.server : options.server.join(','));
+    server = urls.map((u) => u.href);
+    for (const url of urls) {
+      const warning = cleartextWarning(url);
+      if (warning !== null) process.emitWarning(warning, 'TraverseCleartextWarning');
+    }
   } catch (err) {
     throw new TraverseError('INVALID_ARGUMENT', `server: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    if (options.ca !== undefined) trust = trustFromPem(options.ca);
+  } catch (err) {
+    throw new TraverseError('INVALID_ARGUMENT', (err as Error).message, { cause: err });
   }
   const stun = options.stun ? { disabled: options.stun.length === 0, servers: [...options.stun] } : null;
   try {
@@ -195,15 +220,17 @@ async function startNodeWith(
       role,
       stun,
       disableDirect: options.disableDirect ?? false,
+      portMapping: options.portMapping ?? options.localAddresses === undefined,
       tcpLane: options.tcpLane ?? true,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      ...(trust ? { trust } : {}),
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),
       ...extra,
     });
     return { node, publicKey: key.publicHex };
   } catch (err) {
-    throw new TraverseError('CONNECT_FAILED', `cannot connect to ${options.server}: ${(err as Error).message}`, { cause: err });
+    throw new TraverseError('CONNECT_FAILED', `cannot connect to ${server.join(',')}: ${(err as Error).message}`, { cause: err });
   }
 }
 

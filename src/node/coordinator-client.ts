@@ -1,11 +1,15 @@
 // The peer side of the coordination protocol, for the peer engine: keeps one WebSocket to
 // the server, reconnects with backoff and jitter, and after every reconnect republishes the
 // node and asks again for the tunnels it had, so a server restart costs a few seconds, not state.
+// Given several servers (replicas; or one name with several addresses), it moves to another one
+// when its server goes away (server-choice.ts decides which, and when).
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+import { ServerChoice } from './server-choice.js';
+import { pinnedLookup, resolveTargets, type Resolver, type ServerTarget } from './server-targets.js';
 import {
   CloseCode,
   MAX_RELAY_PAYLOAD,
@@ -24,10 +28,16 @@ import {
 } from '../coordination/protocol.js';
 import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
 import type { KeyChallenge } from '../coordination/key-proof.js';
+import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
+import { connectFailure } from '../net/http-get.js';
 
 export interface CoordinatorClientOptions {
-  /** The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. */
-  readonly url: string;
+  /**
+   * The server: http(s)://host:port or ws(s)://host:port; the protocol path is added. Several
+   * are replicas of one service, tried in turn (a host name with several addresses counts as
+   * several).
+   */
+  readonly url: string | readonly string[];
   readonly token: string;
   /** This node's X25519 public key, 64 hex characters. */
   readonly key: NodeKeyHex;
@@ -43,6 +53,16 @@ export interface CoordinatorClientOptions {
   readonly proveKey: (challenge: KeyChallenge) => string;
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
+  /** The CAs an https/wss server's certificate is checked against (default: Node's store and the system's bundle). */
+  readonly trust?: Trust;
+  /** How host names become addresses (default: the system's resolver, as dns.lookup). */
+  readonly resolve?: Resolver;
+  /**
+   * How long one server may take to accept the WebSocket (ms). Default 10 s with one server;
+   * 5 s with several, so that a server that swallows connections (a dead host, a black-holed
+   * address) costs a one-shot command with a 10 s budget one try, not all of it.
+   */
+  readonly handshakeTimeoutMs?: number;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -107,16 +127,40 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   /** The key proof for the current connection's challenge, computed once per connection. */
   private proof: string | null = null;
   private readonly log: Logger;
-  private readonly wsUrl: string;
+  private readonly wsUrls: readonly string[];
+  /** The URLs as given, for messages: wsUrls[i] is givenUrls[i] made a WebSocket URL. */
+  private readonly givenUrls: readonly string[];
+  private readonly choice: ServerChoice;
+  /** The target of the current connection (or attempt). */
+  private current: ServerTarget | null = null;
 
   constructor(private readonly opts: CoordinatorClientOptions) {
     super();
     if (!nodeKey.safeParse(opts.key).success) throw new TypeError('key must be 64 lowercase hex characters (an X25519 public key)');
     this.log = opts.logger ?? silentLogger;
-    const u = new URL(opts.url);
-    u.protocol = u.protocol === 'https:' || u.protocol === 'wss:' ? 'wss:' : 'ws:';
-    u.pathname = PROTOCOL_PATH;
-    this.wsUrl = u.toString();
+    const urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
+    if (urls.length === 0) throw new TypeError('no server URL');
+    this.givenUrls = urls;
+    this.wsUrls = urls.map((url) => {
+      const u = new URL(url);
+      u.protocol = u.protocol === 'https:' || u.protocol === 'wss:' ? 'wss:' : 'ws:';
+      u.pathname = PROTOCOL_PATH;
+      return u.toString();
+    });
+    this.choice = new ServerChoice(this.wsUrls, opts.backoff);
+  }
+
+  /** The server of the current connection or attempt: its URL as given, and the address when its name has several. */
+  get server(): string | null {
+    const t = this.current;
+    if (!t) return null;
+    const given = this.givenUrls[this.wsUrls.indexOf(t.url)] ?? t.url;
+    return t.address ? `${given} (${t.address.address})` : given;
+  }
+
+  /** The target (URL and pinned address) of the current connection: relay lanes go to the same server. */
+  get target(): ServerTarget | null {
+    return this.current;
   }
 
   get state(): ConnectionState {
@@ -151,13 +195,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       this.once('config', onConfig);
       this.on('state', onState);
     });
-    try {
-      this.open();
-    } catch (err) {
-      // A URL ws cannot use, for one: the first connection fails with the reason, not a throw.
-      this.stopped = true;
-      this.setState('closed', (err as Error).message);
-    }
+    void this.tryNext(true);
     return first;
   }
 
@@ -204,13 +242,43 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     this.setState('closed', 'closed by the application');
   }
 
-  private open(): void {
+  /**
+   * Picks the server to try (resolving host names again, as replicas behind a name may have
+   * changed) and connects to it, at once or after its backoff.
+   */
+  private async tryNext(first: boolean): Promise<void> {
+    const targets = await resolveTargets(this.wsUrls, this.opts.resolve);
+    if (this.stopped) return;
+    this.choice.setTargets(targets.map((t) => t.key));
+    const { target, delayMs } = this.choice.next(Date.now(), first);
+    const chosen = targets.find((t) => t.key === target)!;
+    if (delayMs === 0) return this.open(chosen);
+    this.retryTimer = setTimeout(() => this.open(chosen), delayMs);
+  }
+
+  private open(target: ServerTarget): void {
+    if (this.stopped) return;
     this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', undefined);
-    const ws = new WebSocket(this.wsUrl, {
-      headers: { authorization: `Bearer ${this.opts.token}`, [ROLE_HEADER]: this.opts.role },
-      perMessageDeflate: false,
-      handshakeTimeout: 10_000,
-    });
+    this.current = target;
+    if (this.wsUrls.length > 1 || target.address) this.log.info({ server: this.server }, 'connecting to the coordination server');
+    let ws: WebSocket;
+    try {
+      // ws hands its options to http.request and net.connect, which take `lookup`: the address
+      // chosen is the one connected to, while Host and TLS keep the URL's name.
+      const options: WebSocket.ClientOptions & { lookup?: ReturnType<typeof pinnedLookup> } = {
+        headers: { authorization: `Bearer ${this.opts.token}`, [ROLE_HEADER]: this.opts.role },
+        perMessageDeflate: false,
+        handshakeTimeout: this.opts.handshakeTimeoutMs ?? (this.wsUrls.length > 1 || target.address ? 5_000 : 10_000),
+        ...(target.address ? { lookup: pinnedLookup(target.address) } : {}),
+        ...tlsClientOptions(this.opts.trust ?? DEFAULT_TRUST),
+      };
+      ws = new WebSocket(target.url, options);
+    } catch (err) {
+      // A URL ws cannot use, for one: the connection fails with the reason, not a throw.
+      this.stopped = true;
+      this.setState('closed', (err as Error).message);
+      return;
+    }
     this.ws = ws;
     let finalReason: string | null = null;
     ws.on('unexpected-response', (_req, res) => {
@@ -240,7 +308,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     let socketError: string | null = null;
     ws.on('error', (err) => {
       // "connect ECONNREFUSED 10.0.0.1:8080" says more than the close code that follows.
-      socketError = err.message;
+      socketError = connectFailure(err);
       this.log.debug({ err: err.message }, 'coordinator connection error');
     });
     ws.on('close', (code: number, reason: Buffer) => {
@@ -254,10 +322,13 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         this.stopped = true;
         return this.setState('closed', finalReason);
       }
-      const delay = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
-      this.log.info({ why, delay }, 'coordinator connection lost; reconnecting');
+      // Closed, refused, or "server shutting down": this server waits out its backoff, and
+      // another one (if there is one) is tried first.
+      this.attempt++;
+      this.choice.failed(this.current!.key, Date.now());
+      this.log.info({ why, server: this.server }, 'coordinator connection lost; reconnecting');
       this.setState('reconnecting', why);
-      this.retryTimer = setTimeout(() => this.open(), delay);
+      void this.tryNext(false);
     });
   }
 
@@ -280,7 +351,10 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         // The backoff starts over only once a connection has held for a while: a server that
         // accepts and then refuses at once (a key proof it rejects, a rate limit) is not hammered.
         if (this.stableTimer) clearTimeout(this.stableTimer);
-        this.stableTimer = setTimeout(() => (this.attempt = 0), STABLE_CONNECTION_MS);
+        this.stableTimer = setTimeout(() => {
+          this.attempt = 0;
+          if (this.current) this.choice.held(this.current.key);
+        }, STABLE_CONNECTION_MS);
         this.stableTimer.unref();
         this.setState('connected', undefined);
         this.armSilenceTimer();
@@ -325,6 +399,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     if (!this.node || !this._config) return;
     this.proof ??= this.opts.proveKey(this._config.challenge);
     this.send({ type: 'node', node: this.node, proof: this.proof });
+    // What peers were told, in order (the lab checks that the mapped candidate comes first).
+    this.log.debug({ endpoints: this.node.endpoints }, 'node published');
   }
 
   private send(msg: ClientMessage): void {

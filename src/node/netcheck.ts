@@ -7,6 +7,7 @@ import { Netchecker, type NetcheckReport, type NetcheckSocket } from '../netchec
 import { StunClient } from '../stun/client.js';
 import { bindingOverTcp } from '../stun/tcp-client.js';
 import { formatEndpoint } from '../net/endpoint.js';
+import { surveyPortMapping } from '../portmap/survey.js';
 
 export interface LocalNetcheckOptions {
   /** Total time budget (ms); blocked UDP is reported within it. */
@@ -15,6 +16,8 @@ export interface LocalNetcheckOptions {
   readonly localPort?: number;
   /** Progress messages, for a terminal. */
   readonly onProgress?: (message: string) => void;
+  /** Also ask the default gateway what it maps (PCP, NAT-PMP, UPnP), for this socket's port. */
+  readonly portMapping?: boolean;
 }
 
 async function bindUdp(type: 'udp4' | 'udp6', port: number): Promise<Socket> {
@@ -43,11 +46,19 @@ export async function runLocalNetcheck(servers: readonly Endpoint[], options: Lo
     };
   };
   try {
-    const v4 = servers.some((s) => s.family === 4) ? await make('udp4') : undefined;
+    // Port mapping is about an IPv4 socket: one is opened for it even without IPv4 STUN servers.
+    const v4 = servers.some((s) => s.family === 4) || options.portMapping ? await make('udp4') : undefined;
     const v6 = servers.some((s) => s.family === 6) ? await make('udp6') : undefined;
     const checker = new Netchecker(
       { ...(v4 ? { v4 } : {}), ...(v6 ? { v6 } : {}) },
-      { timeoutMs: options.timeoutMs, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
+      {
+        timeoutMs: options.timeoutMs,
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        // A diagnosis can wait longer for the gateway than a node's quick probe (~250 ms).
+        ...(options.portMapping && v4
+          ? { portMapping: () => surveyPortMapping(v4.local()!.port, { client: { probeMs: Math.min(1000, Math.round(options.timeoutMs / 3)) } }) }
+          : {}),
+      },
     );
     sockets.forEach((s, i) =>
       s.on('message', (m, rinfo) => {

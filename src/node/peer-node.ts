@@ -16,15 +16,18 @@ import { interfaceFingerprint } from '../net/interfaces.js';
 import { PORT_PREDICTION_DELAY_MS, planPortPrediction } from '../magicsock/port-prediction.js';
 import type { NodeKey } from '../identity/node-key.js';
 import type { NetcheckReport } from '../netcheck/report.js';
-import { resolveEndpoint } from '../net/resolve.js';
+import { resolveEndpointFamilies } from '../net/resolve.js';
 import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
 import type { StreamRequest } from '../tunnel/request.js';
 import { dialRelayLane } from './relay-lane-dial.js';
+import type { Trust } from '../net/tls-trust.js';
+import { isTlsFailure } from '../net/http-get.js';
 
 export interface PeerNodeOptions {
-  readonly server: string;
+  /** The coordination server, or several replicas of it (tried in turn, see server-choice.ts). */
+  readonly server: string | readonly string[];
   readonly token: string;
   /** This process's node key: its own, never shared with another process of the identity. */
   readonly key: NodeKey;
@@ -36,6 +39,12 @@ export interface PeerNodeOptions {
   readonly disableDirect?: boolean;
   /** Local UDP port of the node's socket (0: any). */
   readonly port?: number;
+  /**
+   * Ask the default gateway to map the node's port (PCP, NAT-PMP, UPnP IGD): the CLI and the app
+   * API turn it on (--no-port-mapping, TRAVERSE_PORT_MAPPING=0 turn it off); off by default here,
+   * so a node embedded in a test never talks to the machine's real router.
+   */
+  readonly portMapping?: boolean;
   readonly logger?: Logger;
   readonly localAddresses?: MagicSockOptions['localAddresses'];
   readonly paths?: MagicSockOptions['paths'];
@@ -59,6 +68,8 @@ export interface PeerNodeOptions {
   readonly connectTimeoutMs?: number;
   /** Told why the first connection is not there yet (while the node keeps retrying). */
   readonly onConnectProblem?: (detail: string) => void;
+  /** The CAs an https server's certificate is checked against (--ca; default: Node's store and the system's bundle). */
+  readonly trust?: Trust;
 }
 
 export interface PeerRecord {
@@ -108,8 +119,22 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       relayLane:
         options.relayLane === false
           ? null
-          : (peerKey, lane, signal) =>
-              dialRelayLane({ server: options.server, token: options.token, role: options.role, nodeKey: options.key.publicHex, peerKey, lane, timeoutMs: 8_000, signal }),
+        : (peerKey, lane, signal) => {
+            // The coordinator's current server: the peer's end of the lane asks the same one.
+            const server = this.coordinator.target;
+            if (!server) return Promise.reject(new Error('not connected to the coordination server'));
+            return dialRelayLane({
+              server,
+              ...(options.trust ? { trust: options.trust } : {}),
+              token: options.token,
+              role: options.role,
+              nodeKey: options.key.publicHex,
+              peerKey,
+              lane,
+              timeoutMs: 8_000,
+              signal,
+            });
+          },
       accept: accept
         ? (peerKey, request) => {
             const peer = this.peersByKey.get(peerKey);
@@ -129,6 +154,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       key: options.key,
       relay: { send: (k, p) => coordinator?.sendRelay(k, p) ?? false },
       directAllowed: !options.disableDirect,
+      portMapping: options.portMapping === true && !options.disableDirect ? {} : false,
       logger: log,
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),
@@ -141,14 +167,18 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       role: options.role,
       proveKey: (c) => keyProof(options.key.sharedSecret(Buffer.from(c.key, 'hex')), c.nonce, options.key.publicHex),
       logger: log,
+      ...(options.trust ? { trust: options.trust } : {}),
     });
     const node = new PeerNode(magicsock, coordinator, options, log);
     node.wire();
     let lastProblem: string | undefined;
+    let failNow: ((err: Error) => void) | undefined;
     const onState = (state: string, detail: string | undefined): void => {
       // 'closed' is final (the start fails with the detail): only a retry is worth a word here.
       if (detail && detail !== lastProblem && state !== 'closed') options.onConnectProblem?.(detail);
       if (detail) lastProblem = detail;
+      // A one-shot command does not wait out its timeout for a certificate that retrying cannot fix.
+      if (detail && options.connectTimeoutMs && isTlsFailure(detail)) failNow?.(new Error(detail));
     };
     coordinator.on('state', onState);
     let timer: NodeJS.Timeout | undefined;
@@ -160,6 +190,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         ? await Promise.race([
             connected,
             new Promise<never>((_, reject) => {
+              failNow = reject;
               timer = setTimeout(
                 () => reject(new Error(`no connection within ${options.connectTimeoutMs} ms${lastProblem ? ` (${lastProblem})` : ''}`)),
                 options.connectTimeoutMs,
@@ -181,6 +212,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
 
   get config(): ServerConfig | null {
     return this.coordinator.config;
+  }
+
+  /** The coordination server this node is connected (or connecting) to, of those it was given. */
+  get server(): string | null {
+    return this.coordinator.server;
   }
 
   /** Our netcheck summary, once the background netcheck has finished. */
@@ -245,6 +281,11 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       if (known) return done(null, known);
       this.coordinator.requestTunnel(agent);
     });
+  }
+
+  /** Resolves once close() has finished its network goodbyes (the port mapping deleted). */
+  get whenClosed(): Promise<void> {
+    return this.magicsock.whenPortMappingClosed;
   }
 
   /** Whether close() was called: what the coordinator reports after it is our own doing. */
@@ -327,8 +368,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const resolved: StunTarget[] = [];
     for (const s of list) {
       try {
-        const e = await resolveEndpoint(s, DEFAULT_PORT);
-        if (e.family === 4) resolved.push({ address: e.address, port: e.port });
+        // A name with A and AAAA records is a server in each family: the socket is dual-stack,
+        // and magicsock asks only the families it can reach.
+        for (const e of await resolveEndpointFamilies(s, DEFAULT_PORT)) resolved.push({ address: e.address, port: e.port });
       } catch (err) {
         this.log.warn({ stun: s, err: (err as Error).message }, 'skipping a STUN server that does not resolve');
       }
@@ -416,5 +458,6 @@ export function summarize(r: NetcheckReport): NetcheckSummary {
     globalV4: r.globalV4,
     globalV6: r.globalV6,
     preferredStun: r.preferredServer,
+    ...(r.portMapping ? { portMapped: r.portMapping.mapping !== null && r.portMapping.trusted === true } : {}),
   };
 }

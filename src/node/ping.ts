@@ -177,6 +177,8 @@ export async function pingPeer(node: PeerNode, options: PingOptions): Promise<Pi
       here: node.netcheck,
       peer: latest.netcheck,
       peerHasEndpoints: latest.endpoints.length > 0,
+      hereEndpoints: node.magicsock.endpoints,
+      peerEndpoints: latest.endpoints,
     });
   }
   const rtts = replies.flatMap((r) => (r.ok ? [r.latencyMs] : []));

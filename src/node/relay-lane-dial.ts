@@ -7,10 +7,17 @@ import type { Socket } from 'node:net';
 import { ROLE_HEADER } from '../coordination/protocol.js';
 import { LANE_ID_HEADER, LANE_NODE_HEADER, LANE_PEER_HEADER, RELAY_LANE_PATH, RELAY_LANE_UPGRADE } from '../coordination/relay-lane.js';
 import { refusalMessage } from './coordinator-client.js';
+import { pinnedLookup, type ServerTarget } from './server-targets.js';
+import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
 
 export interface RelayLaneDial {
-  /** The coordination server, as configured (http(s):// or ws(s)://). */
-  readonly server: string;
+  /**
+   * The coordination server this node is connected to now (the other end must be on the same
+   * server process): its URL (http(s):// or ws(s)://) and the address it was reached at.
+   */
+  readonly server: string | Pick<ServerTarget, 'url' | 'address'>;
+  /** Whom to trust for https:// (the node's --ca). */
+  readonly trust?: Trust;
   readonly token: string;
   readonly role: 'agent' | 'client';
   /** Our node key and the other end's (hex). */
@@ -23,7 +30,8 @@ export interface RelayLaneDial {
 
 /** Connects to the server and waits until it joins us to the lane; rejects with the server's reason. */
 export function dialRelayLane(d: RelayLaneDial): Promise<Socket> {
-  const url = new URL(d.server);
+  const target = typeof d.server === 'string' ? { url: d.server } : d.server;
+  const url = new URL(target.url);
   const secure = url.protocol === 'https:' || url.protocol === 'wss:';
   url.protocol = secure ? 'https:' : 'http:';
   url.pathname = RELAY_LANE_PATH;
@@ -46,6 +54,8 @@ export function dialRelayLane(d: RelayLaneDial): Promise<Socket> {
     const options = {
       method: 'GET',
       agent: false as const,
+      ...(target.address ? { lookup: pinnedLookup(target.address) } : {}),
+      ...(secure ? tlsClientOptions(d.trust ?? DEFAULT_TRUST) : {}),
       headers: {
         connection: 'Upgrade',
         upgrade: RELAY_LANE_UPGRADE,

@@ -27,10 +27,11 @@ import {
 } from '../coordination/protocol.js';
 import type { PeerView, TunnelView } from '../coordination/views.js';
 import { splitEndpoint } from '../net/endpoint.js';
+import { isIP } from 'node:net';
 import { samePath } from '../net/path.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { Peer, type HubLimits } from './peer.js';
-import { forwardRelayFrame } from './relay.js';
+import { deliverMeshFrame, forwardRelayFrame } from './relay.js';
 
 export { Peer, type HubLimits, type PeerLink } from './peer.js';
 
@@ -54,7 +55,14 @@ export interface HubHooks {
    * this hook every key is taken on trust (unit tests of the hub only).
    */
   verifyKeyProof?(peer: Peer, key: string, proof: string | undefined): boolean;
+  /** A change to one of this process's own nodes that other replicas must mirror (replica/). */
+  changed?(change: HubChange): void;
 }
+
+export type HubChange =
+  | { readonly kind: 'attach' | 'node'; readonly peer: Peer }
+  | { readonly kind: 'tunnel' | 'untunnel'; readonly peer: Peer; readonly agent: string }
+  | { readonly kind: 'detach'; readonly peer: Peer; readonly how: EndKind };
 
 export type EndKind = 'disconnected' | 'lost';
 
@@ -110,10 +118,14 @@ export class Hub {
     let notice: string | undefined;
     if (peer.kind === 'agent') {
       for (const old of this.nodesOf('agent', peer.name)) {
-        this.detach(old, 'disconnected');
+        // Across replicas this is usually the same agent reconnecting elsewhere (its replica died):
+        // its clients keep its paths (lost) until its node arrives again, and nobody is told of a
+        // replacement that may not be one.
+        const sameReplica = old.replica === peer.replica;
+        this.detach(old, sameReplica ? 'disconnected' : 'lost');
         old.link.close(CloseCode.replaced, `replaced by a newer agent process of "${peer.name}"${peer.remote ? ` from ${peer.remote}` : ''}`);
-        this.hooks.agentReplaced?.(old, peer);
-        notice = `replaced the previous agent process of "${peer.name}" (connected since ${new Date(old.connectedAt).toISOString()}${old.remote ? ` from ${old.remote}` : ''})`;
+        if (old.replica === null) this.hooks.agentReplaced?.(old, peer);
+        if (sameReplica) notice = `replaced the previous agent process of "${peer.name}" (connected since ${new Date(old.connectedAt).toISOString()}${old.remote ? ` from ${old.remote}` : ''})`;
       }
     }
     let set = this.byIdentity.get(peer.identity);
@@ -126,13 +138,14 @@ export class Hub {
     }
     if (!set) this.byIdentity.set(peer.identity, (set = new Set()));
     set.add(peer);
-    this.metrics?.peers.inc({ kind: peer.kind });
+    if (peer.replica === null) this.metrics?.peers.inc({ kind: peer.kind }); // this replica's own connections
     this.send(peer, notice ? { ...config, notice } : config);
     if (peer.kind === 'agent') {
       // The agent learns the client nodes already waiting for it.
       const waiting = [...(this.tunnelsByAgent.get(peer.name) ?? [])].filter((c) => c.node !== null);
       if (waiting.length > 0) this.send(peer, { type: 'peers', updates: waiting.map(nodeUpdate) });
     }
+    this.changed({ kind: 'attach', peer });
     return { ok: true };
   }
 
@@ -142,10 +155,11 @@ export class Hub {
     peer.closed = true;
     const set = this.byIdentity.get(peer.identity);
     if (set?.delete(peer)) {
-      this.metrics?.peers.dec({ kind: peer.kind });
+      if (peer.replica === null) this.metrics?.peers.dec({ kind: peer.kind });
       if (set.size === 0) this.byIdentity.delete(peer.identity);
     }
     if (peer.node && this.byKey.get(peer.node.key) === peer) this.byKey.delete(peer.node.key);
+    this.changed({ kind: 'detach', peer, how });
     if (!peer.node) return; // nobody was told of a node that never published
     const update: PeerUpdate = { kind: how, name: peer.name, peerKind: peer.kind, key: peer.node.key };
     const text = JSON.stringify({ type: 'peers', updates: [update] } satisfies ServerMessage);
@@ -187,6 +201,20 @@ export class Hub {
     forwardRelayFrame(this.routes, this.limits, this.metrics, peer, frame, this.now());
   }
 
+  /** One relay frame from another replica's relay (replica/mesh.ts), for a node of this one. */
+  handleMeshFrame(from: string, frame: Buffer): void {
+    deliverMeshFrame(this.routes, this.limits, this.metrics, from, frame);
+  }
+
+  /** Applies what a node of another replica did, as mirrored by replica/mirror.ts: no rate limit, no proof (its replica checked both). */
+  applyRemote(peer: Peer, msg: ClientMessage): void {
+    if (!peer.closed && peer.replica !== null) this.dispatch(peer, msg);
+  }
+
+  private changed(change: HubChange): void {
+    if (change.peer.replica === null) this.hooks.changed?.(change);
+  }
+
   /** Who may relay to whom: for relay frames here, and for relay lanes (relay-lane.ts). */
   readonly routes = {
     byKey: (key: string) => this.byKey.get(key),
@@ -212,19 +240,25 @@ export class Hub {
     }
     if (!peer.node) {
       // A key is taken only with proof that the node holds it: nobody can squat a key they read.
-      if (this.hooks.verifyKeyProof && !this.hooks.verifyKeyProof(peer, node.key, proof)) {
+      if (peer.replica === null && this.hooks.verifyKeyProof && !this.hooks.verifyKeyProof(peer, node.key, proof)) {
         this.metrics?.closes.inc({ reason: 'key-proof' });
         return peer.link.close(CloseCode.keyProof, 'the node key proof is missing or wrong: this node does not hold that key');
       }
       const holder = this.byKey.get(node.key);
-      if (holder && holder !== peer) {
+      if (holder && holder !== peer && holder.replica !== peer.replica) {
+        // The node reconnected through another replica before this one noticed its old
+        // connection die: the key (proved again just now) moves to the new connection.
+        this.detach(holder, 'lost');
+        holder.link.close(CloseCode.goingAway, 'this node connected again through another replica');
+      } else if (holder && holder !== peer) {
         return peer.link.close(CloseCode.policy, 'this node key belongs to another connected node');
       }
       this.byKey.set(node.key, peer);
       peer.keyBytes = Buffer.from(node.key, 'hex');
-      this.hooks.nodeKeyRegistered?.(peer, node.key);
+      if (peer.replica === null) this.hooks.nodeKeyRegistered?.(peer, node.key);
     }
     peer.node = node;
+    this.changed({ kind: 'node', peer });
     // Serialise once, send to every tunnel peer: fan-out costs one stringify per update.
     const text = JSON.stringify({ type: 'peers', updates: [nodeUpdate(peer)] } satisfies ServerMessage);
     for (const other of this.tunnelPeers(peer)) this.sendText(other, text, 'peers');
@@ -251,6 +285,7 @@ export class Hub {
     let set = this.tunnelsByAgent.get(agentName);
     if (!set) this.tunnelsByAgent.set(agentName, (set = new Set()));
     set.add(client);
+    this.changed({ kind: 'tunnel', peer: client, agent: agentName });
     this.send(client, { type: 'tunnel', agent: agentName, status: this.status(agentName) });
     const agent = this.agent(agentName);
     if (agent?.node) this.send(client, { type: 'peers', updates: [nodeUpdate(agent)] });
@@ -261,6 +296,7 @@ export class Hub {
   closeTunnel(client: Peer, agentName: string, reason: string): void {
     if (!client.tunnels.delete(agentName)) return;
     this.tunnelsByAgent.get(agentName)?.delete(client);
+    this.changed({ kind: 'untunnel', peer: client, agent: agentName });
     this.send(client, { type: 'tunnel', agent: agentName, status: 'closed', reason });
     const agent = this.agent(agentName);
     if (agent && client.node) {
@@ -375,7 +411,9 @@ export class Hub {
 }
 
 function nodeUpdate(p: Peer): PeerUpdate {
-  return { kind: 'node', name: p.name, peerKind: p.kind, node: p.node!, seenFrom: p.remote ? (splitEndpoint(p.remote)?.address ?? null) : null };
+  // Behind a trusted proxy `remote` is an address without a port.
+  const seenFrom = p.remote ? (splitEndpoint(p.remote)?.address ?? (isIP(p.remote) ? p.remote : null)) : null;
+  return { kind: 'node', name: p.name, peerKind: p.kind, node: p.node!, seenFrom };
 }
 
 /** WebSocket close reasons are limited to 123 bytes. */

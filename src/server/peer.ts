@@ -59,6 +59,11 @@ export class Peer {
   closed = false;
   /** The server is closing this connection: what it still sends is not read. */
   closing = false;
+  /**
+   * The replica this node is connected to, or null for this process's own connections. A node of
+   * another replica is mirrored here (replica/mirror.ts) so that its tunnel peers here hear of it.
+   */
+  replica: string | null = null;
   /** The nonce this connection's key proof must cover (key-proof.ts). */
   readonly challengeNonce = newChallengeNonce();
 

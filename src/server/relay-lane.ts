@@ -7,7 +7,8 @@
 // Bounds: a request waits at most WAIT_MS for its other end; a node has at most
 // MAX_WAITING_PER_NODE requests waiting and MAX_LANES_PER_NODE lanes in all; a lane lasts only
 // while both nodes stay connected with a tunnel between them (checked every SWEEP_MS).
-// A lane only joins two nodes connected to this server process.
+// A lane only joins two nodes connected to this server process (not a node mirrored from
+// another replica, replica/mirror.ts).
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -78,13 +79,16 @@ export class RelayLanes {
     const from = this.routes.byKey(ask.node);
     // The asking node must be connected now, with this token's identity: a token cannot speak
     // for another identity's node.
-    if (!from || from.closed || from.closing || from.identityId !== identityId) {
+    if (!from || from.closed || from.closing || from.identityId !== identityId || from.replica !== null) {
       return this.refuse(sock, { status: 403, text: 'Forbidden', message: 'the node named in the lane request is not connected with this token' });
     }
     const to = this.routes.byKey(ask.peer);
     if (!to || to.closed || !this.routes.haveTunnel(from, to)) {
       return this.refuse(sock, { status: 403, text: 'Forbidden', message: 'no tunnel between these nodes' });
     }
+    // A node of another replica (mirrored here) cannot ask this process for its end: say so at
+    // once, and the stream stays on relayed datagrams, which the replicas' mesh carries.
+    if (to.replica !== null) return this.refuse(sock, { status: 409, text: 'Conflict', message: 'the other node is connected to another replica' });
     const counts = this.counts(from);
     const other = this.waiting.get(ask.lane);
     if (!other) {

@@ -2,7 +2,7 @@
 // `[source key][payload]` in the same buffer, only between the two ends of a tunnel, within the
 // sender's relay budget, and never to a receiver that is not keeping up.
 import { CloseCode, MAX_RELAY_PAYLOAD, NODE_KEY_BYTES } from '../coordination/protocol.js';
-import { decodeRelayFrame, readdressRelayFrame } from '../coordination/relay-frame.js';
+import { bytesToKey, decodeRelayFrame, readdressRelayFrame } from '../coordination/relay-frame.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { HubLimits, Peer } from './peer.js';
 
@@ -47,4 +47,29 @@ export function forwardRelayFrame(
   dest.link.sendBinary(readdressRelayFrame(frame, sender.keyBytes));
   metrics?.relayDatagrams.inc();
   metrics?.relayBytes.inc(payloadBytes);
+}
+
+/**
+ * One frame from another replica's relay (replica/mesh.ts): `[destination key][source key][payload]`.
+ * The destination must be a node of this replica, the source a node the sending replica holds, and
+ * the two the ends of a tunnel: the other replica is authenticated, yet it may only deliver what
+ * its own nodes sent. The sender was charged by its own replica; the mesh link has its own budget.
+ */
+export function deliverMeshFrame(
+  routes: RelayRoutes,
+  limits: HubLimits,
+  metrics: CoordinatorMetrics | undefined,
+  from: string,
+  frame: Buffer,
+): void {
+  const drop = (reason: string): void => void metrics?.relayDrops.inc({ reason });
+  if (frame.length < 2 * NODE_KEY_BYTES || frame.length > 2 * NODE_KEY_BYTES + MAX_RELAY_PAYLOAD) return drop('mesh-malformed');
+  const dest = routes.byKey(bytesToKey(frame));
+  const source = routes.byKey(bytesToKey(frame.subarray(NODE_KEY_BYTES)));
+  if (!dest || dest.replica !== null || !source || source.replica !== from || !routes.haveTunnel(source, dest)) return drop('mesh-no-tunnel');
+  if (dest.link.bufferedAmount() > limits.maxRelayBuffered) return drop('slow');
+  // What follows the destination key is exactly the frame the node expects: [source key][payload].
+  dest.link.sendBinary(frame.subarray(NODE_KEY_BYTES));
+  metrics?.relayDatagrams.inc();
+  metrics?.relayBytes.inc(frame.length - 2 * NODE_KEY_BYTES);
 }

@@ -1,7 +1,10 @@
 // The coordination server: one HTTP listener that authenticates WebSocket upgrades at
 // PROTOCOL_PATH and hands the connections to the Hub, serves the HTTP API, pings every peer,
 // and applies revocations and rule changes made by other processes on the same Store.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as NetServer } from 'node:net';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -21,6 +24,10 @@ import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 import { RELAY_LANE_PATH } from '../coordination/relay-lane.js';
 import { RelayLanes } from './relay-lane.js';
+import type { TlsServing } from './tls.js';
+import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
+import { Replica, type ReplicationOptions } from './replica/replica.js';
+import { MESH_PATH } from './replica/mesh-auth.js';
 
 export interface CoordinatorServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
@@ -48,15 +55,33 @@ export interface CoordinatorServerOptions {
   readonly headersTimeoutMs?: number;
   /** A second listener serving /metrics without authentication, for Prometheus. */
   readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** Serve HTTPS and WSS with this certificate source (tls.ts, acme.ts); plain HTTP without. */
+  readonly tls?: TlsServing;
+  /**
+   * Behind a reverse proxy: connections from these proxy addresses ("loopback": 127/8 and ::1)
+   * stand for the right-most X-Forwarded-For entry (client-address.ts); their TCP connections
+   * are not capped per address, the nodes of each forwarded client are. Default: none.
+   */
+  readonly trustProxy?: ProxyTrust;
+  /** Run as one of several replicas on a PostgreSQL database (replica/); meshUrl defaults to this listener's URL. */
+  readonly replication?: Omit<ReplicationOptions, 'meshUrl'> & { readonly meshUrl?: string };
+  /**
+   * This process's name among the servers sharing one database: its connection records carry
+   * it, and at start it ends only its own records left open by a crash. Stable across restarts
+   * of the same replica; '' (default) for a lone server.
+   */
+  readonly replica?: string;
 }
 
 export interface CoordinatorServer {
-  /** http://host:port of the listener (the WebSocket URL is ws://host:port + PROTOCOL_PATH). */
+  /** http(s)://host:port of the listener (the WebSocket URL is ws(s)://host:port + PROTOCOL_PATH). */
   readonly url: string;
   readonly port: number;
   readonly metricsUrl: string | null;
   readonly hub: Hub;
   readonly metrics: CoordinatorMetrics;
+  /** The replica layer, when running as one of several replicas. */
+  readonly replica: Replica | null;
   close(): Promise<void>;
 }
 
@@ -86,6 +111,13 @@ export class ListenError extends Error {
   }
 }
 
+/** Replication was asked for and the database could not be joined. */
+export class ReplicationError extends Error {
+  constructor(cause: unknown) {
+    super(`cannot join the replicas on the database: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000;
 /**
  * Enough for the nodes of a whole office behind one NAT (every forward, ssh session and ping is a
@@ -110,7 +142,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   // The server's half of every node key proof; a new one per process is enough, since every
   // connection's challenge also has a nonce of its own.
   const serverKey = NodeKey.generate();
+  let replica: Replica | null = null;
   const hub = new Hub(limits, metrics, {
+    changed: (change) => replica?.changed(change),
     nodeKeyRegistered: (peer, key) => {
       // A key stays with the identity that first proved it: another identity holding the same
       // private key (a copied key file) is refused rather than allowed to take it over.
@@ -135,7 +169,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     },
   });
 
-  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped');
+  const replicaName = opts.replica ?? '';
+  const dangling = await store.closeDanglingConnections(Date.now(), 'server stopped', replicaName);
   if (dangling > 0) log.info({ dangling }, 'closed connection records left open by a previous run');
 
   // History is kept for a bounded time: every connection and path change adds a row.
@@ -157,8 +192,9 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       `failed authentications: ${s.failures} from ${s.addresses} address(es), ${s.refused} refused unread (most: ${s.top.address}, ${s.top.failures})`,
     ),
   );
+  const trustProxy = opts.trustProxy ?? [];
   const authenticate = async (req: IncomingMessage): Promise<AuthOutcome> => {
-    const source = req.socket.remoteAddress ?? 'unknown';
+    const source = clientAddress(req, trustProxy).address;
     if (!throttle.allowed(source)) {
       metrics.authFailures.inc();
       return { refused: 'throttled', message: 'too many failed authentications from this address; wait and retry' };
@@ -199,17 +235,24 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     requestTimeout: Math.max(headersTimeoutMs, 30_000),
     connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
   };
-  const http: Server = createServer(timeouts, (req, res) => {
+  const onRequest: RequestListener = (req, res) => {
     handleHttp(router, req, res).catch(
       (err: unknown) => {
         log.error({ err }, 'HTTP request failed');
         if (!res.headersSent) res.writeHead(500).end();
       },
     );
-  });
-  limitConnectionsPerAddress(http, opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, () =>
-    metrics.closes.inc({ reason: 'address-cap' }),
-  );
+  };
+  const tlsInitial = opts.tls?.initial;
+  const https = opts.tls ? createHttpsServer({ ...timeouts, ...(tlsInitial ? { cert: tlsInitial.cert, key: tlsInitial.key } : {}) }, onRequest) : null;
+  const http: Server = https ?? createServer(timeouts, onRequest);
+  // What listens: the server itself, or a front that answers ACME challenges first.
+  const listener: NetServer = opts.tls && https ? opts.tls.listenerFor(https) : http;
+  const maxPerAddress = opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+  // Every client of a proxy comes from the proxy's address: its TCP connections are not capped,
+  // the nodes of each client it forwards are. Everyone else is capped per TCP address.
+  const nodesPerClient = new PerAddressCap(maxPerAddress);
+  limitConnectionsPerAddress(listener, maxPerAddress, (address) => isTrustedProxy(trustProxy, address), () => metrics.closes.inc({ reason: 'address-cap' }));
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -223,8 +266,10 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === MESH_PATH && replica?.handleMeshUpgrade(req, socket, head)) return;
     const lane = path === RELAY_LANE_PATH;
     if (path !== PROTOCOL_PATH && !lane) return reject(socket, 404, 'Not Found');
+    if (opts.replication && !replica?.serving) return reject(socket, 503, 'Service Unavailable', 'this replica has lost its database; connect to another one');
     const auth = await authenticate(req);
     if (isRefused(auth)) {
       return auth.refused === 'throttled' ? reject(socket, 429, 'Too Many Requests', auth.message) : reject(socket, 401, 'Unauthorized', auth.message);
@@ -235,12 +280,18 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     const problem = roleProblem(req.headers[ROLE_HEADER], identity);
     if (problem) return reject(socket, problem.status, 'Forbidden', problem.message);
     if (identity.kind === 'admin') return reject(socket, 403, 'Forbidden');
+    const from = clientAddress(req, trustProxy);
+    if (from.forwarded && !nodesPerClient.take(from.address)) {
+      metrics.closes.inc({ reason: 'address-cap' });
+      return reject(socket, 429, 'Too Many Requests', 'too many connections from this address');
+    }
+    if (from.forwarded) socket.once('close', () => nodesPerClient.release(from.address));
     if (lane) return relayLanes.join(req, socket, head, identity.id);
     const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
       const now = Date.now();
-      const remote = req.socket.remoteAddress ? formatEndpoint(req.socket.remoteAddress, req.socket.remotePort ?? 0) : null;
+      const remote = from.port === null ? from.address : formatEndpoint(from.address, from.port);
       const link: PeerLink = {
         sendText: (text) => ws.send(text),
         sendBinary: (frame) => ws.send(frame, { binary: true }),
@@ -263,7 +314,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
         tokenId: token.id,
         expiresAt: token.expiresAt,
         alive: true,
-        connectionId: store.recordConnect(identity.id, now, remote).catch((err: unknown) => {
+        connectionId: store.recordConnect(identity.id, now, remote, replicaName).catch((err: unknown) => {
           log.error({ err }, 'recording a connection failed');
           return undefined;
         }),
@@ -384,12 +435,34 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     clearInterval(pingTimer);
     clearInterval(pollTimer);
     clearInterval(pruneTimer);
-    if (http.listening) await new Promise<void>((resolve) => http.close(() => resolve()));
+    if (listener.listening) await new Promise<void>((resolve) => listener.close(() => resolve()));
     while (pending.size > 0) await Promise.all([...pending]);
     throw new ListenError(which, formatEndpoint(host, listenPort), err);
   };
-  await listen(http, opts.listen.host, opts.listen.port).catch((err: unknown) => abandon('listen', opts.listen.host, opts.listen.port, err));
-  const port = (http.address() as AddressInfo).port;
+  /** A replica without its database: every peer goes, to reconnect to another replica. */
+  function closeAllPeers(reason: string): void {
+    for (const c of conns.values()) c.peer.link.close(CloseCode.goingAway, reason);
+  }
+  async function abandonReplication(err: unknown): Promise<never> {
+    clearInterval(pingTimer);
+    clearInterval(pollTimer);
+    clearInterval(pruneTimer);
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    if (listener !== http) http.close();
+    while (pending.size > 0) await Promise.all([...pending]);
+    throw new ReplicationError(err);
+  }
+  await listen(listener, opts.listen.host, opts.listen.port).catch((err: unknown) => abandon('listen', opts.listen.host, opts.listen.port, err));
+  const port = (listener.address() as AddressInfo).port;
+  if (opts.replication) {
+    const wildcard = opts.listen.host === '0.0.0.0' || opts.listen.host === '::' || opts.listen.host === '';
+    const meshUrl = opts.replication.meshUrl ?? `${opts.tls ? 'https' : 'http'}://${formatEndpoint(wildcard ? hostname() : opts.listen.host, port)}`;
+    try {
+      replica = await Replica.start(hub, { ...opts.replication, meshUrl }, { closeAll: closeAllPeers }, log.child({ component: 'replica' }), metrics);
+    } catch (err) {
+      await abandonReplication(err);
+    }
+  }
 
   let metricsServer: Server | null = null;
   let metricsUrl: string | null = null;
@@ -405,13 +478,18 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   }
 
   return {
-    url: `http://${formatEndpoint(opts.listen.host, port)}`,
+    url: `${opts.tls ? 'https' : 'http'}://${formatEndpoint(opts.listen.host, port)}`,
     port,
     metricsUrl,
     hub,
     metrics,
+    get replica() {
+      return replica;
+    },
     async close() {
       relayLanes.close();
+      // The other replicas hear the goodbye before our peers' connections end.
+      await replica?.leave();
       clearInterval(pingTimer);
       clearInterval(pollTimer);
       clearInterval(pruneTimer);
@@ -424,7 +502,10 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
           }),
       );
       await Promise.all(closing);
-      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Before the listener: the mesh's upgraded connections would keep it open.
+      await replica?.shutdown();
+      const httpClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
+      if (listener !== http) http.close();
       http.closeAllConnections();
       await httpClosed;
       if (metricsServer) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
@@ -455,28 +536,23 @@ function reject(socket: Duplex, status: number, text: string, message?: string):
   );
 }
 
-/** Closes a new connection at once when its source address already holds `max` (0: no limit). */
-function limitConnectionsPerAddress(server: Server, max: number, refused: () => void): void {
+/** Closes a new connection at once when its source address already holds `max` (0: no limit); trusted proxies are exempt. */
+function limitConnectionsPerAddress(server: NetServer, max: number, exempt: (address: string) => boolean, refused: () => void): void {
   if (max <= 0) return;
-  const open = new Map<string, number>();
-  server.on('connection', (socket) => {
+  const cap = new PerAddressCap(max);
+  server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
     const address = socket.remoteAddress ?? 'unknown';
-    const n = open.get(address) ?? 0;
-    if (n >= max) {
+    if (exempt(address)) return;
+    if (!cap.take(address)) {
       refused();
       socket.destroy();
       return;
     }
-    open.set(address, n + 1);
-    socket.once('close', () => {
-      const left = (open.get(address) ?? 1) - 1;
-      if (left <= 0) open.delete(address);
-      else open.set(address, left);
-    });
+    socket.once('close', () => cap.release(address));
   });
 }
 
-function listen(server: Server, host: string, port: number): Promise<void> {
+function listen(server: NetServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, backlog: 4096 }, () => {

@@ -9,8 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Duplex } from 'node:stream';
 import { connect, serve, TraverseError, type Agent, type Connection, type NodeOptions, type Path, type StreamRequest } from '../../src/index.js';
+import { readAll } from '../helpers/read-all.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
 
 /** What every node in these tests shares: loopback only, no STUN, no TCP lanes. */
@@ -22,18 +22,6 @@ async function tokens(t: TestServer): Promise<{ agent: string; client: string }>
   return { agent: await t.token('agent', 'ws1'), client: await t.token('client', 'laptop', { allow: ['ws1'] }) };
 }
 
-/**
- * Everything the stream sends until it ends. Not with `for await`: Node's iterator destroys the
- * stream at the end, which would take our writable side with it.
- */
-function readAll(s: Duplex): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.once('end', () => resolve(Buffer.concat(chunks)));
-    s.once('error', reject);
-  });
-}
 
 /** Resolves with the first path for which `pred` holds: the current one, or a later 'path' event. */
 function pathWhere(conn: Connection, pred: (p: Path) => boolean, timeoutMs: number): Promise<Path> {

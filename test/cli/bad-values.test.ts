@@ -12,6 +12,8 @@ const CASES: readonly { args: string[]; env?: NodeJS.ProcessEnv; says: RegExp }[
   { args: ['ping', 'dev-box', '--count', '0', '--server', 'http://127.0.0.1:9', '--token', TOKEN], says: /--count must be from 1/ },
   { args: ['ping', 'dev-box', '--server', 'ftp://x:1', '--token', TOKEN], says: /--server "ftp:\/\/x:1" has the scheme ftp/ },
   { args: ['ping', 'dev-box', '--server', 'http://127.0.0.1:9'], env: { TRAVERSE_TOKEN: '' }, says: /no token/ },
+  { args: ['agent'], env: { TRAVERSE_TOKEN: TOKEN, TRAVERSE_SERVER: 'http://127.0.0.1:9,,http://127.0.0.1:10' }, says: /--server ".*" has an empty entry/ },
+  { args: ['agent', '--server', 'http://127.0.0.1:9,ftp://x:1'], env: { TRAVERSE_TOKEN: TOKEN }, says: /--server "ftp:\/\/x:1" has the scheme ftp/ },
   { args: ['ping', 'dev-box', '--token', TOKEN], env: { TRAVERSE_SERVER: '' }, says: /no server/ },
   { args: ['ping', 'dev-box', '--server', 'http://127.0.0.1:9', '--log-level', 'loud'], env: { TRAVERSE_TOKEN: TOKEN }, says: /--log-level "loud" is not a level/ },
   { args: ['agent', '--server', 'http://127.0.0.1:9'], env: { TRAVERSE_TOKEN: TOKEN, TRAVERSE_LOG_LEVEL: 'loud' }, says: /--log-level "loud"/ },
@@ -32,6 +34,8 @@ const CASES: readonly { args: string[]; env?: NodeJS.ProcessEnv; says: RegExp }[
   { args: ['stun-server', '--metrics', '1.2.3.4:99999'], says: /--metrics port 99999/ },
   { args: ['token', 'create'], says: /name exactly one identity/ },
   { args: ['token', 'create', '--bogus'], says: /unknown option '--bogus'/ },
+  { args: ['token', 'list', '--database', 'postgres://u@h/db', '--data', 'x'], says: /either --database URL \(PostgreSQL\) or --data DIR/ },
+  { args: ['allow', 'list'], env: { TRAVERSE_DATABASE_URL: 'sqlite:///x.db' }, says: /TRAVERSE_DATABASE_URL "sqlite:\/\/\/x\.db": use a postgres:\/\// },
   { args: ['status', '--json', '--bogus'], says: /unknown option '--bogus'/ },
 ];
 

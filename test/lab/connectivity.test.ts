@@ -5,12 +5,15 @@ import { describe, test } from 'node:test';
 import { labSkip } from '../../lab/availability.js';
 import { createLab } from '../../lab/topology.js';
 import { MATRIX, runCell } from '../../lab/matrix.js';
+import { miniupnpdSkip } from '../../lab/miniupnpd.js';
 
 const skip = await labSkip();
+const noMiniupnpd = await miniupnpdSkip();
 
 describe('connectivity matrix', { skip, concurrency: 3 }, () => {
   for (const cell of MATRIX) {
-    test(`${cell.name}: ${cell.expect}`, async () => {
+    const needsMiniupnpd = (cell.topology().routers ?? []).some((r) => r.portMapping);
+    test(`${cell.name}: ${cell.expect}`, { skip: needsMiniupnpd ? noMiniupnpd : false }, async () => {
       const lab = await createLab(cell.topology());
       try {
         const r = await runCell(cell, lab);
@@ -22,6 +25,7 @@ describe('connectivity matrix', { skip, concurrency: 3 }, () => {
           assert.equal(r.pongs.at(-1)?.path, 'direct', detail);
           assert.ok(r.summary.timeToDirectMs !== null, detail);
           if (cell.endpointPrefix) assert.ok(r.summary.endpoint?.startsWith(cell.endpointPrefix), detail);
+          if (cell.winner) assert.equal(r.winner, cell.winner, `the path should use the agent's ${cell.winner} candidate\n${detail}`);
         } else {
           assert.ok(r.pongs.every((p) => p.path === 'relay'), detail);
           if (cell.reason) assert.match(r.summary.reason ?? '', cell.reason, detail);

@@ -26,6 +26,14 @@ test('mappingVariesByDestIP needs two server IPs; two ports of one IP do not cou
   assert.equal(mappingVariesByDestIP([{ serverIp: 'a', mapped: 'x' }, { serverIp: 'b', mapped: 'y' }]), true);
 });
 
+test('mappingVariesByDestIP compares servers of one family: an IPv4 and an IPv6 server always differ', () => {
+  const v4 = { serverIp: '203.0.113.10', mapped: '198.51.100.7:4000' };
+  const v6 = { serverIp: '2001:db8::10', mapped: '[2001:db8:1::2]:4000' };
+  assert.equal(mappingVariesByDestIP([v4, v6]), null);
+  assert.equal(mappingVariesByDestIP([v4, v6, { serverIp: '203.0.113.11', mapped: '198.51.100.7:4000' }]), false);
+  assert.equal(mappingVariesByDestIP([v4, v6, { serverIp: '203.0.113.11', mapped: '198.51.100.7:4001' }]), true);
+});
+
 const base: NetcheckReport = {
   udp: true,
   ipv4: true,
@@ -41,6 +49,7 @@ const base: NetcheckReport = {
   preferredServer: '203.0.113.10:3478',
   local: '0.0.0.0:40000',
   servers: [{ address: '203.0.113.10:3478', latencyMs: 1, mapped: '203.0.113.2:40000', error: null, otherAddress: '203.0.113.11:3479' }],
+  portMapping: null,
   durationMs: 10,
 };
 
@@ -91,4 +100,22 @@ test('isHardMapping: address-dependent or address-and-port-dependent mapping, or
   assert.equal(isHardMapping({ mapping: 'unknown', mappingVariesByDestIP: false }), false);
   assert.equal(isHardMapping({}), false, 'a summary that says nothing is not hard');
   assert.equal(isHardMapping(undefined), false, 'no summary at all is not hard');
+});
+
+test('diagnosis: IPv6 next to a hard IPv4 NAT makes direct paths likely with IPv6 peers', () => {
+  const v6 = { ...base, ipv6: true, globalV6: '[2001:db8:1::2]:4000', mapping: 'address-and-port-dependent' as const, mappingVariesByDestIP: true };
+  const d = diagnose(v6);
+  assert.equal(d.verdict, 'direct connections: likely with peers that have IPv6; over IPv4 only with peers behind easy NATs');
+  assert.ok(d.findings.some((f) => f.startsWith('IPv6 works here ([2001:db8:1::2]:4000)')));
+});
+
+test('diagnosis: an IPv6 server that does not answer says there is no IPv6; an IPv6-only network says IPv4 peers go through the relay', () => {
+  const silent6 = { address: '[2001:db8::10]:3478', latencyMs: null, mapped: null, error: 'timeout', otherAddress: null };
+  const d = diagnose({ ...base, servers: [...base.servers, silent6] });
+  assert.ok(d.findings.some((f) => /No IPv6 STUN server answered \(\[2001:db8::10\]:3478: timeout\)/.test(f)), JSON.stringify(d.findings));
+  const answered6 = { address: '[2001:db8::10]:3478', latencyMs: 2, mapped: '[2001:db8:1::2]:4000', error: null, otherAddress: null };
+  const silent4 = { address: '203.0.113.10:3478', latencyMs: null, mapped: null, error: 'timeout', otherAddress: null };
+  const only6 = diagnose({ ...base, ipv4: false, globalV4: null, ipv6: true, globalV6: '[2001:db8:1::2]:4000', servers: [silent4, answered6] });
+  assert.match(only6.verdict, /peers with only IPv4 are reached through the relay/);
+  assert.ok(only6.findings.some((f) => /No IPv4 STUN server answered \(203\.0\.113\.10:3478\)/.test(f)));
 });

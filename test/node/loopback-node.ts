@@ -1,12 +1,13 @@
-// A PeerNode for loopback tests: joins the test server, offers only 127.0.0.1, no STUN, a short
+// A PeerNode for loopback tests: joins the test server (or servers given by URL), offers only 127.0.0.1, no STUN, a short
 // netcheck, no TCP lanes unless asked.
 import { NodeKey } from '../../src/identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../../src/node/peer-node.js';
 import type { TestServer } from '../server/helpers.js';
 
-export function loopbackNode(t: TestServer, token: string, role: 'agent' | 'client', extra: Partial<PeerNodeOptions> = {}): Promise<PeerNode> {
+/** `at`: the test server, or the URL(s) of servers elsewhere (processes, replicas). */
+export function loopbackNode(at: TestServer | PeerNodeOptions['server'], token: string, role: 'agent' | 'client', extra: Partial<PeerNodeOptions> = {}): Promise<PeerNode> {
   return PeerNode.start({
-    server: t.server.url,
+    server: typeof at === 'string' || Array.isArray(at) ? at : (at as TestServer).server.url,
     token,
     key: NodeKey.generate(),
     role,

@@ -98,6 +98,7 @@ function report(over: Partial<NetcheckReport> = {}): NetcheckReport {
     preferredServer: '203.0.113.10:3478',
     local: '192.168.1.2:4000',
     servers: [],
+    portMapping: null,
     durationMs: 120,
     ...over,
   };
@@ -115,6 +116,22 @@ test('summarize: exactly the fields peers see, nothing local', () => {
   });
 });
 
+test('summarize: whether a trusted port mapping exists, only when port mapping was looked at', () => {
+  const pm = (trusted: boolean | null, mapped: boolean): NetcheckReport['portMapping'] => ({
+    gateway: '192.168.1.1',
+    pcp: mapped ? { available: true, externalAddress: '203.0.113.1' } : { available: false, reason: 'no answer' },
+    natpmp: { available: false, reason: 'no answer' },
+    upnp: { available: false, reason: 'no answer' },
+    mapping: mapped ? { protocol: 'pcp', external: '203.0.113.1:4000', lifetimeS: 7200 } : null,
+    trusted,
+    untrustedReason: trusted === false ? 'the mapped address 100.64.0.2 is private: another NAT is in front of the router' : null,
+  });
+  assert.equal(summarize(report({ portMapping: pm(true, true) })).portMapped, true);
+  assert.equal(summarize(report({ portMapping: pm(false, true) })).portMapped, false, 'a mapping behind a carrier NAT is not trusted');
+  assert.equal(summarize(report({ portMapping: pm(null, false) })).portMapped, false);
+  assert.equal('portMapped' in summarize(report({ portMapping: null })), false, 'turned off: not measured');
+});
+
 test('summarize: an unknown mapping that varied by destination is reported as hard; otherwise mapping is passed through', () => {
   assert.equal(summarize(report({ mapping: 'unknown', mappingVariesByDestIP: true })).mapping, 'address-and-port-dependent');
   assert.equal(summarize(report({ mapping: 'unknown', mappingVariesByDestIP: false })).mapping, 'unknown');
@@ -129,4 +146,20 @@ test('summarize: UDP blocked', () => {
     whyRelayed(ctx({ here: s })),
     "UDP is blocked on laptop's network: allow outbound UDP for a direct path",
   );
+});
+
+test('no address family in common: IPv6-only here, IPv4-only there (and the other way), named before NAT reasons', () => {
+  const v6 = ['[2001:db8:1::2]:4000'];
+  const v4 = ['192.168.1.2:5000', '203.0.113.7:5000'];
+  assert.equal(
+    whyRelayed(ctx({ here: hard, peer: { ...hard, globalV4: '198.51.100.1:1' }, hereEndpoints: v6, peerEndpoints: v4 })),
+    'laptop has only IPv6 addresses and dev-box only IPv4 ones: with no address family in common there is no direct path; give dev-box IPv6 or laptop IPv4 for one',
+  );
+  assert.match(whyRelayed(ctx({ hereEndpoints: v4, peerEndpoints: v6 })), /^laptop has only IPv4 addresses and dev-box only IPv6 ones/);
+});
+
+test('a family in common (one side dual-stack), or endpoints unknown: not a family reason', () => {
+  const dual = ['192.168.1.2:5000', '[2001:db8:1::2]:5000'];
+  assert.doesNotMatch(whyRelayed(ctx({ hereEndpoints: ['[2001:db8:2::2]:4000'], peerEndpoints: dual })), /address family/);
+  assert.doesNotMatch(whyRelayed(ctx({ hereEndpoints: ['[2001:db8:2::2]:4000'] })), /address family/);
 });

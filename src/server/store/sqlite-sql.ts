@@ -59,6 +59,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX connections_ended ON connections(disconnected_at);
   CREATE INDEX path_reports_at ON path_reports(reported_at);
   `,
+  // 3: which server process holds a connection, so that one replica's restart ends only its own.
+  `
+  ALTER TABLE connections ADD COLUMN replica TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const SQL = {
@@ -99,9 +103,9 @@ export const SQL = {
   pruneConnections: 'DELETE FROM connections WHERE disconnected_at IS NOT NULL AND disconnected_at < ?',
   prunePaths: 'DELETE FROM path_reports WHERE reported_at < ?',
   pruneNodeKeys: 'DELETE FROM node_keys WHERE last_seen_at < ?',
-  insertConnection: 'INSERT INTO connections (identity_id, connected_at, remote) VALUES (?, ?, ?)',
+  insertConnection: 'INSERT INTO connections (identity_id, connected_at, remote, replica) VALUES (?, ?, ?, ?)',
   endConnection: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE id = ? AND disconnected_at IS NULL',
-  endDangling: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE disconnected_at IS NULL',
+  endDangling: 'UPDATE connections SET disconnected_at = ?, reason = ? WHERE disconnected_at IS NULL AND replica = ?',
   connectionHistory: 'SELECT * FROM connections WHERE identity_id = ? ORDER BY id DESC LIMIT ?',
   insertPath: 'INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at) VALUES (?, ?, ?, ?, ?)',
 } as const;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATIONS, SQL } from './sqlite-sql.js';
+import { toConnection, toIdentity, toListings, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type RuleRow, type TokenRow } from './rows.js';
 import type {
   AllowRule,
   Authenticated,
@@ -22,45 +23,6 @@ import type {
 } from './store.js';
 
 export const DATABASE_FILE = 'traverse.db';
-
-interface IdentityRow {
-  id: number;
-  kind: IdentityKind;
-  name: string;
-  node_key: string | null;
-  created_at: number;
-}
-interface TokenRow {
-  id: number;
-  identity_id: number;
-  hash: string;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-}
-interface ConnectionRow {
-  id: number;
-  identity_id: number;
-  connected_at: number;
-  disconnected_at: number | null;
-  reason: string | null;
-  remote: string | null;
-}
-
-function toIdentity(r: IdentityRow): Identity {
-  return { id: r.id, kind: r.kind, name: r.name, nodeKey: r.node_key, createdAt: r.created_at };
-}
-
-function toToken(r: TokenRow): TokenInfo {
-  return {
-    id: r.id,
-    identityId: r.identity_id,
-    hint: r.hash.slice(0, 8),
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    revokedAt: r.revoked_at,
-  };
-}
 
 export class SqliteStore implements Store {
   // better-sqlite3 compiles a statement on every prepare(); keep each one compiled once.
@@ -216,32 +178,18 @@ export class SqliteStore implements Store {
   }
 
   async allowedAgents(clientName: string): Promise<string[]> {
-    return this.db
-      .prepare<[string], { agent_name: string }>(SQL.allowedAgents)
+    return this.q<[string], { agent_name: string }>(SQL.allowedAgents)
       .all(clientName)
       .map((r) => r.agent_name);
   }
 
   async listIdentities(): Promise<IdentityListing[]> {
-    // Grouped once: the server answers GET /api/v1/identities from this, on its event loop.
-    const tokens = groupBy(this.q<[], TokenRow>(SQL.allTokens).all(), (t) => t.identity_id);
-    const rules = groupBy(this.q<[], { client_name: string; agent_name: string }>(SQL.allRules).all(), (x) => x.client_name);
-    const last = new Map(
-      this.db
-        .prepare<[], { identity_id: number; connected_at: number | null; disconnected_at: number | null }>(SQL.lastConnections)
-        .all()
-        .map((r) => [r.identity_id, r]),
+    return toListings(
+      this.q<[], IdentityRow>(SQL.allIdentities).all(),
+      this.q<[], TokenRow>(SQL.allTokens).all(),
+      this.q<[], RuleRow>(SQL.allRules).all(),
+      this.q<[], LastConnectionRow>(SQL.lastConnections).all(),
     );
-    return this.db
-      .prepare<[], IdentityRow>(SQL.allIdentities)
-      .all()
-      .map((r) => ({
-        ...toIdentity(r),
-        tokens: (tokens.get(r.id) ?? []).map(toToken),
-        allow: r.kind === 'client' ? (rules.get(r.name) ?? []).map((x) => x.agent_name) : [],
-        lastConnectedAt: last.get(r.id)?.connected_at ?? null,
-        lastDisconnectedAt: last.get(r.id)?.disconnected_at ?? null,
-      }));
   }
 
   async claimNodeKey(identityId: number, nodeKey: string, now: number): Promise<boolean> {
@@ -264,30 +212,20 @@ export class SqliteStore implements Store {
     )();
   }
 
-  async recordConnect(identityId: number, now: number, remote: string | null): Promise<number> {
-    return Number(this.q(SQL.insertConnection).run(identityId, now, remote).lastInsertRowid);
+  async recordConnect(identityId: number, now: number, remote: string | null, replica: string): Promise<number> {
+    return Number(this.q(SQL.insertConnection).run(identityId, now, remote, replica).lastInsertRowid);
   }
 
   async recordDisconnect(connectionId: number, now: number, reason: string): Promise<void> {
     this.q(SQL.endConnection).run(now, reason, connectionId);
   }
 
-  async closeDanglingConnections(now: number, reason: string): Promise<number> {
-    return this.q(SQL.endDangling).run(now, reason).changes;
+  async closeDanglingConnections(now: number, reason: string, replica: string): Promise<number> {
+    return this.q(SQL.endDangling).run(now, reason, replica).changes;
   }
 
   async connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]> {
-    return this.db
-      .prepare<[number, number], ConnectionRow>(SQL.connectionHistory)
-      .all(identityId, limit)
-      .map((r) => ({
-        id: r.id,
-        identityId: r.identity_id,
-        connectedAt: r.connected_at,
-        disconnectedAt: r.disconnected_at,
-        reason: r.reason,
-        remote: r.remote,
-      }));
+    return this.q<[number, number], ConnectionRow>(SQL.connectionHistory).all(identityId, limit).map(toConnection);
   }
 
   async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {
@@ -302,17 +240,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     this.db.close();
   }
-}
-
-function groupBy<T, K>(rows: readonly T[], key: (row: T) => K): Map<K, T[]> {
-  const out = new Map<K, T[]>();
-  for (const r of rows) {
-    const k = key(r);
-    const list = out.get(k);
-    if (list) list.push(r);
-    else out.set(k, [r]);
-  }
-  return out;
 }
 
 /** Makes a file readable and writable by its owner only (a database from before this rule was 0644). */

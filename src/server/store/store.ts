@@ -1,6 +1,10 @@
-// What the coordinator keeps across restarts, behind one interface so that a PostgreSQL
-// engine can serve several replicas later. Methods are async for that reason even though
-// the SQLite engine answers synchronously.
+// What the coordinator keeps across restarts, behind one interface with two engines: SQLite
+// (embedded, one server) and PostgreSQL (several server replicas on one database). Methods are
+// async for PostgreSQL's sake even though the SQLite engine answers synchronously.
+//
+// Several processes may use one store at once (replicas, `traverse token ...`), so an engine
+// keeps no copy of the data in memory: every answer comes from the database, and every change
+// two processes could race on is one statement or one transaction that the database serialises.
 import type { Path } from '../../coordination/protocol.js';
 
 export type IdentityKind = 'agent' | 'client' | 'admin';
@@ -128,10 +132,14 @@ export interface Store {
   claimNodeKey(identityId: number, nodeKey: string, now: number): Promise<boolean>;
   /** Deletes history (ended connections, path reports, node keys unseen) older than `before`; returns rows removed. */
   pruneHistory(before: number): Promise<number>;
-  recordConnect(identityId: number, now: number, remote: string | null): Promise<number>;
+  /**
+   * Records a connection held by `replica` (the server process's name; '' for a lone server), so
+   * that a replica ending its own dangling records never touches those of another one.
+   */
+  recordConnect(identityId: number, now: number, remote: string | null, replica: string): Promise<number>;
   recordDisconnect(connectionId: number, now: number, reason: string): Promise<void>;
-  /** Marks connections left open by a previous process (crash, kill -9) as ended. */
-  closeDanglingConnections(now: number, reason: string): Promise<number>;
+  /** Marks connections of `replica` left open by a previous process of it (crash, kill -9) as ended. */
+  closeDanglingConnections(now: number, reason: string, replica: string): Promise<number>;
   connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]>;
   recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void>;
   /**

@@ -1,0 +1,282 @@
+// Two coordination-server replicas on one PostgreSQL: PEERS peers split across them (every agent on
+// replica A, every client on replica B, so that every node update crosses replicas), node updates
+// at RATE/s, delivery latency p50/p99 (target p99 < 200 ms) and server memory per peer (target
+// < 20 KiB, mirrors of the other replica's nodes included). Named peers measured in the same run:
+// - the same update load on ONE server holding all the peers (what replication adds to latency);
+// - relayed throughput within one replica, against relayed throughput through the replica mesh;
+// - the inter-replica bus: LISTEN/NOTIFY against polling a table (the design choice in README).
+//
+//   npm run bench:replicas                  # PEERS=10000 RATE=1000 SECONDS=10
+//   PEERS=2000 SECONDS=5 npm run bench:replicas
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { startTestPostgres } from '../lab/postgres.js';
+import { PostgresStore } from '../src/server/store/postgres.js';
+import { generateToken, hashToken } from '../src/server/tokens.js';
+import type { ServerMessage } from '../src/coordination/protocol.js';
+import { encodeRelayFrame } from '../src/coordination/relay-frame.js';
+import { connectAll, forkServer, sendAtRate, type BenchConn, type BenchIdentity, type ForkedServer } from './load.js';
+
+const PEERS = Number(process.env.PEERS ?? 10_000);
+const RATE = Number(process.env.RATE ?? 1000);
+const SECONDS = Number(process.env.SECONDS ?? 10);
+const RELAY_SECONDS = Number(process.env.RELAY_SECONDS ?? 4);
+const TARGET_BYTES_PER_PEER = 20 * 1024;
+const TARGET_P99_MS = 200;
+const SERVER = fileURLToPath(new URL('./replica-server.js', import.meta.url));
+
+type Server = ForkedServer;
+type Identity = BenchIdentity;
+type Conn = BenchConn;
+
+const startServer = (mode: 'replica' | 'single', url: string): Promise<Server> => forkServer(SERVER, [mode, url]);
+
+const kib = (b: number): string => `${(b / 1024).toFixed(1)} KiB`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const nodeMsg = (c: Conn, updatedAt: number): string =>
+  JSON.stringify({ type: 'node', node: { key: c.key, endpoints: ['198.51.100.7:41641', '10.1.2.3:41641'], preferredRelay: 'default', updatedAt }, proof: c.proof });
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** Makes the identities (agent wsN, client laptopN allowed to wsN) and their tokens. */
+async function makeIdentities(url: string, pairs: number, prefix: string): Promise<{ agents: Identity[]; clients: Identity[] }> {
+  const store = await PostgresStore.open(url);
+  const agents: Identity[] = [];
+  const clients: Identity[] = [];
+  const now = Date.now();
+  const make = async (i: number): Promise<void> => {
+    for (const role of ['agent', 'client'] as const) {
+      const name = role === 'agent' ? `${prefix}ws${i}` : `${prefix}laptop${i}`;
+      const id = await store.ensureIdentity(role, name, now);
+      if (role === 'client') await store.allow(name, [`${prefix}ws${i}`], now);
+      const token = generateToken();
+      await store.createToken(id.id, hashToken(token), now, null);
+      (role === 'agent' ? agents : clients)[i] = { name, token, role };
+    }
+  };
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < pairs) await make(next++);
+  }));
+  await store.close();
+  return { agents, clients };
+}
+
+interface LoadResult {
+  sent: number;
+  delivered: number;
+  p50: number;
+  p99: number;
+  max: number;
+  settledP99: number;
+  perPeer: number[];
+}
+
+/** Agents on `a`, clients on `b` (may be the same server): tunnels, then RATE updates/s for SECONDS. */
+async function updateLoad(a: Server, b: Server, ids: { agents: Identity[]; clients: Identity[] }): Promise<LoadResult> {
+  const sentAt = new Map<number, number>();
+  const latencies: number[] = [];
+  /** The same, for updates sent after the first two seconds: a stall of the machine at the start shows up in one only. */
+  const settled: number[] = [];
+  let settledFrom = Infinity;
+  const onMessage = (_c: Conn, m: ServerMessage): void => {
+    if (m.type !== 'peers') return;
+    for (const u of m.updates) {
+      if (u.kind !== 'node') continue;
+      const t0 = sentAt.get(u.node.updatedAt);
+      if (t0 !== undefined) {
+        latencies.push(performance.now() - t0);
+        if (t0 >= settledFrom) settled.push(performance.now() - t0);
+        sentAt.delete(u.node.updatedAt);
+      }
+    }
+  };
+  const servers = a === b ? [a] : [a, b];
+  const before = await Promise.all(servers.map((s) => s.measure()));
+  const agentConns = await connectAll(a.port, ids.agents, onMessage);
+  const clientConns = await connectAll(b.port, ids.clients, onMessage);
+  for (const c of agentConns) c.ws.send(nodeMsg(c, 1));
+  await sleep(1000);
+  for (const [i, c] of clientConns.entries()) {
+    c.ws.send(nodeMsg(c, 1));
+    c.ws.send(JSON.stringify({ type: 'tunnel', agent: ids.agents[i]!.name }));
+  }
+  await sleep(3000);
+  const after = await Promise.all(servers.map((s) => s.measure()));
+  // Memory per peer on each server: what it holds for its own peers and its mirrors of the others.
+  const perServerPeers = a === b ? [PEERS] : [ids.agents.length, ids.clients.length];
+  const perPeer = servers.map((_, i) => (after[i]!.rss - before[i]!.rss) / perServerPeers[i]!);
+
+  let seq = 2;
+  let sent = 0;
+  settledFrom = performance.now() + 2000;
+  await sendAtRate(RATE, SECONDS, 1500, () => {
+    const c = agentConns[sent % agentConns.length]!;
+    const id = seq++;
+    sentAt.set(id, performance.now());
+    c.ws.send(nodeMsg(c, id));
+    sent++;
+  });
+  latencies.sort((x, y) => x - y);
+  settled.sort((x, y) => x - y);
+  for (const c of [...agentConns, ...clientConns]) c.ws.terminate();
+  await sleep(1000);
+  return {
+    sent,
+    delivered: latencies.length,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies.at(-1) ?? NaN,
+    settledP99: percentile(settled, 99),
+    perPeer,
+  };
+}
+
+/** Relayed bytes/s from a client on `from` to its agent on `to`, 1200-byte datagrams, sender-paced by its socket buffer. */
+async function relayThroughput(from: Server, to: Server, ids: { agents: Identity[]; clients: Identity[] }): Promise<{ bytesPerSec: number; loss: number }> {
+  const [agent] = await connectAll(to.port, ids.agents.slice(0, 1), () => undefined);
+  const [client] = await connectAll(from.port, ids.clients.slice(0, 1), () => undefined);
+  agent!.ws.send(nodeMsg(agent!, 1));
+  await sleep(500);
+  client!.ws.send(nodeMsg(client!, 1));
+  client!.ws.send(JSON.stringify({ type: 'tunnel', agent: ids.agents[0]!.name }));
+  await sleep(1000);
+  const frame = encodeRelayFrame(agent!.key, Buffer.alloc(1200, 7));
+  let sentBytes = 0;
+  const start = performance.now();
+  const end = start + RELAY_SECONDS * 1000;
+  while (performance.now() < end) {
+    // Keep about 256 KiB in flight from the sender, like a congestion-controlled stream would.
+    while (client!.ws.bufferedAmount < 256 * 1024 && performance.now() < end) {
+      client!.ws.send(frame);
+      sentBytes += 1200;
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  await sleep(500);
+  const seconds = (performance.now() - start - 500) / 1000;
+  const got = agent!.received;
+  agent!.ws.terminate();
+  client!.ws.terminate();
+  return { bytesPerSec: got / seconds, loss: 1 - got / sentBytes };
+}
+
+/** The bus: RATE messages/s from one connection to another, LISTEN/NOTIFY vs a table polled every pollMs. */
+async function busLatency(url: string, how: 'notify' | number): Promise<{ p50: number; p99: number; queriesPerSec: number }> {
+  // A pool: the writer sends RATE/s without waiting for each answer.
+  const writer = new pg.Pool({ connectionString: url, max: 4 });
+  writer.on('error', () => undefined); // an idle connection ended by the database's shutdown
+  const reader = new pg.Client({ connectionString: url });
+  await reader.connect();
+  await writer.query('CREATE TABLE IF NOT EXISTS bench_bus (id bigserial PRIMARY KEY, payload text NOT NULL)');
+  const sentAt = new Map<number, number>();
+  const lat: number[] = [];
+  const got = (payload: string): void => {
+    const t0 = sentAt.get(Number(payload));
+    if (t0 !== undefined) lat.push(performance.now() - t0);
+  };
+  let readerQueries = 0;
+  let poller: NodeJS.Timeout | undefined;
+  let pollBusy = (): boolean => false;
+  if (how === 'notify') {
+    reader.on('notification', (n) => got(n.payload ?? ''));
+    await reader.query('LISTEN bench_bus');
+  } else {
+    let last = Number((await reader.query<{ m: string | null }>('SELECT max(id) AS m FROM bench_bus')).rows[0]!.m ?? 0);
+    let busy = false;
+    pollBusy = () => busy;
+    poller = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      readerQueries++;
+      reader
+        .query<{ id: string; payload: string }>('SELECT id, payload FROM bench_bus WHERE id > $1 ORDER BY id', [last])
+        .then((r) => {
+          for (const row of r.rows) {
+            last = Number(row.id);
+            got(row.payload);
+          }
+        })
+        .finally(() => (busy = false));
+    }, how);
+  }
+  const seconds = 3;
+  let seq = 0;
+  await sendAtRate(RATE, seconds, 500, () => {
+    const id = ++seq;
+    sentAt.set(id, performance.now());
+    if (how === 'notify') void writer.query('SELECT pg_notify($1, $2)', ['bench_bus', String(id)]);
+    else void writer.query('INSERT INTO bench_bus (payload) VALUES ($1)', [String(id)]);
+  });
+  if (poller) clearInterval(poller);
+  while (pollBusy()) await sleep(5);
+  await writer.end();
+  await reader.end();
+  lat.sort((x, y) => x - y);
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), queriesPerSec: readerQueries / seconds };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const pairs = Math.floor(PEERS / 2);
+  process.stdout.write(`replicas bench: ${PEERS} peers (${pairs} agents on replica A, ${pairs} clients on replica B, one tunnel each), ${RATE} updates/s for ${SECONDS} s\n`);
+  const postgres = await startTestPostgres();
+  try {
+    const url = await postgres.createDatabase();
+    const ids = await makeIdentities(url, pairs, '');
+    const relayIds = await makeIdentities(url, 2, 'relay-');
+    process.stdout.write(`identities made in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+
+    // Named peer first: one server, every peer on it.
+    const single = await startServer('single', url);
+    const one = await updateLoad(single, single, ids);
+    const relayLocalSingle = await relayThroughput(single, single, relayIds);
+    single.child.kill();
+    await sleep(500);
+
+    const a = await startServer('replica', url);
+    const b = await startServer('replica', url);
+    for (;;) {
+      const [pa, pb] = await Promise.all([a.ask<{ peers: number }>('peers'), b.ask<{ peers: number }>('peers')]);
+      if (pa.peers === 1 && pb.peers === 1) break;
+      await sleep(200);
+    }
+    await sleep(500); // mesh links up
+    const two = await updateLoad(a, b, ids);
+    const relayMesh = await relayThroughput(b, a, relayIds);
+    const relayLocal = await relayThroughput(a, a, relayIds);
+    a.child.kill();
+    b.child.kill();
+
+    const busNotify = await busLatency(url, 'notify');
+    const busPoll100 = await busLatency(url, 100);
+    const busPoll10 = await busLatency(url, 10);
+
+    const mb = (x: number): string => `${((x * 8) / 1e6).toFixed(0)} Mbit/s`;
+    const worst = Math.max(...two.perPeer);
+    const lines = [
+      `updates across replicas: ${two.sent} sent, ${two.delivered} delivered (${((two.delivered / Math.max(1, two.sent)) * 100).toFixed(1)}%)`,
+      `latency across replicas: p50 ${two.p50.toFixed(2)} ms, p99 ${two.p99.toFixed(2)} ms, max ${two.max.toFixed(2)} ms  (target p99 < ${TARGET_P99_MS} ms: ${(two.p99 / TARGET_P99_MS).toFixed(3)}x of target)`,
+      `p99 after the first 2 s: across replicas ${two.settledP99.toFixed(2)} ms, one server ${one.settledP99.toFixed(2)} ms`,
+      `latency on one server:   p50 ${one.p50.toFixed(2)} ms, p99 ${one.p99.toFixed(2)} ms  (across replicas = ${(two.p50 / one.p50).toFixed(2)}x p50, ${(two.p99 / one.p99).toFixed(2)}x p99 of one server)`,
+      `memory per peer:         replica A ${kib(two.perPeer[0]!)}, replica B ${kib(two.perPeer[1]!)} RSS (own peers + mirrors of the other's; target < 20 KiB: ${(worst / TARGET_BYTES_PER_PEER).toFixed(2)}x of target); one server ${kib(one.perPeer[0]!)}`,
+      `relay through the mesh:  ${mb(relayMesh.bytesPerSec)} (loss ${(relayMesh.loss * 100).toFixed(1)}%)`,
+      `relay within a replica:  ${mb(relayLocal.bytesPerSec)} (loss ${(relayLocal.loss * 100).toFixed(1)}%); one lone server ${mb(relayLocalSingle.bytesPerSec)}  (mesh = ${(relayMesh.bytesPerSec / relayLocal.bytesPerSec).toFixed(2)}x within a replica)`,
+      `bus LISTEN/NOTIFY:       p50 ${busNotify.p50.toFixed(2)} ms, p99 ${busNotify.p99.toFixed(2)} ms, 0 reader queries/s`,
+      `bus polling every 100ms: p50 ${busPoll100.p50.toFixed(2)} ms, p99 ${busPoll100.p99.toFixed(2)} ms, ${busPoll100.queriesPerSec.toFixed(0)} reader queries/s  (= ${(busPoll100.p50 / busNotify.p50).toFixed(1)}x p50 of NOTIFY)`,
+      `bus polling every 10ms:  p50 ${busPoll10.p50.toFixed(2)} ms, p99 ${busPoll10.p99.toFixed(2)} ms, ${busPoll10.queriesPerSec.toFixed(0)} reader queries/s  (= ${(busPoll10.p50 / busNotify.p50).toFixed(1)}x p50 of NOTIFY)`,
+      `total bench time ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    await postgres.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

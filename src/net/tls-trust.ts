@@ -1,0 +1,109 @@
+// Which certificate authorities a TLS connection made by Traverse trusts: Node's own store (the
+// Mozilla list, plus NODE_EXTRA_CA_CERTS), the operating system's CA bundle (where a company's
+// own CA is installed with update-ca-certificates; Node 20 does not read it by itself) and, for a
+// private CA, the certificates of one PEM file (--ca FILE / TRAVERSE_CA). Each is added to the
+// others, never replaces them, and nothing here can turn verification off: a name or chain that
+// does not check out fails the connection.
+import { readFileSync, statSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+
+export class TrustError extends Error {
+  override readonly name = 'TrustError';
+}
+
+/** What a TLS client is given: undefined means Node's default store, untouched. */
+export interface Trust {
+  /** The CA certificates (PEM) to trust, Node's store included; undefined: Node's default. */
+  readonly ca: readonly string[] | undefined;
+  /** The file the private CA came from, for messages. */
+  readonly caFile: string | undefined;
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+/** A CA bundle is a few hundred kilobytes at most; a bigger file is a mistake. */
+const MAX_CA_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Where operating systems keep their CA bundle, first match wins: SSL_CERT_FILE (OpenSSL's own
+ * variable) when set, then Debian/Ubuntu/Alpine, Fedora/RHEL, and macOS/BSD (from Homebrew).
+ */
+function systemBundlePaths(): string[] {
+  const fromEnv = process.env.SSL_CERT_FILE;
+  return [...(fromEnv ? [fromEnv] : []), '/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+}
+
+let systemCache: { key: string; certs: readonly string[] } | null = null;
+
+/**
+ * The certificates of the system's CA bundle, read once per bundle path (an unreadable or
+ * oversized bundle counts as none: Node's own store still applies).
+ */
+export function systemCaCertificates(): readonly string[] {
+  for (const path of systemBundlePaths()) {
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      continue;
+    }
+    if (systemCache?.key === path) return systemCache.certs;
+    let certs: string[] = [];
+    try {
+      if (size <= MAX_CA_FILE_BYTES) certs = readFileSync(path, 'utf8').match(PEM_CERT) ?? [];
+    } catch {
+      certs = [];
+    }
+    systemCache = { key: path, certs };
+    return certs;
+  }
+  return [];
+}
+
+/** Node's store and the system's bundle, without duplicates. */
+function baseStore(): string[] {
+  return [...new Set([...rootCertificates, ...systemCaCertificates()])];
+}
+
+/** No --ca: Node's store plus the system's bundle (computed when first used). */
+export const DEFAULT_TRUST: Trust = {
+  get ca(): readonly string[] | undefined {
+    const system = systemCaCertificates();
+    return system.length === 0 ? undefined : baseStore();
+  },
+  caFile: undefined,
+};
+
+/** The trust for a --ca FILE (or none): every certificate in the file must parse. */
+export function loadTrust(caFile: string | undefined, flag = '--ca'): Trust {
+  if (caFile === undefined || caFile === '') return DEFAULT_TRUST;
+  let text: string;
+  try {
+    text = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TrustError(`${flag} ${caFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+  if (text.length > MAX_CA_FILE_BYTES) throw new TrustError(`${flag} ${caFile}: larger than 4 MiB; expected PEM CA certificates`);
+  return { ...trustFromPem(text, `${flag} ${caFile}`), caFile };
+}
+
+/** The trust for CA certificates given as PEM text; `origin` names them in errors. */
+export function trustFromPem(text: string, origin = 'ca'): Trust {
+  const certs = text.match(PEM_CERT) ?? [];
+  if (certs.length === 0) throw new TrustError(`${origin}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)`);
+  for (const [i, pem] of certs.entries()) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw new TrustError(`${origin}: certificate ${i + 1} does not parse (${(err as Error).message})`);
+    }
+  }
+  // Node replaces its store when `ca` is given: keep the public and system CAs, add the private ones.
+  return { ca: [...baseStore(), ...certs], caFile: undefined };
+}
+
+/** The options a tls/https client takes for this trust (spread into the request options). */
+export function tlsClientOptions(trust: Trust): { ca?: string[] } {
+  return trust.ca ? { ca: [...trust.ca] } : {};
+}

@@ -1,0 +1,332 @@
+// One replica's membership in the group of `traverse server` processes sharing a PostgreSQL
+// database: its heartbeat row, the bus it publishes its nodes' changes on and mirrors the others'
+// from, and the relay mesh. The hub calls `changed` for every change to one of its own nodes.
+//
+// Failure rules (Coder's pgcoord, simplified):
+// - every replica writes a heartbeat every 2 s and reads everyone's; one silent for 3 beats is dead
+//   and the nodes it held are marked lost here (their tunnel peers keep their paths);
+// - a replica that cannot reach the database closes every peer connection (they reconnect to
+//   another replica) and refuses new ones until it is back, then comes back under a new id, so
+//   nobody mixes what it held before with what it holds after;
+// - a clean shutdown says goodbye: the others mark its nodes lost at once, and nothing about them
+//   is deleted from the database (history stays; nodes reconnect elsewhere within seconds).
+import type { Trust } from '../../net/tls-trust.js';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import pg from 'pg';
+import { Gauge } from 'prom-client';
+import type { Logger } from '../../log/logger.js';
+import type { Hub, HubChange } from '../hub.js';
+import type { CoordinatorMetrics } from '../metrics.js';
+import { PgBus, SerialClient } from './bus.js';
+import type { EventBatch } from './events.js';
+import { DEFAULT_LIVENESS, Liveness, OwnBeat, deadAfterMs, type LivenessChange, type LivenessOptions } from './liveness.js';
+import { Mesh } from './mesh.js';
+import { Mirror, eventOf, snapshotOf } from './mirror.js';
+
+export interface ReplicationOptions {
+  /** postgres://... of the database the replicas share. */
+  readonly databaseUrl: string;
+  /** How other replicas reach this one's relay mesh: http(s)://host:port (published in the database). */
+  readonly meshUrl: string;
+  /** The mesh key; absent: the key stored in the database (the first replica creates it). */
+  readonly meshKey?: Buffer;
+  readonly liveness?: LivenessOptions;
+  readonly mesh?: { readonly maxBuffered?: number; readonly bytesPerSec?: number };
+  /** The CAs other replicas' https:// mesh URLs are checked against (default: Node's and the system's). */
+  readonly trust?: Trust;
+}
+
+export interface ReplicaHooks {
+  /** The replica lost the database: close every peer connection so the peers go elsewhere. */
+  closeAll(reason: string): void;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS traverse_replicas (
+  id text PRIMARY KEY,
+  mesh_url text NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS traverse_replica_events (
+  id bigserial PRIMARY KEY,
+  payload text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS traverse_mesh_key (
+  id int PRIMARY KEY CHECK (id = 1),
+  key bytea NOT NULL
+);`;
+/** Serialises schema creation between replicas starting at once (CREATE ... IF NOT EXISTS races). */
+const SCHEMA_LOCK = 0x7472_6176;
+
+interface Connection {
+  readonly writer: SerialClient;
+  readonly listener: pg.Client;
+  readonly bus: PgBus;
+  readonly id: string;
+}
+
+export class Replica {
+  private conn: Connection | null = null;
+  private readonly liveness: LivenessOptions;
+  private live: Liveness;
+  private own: OwnBeat;
+  private readonly mirror: Mirror;
+  private mesh: Mesh | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private ticking = false;
+  private stopped = false;
+  private leaving = false;
+  private meshKey: Buffer | null;
+
+  private constructor(
+    private readonly hub: Hub,
+    private readonly opts: ReplicationOptions,
+    private readonly hooks: ReplicaHooks,
+    private readonly log: Logger,
+    private readonly metrics: CoordinatorMetrics | undefined,
+  ) {
+    this.liveness = opts.liveness ?? DEFAULT_LIVENESS;
+    this.live = new Liveness('', this.liveness);
+    this.own = new OwnBeat(Date.now(), this.liveness);
+    this.meshKey = opts.meshKey ?? null;
+    this.mirror = new Mirror(hub, {
+      send: (replica, key, frame) => this.mesh?.send(replica, key, frame),
+      buffered: (replica) => this.mesh?.buffered(replica) ?? 0,
+    });
+    if (metrics) this.registerMetrics(metrics);
+  }
+
+  /** Gauges read at scrape time: what an operator alerts on (a replica without its database, a lone replica). */
+  private registerMetrics(metrics: CoordinatorMetrics): void {
+    const registers = [metrics.registry];
+    const gauge = (name: string, help: string, read: () => number): Gauge => {
+      const g: Gauge = new Gauge({ name, help, registers, collect: () => g.set(read()) });
+      return g;
+    };
+    gauge('traverse_replica_database_attached', '1 while this replica holds the database and serves peers', () => (this.serving ? 1 : 0));
+    gauge('traverse_replica_peers_alive', 'Other replicas alive at the last heartbeat reading', () => this.live.peers.size);
+    gauge('traverse_replica_mirrored_nodes', "Other replicas' nodes mirrored here", () => this.mirror.size);
+  }
+
+  /** Joins the group; throws (with the database's reason) if the database cannot be reached. */
+  static async start(hub: Hub, opts: ReplicationOptions, hooks: ReplicaHooks, log: Logger, metrics?: CoordinatorMetrics): Promise<Replica> {
+    const r = new Replica(hub, opts, hooks, log, metrics);
+    await r.attach();
+    r.timer = setInterval(() => void r.tick(), r.liveness.intervalMs);
+    r.timer.unref();
+    return r;
+  }
+
+  /** This replica's id in the heartbeat table, or null while it has no database. */
+  get id(): string | null {
+    return this.conn?.id ?? null;
+  }
+
+  /** Whether the replica may take peer connections (it holds the database). */
+  get serving(): boolean {
+    return this.conn !== null && !this.stopped;
+  }
+
+  /** How the other replicas reach this one's mesh. */
+  get meshUrl(): string {
+    return this.opts.meshUrl;
+  }
+
+  /** The other replicas alive at the last heartbeat reading: id -> mesh URL. */
+  get peers(): ReadonlyMap<string, string> {
+    return this.live.peers;
+  }
+
+  /** Nodes of other replicas mirrored here. */
+  get mirrored(): number {
+    return this.mirror.size;
+  }
+
+  /** Whether the mesh link to `replica` is up (tests and status). */
+  meshReady(replica: string): boolean {
+    return this.mesh?.ready(replica) ?? false;
+  }
+
+  /** From the hub: a change to one of this replica's own nodes. */
+  changed(change: HubChange): void {
+    // Leaving cleanly, our nodes are not "disconnected" for the others: the goodbye marks them lost.
+    if (this.leaving && change.kind === 'detach') return;
+    const e = eventOf(change);
+    if (e && this.conn) this.conn.bus.publish(e);
+  }
+
+  /** An upgrade at the mesh path. */
+  handleMeshUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (!this.mesh) return false;
+    this.mesh.handleUpgrade(req, socket, head);
+    return true;
+  }
+
+  private async attach(): Promise<void> {
+    const id = randomBytes(8).toString('hex');
+    const timeout = this.liveness.intervalMs * 2;
+    // application_name lets an operator (and the tests) find a replica's connections in pg_stat_activity.
+    const common = { connectionString: this.opts.databaseUrl, connectionTimeoutMillis: timeout, application_name: `traverse-replica-${id}` };
+    const writer = new pg.Client({ ...common, query_timeout: timeout });
+    const listener = new pg.Client(common);
+    // Errors after connecting are handled by lose(); before, by the caller.
+    writer.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
+    listener.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
+    try {
+      await writer.connect();
+      await listener.connect();
+      await writer.query('BEGIN');
+      await writer.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+      await writer.query(SCHEMA);
+      await writer.query('COMMIT');
+      if (!this.meshKey) {
+        await writer.query('INSERT INTO traverse_mesh_key (id, key) VALUES (1, $1) ON CONFLICT DO NOTHING', [randomBytes(32)]);
+        const row = await writer.query<{ key: Buffer }>('SELECT key FROM traverse_mesh_key WHERE id = 1');
+        this.meshKey = row.rows[0]!.key;
+      }
+      await writer.query('INSERT INTO traverse_replicas (id, mesh_url) VALUES ($1, $2)', [id, this.opts.meshUrl]);
+      await listener.query(`LISTEN ${'traverse_replicas'}`);
+    } catch (err) {
+      await Promise.allSettled([writer.end(), listener.end()]);
+      throw err;
+    }
+    const serial = new SerialClient(writer);
+    const bus = new PgBus(
+      serial,
+      id,
+      (batch) => this.received(batch),
+      (err) => this.lose(`publishing to the other replicas failed: ${err instanceof Error ? err.message : String(err)}`),
+      (why) => this.log.warn({ why }, 'dropped a replica notification'),
+    );
+    listener.on('notification', (n) => {
+      if (n.payload !== undefined) bus.received(n.payload);
+    });
+    listener.on('end', () => this.lose('database connection closed'));
+    writer.on('end', () => this.lose('database connection closed'));
+    this.live = new Liveness(id, this.liveness);
+    this.own = new OwnBeat(Date.now(), this.liveness);
+    this.mesh = new Mesh({
+      self: id,
+      key: this.meshKey!,
+      deliver: (from, frame) => this.hub.handleMeshFrame(from, frame),
+      logger: this.log.child({ component: 'mesh' }),
+      ...this.opts.mesh,
+      ...(this.opts.trust ? { trust: this.opts.trust } : {}),
+      dropped: (reason) => this.metrics?.relayDrops.inc({ reason }),
+    });
+    this.conn = { writer: serial, listener, bus, id };
+    this.log.info({ replica: id, meshUrl: this.opts.meshUrl }, 'joined the replicas on the database');
+    await this.tick();
+  }
+
+  private received(batch: EventBatch): void {
+    if (!this.conn) return;
+    for (const e of batch.e) {
+      if (e.t === 'resync' && e.to === this.conn.id) this.publishAll();
+    }
+    this.mirror.apply(batch);
+  }
+
+  private publishAll(): void {
+    const bus = this.conn?.bus;
+    if (!bus) return;
+    for (const p of this.hub.all()) {
+      if (p.replica !== null || p.closed) continue;
+      for (const e of snapshotOf(p)) bus.publish(e);
+    }
+  }
+
+  /** One heartbeat: write ours, read everyone's, act on who joined, died or left. */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      if (!this.conn) {
+        await this.attach().catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'database still unreachable'));
+        return;
+      }
+      const { writer, id } = this.conn;
+      try {
+        await writer.query('UPDATE traverse_replicas SET heartbeat_at = now() WHERE id = $1', [id]);
+        const rows = await writer.query<{ id: string; mesh_url: string; age_ms: number }>(
+          'SELECT id, mesh_url, (extract(epoch from (now() - heartbeat_at)) * 1000)::float8 AS age_ms FROM traverse_replicas',
+        );
+        if (!rows.rows.some((r) => r.id === id)) throw new Error('this replica was removed from the heartbeat table (declared dead)');
+        this.own.succeeded(Date.now());
+        for (const c of this.live.observe(rows.rows.map((r) => ({ id: r.id, ageMs: r.age_ms, meshUrl: r.mesh_url })))) this.act(c);
+        this.mesh?.setPeers(this.live.peers);
+        // The rows of replicas dead for long are removed (by whoever sees it first), and oversized
+        // events nobody can still be fetching.
+        const stale = `${(deadAfterMs(this.liveness) * 10) / 1000} seconds`;
+        await writer.query(`DELETE FROM traverse_replicas WHERE heartbeat_at < now() - $1::interval`, [stale]);
+        await writer.query(`DELETE FROM traverse_replica_events WHERE created_at < now() - interval '60 seconds'`);
+      } catch (err) {
+        if (this.conn && this.own.lost(Date.now())) this.lose(`no heartbeat written for ${this.own.silentMs(Date.now())} ms: ${err instanceof Error ? err.message : String(err)}`);
+        else this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'heartbeat failed');
+      }
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private act(c: LivenessChange): void {
+    if (c.kind === 'joined') {
+      this.log.info({ replica: c.id, meshUrl: c.meshUrl }, 'replica joined');
+      // It may have missed what we hold (new, or back after being declared dead): ask it for
+      // its nodes and it will ask for ours.
+      this.conn?.bus.publish({ t: 'resync', to: c.id });
+      return;
+    }
+    const lost = this.mirror.dropReplica(c.id);
+    if (c.kind === 'dead') this.log.warn({ replica: c.id, silentMs: Math.round(c.silentMs), nodesLost: lost }, 'replica missed its heartbeats: its nodes are lost');
+    else this.log.info({ replica: c.id, nodesLost: lost }, 'replica left');
+  }
+
+  /** The database is gone (or we are too far behind it): stop serving until it is back. */
+  private lose(reason: string): void {
+    const conn = this.conn;
+    if (!conn) return;
+    this.conn = null;
+    this.log.error({ replica: conn.id, reason }, 'lost the database: closing every peer connection so the peers go to another replica');
+    this.hooks.closeAll('this replica lost its database; reconnect to another one');
+    this.mirror.dropAll();
+    this.mesh?.close();
+    this.mesh = null;
+    void Promise.allSettled([conn.writer.client.end(), conn.listener.end()]);
+  }
+
+  /**
+   * The first half of a clean shutdown, before the peers' connections are closed: the others
+   * hear a goodbye and mark our nodes lost (not disconnected), so their tunnel peers keep them
+   * until they reconnect elsewhere.
+   */
+  async leave(): Promise<void> {
+    if (this.leaving || !this.conn) return;
+    this.leaving = true;
+    this.conn.bus.publish({ t: 'bye' });
+    await this.conn.bus.drain().catch(() => {});
+  }
+
+  /** The second half: stops the heartbeat and the mesh, removes our heartbeat row. */
+  async shutdown(): Promise<void> {
+    await this.leave();
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    while (this.ticking) await new Promise((r) => setTimeout(r, 5));
+    const conn = this.conn;
+    this.conn = null;
+    this.mesh?.close();
+    this.mesh = null;
+    if (!conn) return;
+    try {
+      await conn.writer.query('DELETE FROM traverse_replicas WHERE id = $1', [conn.id]);
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not say goodbye to the other replicas');
+    }
+    await Promise.allSettled([conn.writer.client.end(), conn.listener.end()]);
+  }
+}

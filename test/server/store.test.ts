@@ -1,0 +1,290 @@
+// The store test suite, run against both engines (SQLite and a real PostgreSQL): every Store
+// method, what it changes, that changes to policy bump the version a server polls, and that two
+// handles on one database (two replicas, or a server and `traverse token`) race safely.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateToken, hashToken } from '../../src/server/tokens.js';
+import { openStore } from '../../src/server/store/open.js';
+import { forEachEngine, withStore } from '../helpers/store-engines.js';
+
+forEachEngine((engine) => {
+  test('tokensById finds tokens by a prefix of their hash, with their identity', async () => {
+    await withStore(engine, async (store) => {
+      const a = await store.ensureIdentity('agent', 'dev-box', 1);
+      const hash = hashToken(generateToken());
+      const t = await store.createToken(a.id, hash, 1, null);
+      assert.equal(t.hint, hash.slice(0, 8));
+      const found = await store.tokensById(t.hint.toUpperCase());
+      assert.equal(found.length, 1);
+      assert.equal(found[0]!.token.id, t.id);
+      assert.deepEqual([found[0]!.identity.kind, found[0]!.identity.name], ['agent', 'dev-box']);
+      assert.equal((await store.tokensById(hash)).length, 1);
+      // Two tokens sharing a prefix are both found (the CLI refuses such an id as ambiguous).
+      const c = await store.ensureIdentity('client', 'laptop', 1);
+      await store.createToken(c.id, hash.slice(0, 4) + 'f'.repeat(60), 1, null);
+      assert.equal((await store.tokensById(hash.slice(0, 4))).length, 2);
+      assert.equal((await store.tokensById('0000000000')).length, 0);
+    });
+  });
+
+  test('revokeToken revokes one token of an identity, once, and bumps the policy version', async () => {
+    await withStore(engine, async (store) => {
+      const a = await store.ensureIdentity('agent', 'dev-box', 1);
+      const one = await store.createToken(a.id, hashToken(generateToken()), 1, null);
+      const two = await store.createToken(a.id, hashToken(generateToken()), 1, null);
+      const v = await store.policyVersion();
+      assert.equal(await store.revokeToken(one.id, 50), true);
+      assert.equal(await store.policyVersion(), v + 1);
+      assert.equal(await store.tokenValid(one.id, 60), false);
+      assert.equal(await store.tokenValid(two.id, 60), true, 'the other token of the identity is untouched');
+      assert.equal(await store.revokeToken(one.id, 70), false, 'already revoked');
+      assert.equal((await store.tokensById(one.hint))[0]!.token.revokedAt, 50, 'the first revocation time stays');
+    });
+  });
+
+  test('rotateToken revokes every unrevoked token and creates the new one in one step', async () => {
+    await withStore(engine, async (store) => {
+      const c = await store.ensureIdentity('client', 'laptop', 1);
+      const oldSecret = generateToken();
+      const old = await store.createToken(c.id, hashToken(oldSecret), 1, null);
+      const gone = await store.createToken(c.id, hashToken(generateToken()), 1, null);
+      await store.revokeToken(gone.id, 5);
+      const v = await store.policyVersion();
+      const newSecret = generateToken();
+      const r = await store.rotateToken(c.id, hashToken(newSecret), 100, 10_000);
+      assert.equal(await store.policyVersion(), v + 1);
+      assert.deepEqual(r.revoked.map((t) => t.id), [old.id], 'a token revoked before is not counted again');
+      assert.equal(r.revoked[0]!.revokedAt, 100);
+      assert.equal(r.token.expiresAt, 10_000);
+      assert.equal(await store.authenticate(hashToken(oldSecret), 200), undefined);
+      assert.equal((await store.authenticate(hashToken(newSecret), 200))?.identity.name, 'laptop');
+      const listed = (await store.listIdentities()).find((i) => i.name === 'laptop')!;
+      assert.deepEqual(listed.tokens.map((t) => t.revokedAt), [100, 5, null]);
+    });
+  });
+
+  test('rotateToken rolls back as a whole: a failed insert leaves the old token valid', async () => {
+    await withStore(engine, async (store) => {
+      const a = await store.ensureIdentity('agent', 'dev-box', 1);
+      const hash = hashToken(generateToken());
+      const old = await store.createToken(a.id, hash, 1, null);
+      const v = await store.policyVersion();
+      // The same hash again violates the UNIQUE constraint after the revocation ran.
+      await assert.rejects(store.rotateToken(a.id, hash, 100, null));
+      assert.equal(await store.tokenValid(old.id, 200), true);
+      assert.equal(await store.policyVersion(), v);
+    });
+  });
+
+  test('deleteIdentity of an agent removes its tokens, history and its place in every allow list', async () => {
+    await withStore(engine, async (store) => {
+      const agent = await store.ensureIdentity('agent', 'dev-box', 1);
+      const other = await store.ensureIdentity('agent', 'other', 1);
+      const client = await store.ensureIdentity('client', 'laptop', 1);
+      // A client of the same name as the agent keeps its own rules.
+      await store.ensureIdentity('client', 'dev-box', 1);
+      await store.allow('laptop', ['dev-box', 'other'], 1);
+      await store.allow('tablet', ['dev-box'], 1);
+      await store.allow('dev-box', ['other'], 1);
+      const t = await store.createToken(agent.id, hashToken(generateToken()), 1, null);
+      await store.createToken(agent.id, hashToken(generateToken()), 1, 5); // expired
+      const conn = await store.recordConnect(agent.id, 10, '192.0.2.1:1', '');
+      await store.recordDisconnect(conn, 20, 'disconnected: bye');
+      await store.claimNodeKey(agent.id, 'aa'.repeat(32), 10);
+      await store.recordPath(client.id, agent.id, { kind: 'relay' }, 15);
+      await store.recordPath(agent.id, client.id, { kind: 'relay' }, 15);
+      await store.recordPath(client.id, other.id, { kind: 'relay' }, 15);
+      const v = await store.policyVersion();
+
+      const d = await store.deleteIdentity('agent', 'dev-box', 30);
+      assert.ok(d);
+      assert.deepEqual(
+        { tokens: d.tokens, live: d.liveTokens, rules: d.allowRules, history: d.historyRows },
+        { tokens: 2, live: 1, rules: 2, history: 4 }, // 1 connection, 2 path reports, 1 node key
+      );
+      assert.equal(await store.policyVersion(), v + 1);
+      assert.equal(await store.findIdentity('agent', 'dev-box'), undefined);
+      assert.equal(await store.tokenValid(t.id, 40), false);
+      assert.deepEqual(await store.allowedAgents('laptop'), ['other']);
+      assert.deepEqual(await store.allowedAgents('tablet'), []);
+      assert.deepEqual(await store.allowedAgents('dev-box'), ['other'], 'the client "dev-box" is another identity');
+      assert.equal((await store.connectionHistory(agent.id, 10)).length, 0);
+      // The node key is free again, and the name can be created anew, without the old history.
+      const again = await store.ensureIdentity('agent', 'dev-box', 50);
+      assert.notEqual(again.id, agent.id);
+      assert.equal(await store.claimNodeKey(client.id, 'aa'.repeat(32), 60), true);
+      assert.equal(await store.deleteIdentity('agent', 'nobody', 70), undefined);
+    });
+  });
+
+  test("deleteIdentity of a client removes its own rules only", async () => {
+    await withStore(engine, async (store) => {
+      await store.ensureIdentity('client', 'laptop', 1);
+      await store.allow('laptop', ['a', 'b'], 1);
+      await store.allow('tablet', ['a'], 1);
+      const d = await store.deleteIdentity('client', 'laptop', 10);
+      assert.equal(d?.allowRules, 2);
+      assert.deepEqual(await store.allowRules().then((rs) => rs.map((r) => `${r.client}>${r.agent}`)), ['tablet>a']);
+      const admin = await store.ensureIdentity('admin', 'ops', 1);
+      await store.createToken(admin.id, hashToken(generateToken()), 1, null);
+      assert.deepEqual({ ...(await store.deleteIdentity('admin', 'ops', 10)), identity: undefined }, {
+        identity: undefined,
+        liveTokens: 1,
+        tokens: 1,
+        allowRules: 0,
+        historyRows: 0,
+      });
+      assert.deepEqual((await store.listIdentities()).map((i) => i.name), []);
+    });
+  });
+
+  test('disallow removes named rules, says which existed, and bumps the policy version', async () => {
+    await withStore(engine, async (store) => {
+      await store.allow('laptop', ['a', 'b', 'c'], 7);
+      const v = await store.policyVersion();
+      assert.deepEqual(await store.disallow('laptop', ['b', 'zz']), ['b']);
+      assert.equal(await store.policyVersion(), v + 1);
+      assert.deepEqual(await store.allowedAgents('laptop'), ['a', 'c']);
+      assert.deepEqual(await store.allowRules(), [
+        { client: 'laptop', agent: 'a', createdAt: 7 },
+        { client: 'laptop', agent: 'c', createdAt: 7 },
+      ]);
+    });
+  });
+
+  test('identities and tokens: authenticate, refusal reasons, listing in byte order', async () => {
+    await withStore(engine, async (store) => {
+      const a = await store.ensureIdentity('agent', 'dev-box', 1);
+      assert.equal((await store.ensureIdentity('agent', 'dev-box', 2)).id, a.id, 'ensureIdentity finds the existing one');
+      assert.equal((await store.findIdentity('agent', 'dev-box'))?.createdAt, 1);
+      assert.equal(await store.findIdentity('client', 'dev-box'), undefined);
+      const live = generateToken();
+      const expiring = generateToken();
+      const revoked = generateToken();
+      const t = await store.createToken(a.id, hashToken(live), 1, null);
+      await store.createToken(a.id, hashToken(expiring), 1, 100);
+      const r = await store.createToken(a.id, hashToken(revoked), 1, null);
+      await store.revokeToken(r.id, 50);
+      const auth = await store.authenticate(hashToken(live), 200);
+      assert.equal(auth?.identity.id, a.id);
+      assert.equal(auth?.token.id, t.id);
+      assert.equal((await store.authenticate(hashToken(expiring), 99))?.identity.name, 'dev-box');
+      assert.equal(await store.authenticate(hashToken(expiring), 100), undefined);
+      assert.equal(await store.authenticate(hashToken(revoked), 60), undefined);
+      assert.equal(await store.authenticate(hashToken(generateToken()), 60), undefined);
+      assert.deepEqual(await store.refusal(hashToken(expiring), 100), { reason: 'expired', at: 100 });
+      assert.deepEqual(await store.refusal(hashToken(revoked), 100), { reason: 'revoked', at: 50 });
+      assert.deepEqual(await store.refusal(hashToken(generateToken()), 100), { reason: 'unknown' });
+      assert.deepEqual(await store.refusal(hashToken(live), 100), { reason: 'valid' });
+      // Byte order whatever the database's locale: upper case before lower, '-' before letters.
+      for (const name of ['beta', 'Zed', 'alpha-2', 'alpha']) await store.ensureIdentity('client', name, 5);
+      await store.allow('alpha', ['b-agent', 'B-agent', 'a'], 6);
+      const listed = await store.listIdentities();
+      assert.deepEqual(listed.map((i) => `${i.kind}:${i.name}`), ['agent:dev-box', 'client:Zed', 'client:alpha', 'client:alpha-2', 'client:beta']);
+      assert.deepEqual(listed.find((i) => i.name === 'alpha')!.allow, ['B-agent', 'a', 'b-agent']);
+      assert.deepEqual(listed[0]!.tokens.map((x) => x.expiresAt), [null, 100, null]);
+      assert.equal(typeof listed[0]!.id, 'number', 'ids are numbers on both engines');
+    });
+  });
+
+  test('history: connections per replica, dangling ones ended by their own replica only, pruning by age', async () => {
+    await withStore(engine, async (store) => {
+      const a = await store.ensureIdentity('agent', 'dev-box', 1);
+      const c = await store.ensureIdentity('client', 'laptop', 1);
+      const one = await store.recordConnect(a.id, 10, '192.0.2.1:1', 'replica-1');
+      const two = await store.recordConnect(a.id, 20, null, 'replica-2');
+      const three = await store.recordConnect(c.id, 30, '192.0.2.3:3', 'replica-1');
+      await store.recordDisconnect(three, 40, 'disconnected: bye');
+      await store.recordDisconnect(three, 45, 'a second end is ignored');
+      assert.equal(await store.closeDanglingConnections(50, 'server stopped', 'replica-1'), 1);
+      const h = await store.connectionHistory(a.id, 10);
+      assert.deepEqual(
+        h.map((r) => [r.id, r.connectedAt, r.disconnectedAt, r.reason, r.remote]),
+        [
+          [two, 20, null, null, null],
+          [one, 10, 50, 'server stopped', '192.0.2.1:1'],
+        ],
+        'replica-2 keeps its open connection',
+      );
+      assert.equal((await store.connectionHistory(c.id, 10))[0]!.reason, 'disconnected: bye');
+      assert.equal((await store.connectionHistory(a.id, 1)).length, 1);
+      const listed = (await store.listIdentities()).find((i) => i.name === 'dev-box')!;
+      assert.deepEqual([listed.lastConnectedAt, listed.lastDisconnectedAt], [20, 50]);
+
+      await store.recordPath(c.id, a.id, { kind: 'direct', endpoint: '192.0.2.1:41641' }, 15);
+      await store.recordPath(c.id, a.id, { kind: 'relay' }, 60);
+      assert.equal(await store.claimNodeKey(a.id, 'ab'.repeat(32), 5), true);
+      assert.equal(await store.claimNodeKey(c.id, 'cd'.repeat(32), 5), true);
+      assert.equal(await store.claimNodeKey(c.id, 'cd'.repeat(32), 70), true, 'seen again: kept by pruning');
+      assert.equal((await store.findIdentity('client', 'laptop'))?.nodeKey, 'cd'.repeat(32));
+      // Before 55: connection one (ended at 50) and three (ended 40), the direct report, key ab.
+      assert.equal(await store.pruneHistory(55), 4);
+      assert.deepEqual((await store.connectionHistory(a.id, 10)).map((r) => r.id), [two], 'an open connection is never pruned');
+      assert.equal(await store.claimNodeKey(c.id, 'ab'.repeat(32), 80), true, 'a pruned key can be claimed anew');
+    });
+  });
+
+  test('two handles on one database: the first to prove a node key keeps it, whoever races', async () => {
+    const location = await engine.location();
+    const [one, two] = await Promise.all([openStore(location), openStore(location)]);
+    try {
+      const a = await one.ensureIdentity('agent', 'dev-box', 1);
+      const b = await two.ensureIdentity('client', 'laptop', 1);
+      const keys = Array.from({ length: 20 }, (_, i) => i.toString(16).padStart(2, '0').repeat(32));
+      const results = await Promise.all(keys.flatMap((k) => [one.claimNodeKey(a.id, k, 10), two.claimNodeKey(b.id, k, 10)]));
+      for (let i = 0; i < keys.length; i++) {
+        const [byA, byB] = [results[2 * i], results[2 * i + 1]];
+        assert.equal(Number(byA) + Number(byB), 1, `key ${i}: exactly one identity got it (${byA}, ${byB})`);
+        const winner = byA ? a.id : b.id;
+        const loser = byA ? b.id : a.id;
+        assert.equal(await one.claimNodeKey(winner, keys[i]!, 20), true);
+        assert.equal(await two.claimNodeKey(loser, keys[i]!, 20), false, 'and keeps it afterwards');
+      }
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  test('two handles on one database: identities, rotations and policy changes are shared, not cached', async () => {
+    const location = await engine.location();
+    const [one, two] = await Promise.all([openStore(location), openStore(location)]);
+    try {
+      const [x, y] = await Promise.all([one.ensureIdentity('client', 'laptop', 1), two.ensureIdentity('client', 'laptop', 2)]);
+      assert.equal(x.id, y.id, 'one identity, whichever handle created it');
+      await one.createToken(x.id, hashToken(generateToken()), 1, null);
+      // Two rotations at once leave exactly one live token: the later one revokes the earlier's.
+      const [r1, r2] = await Promise.all([
+        one.rotateToken(x.id, hashToken(generateToken()), 10, null),
+        two.rotateToken(x.id, hashToken(generateToken()), 10, null),
+      ]);
+      const tokens = (await one.listIdentities())[0]!.tokens;
+      assert.equal(tokens.filter((t) => t.revokedAt === null).length, 1, JSON.stringify(tokens));
+      assert.ok([r1.token.id, r2.token.id].includes(tokens.find((t) => t.revokedAt === null)!.id));
+
+      const v = await one.policyVersion();
+      await two.allow('laptop', ['dev-box'], 20);
+      assert.equal(await one.policyVersion(), v + 1, 'a change by the other handle is seen at once');
+      assert.deepEqual(await one.allowedAgents('laptop'), ['dev-box']);
+      const dropped = await two.revokeIdentity('client', 'laptop', 30);
+      assert.equal(dropped, 1);
+      assert.equal(await one.tokenValid(tokens.find((t) => t.revokedAt === null)!.id, 40), false);
+      assert.equal(await one.policyVersion(), v + 2);
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  test('migrations: several processes opening a new database at once, then reopening, keep one schema and the data', async () => {
+    const location = await engine.location();
+    const stores = await Promise.all([openStore(location), openStore(location), openStore(location)]);
+    await stores[0]!.ensureIdentity('agent', 'dev-box', 1);
+    await Promise.all(stores.map((s) => s.close()));
+    const again = await openStore(location, { mustExist: true });
+    try {
+      assert.deepEqual((await again.listIdentities()).map((i) => i.name), ['dev-box']);
+      assert.equal(await again.policyVersion(), 0);
+    } finally {
+      await again.close();
+    }
+  });
+});
