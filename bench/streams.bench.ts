@@ -4,31 +4,44 @@
 // Direct (easy/easy): the agent's router gets a TCP port forward (DNAT from its WAN address to
 // the agent), so "plain TCP" and "ssh -L" go client -> client's NAT -> internet segment -> agent's
 // router -> agent: the same hops, NATs and links as the hole-punched UDP path that the forward
-// uses. Relay (client behind UDP-blocked): the forward's bytes go client -> coordination server
-// (WebSocket relay) -> agent; "plain TCP" is a connection from the client to a server on the
-// coordination server's host, i.e. the first leg of the relayed path.
+// uses. The same pair relayed: a second forward with --disable-direct, through the server (its
+// relay rate unlimited), on a relay lane and on relayed datagrams; its ratio is to the direct
+// forward of the same run. Relay (client behind UDP-blocked, the server's default relay rate):
+// the forward's bytes go client -> coordination server (a relay lane) -> agent; "plain TCP" is a
+// connection from the client to a server on the coordination server's host, i.e. the first leg
+// of the relayed path.
 //
 // For each: BENCH_RUNS downloads of BENCH_BYTES (relay: BENCH_RELAY_BYTES) from a server that
 // sends a repeated 1 MiB random block, timed by the receiver (a counting sink) from connect to
-// FIN; median Gbit/s. Then 1-byte ping-pong round trips (BENCH_ROUNDS) through the forward and
+// FIN; median Gbit/s. iperf3 for 4 s and 12 s through ssh -L and the forward. Then 1-byte
+// ping-pong round trips (BENCH_ROUNDS) through the forward and
 // over plain TCP on the same path, and the agent's RSS with 100 open idle forwarded connections.
 //
 //   npm run bench:streams     (BENCH_RUNS=3, BENCH_BYTES=1073741824, BENCH_RELAY_BYTES=268435456, BENCH_ROUNDS=1000,
-//                              BENCH_PARTS=direct,relay)
-import { readFileSync } from 'node:fs';
+//                              BENCH_IPERF_RUNS=3, BENCH_SSH_RUNS=5, BENCH_PARTS=cli,direct,relay)
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN } from '../test/helpers/cli.js';
+import { peerEnv } from '../lab/peers.js';
 import { labAvailability } from '../lab/availability.js';
 import { createLab } from '../lab/topology.js';
 import { COORD_ADDRESS, COORD_HOST, pairOfNats } from '../lab/topologies.js';
 import { runOk } from '../lab/exec.js';
-import { collect, forwardPath, sleep, sshFixture, startForward, startSshd, streamPair, TOOL, toolRun, toolServer, type StreamPair } from '../lab/streams-lab.js';
+import { collect, forwardPath, sleep, sshFixture, sshThrough, startForward, startSshd, streamPair, TOOL, toolRun, toolServer, type StreamPair } from '../lab/streams-lab.js';
 import type { Lab } from '../lab/lab.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BYTES = Number(process.env.BENCH_BYTES ?? 1 << 30);
 const RELAY_BYTES = Number(process.env.BENCH_RELAY_BYTES ?? 256 << 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1000);
-/** Which halves to run: "direct", "relay" or both (the default), comma-separated. */
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'direct,relay').split(',').map((p) => p.trim()));
+/** iperf3 runs of each length each way (median). */
+const IPERF_RUNS = Number(process.env.BENCH_IPERF_RUNS ?? 3);
+/** ssh connections timed each way (median). */
+const SSH_RUNS = Number(process.env.BENCH_SSH_RUNS ?? 5);
+/** Which parts to run: "cli", "direct" (with set-up and the same pair relayed), "relay"; all by default. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'cli,direct,relay').split(',').map((p) => p.trim()));
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -78,22 +91,25 @@ const fmtMs = (l: { p50: number; p99: number }): string => `p50 ${(l.p50 * 1000)
 async function direct(rows: Row[]): Promise<void> {
   const lab = await createLab(pairOfNats('easy', 'easy'));
   try {
-    const pair = await streamPair(lab);
+    // Unlimited relay: the relayed row below measures what the relay lane itself can carry.
+    const pair = await streamPair(lab, [], ['--relay-rate', '0']);
     const agentLan = lab.node('agent').address;
     const ragent = lab.router('ragent');
     // The benchmark's port forward on the agent's router: bulk (9000), echo (9001), sshd (2222).
     await runOk('ip', ['netns', 'exec', ragent.ns, 'nft', 'add', 'rule', 'ip', 'lab', 'prerouting', 'iifname', ragent.ifName, 'tcp', 'dport', '{ 9000, 9001, 2222 }', 'dnat', 'to', agentLan]);
     await runOk('ip', ['netns', 'exec', ragent.ns, 'nft', 'add', 'rule', 'ip', 'lab', 'forward', 'ct', 'status', 'dnat', 'accept']);
     await toolServer(lab, 'agent', ['serve-bytes', '9000', String(BYTES), '0.0.0.0']);
+    await toolServer(lab, 'agent', ['serve-bytes', '9002', String(RELAY_BYTES)]);
     await toolServer(lab, 'agent', ['echo', '9001', '0.0.0.0']);
     const ssh = await sshFixture(2222, '0.0.0.0');
     await startSshd(lab, 'agent', ssh.config, 2222);
     const tunnel = lab.spawn('client', 'ssh', [
       '-N', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-o', 'LogLevel=ERROR',
-      '-i', ssh.key, '-p', '2222', '-L', '127.0.0.1:29000:127.0.0.1:9000', `root@${ragent.address}`,
+      '-i', ssh.key, '-p', '2222', '-L', '127.0.0.1:29000:127.0.0.1:9000', '-L', '127.0.0.1:25201:127.0.0.1:5201', `root@${ragent.address}`,
     ]);
     const tl = collect(tunnel);
-    const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000', '19001:127.0.0.1:9001']);
+    lab.spawn('agent', 'iperf3', ['-s', '-B', '127.0.0.1', '-p', '5201']);
+    const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000', '19001:127.0.0.1:9001', '15201:127.0.0.1:5201']);
     await forwardPath(fwd, 'direct', 10_000);
     for (let i = 0; !(await lab.exec('client', 'ss', ['-Hntl'])).stdout.includes('127.0.0.1:29000 '); i++) {
       if (i > 100) throw new Error(`ssh -L did not listen: ${tl.err}`);
@@ -115,13 +131,106 @@ async function direct(rows: Row[]): Promise<void> {
       ratio: `${(median(trav) / median(sshL)).toFixed(2)}x ssh -L, ${(median(trav) / median(plain)).toFixed(2)}x plain`,
     });
 
+    await iperf(lab, rows);
+    await setup(lab, pair, ssh.key, ragent.address, rows);
+
     const lp = await pingpong(lab, ragent.address, 9001);
     const lt = await pingpong(lab, '127.0.0.1', 19001);
     rows.push({ what: `direct, 1-byte round trip, plain TCP (${ROUNDS} rounds)`, value: fmtMs(lp), ratio: '' });
     rows.push({ what: 'direct, 1-byte round trip, traverse forward', value: fmtMs(lt), ratio: `${(lt.p50 / lp.p50).toFixed(2)}x plain (p50)` });
+
+    // The same pair, relayed: a second forward with --disable-direct (the server's relay rate is 0,
+    // unlimited), on a relay lane and on relayed datagrams (--no-relay-lane).
+    for (const [label, args, port, target, bytes] of [
+      ['relay lane', ['--disable-direct'], 19100, 9000, BYTES],
+      ['relayed datagrams (--no-relay-lane)', ['--disable-direct', '--no-relay-lane'], 19200, 9002, RELAY_BYTES],
+    ] as const) {
+      const rf = await startForward(lab, pair, [`${port}:127.0.0.1:${target}`], { args: [...args] });
+      await forwardPath(rf, 'relay', 1000);
+      const relayed = await throughput(lab, '127.0.0.1', port, bytes);
+      rf.process.kill('SIGTERM');
+      rows.push({
+        what: `same pair relayed, ${label}, --relay-rate 0 (${(bytes / 2 ** 20).toFixed(0)} MiB)`,
+        value: fmtG(relayed),
+        ratio: `${(median(relayed) / median(trav)).toFixed(2)}x direct forward, ${(median(relayed) / median(plain)).toFixed(2)}x plain`,
+      });
+    }
   } finally {
     await lab.teardown();
   }
+}
+
+/** One iperf3 client run of `seconds` to 127.0.0.1:port in the client's namespace; Gbit/s received. */
+async function iperfRun(lab: Lab, port: number, seconds: number): Promise<number> {
+  const r = await lab.exec('client', 'iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J'], { timeoutMs: (seconds + 30) * 1000 });
+  if (r.code !== 0) throw new Error(`iperf3 -c 127.0.0.1 -p ${port}: ${r.stdout.slice(-500)} ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
+}
+
+/**
+ * iperf3 (one data connection beside its idle control connection, as a user would run it) for 4 s
+ * and 12 s, through `ssh -L` and through `traverse forward`, alternating, IPERF_RUNS each.
+ */
+async function iperf(lab: Lab, rows: Row[]): Promise<void> {
+  for (const seconds of [4, 12]) {
+    const sshL: number[] = [];
+    const trav: number[] = [];
+    for (let i = 0; i < IPERF_RUNS; i++) {
+      sshL.push(await iperfRun(lab, 25201, seconds));
+      trav.push(await iperfRun(lab, 15201, seconds));
+    }
+    rows.push({ what: `direct, iperf3 -t ${seconds}, ssh -L`, value: fmtG(sshL), ratio: '' });
+    rows.push({ what: `direct, iperf3 -t ${seconds}, traverse forward`, value: fmtG(trav), ratio: `${(median(trav) / median(sshL)).toFixed(2)}x ssh -L (target: 1.0x)` });
+  }
+}
+
+/**
+ * Set-up: `ssh ... true` through `traverse proxy` (a new client process, as ssh runs it) against
+ * plain ssh to the same sshd over the same path (the agent router's port forward), SSH_RUNS each,
+ * alternating.
+ */
+async function setup(lab: Lab, pair: StreamPair, key: string, agentWan: string, rows: Row[]): Promise<void> {
+  const state = mkdtempSync(join(tmpdir(), 'traverse-bench-proxy-'));
+  const env = { ...peerEnv(state), TRAVERSE_SERVER: pair.coord.url, TRAVERSE_TOKEN: pair.clientToken };
+  const proxy = `${process.execPath} ${BIN} proxy dev-box 127.0.0.1:2222`;
+  const plainArgs = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', key, '-p', '2222', `root@${agentWan}`, 'true'];
+  const viaProxy: number[] = [];
+  const plain: number[] = [];
+  for (let i = 0; i < SSH_RUNS; i++) {
+    let t = performance.now();
+    const p = await lab.exec('client', 'ssh', plainArgs, { timeoutMs: 30_000 });
+    plain.push(performance.now() - t);
+    if (p.code !== 0) throw new Error(`plain ssh failed: ${p.stderr}`);
+    t = performance.now();
+    const v = await sshThrough(lab, proxy, key, 'true', { timeoutMs: 30_000, env });
+    viaProxy.push(performance.now() - t);
+    if (v.code !== 0) throw new Error(`ssh through traverse proxy failed: ${v.stderr}`);
+  }
+  const ms = (xs: number[]): string => `${median(xs).toFixed(0)} ms (runs ${xs.map((x) => x.toFixed(0)).join(', ')})`;
+  rows.push({ what: `set-up, plain ssh ... true (${SSH_RUNS} runs)`, value: ms(plain), ratio: '' });
+  rows.push({
+    what: 'set-up, ssh ... true through traverse proxy',
+    value: ms(viaProxy),
+    ratio: `+${(median(viaProxy) - median(plain)).toFixed(0)} ms over plain ssh (target: within 250 ms)`,
+  });
+}
+
+/** CLI start: `traverse --help` against `node -e 0`, 5 runs each, alternating (outside the lab). */
+function cliStart(rows: Row[]): void {
+  const time = (args: string[]): number => {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
+    return performance.now() - t;
+  };
+  const node: number[] = [];
+  const help: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    node.push(time(['-e', '0']));
+    help.push(time([BIN, '--help']));
+  }
+  rows.push({ what: 'CLI start, node -e 0 (5 runs)', value: `${median(node).toFixed(0)} ms`, ratio: '' });
+  rows.push({ what: 'CLI start, traverse --help', value: `${median(help).toFixed(0)} ms`, ratio: `${(median(help) / median(node)).toFixed(2)}x node -e 0 (target: within 2x)` });
 }
 
 async function memory(lab: Lab, pair: StreamPair, rows: Row[]): Promise<void> {
@@ -174,6 +283,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const rows: Row[] = [];
+  if (PARTS.has('cli')) cliStart(rows);
   if (PARTS.has('direct')) await direct(rows);
   if (PARTS.has('relay')) await relay(rows);
   const w = Math.max(...rows.map((r) => r.what.length));

@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // The sources are TypeScript compiled to dist/ by `npm ci` (the `prepare` script).
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const entry = new URL('../dist/src/cli/main.js', import.meta.url);
+const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
+// The bundle (scripts/bundle-cli.mjs) starts faster; it is used only when built after the last
+// compile, so a plain `tsc` is never shadowed by a stale bundle.
+const bundled = new URL('../dist/bundle/main.js', import.meta.url);
+const mtime = (u) => statSync(fileURLToPath(u), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+const entry = mtime(bundled) >= mtime(new URL('../dist/.tsbuildinfo', import.meta.url)) && mtime(bundled) > 0 ? bundled : compiled;
 if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('traverse: dist/ is missing; run `npm ci` (or `npm run build`) in the repository first\n');
   process.exit(2);

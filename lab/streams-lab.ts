@@ -23,9 +23,9 @@ export interface StreamPair {
 }
 
 /** STUN on the internet host, the coordination server, tokens for dev-box and laptop, the agent. */
-export async function streamPair(lab: Lab, agentArgs: string[] = []): Promise<StreamPair> {
+export async function streamPair(lab: Lab, agentArgs: string[] = [], serverArgs: string[] = []): Promise<StreamPair> {
   await startTraverseStun(lab, STUN_HOST);
-  const coord = await startCoordinator(lab, ['--stun', `${lab.node(STUN_HOST).address}:${TRAVERSE_STUN_PORT}`]);
+  const coord = await startCoordinator(lab, ['--stun', `${lab.node(STUN_HOST).address}:${TRAVERSE_STUN_PORT}`, ...serverArgs]);
   const agentToken = await createToken(coord.dataDir, ['--agent', 'dev-box']);
   const clientToken = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
   const agent = await startAgent(lab, 'agent', coord.url, agentToken, agentArgs);

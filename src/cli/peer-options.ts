@@ -22,6 +22,7 @@ export interface PeerFlags {
   keyFile?: string;
   disableDirect?: boolean;
   tcpLane?: boolean;
+  relayLane?: boolean;
   portMapping?: boolean;
   ca?: string;
 }
@@ -44,6 +45,7 @@ export function addPeerOptions(cmd: Command, opts: { disableDirect: boolean; std
   if (opts.disableDirect) cmd.option('--disable-direct', 'never use a direct path: everything goes through the relay');
   cmd.option('--no-port-mapping', 'do not ask the router to map the node\'s UDP port (PCP, NAT-PMP, UPnP IGD) (env TRAVERSE_PORT_MAPPING=0)');
   cmd.option('--no-tcp-lane', 'keep streams on UDX: do not open direct TCP lanes for them (env TRAVERSE_TCP_LANE=0)');
+  cmd.option('--no-relay-lane', 'keep relayed streams on relayed UDX datagrams: do not open relay lanes through the server (env TRAVERSE_RELAY_LANE=0)');
   return cmd;
 }
 
@@ -81,9 +83,11 @@ export async function startPeer(
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');
   const server = serverListFlag(flags.server).map((u) => u.href);
   const trust = trustFlag(flags.ca);
-  const lane = process.env.TRAVERSE_TCP_LANE;
-  if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
-    throw new UsageError(`TRAVERSE_TCP_LANE="${lane}": use 0 (no TCP lanes) or 1 (the default)`);
+  for (const [name, what] of [['TRAVERSE_TCP_LANE', 'TCP lanes'], ['TRAVERSE_RELAY_LANE', 'relay lanes']] as const) {
+    const lane = process.env[name];
+    if (lane !== undefined && lane !== '' && lane !== '0' && lane !== '1') {
+      throw new UsageError(`${name}="${lane}": use 0 (no ${what}) or 1 (the default)`);
+    }
   }
   const key = nodeKeyFor(kind, flags.keyFile);
   const portMapping = portMappingWanted(flags);
@@ -98,6 +102,7 @@ export async function startPeer(
       disableDirect: flags.disableDirect ?? false,
       portMapping,
       tcpLane: (flags.tcpLane ?? true) && process.env.TRAVERSE_TCP_LANE !== '0',
+      relayLane: (flags.relayLane ?? true) && process.env.TRAVERSE_RELAY_LANE !== '0',
       logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
       trust,
       ...(flags.port !== undefined ? { port: flags.port } : {}),

@@ -1,14 +1,16 @@
 // Facts about this installation of Traverse: its version (from package.json, read at run time
 // next to the compiled module, so it is always the installed one) and how to run this same
 // `traverse` again from another program (ssh's ProxyCommand).
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Compiled to dist/src/cli/self.js; the package root is three levels up, in the repository and
-// in an installed package alike (npm always packs package.json).
-const PACKAGE_JSON = new URL('../../../package.json', import.meta.url);
-const BIN_JS = fileURLToPath(new URL('../../../bin/traverse.js', import.meta.url));
+// Compiled to dist/src/cli/self.js, the package root three levels up; bundled into a chunk of
+// dist/bundle/ (scripts/bundle-cli.mjs), two levels up. Either way in the repository and in an
+// installed package alike (npm always packs package.json).
+const ROOT = ['../../../', '../../'].map((up) => new URL(up, import.meta.url)).find((u) => existsSync(new URL('bin/traverse.js', u))) ?? new URL('../../../', import.meta.url);
+const PACKAGE_JSON = new URL('package.json', ROOT);
+const BIN_JS = fileURLToPath(new URL('bin/traverse.js', ROOT));
 
 export function packageVersion(): string {
   try {

@@ -36,7 +36,7 @@ export function registerSpeedtestCommand(program: Command): void {
         if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
         else
           process.stdout.write(
-            `${r.direction.padEnd(8)} ${r.mbitPerSecond.toFixed(1)} Mbit/s over ${r.path === 'direct' ? `direct ${r.endpoint}, ${r.carrier === 'tcp' ? 'TCP lane' : 'UDX'}` : 'relay'} (${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(2)} s)\n`,
+            `${r.direction.padEnd(8)} ${r.mbitPerSecond.toFixed(1)} Mbit/s over ${r.path === 'direct' ? `direct ${r.endpoint}, ${r.carrier === 'tcp' ? 'TCP lane' : 'UDX'}` : `relay, ${r.carrier === 'relay-lane' ? 'relay lane' : 'UDX datagrams'}`} (${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(2)} s)\n`,
           );
       };
       try {

@@ -80,6 +80,7 @@ async function runSsh(agentArg: string, sshArgs: string[], flags: SshFlags): Pro
   if (flags.ca) extra.push('--ca', resolve(trustFlag(flags.ca).caFile ?? flags.ca));
   if (flags.disableDirect) extra.push('--disable-direct');
   if (flags.tcpLane === false) extra.push('--no-tcp-lane');
+  if (flags.relayLane === false) extra.push('--no-relay-lane');
   if (flags.portMapping === false) extra.push('--no-port-mapping');
 
   const alias = sshHostAlias(agent);

@@ -170,6 +170,11 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     return t.address ? `${given} (${t.address.address})` : given;
   }
 
+  /** The target (URL and pinned address) of the current connection: relay lanes go to the same server. */
+  get target(): ServerTarget | null {
+    return this.current;
+  }
+
   get state(): ConnectionState {
     return this._state;
   }
@@ -447,7 +452,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
 }
 
 /** The server's reason in a refused upgrade's JSON body, if it gave one. */
-function refusalMessage(body: string): string | undefined {
+export function refusalMessage(body: string): string | undefined {
   try {
     const parsed: unknown = JSON.parse(body);
     if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') {

@@ -22,6 +22,7 @@ import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
 import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
 import type { StreamRequest } from '../tunnel/request.js';
+import { dialRelayLane } from './relay-lane-dial.js';
 import type { Trust } from '../net/tls-trust.js';
 import { isTlsFailure } from '../net/http-get.js';
 
@@ -59,6 +60,8 @@ export interface PeerNodeOptions {
   readonly streamLimits?: Partial<StreamLimits>;
   /** Offer and accept TCP lanes for streams on direct paths (default true; --no-tcp-lane). */
   readonly tcpLane?: boolean;
+  /** Offer and accept relay lanes for streams on the relay path (default true; --no-relay-lane). */
+  readonly relayLane?: boolean;
   /**
    * Give up if the first connection to the coordinator takes longer (one-shot commands); without
    * it the node keeps retrying with backoff, as an agent should.
@@ -119,6 +122,25 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       logger: log,
       ...(options.streamLimits ? { limits: options.streamLimits } : {}),
       tcpLane: options.tcpLane ?? true,
+      relayLane:
+        options.relayLane === false
+          ? null
+        : (peerKey, lane, signal) => {
+            // The coordinator's current server: the peer's end of the lane asks the same one.
+            const server = this.coordinator.target;
+            if (!server) return Promise.reject(new Error('not connected to the coordination server'));
+            return dialRelayLane({
+              server,
+              ...(options.trust ? { trust: options.trust } : {}),
+              token: options.token,
+              role: options.role,
+              nodeKey: options.key.publicHex,
+              peerKey,
+              lane,
+              timeoutMs: 8_000,
+              signal,
+            });
+          },
       accept: accept
         ? (peerKey, request) => {
             const peer = this.peersByKey.get(peerKey);

@@ -38,7 +38,8 @@ export { Peer, type HubLimits, type PeerLink } from './peer.js';
 
 export const DEFAULT_LIMITS: HubLimits = {
   messagesPerSec: 20,
-  relayBytesPerSec: 16 * 1024 * 1024,
+  // Relay lanes carry a byte for about a tenth of the server work of relayed datagrams (README).
+  relayBytesPerSec: 64 * 1024 * 1024,
   maxRelayBuffered: 1024 * 1024,
   maxTunnelsPerClient: 64,
   maxNodesPerClient: MAX_NODES_PER_CLIENT,
@@ -215,7 +216,8 @@ export class Hub {
     if (change.peer.replica === null) this.hooks.changed?.(change);
   }
 
-  private readonly routes = {
+  /** Who may relay to whom: for relay frames here, and for relay lanes (relay-lane.ts). */
+  readonly routes = {
     byKey: (key: string) => this.byKey.get(key),
     haveTunnel: (a: Peer, b: Peer) => this.haveTunnel(a, b),
   };

@@ -22,6 +22,8 @@ import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
 import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
+import { RELAY_LANE_PATH } from '../coordination/relay-lane.js';
+import { RelayLanes } from './relay-lane.js';
 import type { TlsServing } from './tls.js';
 import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
 import { Replica, type ReplicationOptions } from './replica/replica.js';
@@ -267,10 +269,13 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     });
   });
 
+  const relayLanes = new RelayLanes(hub.routes, (s, r) => reject(s, r.status, r.text, r.message), metrics);
+
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === MESH_PATH && replica?.handleMeshUpgrade(req, socket, head)) return;
-    if (path !== PROTOCOL_PATH) return reject(socket, 404, 'Not Found');
+    const lane = path === RELAY_LANE_PATH;
+    if (path !== PROTOCOL_PATH && !lane) return reject(socket, 404, 'Not Found');
     if (opts.replication && !replica?.serving) return reject(socket, 503, 'Service Unavailable', 'this replica has lost its database; connect to another one');
     const auth = await authenticate(req);
     if (isRefused(auth)) {
@@ -288,6 +293,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       return reject(socket, 429, 'Too Many Requests', 'too many connections from this address');
     }
     if (from.forwarded) socket.once('close', () => nodesPerClient.release(from.address));
+    if (lane) return relayLanes.join(req, socket, head, identity.id);
     const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -432,6 +438,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
   // A listener that cannot start stops everything started so far: no server half up, answering
   // /healthz on a store the caller is about to close.
   const abandon = async (which: ListenError['which'], host: string, listenPort: number, err: unknown): Promise<never> => {
+    relayLanes.close();
     clearInterval(pingTimer);
     clearInterval(pollTimer);
     clearInterval(pruneTimer);
@@ -487,6 +494,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       return replica;
     },
     async close() {
+      relayLanes.close();
       // The other replicas hear the goodbye before our peers' connections end.
       await replica?.leave();
       clearInterval(pingTimer);

@@ -13,6 +13,11 @@
 //                                                     <port>; send me <token> to prove it is you"
 //   tcp-lane-ack   7  port (2) | listen (2)          "and I from <port>; I also listen on
 //                     | token (16)                    <listen>; send me <token>"
+//   relay-lane     8  lane (16) | token (16)        "carry sid over a relay lane too: ask the server
+//                                                     to join you to lane <lane>; send me <token>"
+//   relay-lane-ack 9  lane (16) | token (16)        "I am asking for <lane> too; send me <token>"
+//   lane-claim    10  spare (8)                     "carry sid on the spare TCP lane <spare>" (a
+//                                                     lane opened ahead with tcp-lane, sid = spare)
 //
 // sid names the stream (the client picks it at random); carrier is the sender's UDX stream id;
 // a handshake is 1 to MAX_HANDSHAKE_BYTES bytes, a reason at most MAX_REFUSE_REASON_BYTES.
@@ -32,6 +37,9 @@ export const ControlType = {
   carrierAck: 5,
   tcpLane: 6,
   tcpLaneAck: 7,
+  relayLane: 8,
+  relayLaneAck: 9,
+  laneClaim: 10,
 } as const;
 
 const HEADER_BYTES = 10;
@@ -91,7 +99,33 @@ export interface TcpLaneAck {
   readonly token: Uint8Array;
 }
 
-export type StreamControl = StreamOpen | StreamAccept | StreamRefuse | Carrier | CarrierAck | TcpLane | TcpLaneAck;
+/**
+ * The client offers a relay lane (a byte stream through the coordination server, see
+ * relay-lanes.ts): both ask the server for lane `lane`, and the client wants `token` first.
+ */
+export interface RelayLane {
+  readonly type: 'relay-lane';
+  readonly sid: bigint;
+  readonly lane: Uint8Array;
+  readonly token: Uint8Array;
+}
+
+/** The agent's answer: it asks for lane `lane` as well, and wants `token` first. */
+export interface RelayLaneAck {
+  readonly type: 'relay-lane-ack';
+  readonly sid: bigint;
+  readonly lane: Uint8Array;
+  readonly token: Uint8Array;
+}
+
+/** The client puts stream `sid` on the spare TCP lane it opened ahead as `spare` (spare-lanes.ts). */
+export interface LaneClaim {
+  readonly type: 'lane-claim';
+  readonly sid: bigint;
+  readonly spare: bigint;
+}
+
+export type StreamControl = StreamOpen | StreamAccept | StreamRefuse | Carrier | CarrierAck | TcpLane | TcpLaneAck | RelayLane | RelayLaneAck | LaneClaim;
 
 /** A message of `type` for stream `sid` with `bodyBytes` after the header. */
 function withHeader(type: number, sid: bigint, bodyBytes: number): Buffer {
@@ -204,6 +238,40 @@ function parseTcpLaneAck(sid: bigint, body: Buffer): TcpLaneAck | null {
   return { type: 'tcp-lane-ack', sid, port, listenPort, token: new Uint8Array(body.subarray(4)) };
 }
 
+function marshalRelayLane(type: number, m: RelayLane | RelayLaneAck): Buffer {
+  checkToken(m.token);
+  if (m.lane.length !== LANE_TOKEN_BYTES) throw new Error(`stream control: a lane id is ${LANE_TOKEN_BYTES} bytes`);
+  const b = withHeader(type, m.sid, 2 * LANE_TOKEN_BYTES);
+  b.set(m.lane, HEADER_BYTES);
+  b.set(m.token, HEADER_BYTES + LANE_TOKEN_BYTES);
+  return b;
+}
+
+function parseRelayLaneBody(body: Buffer): { lane: Uint8Array; token: Uint8Array } | null {
+  if (body.length !== 2 * LANE_TOKEN_BYTES) return null;
+  return { lane: new Uint8Array(body.subarray(0, LANE_TOKEN_BYTES)), token: new Uint8Array(body.subarray(LANE_TOKEN_BYTES)) };
+}
+
+function parseRelayLane(sid: bigint, body: Buffer): RelayLane | null {
+  const b = parseRelayLaneBody(body);
+  return b ? { type: 'relay-lane', sid, ...b } : null;
+}
+
+function parseRelayLaneAck(sid: bigint, body: Buffer): RelayLaneAck | null {
+  const b = parseRelayLaneBody(body);
+  return b ? { type: 'relay-lane-ack', sid, ...b } : null;
+}
+
+function marshalLaneClaim(m: LaneClaim): Buffer {
+  const b = withHeader(ControlType.laneClaim, m.sid, 8);
+  b.writeBigUInt64BE(m.spare, HEADER_BYTES);
+  return b;
+}
+
+function parseLaneClaim(sid: bigint, body: Buffer): LaneClaim | null {
+  return body.length === 8 ? { type: 'lane-claim', sid, spare: body.readBigUInt64BE(0) } : null;
+}
+
 // ----
 
 /** The bytes of a control message; throws for one that cannot be sent (a bad token, too long). */
@@ -223,6 +291,12 @@ export function encodeControl(m: StreamControl): Buffer {
       return marshalTcpLane(m);
     case 'tcp-lane-ack':
       return marshalTcpLaneAck(m);
+    case 'relay-lane':
+      return marshalRelayLane(ControlType.relayLane, m);
+    case 'relay-lane-ack':
+      return marshalRelayLane(ControlType.relayLaneAck, m);
+    case 'lane-claim':
+      return marshalLaneClaim(m);
   }
 }
 
@@ -247,6 +321,12 @@ export function decodeControl(b: Uint8Array): StreamControl | null {
       return parseTcpLane(sid, body);
     case ControlType.tcpLaneAck:
       return parseTcpLaneAck(sid, body);
+    case ControlType.relayLane:
+      return parseRelayLane(sid, body);
+    case ControlType.relayLaneAck:
+      return parseRelayLaneAck(sid, body);
+    case ControlType.laneClaim:
+      return parseLaneClaim(sid, body);
     default:
       return null;
   }

@@ -10,15 +10,18 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { splitEndpoint } from '../net/endpoint.js';
 import type { Path } from '../net/path.js';
-import { LANE_TOKEN_BYTES, type TcpLane, type TcpLaneAck } from './control.js';
+import { LANE_TOKEN_BYTES, type LaneClaim, type RelayLaneAck, type TcpLane, type TcpLaneAck } from './control.js';
+import { SpareLanes } from './spare-lanes.js';
 import { Resend } from './resend.js';
 import { retireOldCarriersSoon } from './carrier-moves.js';
 import type { StreamContext } from './stream-context.js';
-import { streamKey, type DirectPath, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
+import { streamKey, type DirectPath, type LaneKind, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
 import { closeWhenSilent, LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
 
 /** Lane attempts a stream may make (agent: answer); a bound on what one peer can make us do. */
 const MAX_LANE_ATTEMPTS = 16;
+/** Agent: spare offers answered (spare-lanes.ts keeps the last 8 answers and 2 spares per peer). */
+const MAX_SPARES_ANSWERED = 16;
 /** Agent: lane attempts (each a listener and a socket for up to the lane timeout) per peer at once. */
 const MAX_LANES_OPENING_PER_PEER = 16;
 /** After a lane to an endpoint fails, streams to it stay on UDX this long before trying again. */
@@ -30,6 +33,8 @@ const LANE_RETRY_AFTER_MS = 60_000;
  * idle timeout, so the stream moves back to UDX before it would be given up.
  */
 const LANE_SILENT_MS = 8_000;
+/** The key under which failed relay lanes are remembered, beside the endpoints of TCP lanes. */
+export const RELAY_LANES = 'relay';
 
 export interface LaneOffersOptions {
   /** Whether to offer (client) and accept (agent) TCP lanes on direct paths. */
@@ -46,18 +51,22 @@ export class LaneOffers {
   /** Agent: lane attempts in progress, per peer. */
   private readonly opening = new Map<string, number>();
 
+  /** Lanes opened ahead of the streams that will use them. */
+  readonly spares: SpareLanes;
+
   constructor(
     private readonly ctx: StreamContext,
     private readonly options: LaneOffersOptions,
-  ) {}
+  ) {
+    this.spares = new SpareLanes(ctx, { enabled: options.enabled, timeoutMs: options.timeoutMs, failedRecently: (e) => this.failedRecently(e) });
+  }
 
   // ---- client side ----
 
   /** Offers the agent a TCP lane for this stream, if the path is direct and none is open. */
   offer(r: OpenerRecord, path: Path): void {
     if (!this.options.enabled || this.ctx.isClosed() || path.kind !== 'direct' || r.lane || r.laneOffer || r.session.destroyed || r.session.settled) return;
-    const failedUntil = this.failed.get(path.endpoint);
-    if (failedUntil !== undefined && failedUntil > Date.now()) return;
+    if (this.failedRecently(path.endpoint)) return;
     const offer: LaneOffer = { token: randomBytes(LANE_TOKEN_BYTES), path, port: 0, resend: null, dialing: false };
     r.laneOffer = offer;
     reserveLanePort().then(
@@ -81,6 +90,7 @@ export class LaneOffers {
   }
 
   onAck(peer: string, m: TcpLaneAck): void {
+    if (this.spares.onAck(peer, m)) return;
     const r = this.ctx.sessions.get(streamKey(peer, m.sid));
     if (!r || r.role !== 'client') return;
     const offer = r.laneOffer;
@@ -102,7 +112,7 @@ export class LaneOffers {
     openLane(attempt, r.laneAbort.signal).then(
       (sock) => {
         if (r.laneOffer === offer) r.laneOffer = null;
-        this.adopt(r, sock, offer.path);
+        this.adopt(r, sock, offer.path, 'tcp');
       },
       (err: Error) => this.didNotOpen(r, offer, err.message),
     );
@@ -116,7 +126,13 @@ export class LaneOffers {
     this.ctx.log.info({ peer: r.peer.slice(0, 8), endpoint: offer.path.endpoint, why }, 'no TCP lane; the stream stays on UDX');
   }
 
-  private noteFailure(endpoint: string): void {
+  /** Whether a lane to `endpoint` ("relay": through the server) failed within LANE_RETRY_AFTER_MS. */
+  failedRecently(endpoint: string): boolean {
+    const until = this.failed.get(endpoint);
+    return until !== undefined && until > Date.now();
+  }
+
+  noteFailure(endpoint: string): void {
     this.failed.delete(endpoint);
     this.failed.set(endpoint, Date.now() + LANE_RETRY_AFTER_MS);
     // Bounded: the oldest entries go first.
@@ -125,69 +141,100 @@ export class LaneOffers {
 
   // ---- agent side ----
 
-  /** Answers a lane offer with our port, listener and token, and starts connecting. */
+  /**
+   * Answers a lane offer with our port, listener and token, and starts connecting. An offer for
+   * no stream of ours is for a spare lane (spare-lanes.ts).
+   */
   async onOffer(peer: string, m: TcpLane, path: Path): Promise<void> {
-    const r = this.ctx.sessions.get(streamKey(peer, m.sid));
     // Only over a direct path: its endpoint is where the client proved to be, and where we connect.
-    if (!this.options.enabled || !r || r.role !== 'agent' || path.kind !== 'direct' || r.session.destroyed) return;
-    const ep = splitEndpoint(path.endpoint);
-    if (!ep) return;
-    const id = Buffer.from(m.token).toString('hex');
-    const answered = r.laneAnswers.get(id);
-    if (answered !== undefined) {
-      if (answered) this.ctx.send(peer, path, answered);
+    if (!this.options.enabled || path.kind !== 'direct') return;
+    const r = this.ctx.sessions.get(streamKey(peer, m.sid));
+    if (!r) {
+      const sock = await this.answer(peer, m, path, this.spares.answersFor(peer), MAX_SPARES_ANSWERED, this.spares.signal);
+      if (sock) this.spares.keep(peer, m.sid, sock, path);
       return;
     }
+    if (r.role !== 'agent' || r.session.destroyed) return;
+    const sock = await this.answer(peer, m, path, r.laneAnswers, MAX_LANE_ATTEMPTS, r.laneAbort.signal);
+    if (sock) this.adopt(r, sock, path, 'tcp');
+  }
+
+  /** Agent: the client puts a stream on a spare lane it opened ahead. */
+  onClaim(peer: string, m: LaneClaim): void {
+    const r = this.ctx.sessions.get(streamKey(peer, m.sid));
+    if (!r || r.role !== 'agent' || r.session.destroyed) return;
+    const spare = this.spares.claim(peer, m.spare);
+    if (spare) this.adopt(r, spare.sock, spare.path, 'tcp');
+  }
+
+  /**
+   * The agent's side of one offer: answered once (the same answer again for resends, within
+   * `maxAnswers`), at most MAX_LANES_OPENING_PER_PEER at once per peer; the lane, or null.
+   */
+  private async answer(
+    peer: string,
+    m: TcpLane,
+    path: DirectPath,
+    answers: Map<string, TcpLaneAck | RelayLaneAck | null>,
+    maxAnswers: number,
+    signal: AbortSignal,
+  ): Promise<Socket | null> {
+    const ep = splitEndpoint(path.endpoint);
+    if (!ep) return null;
+    const id = Buffer.from(m.token).toString('hex');
+    const answered = answers.get(id);
+    if (answered !== undefined) {
+      if (answered) this.ctx.send(peer, path, answered);
+      return null;
+    }
     const opening = this.opening.get(peer) ?? 0;
-    if (r.laneAnswers.size >= MAX_LANE_ATTEMPTS || opening >= MAX_LANES_OPENING_PER_PEER) return;
-    r.laneAnswers.set(id, null);
+    if (answers.size >= maxAnswers || opening >= MAX_LANES_OPENING_PER_PEER) return null;
+    answers.set(id, null);
     this.opening.set(peer, opening + 1);
-    const done = (): void => {
+    try {
+      const [p, l] = await Promise.allSettled([reserveLanePort(), LaneListener.open()]);
+      if (p.status === 'rejected' || l.status === 'rejected' || signal.aborted || this.ctx.isClosed()) {
+        if (l.status === 'fulfilled') l.value.close();
+        return null;
+      }
+      const listener = l.value;
+      const ownToken = randomBytes(LANE_TOKEN_BYTES);
+      const ack: TcpLaneAck = { type: 'tcp-lane-ack', sid: m.sid, port: p.value, listenPort: listener.port, token: ownToken };
+      answers.set(id, ack);
+      this.ctx.send(peer, path, ack);
+      const attempt = {
+        localPort: p.value,
+        remoteAddress: ep.address,
+        remotePort: m.port,
+        listener,
+        ownToken,
+        peerToken: m.token,
+        role: 'agent' as const,
+        timeoutMs: this.options.timeoutMs,
+      };
+      // A lane that does not open: the client notices too, and keeps the stream on UDX.
+      return await openLane(attempt, signal).catch(() => null);
+    } finally {
       const n = (this.opening.get(peer) ?? 1) - 1;
       if (n > 0) this.opening.set(peer, n);
       else this.opening.delete(peer);
-    };
-    const [p, l] = await Promise.allSettled([reserveLanePort(), LaneListener.open()]);
-    if (p.status === 'rejected' || l.status === 'rejected' || r.session.destroyed || this.ctx.isClosed()) {
-      if (l.status === 'fulfilled') l.value.close();
-      return done();
     }
-    const port = p.value;
-    const listener = l.value;
-    const ownToken = randomBytes(LANE_TOKEN_BYTES);
-    const ack: TcpLaneAck = { type: 'tcp-lane-ack', sid: m.sid, port, listenPort: listener.port, token: ownToken };
-    r.laneAnswers.set(id, ack);
-    this.ctx.send(peer, path, ack);
-    const attempt = {
-      localPort: port,
-      remoteAddress: ep.address,
-      remotePort: m.port,
-      listener,
-      ownToken,
-      peerToken: m.token,
-      role: 'agent' as const,
-      timeoutMs: this.options.timeoutMs,
-    };
-    openLane(attempt, r.laneAbort.signal)
-      .then(
-        (sock) => this.adopt(r, sock, path),
-        () => undefined, // the client notices too, and keeps the stream on UDX
-      )
-      .finally(done);
   }
 
   // ---- both sides ----
 
-  /** The lane stands; it becomes the stream's carrier. */
-  private adopt(r: StreamRecord, sock: Socket, path: DirectPath): void {
+  /** The lane (a TCP lane, or a relay lane over a relayed `path`) stands; it becomes the stream's carrier. */
+  adopt(r: StreamRecord, sock: Socket, path: Path, kind: LaneKind): void {
     if (r.session.destroyed || this.ctx.isClosed()) {
       sock.destroy();
       return;
     }
+    const what = kind === 'tcp' ? 'TCP lane' : 'relay lane';
     r.lane?.destroy();
     r.lane = sock;
+    r.laneKind = kind;
     closeWhenSilent(sock, LANE_SILENT_MS, () =>
-      this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the TCP lane was silent for ${LANE_SILENT_MS} ms`),
+      this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the ${what} was silent for ${LANE_SILENT_MS} ms`),
     );
     r.session.attach(sock);
     sock.resume(); // openLane hands it over paused, and a 'data' listener does not undo that
@@ -195,17 +242,20 @@ export class LaneOffers {
     sock.on('close', () => {
       if (r.lane !== sock) return;
       r.lane = null;
+      r.laneKind = null;
       // A lane that was carrying the stream: the client moves it back onto UDX (the agent waits
       // for that). A lane retired after a path change needs nothing.
       if (r.role === 'client' && !r.session.hasCarrier && !r.session.destroyed && !r.session.settled && !this.ctx.isClosed()) {
-        this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'the TCP lane closed; the stream goes back to UDX');
+        this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the ${what} closed; the stream goes back to UDX`);
         // Lanes to this endpoint die: the streams to it stay on UDX for a while.
-        this.noteFailure(path.endpoint);
+        this.noteFailure(path.kind === 'direct' ? path.endpoint : RELAY_LANES);
         this.options.backToUdx(r);
       }
     });
     retireOldCarriersSoon(r);
-    this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16), path }, 'stream moved to a TCP lane');
-    this.ctx.moved(r.peer, r.sid, path, 'tcp');
+    // A lane opened to this endpoint: the next stream to it need not start on UDX.
+    if (r.role === 'client' && kind === 'tcp' && path.kind === 'direct') this.spares.replenish(r.peer, path);
+    this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16), path }, `stream moved to a ${what}`);
+    this.ctx.moved(r.peer, r.sid, path, kind);
   }
 }

@@ -28,6 +28,9 @@ interface Pending {
   readonly data: Buffer;
 }
 
+/** The most bytes one DATA frame carries (the decoder refuses more than MAX_DATA_FRAME). */
+const MAX_FRAME_PAYLOAD = 256 << 10;
+
 /** Received bytes are handed on at the latest when this many have gathered. */
 const INBOX_BATCH = 64 << 10;
 
@@ -225,12 +228,16 @@ export class ResumableSession extends Duplex {
   }
 
   private writeData(carrier: Duplex, offset: number, data: Buffer): void {
-    // Two writes, no copy: UDX packs small writes together into its packets, and a TCP lane
-    // (a net.Socket, which can cork) sends them with one writev.
+    // Two writes per frame, no copy: UDX packs small writes together into its packets, and a TCP
+    // lane (a net.Socket, which can cork) sends them with one writev. A write larger than a frame
+    // may be (one big write() into the stream) goes as several frames.
     const corks = carrier instanceof Socket;
     if (corks) carrier.cork();
-    carrier.write(encodeDataHeader(offset, data.length));
-    carrier.write(data);
+    for (let at = 0; at < data.length; at += MAX_FRAME_PAYLOAD) {
+      const piece = at === 0 && data.length <= MAX_FRAME_PAYLOAD ? data : data.subarray(at, at + MAX_FRAME_PAYLOAD);
+      carrier.write(encodeDataHeader(offset + at, piece.length));
+      carrier.write(piece);
+    }
     if (corks) carrier.uncork();
   }
 

@@ -7,8 +7,8 @@ import type { Path } from '../net/path.js';
 import type { StreamControl } from './control.js';
 import type { StreamRecord } from './stream-record.js';
 
-/** What carries a stream's bytes: a UDX stream (direct or relayed), or a TCP lane. */
-export type CarrierKind = 'udx' | 'tcp';
+/** What carries a stream's bytes: a UDX stream (direct or relayed), a TCP lane, or a relay lane. */
+export type CarrierKind = 'udx' | 'tcp' | 'relay-lane';
 
 export interface StreamContext {
   readonly magicsock: MagicSock;

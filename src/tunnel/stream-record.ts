@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { UDXStream } from 'udx-native';
 import type { Path } from '../net/path.js';
-import type { CarrierAck, StreamAccept, TcpLaneAck } from './control.js';
+import type { CarrierAck, RelayLaneAck, StreamAccept, TcpLaneAck } from './control.js';
 import type { Resend } from './resend.js';
 import type { ResumableSession } from './session.js';
 
@@ -19,8 +19,10 @@ interface StreamRecordBase {
   readonly session: ResumableSession;
   /** The encrypted stream the user reads and writes (its keepalive and idle timers live here). */
   secure: Duplex | null;
-  /** The TCP lane carrying the stream now, if any. */
+  /** The lane carrying the stream now, if any: a direct TCP lane or a relay lane. */
   lane: Socket | null;
+  /** Which kind `lane` is. */
+  laneKind: LaneKind | null;
   /** Cancels lane attempts when the stream ends. */
   readonly laneAbort: AbortController;
 }
@@ -44,6 +46,18 @@ export interface LaneOffer {
   dialing: boolean;
 }
 
+/** A direct TCP lane (tcp-lane.ts) or a relay lane through the server (relay-lanes.ts). */
+export type LaneKind = 'tcp' | 'relay-lane';
+
+/** The client's relay lane offer, from the offer to the lane opening or failing. */
+export interface RelayLaneOffer {
+  readonly lane: Buffer;
+  readonly token: Buffer;
+  readonly resend: Resend;
+  /** The agent answered and the lane is being connected: its later answers are resends. */
+  dialing: boolean;
+}
+
 /** The client's record of a stream it opened. */
 export interface OpenerRecord extends StreamRecordBase {
   readonly role: 'client';
@@ -51,6 +65,8 @@ export interface OpenerRecord extends StreamRecordBase {
   switching: CarrierSwitch | null;
   /** The lane offer in progress, if any. */
   laneOffer: LaneOffer | null;
+  /** The relay lane offer in progress, if any. */
+  relayOffer: RelayLaneOffer | null;
 }
 
 /** The agent's record of a stream it accepted. */
@@ -60,8 +76,11 @@ export interface AcceptorRecord extends StreamRecordBase {
   readonly accept: StreamAccept;
   /** Carrier ids already answered, with the answer, so resends are answered again. */
   readonly answered: Map<number, CarrierAck>;
-  /** Lane offers answered (by the client's token), so resends get the same answer (null: not yet). */
-  readonly laneAnswers: Map<string, TcpLaneAck | null>;
+  /**
+   * Lane offers answered (by the client's token, or "relay:" and the lane id), so resends get the
+   * same answer (null: not yet).
+   */
+  readonly laneAnswers: Map<string, TcpLaneAck | RelayLaneAck | null>;
 }
 
 export type StreamRecord = OpenerRecord | AcceptorRecord;
@@ -79,7 +98,7 @@ function laneAbortController(): AbortController {
 }
 
 export function openerRecord(peer: string, sid: bigint, session: ResumableSession): OpenerRecord {
-  return { role: 'client', sid, peer, session, secure: null, lane: null, laneAbort: laneAbortController(), switching: null, laneOffer: null };
+  return { role: 'client', sid, peer, session, secure: null, lane: null, laneKind: null, laneAbort: laneAbortController(), switching: null, laneOffer: null, relayOffer: null };
 }
 
 export function acceptorRecord(peer: string, sid: bigint, session: ResumableSession, accept: StreamAccept): AcceptorRecord {
@@ -90,6 +109,7 @@ export function acceptorRecord(peer: string, sid: bigint, session: ResumableSess
     session,
     secure: null,
     lane: null,
+    laneKind: null,
     laneAbort: laneAbortController(),
     accept,
     answered: new Map(),

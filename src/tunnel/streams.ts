@@ -17,6 +17,7 @@ import type { NodeKey } from '../identity/node-key.js';
 import { decodeControl, encodeControl, type StreamControl } from './control.js';
 import { CarrierMoves } from './carrier-moves.js';
 import { LaneOffers } from './lane-offers.js';
+import { RelayLanes, type RelayLaneDialer } from './relay-lanes.js';
 import { DEFAULT_LIMITS, Opening, StreamOpenError, type AcceptDecision, type StreamLimits } from './opening.js';
 import type { StreamRequest } from './request.js';
 import type { CarrierKind, StreamContext } from './stream-context.js';
@@ -24,6 +25,7 @@ import { streamKey, type OpenerRecord, type StreamRecord } from './stream-record
 
 export { DEFAULT_LIMITS, IDLE_TIMEOUT_MS, KEEPALIVE_MS, StreamOpenError, type AcceptDecision, type StreamLimits } from './opening.js';
 export type { CarrierKind } from './stream-context.js';
+export type { RelayLaneDialer } from './relay-lanes.js';
 
 export interface StreamManagerOptions {
   readonly magicsock: MagicSock;
@@ -41,10 +43,17 @@ export interface StreamManagerOptions {
   readonly tcpLane?: boolean;
   /** How long a TCP lane may take to open, from the offer (ms). Default 3000. */
   readonly laneTimeoutMs?: number;
+  /**
+   * How to ask the coordination server for a relay lane (relay-lanes.ts) for streams on the relay
+   * path; without it relayed streams stay on relayed UDX, and offers of one are not answered.
+   */
+  readonly relayLane?: RelayLaneDialer | null;
+  /** How long a relay lane may take to open, from the offer (ms). Default 5000. */
+  readonly relayLaneTimeoutMs?: number;
 }
 
 export interface StreamManagerEvents {
-  /** A stream's carrier moved to a new path, or onto a TCP lane. */
+  /** A stream's carrier moved to a new path, or onto a lane. */
   carrier: [peerKey: string, sid: bigint, path: Path, kind: CarrierKind];
 }
 
@@ -54,6 +63,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   private readonly opening: Opening;
   private readonly carriers: CarrierMoves;
   private readonly lanes: LaneOffers;
+  private readonly relayLanes: RelayLanes;
   private closed = false;
 
   constructor(private readonly options: StreamManagerOptions) {
@@ -85,7 +95,12 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       timeoutMs: options.laneTimeoutMs ?? 3000,
       backToUdx: (r) => this.carriers.switchTo(r, ms.pathOf(r.peer)),
     });
-    this.carriers = new CarrierMoves(ctx, (r, path) => this.lanes.offer(r, path));
+    this.relayLanes = new RelayLanes(ctx, this.lanes, {
+      dial: options.relayLane ?? null,
+      timeoutMs: options.relayLaneTimeoutMs ?? 5000,
+      toDirect: (r) => this.carriers.switchTo(r, ms.pathOf(r.peer)),
+    });
+    this.carriers = new CarrierMoves(ctx, (r, path) => this.offerLane(r, path));
     this.opening = new Opening(ctx, {
       key: options.key,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
@@ -117,7 +132,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
 
   /** What carries a stream opened or accepted here now (null: not one of ours, or closed). */
   carrierKind(stream: Duplex): CarrierKind | null {
-    for (const r of this.sessions.values()) if (r.secure === stream) return r.lane && r.session.isCurrent(r.lane) ? 'tcp' : 'udx';
+    for (const r of this.sessions.values()) if (r.secure === stream) return r.lane && r.laneKind && r.session.isCurrent(r.lane) ? r.laneKind : 'udx';
     return null;
   }
 
@@ -134,11 +149,13 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
         this.sessions.delete(k);
       }
     }
+    this.lanes.spares.peerGone(peerKey);
     this.opening.failOpens(peerKey, new StreamOpenError('the peer disconnected'));
   }
 
   close(): void {
     this.closed = true;
+    this.lanes.spares.close();
     this.opening.failOpens(null, new StreamOpenError('closing'));
     // The encrypted streams first: their keepalive and idle timers would otherwise outlive us.
     for (const r of this.sessions.values()) {
@@ -176,7 +193,10 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     this.sessions.set(key, r);
     r.session.on('close', () => {
       r.laneAbort.abort();
-      if (r.role === 'client') this.lanes.cancel(r);
+      if (r.role === 'client') {
+        this.lanes.cancel(r);
+        this.relayLanes.cancel(r);
+      }
       if (this.sessions.get(key) === r) this.sessions.delete(key);
       this.opening.ended(r);
       if (r.role === 'client') this.carriers.cancel(r);
@@ -187,7 +207,19 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   private opened(r: OpenerRecord, path: Path): void {
     const now = this.options.magicsock.pathOf(r.peer);
     if (!samePath(now, path)) this.carriers.switchTo(r, now);
-    else this.lanes.offer(r, path);
+    else this.offerLane(r, path);
+  }
+
+  /**
+   * Client: the stream runs on a UDX carrier over `path`; a lane of the path's kind may carry it
+   * faster: a spare one at once if there is one (spare-lanes.ts), else one offered now.
+   */
+  private offerLane(r: OpenerRecord, path: Path): void {
+    if (path.kind !== 'direct') return this.relayLanes.offer(r, path);
+    const spare = r.lane ? null : this.lanes.spares.take(r.peer, path);
+    if (!spare) return this.lanes.offer(r, path);
+    this.lanes.adopt(r, spare.sock, path, 'tcp');
+    this.lanes.spares.sendClaim(r.peer, r.sid, spare, path);
   }
 
   private onControl(peer: string, m: StreamControl, path: Path): void {
@@ -212,10 +244,27 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
         return;
       case 'tcp-lane-ack':
         return this.lanes.onAck(peer, m);
+      case 'relay-lane':
+        return this.relayLanes.onOffer(peer, m, path);
+      case 'relay-lane-ack':
+        return this.relayLanes.onAck(peer, m);
+      case 'lane-claim':
+        return this.lanes.onClaim(peer, m);
     }
   }
 
   private onPath(peer: string, path: Path): void {
-    for (const r of this.sessions.values()) if (r.peer === peer && r.role === 'client') this.carriers.switchTo(r, path);
+    for (const r of this.sessions.values()) {
+      if (r.peer !== peer || r.role !== 'client') continue;
+      this.relayLanes.cancel(r);
+      // A TCP lane that still carries the stream stays when only the UDP path died (a network
+      // that blocks UDP, not TCP): the lane's own silence watch says when it dies too, and then
+      // the stream moves to the path of that moment (lane-offers.ts).
+      if (path.kind === 'relay' && r.lane && r.laneKind === 'tcp' && r.session.isCurrent(r.lane)) {
+        this.carriers.cancel(r);
+        continue;
+      }
+      this.carriers.switchTo(r, path);
+    }
   }
 }

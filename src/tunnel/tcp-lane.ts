@@ -112,6 +112,36 @@ export function closeWhenSilent(sock: Socket, silentMs: number, onSilent: () => 
   sock.once('close', () => clearInterval(watch));
 }
 
+class WrongLaneToken extends LaneError {}
+
+/**
+ * The lane's proof, on one connection: the client sends the token the agent gave it, the agent
+ * checks it and answers with the client's. Resolves (the socket paused, any bytes after the token
+ * put back) when the peer's token has arrived and matched; rejects with WrongLaneToken when it
+ * does not match. Whatever else happens to the socket (an error, a close, a timeout) is the
+ * caller's to watch.
+ */
+export function proveLane(sock: Socket, a: Pick<LaneAttempt, 'role' | 'ownToken' | 'peerToken'>): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    let got: Buffer = Buffer.alloc(0);
+    const speaksFirst = a.role === 'client';
+    if (speaksFirst) sock.write(a.peerToken);
+    const onData = (chunk: Buffer): void => {
+      got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+      if (got.length < a.ownToken.length) return;
+      sock.off('data', onData);
+      sock.pause();
+      if (!timingSafeEqual(got.subarray(0, a.ownToken.length), a.ownToken)) return reject(new WrongLaneToken('the peer sent the wrong token'));
+      if (!speaksFirst) sock.write(a.peerToken);
+      const rest = got.subarray(a.ownToken.length);
+      if (rest.length > 0) sock.unshift(rest);
+      resolve(sock);
+    };
+    sock.on('data', onData);
+    sock.resume();
+  });
+}
+
 /** Refused or reset before the peer's SYN opened the way: try again after a short pause. */
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EADDRNOTAVAIL', 'EHOSTUNREACH', 'ENETUNREACH']);
 const RETRY_MS = 40;
@@ -153,29 +183,18 @@ export function openLane(a: LaneAttempt, signal?: AbortSignal): Promise<Socket> 
 
     /** Reads the token; on a match this socket wins. */
     const authenticate = (sock: Socket): void => {
-      let got: Buffer = Buffer.alloc(0);
-      const speaksFirst = a.role === 'client';
-      if (speaksFirst) sock.write(a.peerToken);
-      const onData = (chunk: Buffer): void => {
-        got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
-        if (got.length < a.ownToken.length) return;
-        sock.off('data', onData);
-        sock.pause();
-        if (!timingSafeEqual(got.subarray(0, a.ownToken.length), a.ownToken)) {
-          wrongToken = true;
+      proveLane(sock, a).then(
+        () => {
+          sock.removeAllListeners('error');
+          sock.removeAllListeners('close');
+          sockets.delete(sock);
+          finish(null, sock);
+        },
+        (err: Error) => {
+          if (err instanceof WrongLaneToken) wrongToken = true;
           sock.destroy();
-          return;
-        }
-        if (!speaksFirst) sock.write(a.peerToken);
-        const rest = got.subarray(a.ownToken.length);
-        if (rest.length > 0) sock.unshift(rest);
-        sock.removeAllListeners('error');
-        sock.removeAllListeners('close');
-        sockets.delete(sock);
-        finish(null, sock);
-      };
-      sock.on('data', onData);
-      sock.resume();
+        },
+      );
     };
 
     const dial = (port: number, localPort: number | undefined): void => {

@@ -1,7 +1,9 @@
 // A forwarded TCP connection carrying a 100 MB random file while the peer path changes under it:
-// relay -> direct (UDP between the peers allowed mid-transfer), a TCP lane that dies silently
-// (UDP stays up: back to UDX on the direct path), and direct -> relay (the direct path dies
-// mid-transfer). The file must arrive intact, and the path must really have changed.
+// relay -> direct (UDP between the peers allowed mid-transfer, the stream on a relay lane until
+// then), a TCP lane that dies silently (UDP stays up: back to UDX on the direct path), direct ->
+// relay (the direct path, UDP and TCP, dies mid-transfer: onto a relay lane), and only UDP dying
+// under a working TCP lane (the stream stays on it). The file must arrive intact, and the carrier
+// must really have changed (or, in the last case, not).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,6 +68,7 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
       assert.equal(r.sha256, sha256);
       assert.ok(direct.t < done.t, 'the path changed before the transfer ended');
       assert.ok(moved.some((l) => l.includes('"kind":"direct"')), `the stream's carrier moved to the direct path:\n${moved.join('\n')}`);
+      assert.match(fwd.lines.err, /stream moved to a relay lane/, 'the stream ran on a relay lane before it went direct');
     } finally {
       await lab.teardown();
     }
@@ -90,6 +93,14 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
     return { sink, fwd, send, sent: collect(send), t0 };
   }
 
+  /** Waits until the forward's stream runs on a TCP lane. */
+  async function onATcpLane(fwd: Forward): Promise<void> {
+    for (let i = 0; !fwd.lines.err.includes('stream moved to a TCP lane'); i++) {
+      if (i > 200) throw new Error(`the stream did not move onto a TCP lane:\n${fwd.lines.err.slice(-3000)}`);
+      await sleep(50);
+    }
+  }
+
   /** Asserts the sender finished within `ms` and the sink got the whole file intact; says when. */
   async function uploadArrived(u: Upload, ms: number): Promise<string> {
     const code = await within(exited(u.send), ms);
@@ -109,10 +120,7 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
     try {
       const upload = await startUpload(lab);
       const { fwd, t0 } = upload;
-      for (let i = 0; !fwd.lines.err.includes('stream moved to a TCP lane'); i++) {
-        if (i > 200) throw new Error(`the stream did not move onto a TCP lane:\n${fwd.lines.err.slice(-3000)}`);
-        await sleep(50);
-      }
+      await onATcpLane(fwd);
       await sleep(2000);
       // Only TCP: the UDP path stays up, so nothing but the lane's silence says it is gone.
       await blockTcp(lab, 'rclient', lab.router('ragent').address);
@@ -127,19 +135,43 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
     }
   });
 
-  test('direct -> relay when the direct path dies mid-transfer (upload, 100 MB): intact over the relay', async (t) => {
+  test('direct -> relay when the direct path dies mid-transfer (upload, 100 MB): intact over a relay lane', async (t) => {
     const lab = await createLab(pairOfNats('easy', 'easy'));
     try {
       const upload = await startUpload(lab);
       const { fwd, t0 } = upload;
       await sleep(3000);
-      await blockUdp(lab, 'rclient', lab.router('ragent').address);
+      // UDP and TCP: the TCP lane dies with the UDP path.
+      const agentWan = lab.router('ragent').address;
+      await blockUdp(lab, 'rclient', agentWan);
+      await blockTcp(lab, 'rclient', agentWan);
       const cut = performance.now();
       const relay = await forwardPath(fwd, 'relay', 15_000, cut);
       const arrived = await uploadArrived(upload, 45_000);
       const moved = fwd.lines.err.split('\n').filter((l) => l.includes('stream moved to a new carrier'));
       t.diagnostic(`direct path cut at ${Math.round(cut - t0)} ms; forward said relay at ${Math.round(relay.t - t0)} ms; ${arrived}; carrier moves: ${moved.length}`);
       assert.ok(moved.some((l) => l.includes('"kind":"relay"')), `the stream's carrier moved to the relay:\n${moved.join('\n')}`);
+      assert.match(fwd.lines.err.slice(fwd.lines.err.indexOf('the TCP lane')), /stream moved to a relay lane/, 'after the TCP lane, the stream ran on a relay lane');
+    } finally {
+      await lab.teardown();
+    }
+  });
+
+  test('only UDP dies under a working TCP lane (upload, 100 MB): the stream stays on the lane, intact', async (t) => {
+    const lab = await createLab(pairOfNats('easy', 'easy'));
+    try {
+      const upload = await startUpload(lab);
+      const { fwd, t0 } = upload;
+      await onATcpLane(fwd);
+      await sleep(1000);
+      await blockUdp(lab, 'rclient', lab.router('ragent').address);
+      const cut = performance.now();
+      const relay = await forwardPath(fwd, 'relay', 15_000, cut);
+      const arrived = await uploadArrived(upload, 45_000);
+      const after = fwd.lines.err.slice(fwd.lines.err.indexOf('stream moved to a TCP lane'));
+      t.diagnostic(`UDP cut at ${Math.round(cut - t0)} ms; forward said relay at ${Math.round(relay.t - t0)} ms; ${arrived}`);
+      assert.doesNotMatch(after, /the TCP lane (was silent|closed)/, 'the lane lived on');
+      assert.doesNotMatch(after, /stream moved to a new carrier/, 'the stream never left the lane');
     } finally {
       await lab.teardown();
     }

@@ -26,6 +26,9 @@ const examples: StreamControl[] = [
   { type: 'carrier-ack', sid: 2n, carrier: 3, yours: 4 },
   { type: 'tcp-lane', sid: 5n, port: 40000, token },
   { type: 'tcp-lane-ack', sid: 6n, port: 65535, listenPort: 2, token },
+  { type: 'relay-lane', sid: 7n, lane: new Uint8Array(LANE_TOKEN_BYTES).fill(3), token },
+  { type: 'relay-lane-ack', sid: 8n, lane: new Uint8Array(LANE_TOKEN_BYTES).fill(4), token },
+  { type: 'lane-claim', sid: 9n, spare: 0xfedcba9876543210n },
 ];
 
 const sid = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -45,6 +48,9 @@ const anyControl: fc.Arbitrary<StreamControl> = fc.oneof(
   fc.record({ type: fc.constant('carrier-ack' as const), sid, carrier: u32, yours: u32 }, plain),
   fc.record({ type: fc.constant('tcp-lane' as const), sid, port, token: laneToken }, plain),
   fc.record({ type: fc.constant('tcp-lane-ack' as const), sid, port, listenPort: port, token: laneToken }, plain),
+  fc.record({ type: fc.constant('relay-lane' as const), sid, lane: laneToken, token: laneToken }, plain),
+  fc.record({ type: fc.constant('relay-lane-ack' as const), sid, lane: laneToken, token: laneToken }, plain),
+  fc.record({ type: fc.constant('lane-claim' as const), sid, spare: sid }, plain),
 );
 
 test('every control message encodes and decodes to itself', () => {
@@ -58,7 +64,7 @@ test('every control message encodes and decodes to itself', () => {
 });
 
 test('the layout: type code, version 1, sid big-endian, then the body', () => {
-  assert.deepEqual(ControlType, { streamOpen: 1, streamAccept: 2, streamRefuse: 3, carrier: 4, carrierAck: 5, tcpLane: 6, tcpLaneAck: 7 });
+  assert.deepEqual(ControlType, { streamOpen: 1, streamAccept: 2, streamRefuse: 3, carrier: 4, carrierAck: 5, tcpLane: 6, tcpLaneAck: 7, relayLane: 8, relayLaneAck: 9, laneClaim: 10 });
   const b = encodeControl({ type: 'carrier-ack', sid: 0x0102030405060708n, carrier: 0x0a0b0c0d, yours: 0xfffffffe });
   assert.equal(b.toString('hex'), '05' + '01' + '0102030405060708' + '0a0b0c0d' + 'fffffffe');
   const lane = encodeControl({ type: 'tcp-lane-ack', sid: 1n, port: 0x1234, listenPort: 0x5678, token });
@@ -77,6 +83,7 @@ test('every control message fits in one disco opaque payload', () => {
 test('what cannot be sent throws when encoded: a lane token of another size, a handshake too large', () => {
   assert.throws(() => encodeControl({ type: 'tcp-lane', sid: 5n, port: 1, token: new Uint8Array(15) }), /16 bytes/);
   assert.throws(() => encodeControl({ type: 'tcp-lane-ack', sid: 5n, port: 1, listenPort: 1, token: new Uint8Array(17) }), /16 bytes/);
+  assert.throws(() => encodeControl({ type: 'relay-lane', sid: 5n, lane: new Uint8Array(15), token: new Uint8Array(16) }), /16 bytes/);
   assert.throws(
     () => encodeControl({ type: 'stream-open', sid: 1n, carrier: 1, handshake: new Uint8Array(MAX_HANDSHAKE_BYTES + 1) }),
     /handshake message too large/,

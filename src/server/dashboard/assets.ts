@@ -16,8 +16,14 @@ interface Manifest {
   readonly files: readonly { readonly path: string; readonly type: string }[];
 }
 
-/** dist/web, from dist/src/server/dashboard/. */
-export const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
+/**
+ * dist/web: from dist/src/server/dashboard/ when run as compiled, from dist/bundle/ when run from
+ * the CLI bundle (scripts/bundle-cli.mjs), which is where this module's code then sits.
+ */
+export const WEB_DIR = fileURLToPath(
+  ['../../../web/', '../web/'].map((up) => new URL(up, import.meta.url)).find((u) => existsSync(new URL('manifest.json', u))) ??
+    new URL('../../../web/', import.meta.url),
+);
 
 /** URL path -> asset; undefined when the front end was not built (the page says how to build it). */
 export function loadAssets(dir: string = WEB_DIR): Map<string, Asset> | undefined {

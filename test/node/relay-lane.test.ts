@@ -1,0 +1,156 @@
+// Relay lanes between two PeerNodes on loopback: a relayed stream (the client has
+// --disable-direct) moves from relayed UDX datagrams onto a byte stream through the server, keeps
+// every byte, and stays on datagrams when either side turns lanes off.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { agentService } from '../../src/node/agent.js';
+import { startForwards } from '../../src/node/forward.js';
+import type { PeerNode, PeerNodeOptions } from '../../src/node/peer-node.js';
+import { measure } from '../../src/node/speedtest.js';
+import { NodeKey } from '../../src/identity/node-key.js';
+import { dialRelayLane } from '../../src/node/relay-lane-dial.js';
+import { startTestServer, eventually, type TestServer } from '../server/helpers.js';
+import { loopbackNode } from './loopback-node.js';
+
+interface Pair {
+  readonly t: TestServer;
+  readonly agent: PeerNode;
+  readonly client: PeerNode;
+  readonly agentKey: string;
+  close(): Promise<void>;
+}
+
+async function relayedPair(client: Partial<PeerNodeOptions> = {}, agent: Partial<PeerNodeOptions> = {}): Promise<Pair> {
+  const t = await startTestServer({ limits: { relayBytesPerSec: 0 } });
+  const a = await loopbackNode(t, await t.token('agent', 'ws1'), 'agent', { acceptStream: agentService(['127.0.0.1:*']).acceptStream, ...agent });
+  const c = await loopbackNode(t, await t.token('client', 'laptop', { allow: ['ws1'] }), 'client', { disableDirect: true, ...client });
+  const agentKey = (await c.openTunnel('ws1', 5000)).key;
+  return {
+    t,
+    agent: a,
+    client: c,
+    agentKey,
+    async close() {
+      c.close();
+      a.close();
+      await t.close();
+    },
+  };
+}
+
+test('a relayed stream moves onto a relay lane: 32 MiB each way intact through a forward, the server splices one lane', async () => {
+  const pair = await relayedPair();
+  const data = randomBytes(32 << 20);
+  const want = createHash('sha256').update(data).digest('hex');
+  // The target sends the data and hashes what it receives.
+  let gotHash = '';
+  const target = createServer({ allowHalfOpen: true }, (s) => {
+    const h = createHash('sha256');
+    s.on('data', (d: Buffer) => h.update(d));
+    s.on('end', () => {
+      gotHash = h.digest('hex');
+      s.end();
+    });
+    s.write(data);
+  });
+  target.listen(0, '127.0.0.1');
+  await once(target, 'listening');
+  try {
+    const moves: string[] = [];
+    pair.client.streams.on('carrier', (_p, _sid, path, kind) => moves.push(`${path.kind}/${kind}`));
+    const fwd = await startForwards(pair.client, { agent: 'ws1', forwards: [{ localPort: 0, target: `127.0.0.1:${(target.address() as AddressInfo).port}` }], bind: '127.0.0.1' });
+    const sock = connect({ host: '127.0.0.1', port: fwd.bound[0]!.port, allowHalfOpen: true });
+    const h = createHash('sha256');
+    let n = 0;
+    sock.on('data', (d: Buffer) => {
+      h.update(d);
+      n += d.length;
+      if (n === data.length) sock.end(data);
+    });
+    await once(sock, 'end');
+    assert.equal(n, data.length);
+    assert.equal(h.digest('hex'), want, 'the download arrived intact');
+    await eventually(async () => (gotHash ? true : undefined), 10_000);
+    assert.equal(gotHash, want, 'the upload arrived intact');
+    assert.ok(moves.includes('relay/relay-lane'), `the stream moved onto a relay lane: ${moves.join(', ')}`);
+    sock.destroy();
+    await fwd.close();
+  } finally {
+    target.close();
+    await pair.close();
+  }
+});
+
+test('speedtest over the relay reports the relay lane; with --no-relay-lane on either side it stays on datagrams', async () => {
+  const on = await relayedPair();
+  try {
+    const r = await measure(on.client, on.agentKey, 'download', 1);
+    assert.equal(r.path, 'relay');
+    assert.equal(r.carrier, 'relay-lane');
+    assert.ok(r.bytes > 0);
+  } finally {
+    await on.close();
+  }
+  for (const [client, agent] of [[{ relayLane: false }, {}], [{}, { relayLane: false }]] as const) {
+    const off = await relayedPair(client, agent);
+    try {
+      const r = await measure(off.client, off.agentKey, 'download', 1);
+      assert.equal(r.path, 'relay');
+      assert.equal(r.carrier, 'udx', JSON.stringify({ client, agent }));
+    } finally {
+      await off.close();
+    }
+  }
+});
+
+test('the server joins a lane only between the two ends of a tunnel, each asking with its own token, within the relay rate', async () => {
+  const t = await startTestServer({ limits: { relayBytesPerSec: 1 << 20 } });
+  const agentToken = await t.token('agent', 'ws1');
+  const clientToken = await t.token('client', 'laptop', { allow: ['ws1'] });
+  const strangerToken = await t.token('client', 'stranger', { allow: [] });
+  const [ka, kc, ks] = [NodeKey.generate(), NodeKey.generate(), NodeKey.generate()];
+  const agent = await loopbackNode(t, agentToken, 'agent', { key: ka });
+  const client = await loopbackNode(t, clientToken, 'client', { key: kc });
+  const stranger = await loopbackNode(t, strangerToken, 'client', { key: ks });
+  const server = t.server.url;
+  const a = ka.publicHex;
+  const c = kc.publicHex;
+  const dial = (token: string, role: 'agent' | 'client', nodeKey: string, peerKey: string, lane: Buffer) =>
+    dialRelayLane({ server, token, role, nodeKey, peerKey, lane, timeoutMs: 3000 });
+  try {
+    await client.openTunnel('ws1', 5000);
+    const lane = randomBytes(16);
+    // Not this token's node, no tunnel, an unknown token: refused with the server's reason.
+    await assert.rejects(dial(clientToken, 'client', a, c, lane), /not connected with this token/);
+    await assert.rejects(dial(strangerToken, 'client', ks.publicHex, a, lane), /no tunnel between these nodes/);
+    await assert.rejects(dial('not-a-token', 'client', c, a, lane), /token/);
+    // The two ends, each with its own token: joined. A third request for the lane id is refused.
+    const first = dial(clientToken, 'client', c, a, lane);
+    await new Promise((r) => setTimeout(r, 100));
+    await assert.rejects(dial(clientToken, 'client', c, a, lane), /lane id is taken/);
+    const [sc, sa] = await Promise.all([first, dial(agentToken, 'agent', a, c, lane)]);
+    // 3 MiB from the client at 1 MiB/s with a 1 MiB burst: about 2 s, and every byte in order.
+    const data = randomBytes(3 << 20);
+    const started = performance.now();
+    sc.end(data);
+    const chunks: Buffer[] = [];
+    sa.on('data', (d: Buffer) => chunks.push(d));
+    sa.resume();
+    await once(sa, 'end');
+    const ms = performance.now() - started;
+    const got = Buffer.concat(chunks);
+    assert.equal(got.length, data.length);
+    assert.ok(got.equals(data), 'the bytes arrived as sent');
+    assert.ok(ms > 1500, `the relay rate bounds the lane (${Math.round(ms)} ms for 3 MiB at 1 MiB/s)`);
+    sc.destroy();
+    sa.destroy();
+  } finally {
+    stranger.close();
+    client.close();
+    agent.close();
+    await t.close();
+  }
+});

@@ -1,0 +1,55 @@
+// Spare TCP lanes between two PeerNodes on loopback: once a stream to the agent runs on a TCP
+// lane, the next stream starts on a lane at once (the spare opened ahead), its bytes intact.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { agentService } from '../../src/node/agent.js';
+import { waitForDirect } from '../../src/node/speedtest.js';
+import { startTestServer, eventually } from '../server/helpers.js';
+import { loopbackNode } from './loopback-node.js';
+
+/** Writes `data`, ends, and reads everything the echo target sends back. */
+async function echoThrough(stream: Duplex, data: Buffer): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  stream.on('data', (d: Buffer) => chunks.push(d));
+  const ended = once(stream, 'end');
+  stream.end(data);
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+test('after a stream ran on a TCP lane, the next one starts on a spare lane, and its bytes arrive intact', async () => {
+  const t = await startTestServer();
+  const echo = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  const target = `127.0.0.1:${(echo.address() as AddressInfo).port}`;
+  const agent = await loopbackNode(t, await t.token('agent', 'ws1'), 'agent', { tcpLane: true, acceptStream: agentService(['127.0.0.1:*']).acceptStream });
+  const client = await loopbackNode(t, await t.token('client', 'laptop', { allow: ['ws1'] }), 'client', { tcpLane: true });
+  try {
+    const key = (await client.openTunnel('ws1', 5000)).key;
+    await waitForDirect(client, key, 5000);
+    const first = await client.streams.open(key, { kind: 'tcp', target });
+    assert.equal(client.streams.carrierKind(first), 'udx', 'a first stream starts on UDX');
+    await eventually(async () => (client.streams.carrierKind(first) === 'tcp' ? true : undefined), 5000);
+    const a = randomBytes(1 << 20);
+    assert.ok((await echoThrough(first, a)).equals(a));
+    // The spare opens beside it; give it a moment.
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 2; i++) {
+      const next = await client.streams.open(key, { kind: 'tcp', target });
+      assert.equal(client.streams.carrierKind(next), 'tcp', `stream ${i + 2} starts on a lane`);
+      const b = randomBytes(4 << 20);
+      assert.ok((await echoThrough(next, b)).equals(b), `stream ${i + 2}: the bytes came back intact`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    client.close();
+    agent.close();
+    echo.close();
+    await t.close();
+  }
+});
