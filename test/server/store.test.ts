@@ -224,6 +224,30 @@ forEachEngine((engine) => {
     });
   });
 
+  test('pathHistory: reports by the identity and about it, newest first, with the other side, limited', async () => {
+    await withStore(engine, async (store) => {
+      const a = await store.ensureIdentity('agent', 'dev-box', 1);
+      const c = await store.ensureIdentity('client', 'laptop', 1);
+      const x = await store.ensureIdentity('client', 'other', 1);
+      await store.recordPath(c.id, a.id, { kind: 'relay' }, 10);
+      await store.recordPath(c.id, a.id, { kind: 'direct', endpoint: '192.0.2.1:41641' }, 20);
+      await store.recordPath(a.id, c.id, { kind: 'direct', endpoint: '198.51.100.2:5000' }, 20);
+      await store.recordPath(x.id, c.id, { kind: 'relay' }, 30);
+      const summary = (records: Awaited<ReturnType<typeof store.pathHistory>>) =>
+        records.map((r) => [r.reportedAt, r.byThisIdentity, `${r.other.kind}:${r.other.name}`, r.path.kind === 'direct' ? r.path.endpoint : 'relay']);
+      assert.deepEqual(summary(await store.pathHistory(a.id, 10)), [
+        [20, true, 'client:laptop', '198.51.100.2:5000'],
+        [20, false, 'client:laptop', '192.0.2.1:41641'],
+        [10, false, 'client:laptop', 'relay'],
+      ], 'same time: the later report first; tunnels of others are left out');
+      assert.deepEqual(summary(await store.pathHistory(c.id, 2)), [
+        [30, false, 'client:other', 'relay'],
+        [20, false, 'agent:dev-box', '198.51.100.2:5000'],
+      ]);
+      assert.deepEqual(await store.pathHistory(x.id + 1000, 10), [], 'an unknown identity has none');
+    });
+  });
+
   test('two handles on one database: the first to prove a node key keeps it, whoever races', async () => {
     const location = await engine.location();
     const [one, two] = await Promise.all([openStore(location), openStore(location)]);

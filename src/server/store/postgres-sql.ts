@@ -131,4 +131,9 @@ export const SQL = {
   endDangling: 'UPDATE connections SET disconnected_at = $1, reason = $2 WHERE disconnected_at IS NULL AND replica = $3',
   connectionHistory: 'SELECT * FROM connections WHERE identity_id = $1 ORDER BY id DESC LIMIT $2',
   insertPath: 'INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at) VALUES ($1, $2, $3, $4, $5)',
+  // The paths one identity reported or was reported on, newest first, with the other side's name
+  // (the reporter and peer indexes of migration 1 serve both halves of the OR).
+  pathHistory: `SELECT p.kind, p.endpoint, p.reported_at, p.reporter_id, o.kind AS other_kind, o.name AS other_name
+    FROM path_reports p JOIN identities o ON o.id = CASE WHEN p.reporter_id = $1 THEN p.peer_id ELSE p.reporter_id END
+    WHERE p.reporter_id = $1 OR p.peer_id = $1 ORDER BY p.reported_at DESC, p.id DESC LIMIT $2`,
 } as const;

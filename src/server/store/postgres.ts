@@ -9,7 +9,7 @@ import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATION_LOCK, MIGRATIONS, SQL } from './postgres-sql.js';
 import { redactDatabaseUrl } from './database-url.js';
-import { toConnection, toIdentity, toListings, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type RuleRow, type TokenRow } from './rows.js';
+import { toConnection, toIdentity, toListings, toPathRecord, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type PathRow, type RuleRow, type TokenRow } from './rows.js';
 import type {
   AllowRule,
   Authenticated,
@@ -18,6 +18,7 @@ import type {
   Identity,
   IdentityKind,
   IdentityListing,
+  PathRecord,
   Rotation,
   Store,
   TokenInfo,
@@ -265,6 +266,10 @@ export class PostgresStore implements Store {
 
   async connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]> {
     return (await this.all<ConnectionRow>(SQL.connectionHistory, [identityId, limit])).map(toConnection);
+  }
+
+  async pathHistory(identityId: number, limit: number): Promise<PathRecord[]> {
+    return (await this.all<PathRow>(SQL.pathHistory, [identityId, limit])).map((r) => toPathRecord(r, identityId));
   }
 
   async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATIONS, SQL } from './sqlite-sql.js';
-import { toConnection, toIdentity, toListings, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type RuleRow, type TokenRow } from './rows.js';
+import { toConnection, toIdentity, toListings, toPathRecord, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type PathRow, type RuleRow, type TokenRow } from './rows.js';
 import type {
   AllowRule,
   Authenticated,
@@ -230,16 +230,9 @@ export class SqliteStore implements Store {
   }
 
   async pathHistory(identityId: number, limit: number): Promise<PathRecord[]> {
-    type Row = { kind: string; endpoint: string | null; reported_at: number; reporter_id: number; other_kind: IdentityKind; other_name: string };
-    return this.db
-      .prepare<[number, number, number, number], Row>(SQL.pathHistory)
+    return this.q<[number, number, number, number], PathRow>(SQL.pathHistory)
       .all(identityId, identityId, identityId, limit)
-      .map((r) => ({
-        reportedAt: r.reported_at,
-        byThisIdentity: r.reporter_id === identityId,
-        other: { kind: r.other_kind, name: r.other_name },
-        path: r.kind === 'direct' && r.endpoint !== null ? { kind: 'direct', endpoint: r.endpoint } : { kind: 'relay' },
-      }));
+      .map((r) => toPathRecord(r, identityId));
   }
 
   async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {

@@ -151,11 +151,8 @@ export interface Store {
   closeDanglingConnections(now: number, reason: string, replica: string): Promise<number>;
   connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]>;
   recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void>;
-  /**
-   * The path changes of tunnels an identity takes part in, newest first. Optional: an engine
-   * without it shows connects and disconnects only in the dashboard's history.
-   */
-  pathHistory?(identityId: number, limit: number): Promise<PathRecord[]>;
+  /** The path reports of tunnels an identity takes part in (by it or by the other side), newest first. */
+  pathHistory(identityId: number, limit: number): Promise<PathRecord[]>;
   /**
    * A counter bumped by every revocation or rule change, by any process on the same data.
    * The server polls it to apply changes made by `traverse token ...` at once.
