@@ -1,6 +1,6 @@
 // The rows both engines read (their tables have the same columns) and how they become the
 // Store's records: one mapping, so the engines cannot drift apart in what they return.
-import type { ConnectionRecord, Identity, IdentityKind, IdentityListing, PathRecord, TokenInfo } from './store.js';
+import type { ConnectionRecord, DashboardSession, Identity, IdentityKind, IdentityListing, PathRecord, TokenInfo } from './store.js';
 
 export interface IdentityRow {
   id: number;
@@ -45,6 +45,19 @@ export function toPathRecord(r: PathRow, identityId: number): PathRecord {
     other: { kind: r.other_kind, name: r.other_name },
     path: r.kind === 'direct' && r.endpoint !== null ? { kind: 'direct', endpoint: r.endpoint } : { kind: 'relay' },
   };
+}
+
+export interface SessionRow {
+  id_hash: string;
+  token_id: number;
+  csrf: string;
+  created_at: number;
+  expires_at: number;
+  name: string;
+}
+
+export function toSession(r: SessionRow): DashboardSession {
+  return { idHash: r.id_hash, tokenId: r.token_id, csrf: r.csrf, createdAt: r.created_at, expiresAt: r.expires_at, name: r.name };
 }
 
 export interface RuleRow {

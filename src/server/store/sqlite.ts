@@ -6,15 +6,17 @@ import { join } from 'node:path';
 import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATIONS, SQL } from './sqlite-sql.js';
-import { toConnection, toIdentity, toListings, toPathRecord, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type PathRow, type RuleRow, type TokenRow } from './rows.js';
+import { toConnection, toIdentity, toListings, toPathRecord, toSession, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type PathRow, type RuleRow, type SessionRow, type TokenRow } from './rows.js';
 import type {
   AllowRule,
   Authenticated,
   Deletion,
   ConnectionRecord,
+  DashboardSession,
   Identity,
   IdentityKind,
   IdentityListing,
+  NewDashboardSession,
   PathRecord,
   Rotation,
   Store,
@@ -238,6 +240,23 @@ export class SqliteStore implements Store {
   async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {
     const endpoint = path.kind === 'direct' ? path.endpoint : null;
     this.q(SQL.insertPath).run(reporterId, peerId, path.kind, endpoint, now);
+  }
+
+  async createSession(session: NewDashboardSession, max: number): Promise<void> {
+    this.db.transaction(() => {
+      this.q(SQL.pruneSessions).run(session.createdAt);
+      this.q(SQL.insertSession).run(session.idHash, session.tokenId, session.csrf, session.createdAt, session.expiresAt);
+      this.q(SQL.boundSessions).run(max);
+    })();
+  }
+
+  async liveSession(idHash: string, now: number): Promise<DashboardSession | undefined> {
+    const row = this.q<[string, number, number], SessionRow>(SQL.liveSession).get(idHash, now, now);
+    return row ? toSession(row) : undefined;
+  }
+
+  async endSession(idHash: string): Promise<void> {
+    this.q(SQL.endSession).run(idHash);
   }
 
   async policyVersion(): Promise<number> {
