@@ -17,6 +17,7 @@ const node = (id: string, over: Partial<NodeRow> = {}): NodeRow => ({
   remote: null,
   endpoints: [],
   netcheck: null,
+  replica: null,
   ...over,
 });
 

@@ -24,7 +24,7 @@ import type { Logger } from '../../log/logger.js';
 import { identityName } from '../../coordination/protocol.js';
 import { loadAssets, type Asset } from './assets.js';
 import { DEFAULT_FEED, Feed, type DashboardSource } from './feed.js';
-import { hubSource } from './source.js';
+import { hubSource, type ReplicaNames } from './source.js';
 import { BodyError, SECURITY_HEADERS, isTls, readBody, sameOrigin, sendJson } from './http.js';
 import { DEFAULT_SESSIONS, SESSION_COOKIE, Sessions, cookieValue, sessionCookie, type Session, type SessionOptions } from './sessions.js';
 import { matrixReport, matrixSvg } from './matrix-svg.js';
@@ -46,6 +46,8 @@ export interface DashboardOptions {
   readonly webDir?: string;
   /** What the live views show (default: the hub and the store); the benchmark feeds its own. */
   readonly source?: DashboardSource;
+  /** With replicas: how to name the server each node is connected to. */
+  readonly replicas?: ReplicaNames;
 }
 
 export interface Dashboard {
@@ -64,7 +66,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   const assets: Map<string, Asset> | undefined = loadAssets(opts.webDir);
   const sessions = new Sessions(store, { ...DEFAULT_SESSIONS, ...opts.sessions });
   const feed = new Feed(
-    opts.source ?? hubSource(hub, () => store.listIdentities()),
+    opts.source ?? hubSource(hub, () => store.listIdentities(), opts.replicas),
     { ...DEFAULT_FEED, intervalMs: opts.feedIntervalMs ?? DEFAULT_FEED.intervalMs, matrix: opts.matrixReport !== undefined },
     Date.now,
     (err) => log.error({ err }, 'dashboard feed failed'),
