@@ -66,6 +66,7 @@ class World {
         remote: `${pub}:${40000 + i}`,
         endpoints: [`10.${i >> 8}.${i & 255}.2:41641`, `${pub}:41641`],
         netcheck: { udp: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', hairpinning: i % 7 !== 0, globalV4: `${pub}:41641`, stunUnanswered: [] },
+        replica: null,
       });
       this.identities.push({
         id: `${agent ? 'agent' : 'client'}:${name}`,

@@ -26,7 +26,7 @@ export const tunnelView = z.object({
   agentOnline: z.boolean(),
   /** The path each side reported last; null until it reports. */
   paths: z.object({ client: path.nullable(), agent: path.nullable() }),
-  /** The round trip each side measured on its path (direct paths; ms), null until reported. */
+  /** The round trip each side measured on its path (ms; a relayed path through the relay), null until reported. */
   rttMs: z.object({ client: z.number().nullable(), agent: z.number().nullable() }),
   /** For a relayed path, why in plain words, as each side reported it (null: direct, or not said). */
   relayReasons: z.object({ client: z.string().nullable(), agent: z.string().nullable() }).optional(),

@@ -102,6 +102,8 @@ interface Peer {
   published: Set<string>;
   /** Where its authentic packets arrived from, most recent last (at most MAX_OBSERVED). */
   readonly observed: Map<string, number>;
+  /** Round trip through the relay (ms, smoothed), from pings answered through it; null until one is. */
+  relayLatencyMs: number | null;
 }
 
 const MAX_OBSERVED = 32;
@@ -322,6 +324,7 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
         vouchedIp,
         published: new Set(endpoints),
         observed: new Map(),
+        relayLatencyMs: null,
       };
       this.peers.set(key, peer);
       peer.paths.setPublished(endpoints);
@@ -358,9 +361,14 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     return this.peers.get(key)?.path ?? RELAY;
   }
 
-  /** Round trip of the peer's direct path (ms, smoothed over the path's pings); null while relayed. */
+  /**
+   * Round trip of the peer's current path (ms, smoothed): a direct path's from the engine's pings;
+   * a relayed one's from pings answered through the relay (ping()), null until one was.
+   */
   latencyOf(key: string): number | null {
-    return this.peers.get(key)?.paths.bestLatency() ?? null;
+    const peer = this.peers.get(key);
+    if (!peer) return null;
+    return peer.path.kind === 'relay' ? peer.relayLatencyMs : peer.paths.bestLatency();
   }
 
   /** A datagram the coordinator relayed to us. */
@@ -611,6 +619,8 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
           this.userPings.delete(id);
           clearTimeout(user.timer);
           user.resolve({ path: from ? { kind: 'direct', endpoint: from } : RELAY, latencyMs: now - user.sentAt });
+          // Weighted as the direct paths' round trips are (peer-paths.ts).
+          if (!from) peer.relayLatencyMs = peer.relayLatencyMs === null ? now - user.sentAt : 0.7 * peer.relayLatencyMs + 0.3 * (now - user.sentAt);
         }
         if (from) {
           peer.paths.pongReceived(id, from, now);

@@ -51,7 +51,7 @@ export interface PeerNodeOptions {
   readonly paths?: MagicSockOptions['paths'];
   /** Netcheck time budget (ms). */
   readonly netcheckTimeoutMs?: number;
-  /** How often to report the round trips of direct paths to the server (ms; default 30 s). */
+  /** How often to report the round trips of paths to the server (ms; default 30 s); a relayed one is measured by a ping through the relay first. */
   readonly rttReportMs?: number;
   /** How often to re-learn our reflexive address (ms). */
   readonly restunMs?: number;
@@ -104,6 +104,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private closed = false;
   /** Peers whose stream carriers changed and are to be reported (reportCarriersSoon). */
   private readonly carrierReports = new Map<string, NodeJS.Timeout>();
+  /** Peers whose relayed round trip is being measured now (one ping at a time each). */
+  private readonly relayMeasures = new Set<string>();
 
   /** Encrypted streams to and from tunnel peers. */
   readonly streams: StreamManager;
@@ -336,6 +338,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       // The server forgets reported paths when it restarts, and only accepts a report once both
       // sides of the tunnel are back; a peer's node arriving is that moment, so report again.
       this.reportPath(rec.key);
+      this.measureRelay(rec.key);
       this.emit('peer', rec);
       this.maybePredictPorts(rec);
     });
@@ -357,6 +360,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     this.magicsock.on('endpoints', () => this.publish());
     this.magicsock.on('path', (key, path) => {
       this.reportPath(key);
+      if (path.kind === 'relay') this.measureRelay(key);
       const rec = this.peersByKey.get(key);
       if (rec) this.emit('path', rec, path);
     });
@@ -385,6 +389,21 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         })
       : undefined;
     this.coordinator.reportPath(key, { kind: 'relay' }, { rttMs, streams, ...(reason === undefined ? {} : { reason }) });
+  }
+
+  /**
+   * A relayed path's round trip, for the server's views: one ping through the relay (the engine's
+   * own pings go to direct candidates only), then the path is reported again with it.
+   */
+  private measureRelay(key: string): void {
+    if (this.closed || this.relayMeasures.has(key) || this.magicsock.pathOf(key).kind !== 'relay') return;
+    this.relayMeasures.add(key);
+    void this.magicsock
+      .ping(key)
+      .then((r) => {
+        if (r && r.path.kind === 'relay' && !this.closed && this.peersByKey.has(key) && this.magicsock.pathOf(key).kind === 'relay') this.reportPath(key);
+      })
+      .finally(() => this.relayMeasures.delete(key));
   }
 
   /**
@@ -466,11 +485,15 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       if (!this.closed) void this.applyConfig(cfg).catch((err: Error) => this.log.warn({ err: err.message }, 'applying server config'));
     });
     this.interfacesSeen = interfaceFingerprint();
-    // The round trip of each direct path changes under it: a report now and then keeps the
-    // server's views (traverse status) current; the server stores a path only when it changed.
+    // The round trip of each path changes under it: a report now and then keeps the server's
+    // views (traverse status, the dashboard) current; the server stores a path only when it
+    // changed. A relayed path is measured first, by a ping through the relay.
     this.timers.push(
       setInterval(() => {
-        for (const key of this.peersByKey.keys()) if (this.magicsock.pathOf(key).kind === 'direct') this.reportPath(key);
+        for (const key of this.peersByKey.keys()) {
+          if (this.magicsock.pathOf(key).kind === 'direct') this.reportPath(key);
+          else this.measureRelay(key);
+        }
       }, this.options.rttReportMs ?? 30_000),
     );
     // Re-learn the reflexive address now and then: NAT mappings expire and move.

@@ -63,7 +63,18 @@ export interface HubHooks {
 export type HubChange =
   | { readonly kind: 'attach' | 'node'; readonly peer: Peer }
   | { readonly kind: 'tunnel' | 'untunnel'; readonly peer: Peer; readonly agent: string }
-  | { readonly kind: 'detach'; readonly peer: Peer; readonly how: EndKind };
+  | { readonly kind: 'detach'; readonly peer: Peer; readonly how: EndKind }
+  /** The node reported its path to a tunnel peer: mirrored so that every replica's views show it. */
+  | { readonly kind: 'path'; readonly peer: Peer; readonly report: PathReport };
+
+/** A path report as the hub keeps it (the `path` message with its optional fields settled). */
+export interface PathReport {
+  readonly peer: string;
+  readonly path: Path;
+  readonly rttMs: number | null;
+  readonly reason: string | null;
+  readonly streams: StreamCarriers | null;
+}
 
 export type EndKind = 'disconnected' | 'lost';
 
@@ -331,7 +342,10 @@ export class Hub {
     tunnel.rttMs[reporter.kind] = rttMs;
     tunnel.reasons[reporter.kind] = path.kind === 'relay' ? reason : null;
     tunnel.streams[reporter.kind] = streams;
+    // A mirrored node's report was stored by its home replica, which also told us of it.
+    if (reporter.replica !== null) return;
     if (before === null || !samePath(before, path)) this.hooks.pathReported?.(reporter, other, path);
+    this.changed({ kind: 'path', peer: reporter, report: { peer: key, path, rttMs, reason, streams } });
   }
 
   /**

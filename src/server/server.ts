@@ -240,7 +240,16 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
   };
   const dashboard: Dashboard | null =
-    opts.dashboard === false ? null : createDashboard({ ...opts.dashboard, hub, store, logger: log, authenticateToken: (req, token) => authenticateToken(req, token) });
+    opts.dashboard === false
+      ? null
+      : createDashboard({
+          ...opts.dashboard,
+          hub,
+          store,
+          logger: log,
+          authenticateToken: (req, token) => authenticateToken(req, token),
+          replicas: { here: () => (replica ? replica.meshUrl : null), other: (id) => replica?.peers.get(id) ?? `replica ${id}` },
+        });
   const onRequest: RequestListener = (req, res) => {
     const handled = dashboard?.handles(new URL(req.url ?? '/', 'http://localhost').pathname) ? dashboard.handle(req, res) : handleHttp(router, req, res);
     handled.catch(

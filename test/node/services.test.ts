@@ -286,6 +286,22 @@ test('the tunnels view carries each side\'s round trip on the direct path, repor
   }
 });
 
+test('a relayed tunnel\'s round trip is measured through the relay and reported too', async () => {
+  // Direct off on both sides: the tunnel stays relayed, and only a ping through the relay can time it.
+  const pair = await startPair({ client: { disableDirect: true, rttReportMs: 200 }, agent: { disableDirect: true } });
+  try {
+    const view = await eventually(async () => {
+      const [t] = pair.t.server.hub.tunnelsView({ kind: 'admin' });
+      return t && t.paths.client?.kind === 'relay' && t.rttMs.client !== null && t.paths.agent?.kind === 'relay' && t.rttMs.agent !== null ? t : undefined;
+    }, 5000);
+    assert.ok(view.rttMs.client! >= 0 && view.rttMs.client! < 500, JSON.stringify(view.rttMs));
+    assert.equal(pair.client.magicsock.pathOf(pair.agentKey).kind, 'relay');
+    assert.notEqual(pair.client.magicsock.latencyOf(pair.agentKey), null, 'the engine keeps the relayed round trip');
+  } finally {
+    await pair.close();
+  }
+});
+
 test('the tunnels view says how many streams a TCP lane carries, once a stream has moved onto one', async () => {
   const pair = await startPair({ client: { tcpLane: true }, agent: { tcpLane: true } });
   const echo = await echoServer();

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateToken, hashToken } from '../../src/server/tokens.js';
 import { openStore } from '../../src/server/store/open.js';
+import { Sessions } from '../../src/server/dashboard/sessions.js';
 import { forEachEngine, withStore } from '../helpers/store-engines.js';
 
 forEachEngine((engine) => {
@@ -222,6 +223,76 @@ forEachEngine((engine) => {
       assert.deepEqual((await store.connectionHistory(a.id, 10)).map((r) => r.id), [two], 'an open connection is never pruned');
       assert.equal(await store.claimNodeKey(c.id, 'ab'.repeat(32), 80), true, 'a pruned key can be claimed anew');
     });
+  });
+
+  test('pathHistory: reports by the identity and about it, newest first, with the other side, limited', async () => {
+    await withStore(engine, async (store) => {
+      const a = await store.ensureIdentity('agent', 'dev-box', 1);
+      const c = await store.ensureIdentity('client', 'laptop', 1);
+      const x = await store.ensureIdentity('client', 'other', 1);
+      await store.recordPath(c.id, a.id, { kind: 'relay' }, 10);
+      await store.recordPath(c.id, a.id, { kind: 'direct', endpoint: '192.0.2.1:41641' }, 20);
+      await store.recordPath(a.id, c.id, { kind: 'direct', endpoint: '198.51.100.2:5000' }, 20);
+      await store.recordPath(x.id, c.id, { kind: 'relay' }, 30);
+      const summary = (records: Awaited<ReturnType<typeof store.pathHistory>>) =>
+        records.map((r) => [r.reportedAt, r.byThisIdentity, `${r.other.kind}:${r.other.name}`, r.path.kind === 'direct' ? r.path.endpoint : 'relay']);
+      assert.deepEqual(summary(await store.pathHistory(a.id, 10)), [
+        [20, true, 'client:laptop', '198.51.100.2:5000'],
+        [20, false, 'client:laptop', '192.0.2.1:41641'],
+        [10, false, 'client:laptop', 'relay'],
+      ], 'same time: the later report first; tunnels of others are left out');
+      assert.deepEqual(summary(await store.pathHistory(c.id, 2)), [
+        [30, false, 'client:other', 'relay'],
+        [20, false, 'agent:dev-box', '198.51.100.2:5000'],
+      ]);
+      assert.deepEqual(await store.pathHistory(x.id + 1000, 10), [], 'an unknown identity has none');
+    });
+  });
+
+  test('dashboard sessions: stored as hashes, expire, are bounded, end with their admin token, seen by a second handle', async () => {
+    const location = await engine.location();
+    const [store, other] = [await openStore(location), await openStore(location)];
+    try {
+      let now = 1000;
+      const sessions = new Sessions(store, { ttlMs: 100, max: 2 }, () => now);
+      const elsewhere = new Sessions(other, { ttlMs: 100, max: 2 }, () => now);
+      const ops = await store.ensureIdentity('admin', 'ops', 1);
+      const agent = await store.ensureIdentity('agent', 'dev-box', 1);
+      const t1 = await store.createToken(ops.id, hashToken(generateToken()), 1, null);
+      const t2 = await store.createToken(ops.id, hashToken(generateToken()), 1, 1080);
+      const ta = await store.createToken(agent.id, hashToken(generateToken()), 1, null);
+      const a = await sessions.create('ops', t1.id);
+      assert.notEqual(a.id, a.csrf);
+      const seen = await elsewhere.get(a.id);
+      assert.deepEqual([seen?.name, seen?.csrf, seen?.tokenId, seen?.expiresAt], ['ops', a.csrf, t1.id, 1100], 'another process (replica) serves it');
+      assert.equal(await elsewhere.get(a.id.slice(0, -1) + (a.id.endsWith('A') ? 'B' : 'A')), undefined, 'a forged id');
+      assert.equal(await elsewhere.get('not a session id'), undefined);
+      assert.equal(await sessions.get(undefined), undefined);
+      const early = await sessions.create('ops', t2.id, t2.expiresAt);
+      assert.equal(early.expiresAt, 1080, "a session ends with its token's expiry if that comes first");
+      now = 1080;
+      assert.equal(await sessions.get(early.id), undefined, 'the token expired');
+      assert.ok(await sessions.get(a.id));
+      now = 1100;
+      assert.equal(await sessions.get(a.id), undefined, 'expired at ttl');
+      // Not an admin token (the dashboard refuses such a sign-in; the store never serves one).
+      const stray = await sessions.create('dev-box', ta.id);
+      assert.equal(await sessions.get(stray.id), undefined);
+      const b = await sessions.create('ops', t1.id);
+      const c = await sessions.create('ops', t1.id);
+      const d = await sessions.create('ops', t1.id);
+      assert.equal(await sessions.get(b.id), undefined, 'the oldest goes past the bound');
+      assert.ok((await sessions.get(c.id)) && (await sessions.get(d.id)));
+      await elsewhere.end(c.id);
+      assert.equal(await sessions.get(c.id), undefined, 'signed out through the other handle');
+      assert.equal(await other.revokeToken(t1.id, now), true);
+      assert.equal(await sessions.get(d.id), undefined, 'revoking the admin token ends its sessions at once');
+      const deletion = await store.deleteIdentity('admin', 'ops', now);
+      assert.equal(deletion?.tokens, 2, 'an identity with sessions can be deleted (they go with its tokens)');
+    } finally {
+      await store.close();
+      await other.close();
+    }
   });
 
   test('two handles on one database: the first to prove a node key keeps it, whoever races', async () => {

@@ -8,7 +8,7 @@ import type { Logger } from '../../log/logger.js';
 import { identityName } from '../../coordination/protocol.js';
 import { generateToken, hashToken } from '../tokens.js';
 import { readJson, sendJson } from './http.js';
-import type { Session, Sessions } from './sessions.js';
+import type { Session } from './sessions.js';
 
 const createTokenBody = z.object({
   kind: z.enum(['agent', 'client', 'admin']),
@@ -22,7 +22,6 @@ const allowBody = z.object({ client: identityName, agents: z.array(identityName)
 
 export interface ActionDeps {
   readonly store: Store;
-  readonly sessions: Sessions;
   readonly log: Logger;
   /** Something changed: the live views should look again now. */
   changed(): void;
@@ -39,7 +38,7 @@ export interface AdminActions {
   readonly setAllow: Handler;
 }
 
-export function adminActions({ store, sessions, log, changed }: ActionDeps): AdminActions {
+export function adminActions({ store, log, changed }: ActionDeps): AdminActions {
   return {
     async createToken(req: IncomingMessage, res: ServerResponse, s: Session): Promise<void> {
       const body = createTokenBody.safeParse(await readJson(req));
@@ -60,8 +59,8 @@ export function adminActions({ store, sessions, log, changed }: ActionDeps): Adm
       const body = revokeBody.safeParse(await readJson(req));
       if (!body.success) return sendJson(res, 400, { error: 'bad request', message: 'give tokenId' });
       const revoked = await store.revokeToken(body.data.tokenId, Date.now());
-      // A revoked admin token ends its sessions too (the server's policy poll ends nodes' connections).
-      sessions.endForToken(body.data.tokenId);
+      // A revoked admin token ends its sessions too: every session check joins the token's row
+      // (the server's policy poll ends nodes' connections).
       log.info({ admin: s.name, tokenId: body.data.tokenId, revoked }, 'token revoked from the dashboard');
       sendJson(res, revoked ? 200 : 404, revoked ? { revoked: true } : { error: 'not found', message: 'no such token, or it was already revoked' });
     },

@@ -24,7 +24,7 @@ import type { Logger } from '../../log/logger.js';
 import { identityName } from '../../coordination/protocol.js';
 import { loadAssets, type Asset } from './assets.js';
 import { DEFAULT_FEED, Feed, type DashboardSource } from './feed.js';
-import { hubSource } from './source.js';
+import { hubSource, type ReplicaNames } from './source.js';
 import { BodyError, SECURITY_HEADERS, isTls, readBody, sameOrigin, sendJson } from './http.js';
 import { DEFAULT_SESSIONS, SESSION_COOKIE, Sessions, cookieValue, sessionCookie, type Session, type SessionOptions } from './sessions.js';
 import { matrixReport, matrixSvg } from './matrix-svg.js';
@@ -46,6 +46,8 @@ export interface DashboardOptions {
   readonly webDir?: string;
   /** What the live views show (default: the hub and the store); the benchmark feeds its own. */
   readonly source?: DashboardSource;
+  /** With replicas: how to name the server each node is connected to. */
+  readonly replicas?: ReplicaNames;
 }
 
 export interface Dashboard {
@@ -56,27 +58,25 @@ export interface Dashboard {
 }
 
 const HISTORY_LIMIT = 200;
+/** How often an open page's live stream checks that its session still holds. */
+const SESSION_CHECK_MS = 1000;
 
 export function createDashboard(opts: DashboardOptions): Dashboard {
   const { hub, store, logger: log } = opts;
   const assets: Map<string, Asset> | undefined = loadAssets(opts.webDir);
-  const sessions = new Sessions({ ...DEFAULT_SESSIONS, ...opts.sessions });
+  const sessions = new Sessions(store, { ...DEFAULT_SESSIONS, ...opts.sessions });
   const feed = new Feed(
-    opts.source ?? hubSource(hub, () => store.listIdentities()),
+    opts.source ?? hubSource(hub, () => store.listIdentities(), opts.replicas),
     { ...DEFAULT_FEED, intervalMs: opts.feedIntervalMs ?? DEFAULT_FEED.intervalMs, matrix: opts.matrixReport !== undefined },
     Date.now,
     (err) => log.error({ err }, 'dashboard feed failed'),
   );
   const streams = new Set<ServerResponse>();
-  const actions = adminActions({ store, sessions, log, changed: () => void feed.tick() });
+  const actions = adminActions({ store, log, changed: () => void feed.tick() });
 
-  /** The request's live session; ends it when its admin token was revoked or expired meanwhile. */
-  async function sessionOf(req: IncomingMessage): Promise<Session | undefined> {
-    const s = sessions.get(cookieValue(req.headers.cookie, SESSION_COOKIE));
-    if (!s) return undefined;
-    if (await store.tokenValid(s.tokenId, Date.now())) return s;
-    sessions.endForToken(s.tokenId);
-    return undefined;
+  /** The request's live session (from the store: any replica's, refused once its admin token is revoked or expired). */
+  function sessionOf(req: IncomingMessage): Promise<Session | undefined> {
+    return sessions.get(cookieValue(req.headers.cookie, SESSION_COOKIE));
   }
 
   function csrfOk(req: IncomingMessage, s: Session): boolean {
@@ -106,9 +106,9 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         message: `this is the ${identity.kind} token of "${identity.name}"; the dashboard needs an admin token (traverse token create --admin NAME)`,
       });
     }
-    const s = sessions.create(identity.name, info.id);
     // The session ends at the earlier of its own lifetime and the token's expiry.
-    const maxAge = Math.floor(((info.expiresAt === null ? s.expiresAt : Math.min(s.expiresAt, info.expiresAt)) - Date.now()) / 1000);
+    const s = await sessions.create(identity.name, info.id, info.expiresAt);
+    const maxAge = Math.floor((s.expiresAt - Date.now()) / 1000);
     log.info({ admin: identity.name, from: req.socket.remoteAddress }, 'dashboard sign-in');
     const body: SessionInfo = { signedIn: true, name: s.name, csrf: s.csrf, expiresAt: s.expiresAt };
     sendJson(res, 200, body, { 'set-cookie': sessionCookie(s.id, Math.max(0, maxAge), isTls(req)) });
@@ -120,14 +120,18 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     streams.add(res);
     let unsubscribe: (() => void) | null = null;
     let gone = false;
-    // Signed out, revoked or expired: the stream ends with a word to the page.
+    // Signed out, revoked or expired (on any replica): the stream ends with a word to the page.
+    // Checked every second, so a revoked admin token loses its open pages within about a second.
     const check = setInterval(() => {
-      void sessionOf(req).then((still) => {
-        if (still?.id === s.id) return void res.write(': alive\n\n');
-        res.write('event: signedout\ndata: {}\n\n');
-        res.end();
-      });
-    }, 5000);
+      void sessionOf(req).then(
+        (still) => {
+          if (still?.id === s.id) return void res.write(': alive\n\n');
+          res.write('event: signedout\ndata: {}\n\n');
+          res.end();
+        },
+        (err: unknown) => log.warn({ err }, 'dashboard session check failed'),
+      );
+    }, SESSION_CHECK_MS);
     res.on('close', () => {
       gone = true;
       clearInterval(check);
@@ -160,7 +164,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       entries.push({ at: c.connectedAt, kind: 'connect', text: `connected${c.remote ? ` from ${c.remote}` : ''}` });
       if (c.disconnectedAt !== null) entries.push({ at: c.disconnectedAt, kind: 'disconnect', text: c.reason ?? 'disconnected' });
     }
-    for (const p of (await store.pathHistory?.(identity.id, HISTORY_LIMIT)) ?? []) {
+    for (const p of await store.pathHistory(identity.id, HISTORY_LIMIT)) {
       const path = p.path.kind === 'direct' ? `direct (${p.path.endpoint})` : 'relay';
       const who = p.byThisIdentity ? `${identity.name} reports` : `${p.other.name} reports`;
       entries.push({ at: p.reportedAt, kind: 'path', text: `tunnel with ${p.other.kind} "${p.other.name}": ${path} (${who})` });
@@ -222,7 +226,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     if (!csrfOk(req, s)) return sendJson(res, 403, { error: 'forbidden', message: 'missing or wrong CSRF token, or another origin' });
     switch (path) {
       case '/dashboard/api/signout':
-        sessions.end(s.id);
+        await sessions.end(s.id);
         return sendJson(res, 200, { signedIn: false }, { 'set-cookie': sessionCookie('', 0, isTls(req)) });
       case '/dashboard/api/tokens':
         return actions.createToken(req, res, s);

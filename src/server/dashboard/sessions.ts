@@ -1,11 +1,19 @@
 // Dashboard sessions: an admin token, once, buys a random session id kept in an HttpOnly cookie,
 // so the token itself never sits in the browser (no URL, no local storage). Each session has its
-// own CSRF token, which every state-changing request must echo in a header. Sessions live in
-// memory only (a restarted server signs everyone out), expire, and are bounded in number: the
-// oldest goes first. Clock-injected for tests.
+// own CSRF token, which every state-changing request must echo in a header.
+//
+// Sessions live in the store, not in the process: with several replicas behind a load balancer,
+// any of them serves a session another one created (no sticky sessions), and a restarted server
+// signs nobody out. The database keeps only the SHA-256 of the session id, so reading it signs
+// nobody in. Every request reads the session back in one query that also checks the admin token:
+// a token revoked on any replica (or by `traverse token revoke`) ends its sessions everywhere at
+// the next request. Sessions expire, and the table is bounded: the oldest goes first.
 import { randomBytes } from 'node:crypto';
+import { hashToken } from '../tokens.js';
+import type { Store } from '../store/store.js';
 
 export interface Session {
+  /** The session id as the cookie carries it (the store has only its hash). */
   readonly id: string;
   readonly csrf: string;
   /** The admin identity that signed in, and the token it used (revoking it ends the session). */
@@ -26,45 +34,34 @@ export const DEFAULT_SESSIONS: SessionOptions = { ttlMs: 8 * 3600_000, max: 1024
 
 export const SESSION_COOKIE = 'traverse_session';
 
-export class Sessions {
-  private readonly byId = new Map<string, Session>();
+/** Session ids are 32 random bytes in base64url: 43 characters. */
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 
+export class Sessions {
   constructor(
+    private readonly store: Store,
     private readonly opts: SessionOptions = DEFAULT_SESSIONS,
     private readonly now: () => number = Date.now,
   ) {}
 
-  create(name: string, tokenId: number): Session {
+  /** A new session for an admin token; it ends at `tokenExpiresAt` if that comes first. */
+  async create(name: string, tokenId: number, tokenExpiresAt: number | null = null): Promise<Session> {
     const t = this.now();
-    if (this.byId.size >= this.opts.max) this.byId.delete(this.byId.keys().next().value!);
-    const s: Session = { id: random(), csrf: random(), name, tokenId, createdAt: t, expiresAt: t + this.opts.ttlMs };
-    this.byId.set(s.id, s);
+    const expiresAt = tokenExpiresAt === null ? t + this.opts.ttlMs : Math.min(t + this.opts.ttlMs, tokenExpiresAt);
+    const s: Session = { id: random(), csrf: random(), name, tokenId, createdAt: t, expiresAt };
+    await this.store.createSession({ idHash: hashToken(s.id), tokenId, csrf: s.csrf, createdAt: t, expiresAt }, this.opts.max);
     return s;
   }
 
-  /** The live session with this id, or undefined (unknown or expired: then it is forgotten). */
-  get(id: string | undefined): Session | undefined {
-    if (id === undefined) return undefined;
-    const s = this.byId.get(id);
-    if (!s) return undefined;
-    if (s.expiresAt <= this.now()) {
-      this.byId.delete(id);
-      return undefined;
-    }
-    return s;
+  /** The live session with this id, or undefined (unknown, expired, or its token revoked or expired). */
+  async get(id: string | undefined): Promise<Session | undefined> {
+    if (id === undefined || !SESSION_ID.test(id)) return undefined;
+    const s = await this.store.liveSession(hashToken(id), this.now());
+    return s ? { id, csrf: s.csrf, name: s.name, tokenId: s.tokenId, createdAt: s.createdAt, expiresAt: s.expiresAt } : undefined;
   }
 
-  end(id: string): void {
-    this.byId.delete(id);
-  }
-
-  /** Ends every session signed in with a token (revoked from the Tokens view or the CLI). */
-  endForToken(tokenId: number): void {
-    for (const [id, s] of this.byId) if (s.tokenId === tokenId) this.byId.delete(id);
-  }
-
-  get size(): number {
-    return this.byId.size;
+  async end(id: string): Promise<void> {
+    await this.store.endSession(hashToken(id));
   }
 }
 

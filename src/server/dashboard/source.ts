@@ -7,10 +7,26 @@ import type { PeerView, TunnelView } from '../../coordination/views.js';
 import type { DashboardSource, TunnelSourceRow } from './feed.js';
 import type { IdentityRow, NodeRow, PathKind } from './wire.js';
 
-export function hubSource(hub: Hub, identities: () => Promise<IdentityListing[]>): DashboardSource {
+/** How the dashboard names the replicas: this one's URL (null: a lone server) and another's by its id. */
+export interface ReplicaNames {
+  here(): string | null;
+  other(id: string): string;
+}
+
+const LONE: ReplicaNames = { here: () => null, other: (id) => id };
+
+export function hubSource(hub: Hub, identities: () => Promise<IdentityListing[]>, replicas: ReplicaNames = LONE): DashboardSource {
   return {
     identities: async () => (await identities()).map((i) => identityRow(hub, i)),
-    nodes: () => hub.peersView({ kind: 'admin' }).map(nodeRow),
+    // Every node the hub holds: this server's own, and with replicas the others' nodes mirrored
+    // into it (replica/mirror.ts), each marked with the server it is connected to.
+    nodes: () => {
+      const here = replicas.here();
+      return [...hub.all()].map((p) => {
+        const replica = p.replica !== null ? { url: replicas.other(p.replica), here: false } : here !== null ? { url: here, here: true } : null;
+        return nodeRow({ name: p.name, kind: p.kind, key: p.node?.key ?? null, connectedAt: p.connectedAt, remote: p.remote, node: p.node }, replica);
+      });
+    },
     tunnels: () => hub.tunnelsView({ kind: 'admin' }).map(tunnelRow),
   };
 }
@@ -24,7 +40,7 @@ function identityRow(hub: Hub, i: IdentityListing): IdentityRow {
   };
 }
 
-export function nodeRow(p: PeerView): NodeRow {
+export function nodeRow(p: PeerView, replica: NodeRow['replica'] = null): NodeRow {
   return {
     id: p.key ?? `${p.kind}:${p.name}@${p.connectedAt}`,
     kind: p.kind,
@@ -34,6 +50,7 @@ export function nodeRow(p: PeerView): NodeRow {
     remote: p.remote,
     endpoints: p.node?.endpoints ?? [],
     netcheck: p.node?.netcheck ?? null,
+    replica,
   };
 }
 

@@ -42,6 +42,11 @@ export interface NodeRow {
   readonly endpoints: readonly string[];
   /** The NAT in front of it, as its own netcheck found it; null until it reports. */
   readonly netcheck: NetcheckSummary | null;
+  /**
+   * With several servers (replicas): the one this node is connected to, by the URL the replicas
+   * reach it at, and whether it is the server this page comes from. Null for a lone server.
+   */
+  readonly replica: { readonly url: string; readonly here: boolean } | null;
 }
 
 export type PathKind = 'direct' | 'relay' | 'unknown';

@@ -5,7 +5,7 @@
 //
 // On the wire one notification carries one batch: {"r": replica id, "e": [event, ...]}.
 import { z } from 'zod';
-import { identityName, node, peerKind } from '../../coordination/protocol.js';
+import { MAX_REASON_LENGTH, identityName, node, nodeKey, path, peerKind, streamCarriers } from '../../coordination/protocol.js';
 
 export const replicaId = z.string().regex(/^[0-9a-f]{16}$/);
 
@@ -19,6 +19,16 @@ export const replicaEvent = z.discriminatedUnion('t', [
   /** A client node opened or closed a tunnel to an agent. */
   z.object({ t: z.literal('tunnel'), c: conn, agent: identityName }),
   z.object({ t: z.literal('untunnel'), c: conn, agent: identityName }),
+  /** The node reported its path to the tunnel peer with key `peer` (for every replica's views). */
+  z.object({
+    t: z.literal('path'),
+    c: conn,
+    peer: nodeKey,
+    path,
+    rttMs: z.number().nonnegative().max(600_000).nullable(),
+    reason: z.string().max(MAX_REASON_LENGTH).nullable(),
+    streams: streamCarriers.nullable(),
+  }),
   /** The node's connection ended; `how` is what its tunnel peers are told. */
   z.object({ t: z.literal('detach'), c: conn, how: z.enum(['disconnected', 'lost']) }),
   /** Asks replica `to` to publish all its nodes again (it joined, or came back after being dead). */

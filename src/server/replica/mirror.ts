@@ -62,6 +62,20 @@ export class Mirror {
         if (p) this.hub.applyRemote(p, { type: 'node', node: e.node });
         return;
       }
+      case 'path': {
+        const p = this.nodes.get(`${from}/${e.c}`);
+        if (p) {
+          this.hub.applyRemote(p, {
+            type: 'path',
+            peer: e.peer,
+            path: e.path,
+            rttMs: e.rttMs,
+            ...(e.reason === null ? {} : { reason: e.reason }),
+            ...(e.streams === null ? {} : { streams: e.streams }),
+          });
+        }
+        return;
+      }
       case 'tunnel':
       case 'untunnel': {
         const p = this.nodes.get(`${from}/${e.c}`);
@@ -159,6 +173,8 @@ export function eventOf(change: HubChange): ReplicaEvent | undefined {
       return { t: change.kind, c, agent: change.agent };
     case 'detach':
       return { t: 'detach', c, how: change.how };
+    case 'path':
+      return { t: 'path', c, ...change.report };
   }
 }
 

@@ -9,15 +9,18 @@ import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATION_LOCK, MIGRATIONS, SQL } from './postgres-sql.js';
 import { redactDatabaseUrl } from './database-url.js';
-import { toConnection, toIdentity, toListings, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type RuleRow, type TokenRow } from './rows.js';
+import { toConnection, toIdentity, toListings, toPathRecord, toSession, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type PathRow, type RuleRow, type SessionRow, type TokenRow } from './rows.js';
 import type {
   AllowRule,
   Authenticated,
   ConnectionRecord,
+  DashboardSession,
   Deletion,
   Identity,
   IdentityKind,
   IdentityListing,
+  NewDashboardSession,
+  PathRecord,
   Rotation,
   Store,
   TokenInfo,
@@ -267,9 +270,30 @@ export class PostgresStore implements Store {
     return (await this.all<ConnectionRow>(SQL.connectionHistory, [identityId, limit])).map(toConnection);
   }
 
+  async pathHistory(identityId: number, limit: number): Promise<PathRecord[]> {
+    return (await this.all<PathRow>(SQL.pathHistory, [identityId, limit])).map((r) => toPathRecord(r, identityId));
+  }
+
   async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {
     const endpoint = path.kind === 'direct' ? path.endpoint : null;
     await this.pool.query(SQL.insertPath, [reporterId, peerId, path.kind, endpoint, now]);
+  }
+
+  async createSession(session: NewDashboardSession, max: number): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(SQL.pruneSessions, [session.createdAt]);
+      await c.query(SQL.insertSession, [session.idHash, session.tokenId, session.csrf, session.createdAt, session.expiresAt]);
+      await c.query(SQL.boundSessions, [max]);
+    });
+  }
+
+  async liveSession(idHash: string, now: number): Promise<DashboardSession | undefined> {
+    const row = await this.one<SessionRow>(SQL.liveSession, [idHash, now]);
+    return row ? toSession(row) : undefined;
+  }
+
+  async endSession(idHash: string): Promise<void> {
+    await this.pool.query(SQL.endSession, [idHash]);
   }
 
   async policyVersion(): Promise<number> {

@@ -1,6 +1,6 @@
 // The rows both engines read (their tables have the same columns) and how they become the
 // Store's records: one mapping, so the engines cannot drift apart in what they return.
-import type { ConnectionRecord, Identity, IdentityKind, IdentityListing, TokenInfo } from './store.js';
+import type { ConnectionRecord, DashboardSession, Identity, IdentityKind, IdentityListing, PathRecord, TokenInfo } from './store.js';
 
 export interface IdentityRow {
   id: number;
@@ -26,6 +26,38 @@ export interface ConnectionRow {
   disconnected_at: number | null;
   reason: string | null;
   remote: string | null;
+}
+
+/** A path report joined with the other side's identity (SQL.pathHistory of either engine). */
+export interface PathRow {
+  kind: string;
+  endpoint: string | null;
+  reported_at: number;
+  reporter_id: number;
+  other_kind: IdentityKind;
+  other_name: string;
+}
+
+export function toPathRecord(r: PathRow, identityId: number): PathRecord {
+  return {
+    reportedAt: r.reported_at,
+    byThisIdentity: r.reporter_id === identityId,
+    other: { kind: r.other_kind, name: r.other_name },
+    path: r.kind === 'direct' && r.endpoint !== null ? { kind: 'direct', endpoint: r.endpoint } : { kind: 'relay' },
+  };
+}
+
+export interface SessionRow {
+  id_hash: string;
+  token_id: number;
+  csrf: string;
+  created_at: number;
+  expires_at: number;
+  name: string;
+}
+
+export function toSession(r: SessionRow): DashboardSession {
+  return { idHash: r.id_hash, tokenId: r.token_id, csrf: r.csrf, createdAt: r.created_at, expiresAt: r.expires_at, name: r.name };
 }
 
 export interface RuleRow {

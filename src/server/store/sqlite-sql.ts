@@ -63,6 +63,19 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE connections ADD COLUMN replica TEXT NOT NULL DEFAULT '';
   `,
+  // 4: dashboard sessions in the database, so that every replica serves every session.
+  `
+  CREATE TABLE dashboard_sessions (
+    id INTEGER PRIMARY KEY,
+    id_hash TEXT NOT NULL UNIQUE,
+    token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions(expires_at);
+  CREATE INDEX dashboard_sessions_token ON dashboard_sessions(token_id);
+  `,
 ];
 
 export const SQL = {
@@ -112,4 +125,12 @@ export const SQL = {
     FROM path_reports p JOIN identities o ON o.id = CASE WHEN p.reporter_id = ? THEN p.peer_id ELSE p.reporter_id END
     WHERE p.reporter_id = ? OR p.peer_id = ? ORDER BY p.reported_at DESC, p.id DESC LIMIT ?`,
   insertPath: 'INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at) VALUES (?, ?, ?, ?, ?)',
+  insertSession: 'INSERT INTO dashboard_sessions (id_hash, token_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+  pruneSessions: 'DELETE FROM dashboard_sessions WHERE expires_at <= ?',
+  // Beyond the newest N (LIMIT -1: no limit on what the OFFSET leaves).
+  boundSessions: 'DELETE FROM dashboard_sessions WHERE id IN (SELECT id FROM dashboard_sessions ORDER BY id DESC LIMIT -1 OFFSET ?)',
+  liveSession: `SELECT s.id_hash, s.token_id, s.csrf, s.created_at, s.expires_at, i.name
+    FROM dashboard_sessions s JOIN tokens t ON t.id = s.token_id JOIN identities i ON i.id = t.identity_id
+    WHERE s.id_hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?) AND i.kind = 'admin'`,
+  endSession: 'DELETE FROM dashboard_sessions WHERE id_hash = ?',
 } as const;

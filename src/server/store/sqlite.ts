@@ -6,15 +6,17 @@ import { join } from 'node:path';
 import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATIONS, SQL } from './sqlite-sql.js';
-import { toConnection, toIdentity, toListings, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type RuleRow, type TokenRow } from './rows.js';
+import { toConnection, toIdentity, toListings, toPathRecord, toSession, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type PathRow, type RuleRow, type SessionRow, type TokenRow } from './rows.js';
 import type {
   AllowRule,
   Authenticated,
   Deletion,
   ConnectionRecord,
+  DashboardSession,
   Identity,
   IdentityKind,
   IdentityListing,
+  NewDashboardSession,
   PathRecord,
   Rotation,
   Store,
@@ -230,21 +232,31 @@ export class SqliteStore implements Store {
   }
 
   async pathHistory(identityId: number, limit: number): Promise<PathRecord[]> {
-    type Row = { kind: string; endpoint: string | null; reported_at: number; reporter_id: number; other_kind: IdentityKind; other_name: string };
-    return this.db
-      .prepare<[number, number, number, number], Row>(SQL.pathHistory)
+    return this.q<[number, number, number, number], PathRow>(SQL.pathHistory)
       .all(identityId, identityId, identityId, limit)
-      .map((r) => ({
-        reportedAt: r.reported_at,
-        byThisIdentity: r.reporter_id === identityId,
-        other: { kind: r.other_kind, name: r.other_name },
-        path: r.kind === 'direct' && r.endpoint !== null ? { kind: 'direct', endpoint: r.endpoint } : { kind: 'relay' },
-      }));
+      .map((r) => toPathRecord(r, identityId));
   }
 
   async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {
     const endpoint = path.kind === 'direct' ? path.endpoint : null;
     this.q(SQL.insertPath).run(reporterId, peerId, path.kind, endpoint, now);
+  }
+
+  async createSession(session: NewDashboardSession, max: number): Promise<void> {
+    this.db.transaction(() => {
+      this.q(SQL.pruneSessions).run(session.createdAt);
+      this.q(SQL.insertSession).run(session.idHash, session.tokenId, session.csrf, session.createdAt, session.expiresAt);
+      this.q(SQL.boundSessions).run(max);
+    })();
+  }
+
+  async liveSession(idHash: string, now: number): Promise<DashboardSession | undefined> {
+    const row = this.q<[string, number, number], SessionRow>(SQL.liveSession).get(idHash, now, now);
+    return row ? toSession(row) : undefined;
+  }
+
+  async endSession(idHash: string): Promise<void> {
+    this.q(SQL.endSession).run(idHash);
   }
 
   async policyVersion(): Promise<number> {

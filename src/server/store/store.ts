@@ -77,6 +77,24 @@ export interface PathRecord {
   readonly path: Path;
 }
 
+/**
+ * A dashboard session as the database keeps it, so that any replica can serve it: the session id
+ * only as its hash (a copy of the database signs nobody in), the admin token that bought it.
+ */
+export interface NewDashboardSession {
+  readonly idHash: string;
+  readonly tokenId: number;
+  readonly csrf: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/** A live session: not expired, its admin token neither revoked nor expired. */
+export interface DashboardSession extends NewDashboardSession {
+  /** The admin identity's name. */
+  readonly name: string;
+}
+
 export interface AllowRule {
   readonly client: string;
   readonly agent: string;
@@ -151,11 +169,16 @@ export interface Store {
   closeDanglingConnections(now: number, reason: string, replica: string): Promise<number>;
   connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]>;
   recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void>;
+  /** The path reports of tunnels an identity takes part in (by it or by the other side), newest first. */
+  pathHistory(identityId: number, limit: number): Promise<PathRecord[]>;
   /**
-   * The path changes of tunnels an identity takes part in, newest first. Optional: an engine
-   * without it shows connects and disconnects only in the dashboard's history.
+   * Stores a dashboard session; drops expired sessions and, beyond the newest `max`, the oldest
+   * (a bound on the table whatever sign-ins do).
    */
-  pathHistory?(identityId: number, limit: number): Promise<PathRecord[]>;
+  createSession(session: NewDashboardSession, max: number): Promise<void>;
+  /** The session with this id hash if it is live at `now` (one query: expiry and the token's revocation). */
+  liveSession(idHash: string, now: number): Promise<DashboardSession | undefined>;
+  endSession(idHash: string): Promise<void>;
   /**
    * A counter bumped by every revocation or rule change, by any process on the same data.
    * The server polls it to apply changes made by `traverse token ...` at once.

@@ -35,7 +35,10 @@ class NodeLine extends Component<{ node: NodeRow; now: number }> {
     return html`<tr class="node" data-node=${n.id}>
       <td class="mono">${shortKey(n.key)}</td>
       <td>${since(n.connectedAt, now)}</td>
-      <td class="mono">${n.remote ?? '-'}</td>
+      <td class="mono">
+        ${n.remote ?? '-'}
+        ${n.replica ? html`<div class="small muted replica" data-replica=${n.replica.url}>via ${n.replica.url}${n.replica.here ? ' (this server)' : ''}</div>` : ''}
+      </td>
       <td class="mono small">${n.endpoints.join(', ') || 'none (relay only)'}</td>
       <td class="small">${nat(n.netcheck)}</td>
     </tr>`;
@@ -77,7 +80,7 @@ export function NodesView({ state, now }: { state: LiveState; now: number }): VN
   const all = groups(state);
   const online = all.filter((g) => g.nodes.length > 0).length;
   const needle = filter.trim().toLowerCase();
-  const filtered = needle ? all.filter((g) => g.id.includes(needle) || g.nodes.some((n) => n.remote?.includes(needle) || n.endpoints.some((e) => e.includes(needle)))) : all;
+  const filtered = needle ? all.filter((g) => g.id.includes(needle) || g.nodes.some((n) => n.remote?.includes(needle) || n.replica?.url.includes(needle) || n.endpoints.some((e) => e.includes(needle)))) : all;
   const { shown: list, more } = useMore(filtered);
   return html`<section>
     <p class="summary">
