@@ -20,6 +20,9 @@ import { BIN } from '../helpers/cli.js';
 import type { NetcheckReport } from '../../src/netcheck/report.js';
 import type { PinholeStatus } from '../../src/portmap/pinhole.js';
 
+// The test runner turns port mapping off for everything; here, behind a lab router, it is the subject.
+const WITH_PORT_MAPPING = { ...process.env, TRAVERSE_PORT_MAPPING: '1' };
+
 const skip = (await labSkip()) || (await miniupnpdSkip());
 const HOLDER = fileURLToPath(new URL('../../lab/pinhole-holder.js', import.meta.url));
 const CELL = MATRIX.find((c) => c.name === 'IPv6 pinhole / NAT66')!;
@@ -89,7 +92,7 @@ describe('IPv6 pinhole by PCP (miniupnpd)', { skip, concurrency: 1 }, () => {
   test('netcheck reports the pinhole in JSON and text, and deletes it again', async () => {
     await startTraverseStun(lab, STUN_HOST, STUN6_PORT, 6);
     const stun = `[${lab.node(STUN_HOST).addresses6[0]!}]:${STUN6_PORT}`;
-    const r = await lab.exec('agent', process.execPath, [BIN, 'netcheck', '--json', '--stun', stun], { timeoutMs: 20_000 });
+    const r = await lab.exec('agent', process.execPath, [BIN, 'netcheck', '--json', '--stun', stun], { timeoutMs: 20_000, env: WITH_PORT_MAPPING });
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as NetcheckReport;
     const p = report.portMapping?.ipv6Pinhole;
@@ -97,7 +100,7 @@ describe('IPv6 pinhole by PCP (miniupnpd)', { skip, concurrency: 1 }, () => {
     assert.equal(report.portMapping?.pcp.available, false, 'no IPv4 here: PCP over IPv4 has no gateway to ask');
     assert.deepEqual(await miniupnpdPinholes(lab, 'ragent'), [], 'netcheck deletes the pinhole it made');
 
-    const text = await lab.exec('agent', process.execPath, [BIN, 'netcheck', '--stun', stun], { timeoutMs: 20_000 });
+    const text = await lab.exec('agent', process.execPath, [BIN, 'netcheck', '--stun', stun], { timeoutMs: 20_000, env: WITH_PORT_MAPPING });
     assert.match(text.stdout, /IPv6 pinhole: +yes, \[2001:db8:2::2\]:\d+ open to anyone for 120 s \(PCP, gateway 2001:db8:2::1\)/, text.stdout);
     assert.match(text.stdout, /opened its IPv6 firewall for \[2001:db8:2::2\]:\d+ when asked \(a PCP pinhole\)/, text.stdout);
   });
