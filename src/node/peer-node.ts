@@ -4,6 +4,8 @@
 // Start-up is ordered for a fast first connection: connect to the coordinator (its config names
 // the STUN servers), learn our reflexive address with one Binding per server, publish the node,
 // and only then run the full netcheck in the background and publish its summary.
+// A quickStart node (`traverse proxy`) publishes at once and learns its reflexive address after:
+// its one stream starts on the relay and moves to a direct path when one is found.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
