@@ -77,8 +77,9 @@ export interface PeerNodeOptions {
   /**
    * A one-shot command waiting to open its stream (`traverse proxy`, run by ssh per connection):
    * start() returns as soon as the coordinator's config is in and the node is published with the
-   * candidates it has; the reflexive address (STUN, the gateway's port mapping) follows in the
-   * background and is republished, and the netcheck starts NETCHECK_DEFER_MS later. The first
+   * candidates it has; the reflexive address (STUN) follows in the background and is republished,
+   * the gateway is asked for a port mapping PORT_MAPPING_DEFER_MS later, and the netcheck starts
+   * NETCHECK_DEFER_MS later. The first
    * stream goes over the relay meanwhile and moves to a direct path once one is found.
    */
   readonly quickStart?: boolean;
@@ -86,6 +87,8 @@ export interface PeerNodeOptions {
 
 /** How long a quick-start node waits before its netcheck, so it does not compete with set-up. */
 export const NETCHECK_DEFER_MS = 2_000;
+/** ... and before it asks its gateway for a port mapping (before the netcheck, which reports it). */
+export const PORT_MAPPING_DEFER_MS = 1_000;
 
 export interface PeerRecord {
   readonly name: string;
@@ -175,7 +178,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       key: options.key,
       relay: { send: (k, p) => coordinator?.sendRelay(k, p) ?? false },
       directAllowed: !options.disableDirect,
-      portMapping: options.portMapping === true && !options.disableDirect ? {} : false,
+      portMapping: options.portMapping === true && !options.disableDirect ? (options.quickStart ? { startAfterMs: PORT_MAPPING_DEFER_MS } : {}) : false,
       pinhole: options.portMapping === true && !options.disableDirect ? {} : false,
       logger: log,
       ...(options.port !== undefined ? { port: options.port } : {}),
