@@ -19,6 +19,10 @@
 //
 //   npm run bench:streams     (BENCH_RUNS=3, BENCH_BYTES=1073741824, BENCH_RELAY_BYTES=268435456, BENCH_ROUNDS=1000,
 //                              BENCH_IPERF_RUNS=3, BENCH_SSH_RUNS=5, BENCH_PARTS=cli,direct,relay)
+//
+// BENCH_PARTS=setup runs only the set-up (the easy/easy pair, sshd behind the agent's router):
+// seconds instead of minutes. BENCH_BASELINE_BIN=/other/clone/bin/traverse.js times that
+// traverse's proxy too, in the same runs (alternating), e.g. a build of main before a change.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -41,6 +45,7 @@ const IPERF_RUNS = Number(process.env.BENCH_IPERF_RUNS ?? 3);
 /** ssh connections timed each way (median). */
 const SSH_RUNS = Number(process.env.BENCH_SSH_RUNS ?? 5);
 /** Which parts to run: "cli", "direct" (with set-up and the same pair relayed), "relay"; all by default. */
+const BASELINE_BIN = process.env.BENCH_BASELINE_BIN;
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'cli,direct,relay').split(',').map((p) => p.trim()));
 
 const median = (xs: readonly number[]): number => {
@@ -193,6 +198,8 @@ async function setup(lab: Lab, pair: StreamPair, key: string, agentWan: string, 
   const state = mkdtempSync(join(tmpdir(), 'traverse-bench-proxy-'));
   const env = { ...peerEnv(state), TRAVERSE_SERVER: pair.coord.url, TRAVERSE_TOKEN: pair.clientToken };
   const proxy = `${process.execPath} ${BIN} proxy dev-box 127.0.0.1:2222`;
+  const baseline = BASELINE_BIN ? `${process.execPath} ${BASELINE_BIN} proxy dev-box 127.0.0.1:2222` : null;
+  const viaBaseline: number[] = [];
   const plainArgs = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', key, '-p', '2222', `root@${agentWan}`, 'true'];
   const viaProxy: number[] = [];
   const plain: number[] = [];
@@ -205,6 +212,13 @@ async function setup(lab: Lab, pair: StreamPair, key: string, agentWan: string, 
     const v = await sshThrough(lab, proxy, key, 'true', { timeoutMs: 30_000, env });
     viaProxy.push(performance.now() - t);
     if (v.code !== 0) throw new Error(`ssh through traverse proxy failed: ${v.stderr}`);
+    // TRAVERSE_TRACE=1 (passed on to the proxy): where its set-up time went, run by run.
+    if (process.env.TRAVERSE_TRACE === '1') process.stderr.write(`set-up run ${i + 1}:\n${v.stderr}`);
+    if (!baseline) continue;
+    t = performance.now();
+    const b = await sshThrough(lab, baseline, key, 'true', { timeoutMs: 30_000, env });
+    viaBaseline.push(performance.now() - t);
+    if (b.code !== 0) throw new Error(`ssh through the baseline's traverse proxy failed: ${b.stderr}`);
   }
   const ms = (xs: number[]): string => `${median(xs).toFixed(0)} ms (runs ${xs.map((x) => x.toFixed(0)).join(', ')})`;
   rows.push({ what: `set-up, plain ssh ... true (${SSH_RUNS} runs)`, value: ms(plain), ratio: '' });
@@ -213,6 +227,29 @@ async function setup(lab: Lab, pair: StreamPair, key: string, agentWan: string, 
     value: ms(viaProxy),
     ratio: `+${(median(viaProxy) - median(plain)).toFixed(0)} ms over plain ssh (target: within 250 ms)`,
   });
+  if (baseline) {
+    rows.push({
+      what: `set-up, ssh ... true through the baseline's proxy (${BASELINE_BIN})`,
+      value: ms(viaBaseline),
+      ratio: `+${(median(viaBaseline) - median(plain)).toFixed(0)} ms over plain ssh`,
+    });
+  }
+}
+
+/** Only the set-up, on the direct part's easy/easy pair (BENCH_PARTS=setup). */
+async function setupOnly(rows: Row[]): Promise<void> {
+  const lab = await createLab(pairOfNats('easy', 'easy'));
+  try {
+    const pair = await streamPair(lab, []);
+    const ragent = lab.router('ragent');
+    await runOk('ip', ['netns', 'exec', ragent.ns, 'nft', 'add', 'rule', 'ip', 'lab', 'prerouting', 'iifname', ragent.ifName, 'tcp', 'dport', '2222', 'dnat', 'to', lab.node('agent').address]);
+    await runOk('ip', ['netns', 'exec', ragent.ns, 'nft', 'add', 'rule', 'ip', 'lab', 'forward', 'ct', 'status', 'dnat', 'accept']);
+    const ssh = await sshFixture(2222, '0.0.0.0');
+    await startSshd(lab, 'agent', ssh.config, 2222);
+    await setup(lab, pair, ssh.key, ragent.address, rows);
+  } finally {
+    await lab.teardown();
+  }
 }
 
 /** CLI start: `traverse --help` against `node -e 0`, 5 runs each, alternating (outside the lab). */
@@ -285,6 +322,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   if (PARTS.has('cli')) cliStart(rows);
   if (PARTS.has('direct')) await direct(rows);
+  if (PARTS.has('setup')) await setupOnly(rows);
   if (PARTS.has('relay')) await relay(rows);
   const w = Math.max(...rows.map((r) => r.what.length));
   const v = Math.max(...rows.map((r) => r.value.length));

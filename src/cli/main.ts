@@ -3,6 +3,7 @@ import { CommandFailed, EXIT_FAILED, EXIT_USAGE, UsageError } from './errors.js'
 import { EndpointError } from '../net/endpoint.js';
 import { commandIn, listCommands } from './command-list.js';
 import { packageVersion } from './self.js';
+import { trace } from '../log/trace.js';
 
 /** The program with the command `argv` runs loaded, or, for the listing, every command named. */
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
@@ -21,6 +22,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const wanted = commandIn(argv);
   if (wanted) (await wanted.load())(program);
   else listCommands(program);
+  trace('modules loaded');
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program)) c.exitOverride();
   return program;

@@ -7,6 +7,7 @@ import { CommandFailed } from './errors.js';
 import { hostPortFlag } from './options.js';
 import { onShutdown } from './shutdown.js';
 import { summaryOf } from './command-list.js';
+import { trace } from '../log/trace.js';
 
 export function registerProxyCommand(program: Command): void {
   const cmd = program
@@ -22,7 +23,9 @@ export function registerProxyCommand(program: Command): void {
     )
     .action(async (agent: string, target: string, flags: PeerFlags) => {
       hostPortFlag('HOST:PORT', target); // a usage error before connecting
-      const node = await startPeer(flags, 'client', 'proxy');
+      trace('proxy command starts');
+      // ssh waits for the banner: open the stream first, learn endpoints and run netcheck after.
+      const node = await startPeer(flags, 'client', 'proxy', { quickStart: true });
       onShutdown(async () => {
         node.close();
         await node.whenClosed; // the router's mapping deleted

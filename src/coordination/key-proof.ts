@@ -9,7 +9,7 @@
 //
 // The nonce binds the proof to one connection: a proof seen on the wire is no good on another.
 import { createHmac, randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const LABEL = Buffer.from('traverse node key proof v1', 'latin1');
 const CHALLENGE_NONCE_BYTES = 32;

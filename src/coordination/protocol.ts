@@ -23,7 +23,7 @@
 //   peers     updates about tunnel peers: node | disconnected (clean close) | lost (stopped answering)
 //   tunnel    the state of a tunnel this client asked for: open | waiting (agent offline) | refused
 //   error     a request was refused; the connection stays open
-import { z } from 'zod';
+import * as z from 'zod';
 import { keyChallenge, keyProofText } from './key-proof.js';
 import { isUsableEndpoint } from '../net/unicast.js';
 import type { Path as NetPath } from '../net/path.js';

@@ -1,7 +1,7 @@
 // The read-only API's views (GET /api/v1/peers, /api/v1/tunnels): what the server writes and what
 // `traverse status` (or any script) reads back, as one schema each. One entry per node: an
 // identity (a person, a workspace) may have several nodes (processes) connected at once.
-import { z } from 'zod';
+import * as z from 'zod';
 import { identityName, node, nodeKey, path, peerKind, streamCarriers } from './protocol.js';
 
 export const peerView = z.object({

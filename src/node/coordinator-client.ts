@@ -32,6 +32,7 @@ import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.
 import type { KeyChallenge } from '../coordination/key-proof.js';
 import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
 import { connectFailure } from '../net/http-get.js';
+import { trace } from '../log/trace.js';
 
 /** What a path report may carry besides the path, for the operators' views. */
 export interface PathExtras {
@@ -320,6 +321,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         ws.terminate();
       });
     });
+    ws.on('open', () => trace('coordinator WebSocket open'));
     ws.on('ping', () => this.armSilenceTimer());
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.armSilenceTimer();
@@ -368,6 +370,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     const msg = parsed.data;
     switch (msg.type) {
       case 'config':
+        trace('config received');
         this._config = msg;
         // The backoff starts over only once a connection has held for a while: a server that
         // accepts and then refuses at once (a key proof it rejects, a rate limit) is not hammered.
@@ -418,7 +421,10 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   /** Publishes the node with the proof of its key for this connection's challenge. */
   private sendNode(): void {
     if (!this.node || !this._config) return;
-    this.proof ??= this.opts.proveKey(this._config.challenge);
+    if (!this.proof) {
+      this.proof = this.opts.proveKey(this._config.challenge);
+      trace('key proof done');
+    }
     this.send({ type: 'node', node: this.node, proof: this.proof });
     // What peers were told, in order (the lab checks that the mapped candidate comes first).
     this.log.debug({ endpoints: this.node.endpoints }, 'node published');

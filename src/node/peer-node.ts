@@ -4,6 +4,8 @@
 // Start-up is ordered for a fast first connection: connect to the coordinator (its config names
 // the STUN servers), learn our reflexive address with one Binding per server, publish the node,
 // and only then run the full netcheck in the background and publish its summary.
+// A quickStart node (`traverse proxy`) publishes at once and learns its reflexive address after:
+// its one stream starts on the relay and moves to a direct path when one is found.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
@@ -25,6 +27,7 @@ import type { StreamRequest } from '../tunnel/request.js';
 import { dialRelayLane } from './relay-lane-dial.js';
 import type { Trust } from '../net/tls-trust.js';
 import { isTlsFailure } from '../net/http-get.js';
+import { trace } from '../log/trace.js';
 
 export interface PeerNodeOptions {
   /** The coordination server, or several replicas of it (tried in turn, see server-choice.ts). */
@@ -71,7 +74,21 @@ export interface PeerNodeOptions {
   readonly onConnectProblem?: (detail: string) => void;
   /** The CAs an https server's certificate is checked against (--ca; default: Node's store and the system's bundle). */
   readonly trust?: Trust;
+  /**
+   * A one-shot command waiting to open its stream (`traverse proxy`, run by ssh per connection):
+   * start() returns as soon as the coordinator's config is in and the node is published with the
+   * candidates it has; the reflexive address (STUN) follows in the background and is republished,
+   * the gateway is asked for a port mapping PORT_MAPPING_DEFER_MS later, and the netcheck starts
+   * NETCHECK_DEFER_MS later. The first
+   * stream goes over the relay meanwhile and moves to a direct path once one is found.
+   */
+  readonly quickStart?: boolean;
 }
+
+/** How long a quick-start node waits before its netcheck, so it does not compete with set-up. */
+export const NETCHECK_DEFER_MS = 2_000;
+/** ... and before it asks its gateway for a port mapping (before the netcheck, which reports it). */
+export const PORT_MAPPING_DEFER_MS = 1_000;
 
 export interface PeerRecord {
   readonly name: string;
@@ -102,6 +119,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private timers: NodeJS.Timeout[] = [];
   private interfacesSeen = '';
   private closed = false;
+  private quickStarted = false;
   /** Peers whose stream carriers changed and are to be reported (reportCarriersSoon). */
   private readonly carrierReports = new Map<string, NodeJS.Timeout>();
   /** Peers whose relayed round trip is being measured now (one ping at a time each). */
@@ -162,13 +180,14 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       key: options.key,
       relay: { send: (k, p) => coordinator?.sendRelay(k, p) ?? false },
       directAllowed: !options.disableDirect,
-      portMapping: options.portMapping === true && !options.disableDirect ? {} : false,
+      portMapping: options.portMapping === true && !options.disableDirect ? (options.quickStart ? { startAfterMs: PORT_MAPPING_DEFER_MS } : {}) : false,
       pinhole: options.portMapping === true && !options.disableDirect ? {} : false,
       logger: log,
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),
       ...(options.paths ? { paths: options.paths } : {}),
     });
+    trace('UDP socket open');
     coordinator = new CoordinatorClient({
       url: options.server,
       token: options.token,
@@ -266,7 +285,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
         else resolve(p!);
       };
       const onPeer = (p: PeerRecord): void => {
-        if (p.name === agent) done(null, p);
+        if (p.name === agent) {
+          trace('peer known');
+          done(null, p);
+        }
       };
       const onTunnel = (a: string, status: TunnelStatus, reason: string | undefined): void => {
         if (a !== agent) return;
@@ -423,6 +445,32 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private async applyConfig(config: ServerConfig): Promise<void> {
     const directAllowed = !this.options.disableDirect && !config.blockDirect;
     this.magicsock.setDirectAllowed(directAllowed);
+    if (this.options.quickStart && !this.quickStarted) {
+      // Only the first config: later ones (after a reconnect) take the full path below.
+      this.quickStarted = true;
+      this.publish(); // what we have now; 'endpoints' republishes when the STUN answers come in
+      trace('endpoints published (before STUN)');
+      const learn = this.learnEndpoints(config).then(
+        () => trace('STUN done (endpoints known)'),
+        (err: Error) => this.log.warn({ err: err.message }, 'learning endpoints'),
+      );
+      const defer = new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, NETCHECK_DEFER_MS);
+        t.unref();
+        this.timers.push(t);
+      });
+      this.netcheckDone = Promise.all([learn, defer]).then(() => (this.closed ? undefined : this.runNetcheck()));
+      return;
+    }
+    await this.learnEndpoints(config);
+    trace('STUN done (endpoints known)');
+    this.publish();
+    trace('endpoints published');
+    this.netcheckDone = this.runNetcheck();
+  }
+
+  /** Sets the STUN servers (ours or the config's) and learns the node's reflexive address from them. */
+  private async learnEndpoints(config: ServerConfig): Promise<void> {
     const override = this.options.stun;
     const list = override ? (override.disabled ? [] : override.servers) : config.stun;
     const resolved: StunTarget[] = [];
@@ -436,9 +484,8 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       }
     }
     this.magicsock.setStunServers(resolved);
+    if (this.closed) return;
     await this.magicsock.refreshEndpoints();
-    this.publish();
-    this.netcheckDone = this.runNetcheck();
   }
 
   private async runNetcheck(): Promise<void> {

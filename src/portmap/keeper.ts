@@ -33,6 +33,11 @@ export interface PortMapKeeperOptions {
   readonly announcements?: { readonly address?: string; readonly port?: number } | false;
   /** The mapping changed (a new one, a renewal to another address, or gone). */
   readonly onChange: (mapping: Mapping | null) => void;
+  /**
+   * Ask the gateway only after this long (ms; default 0): a one-shot `traverse proxy` opens its
+   * stream over the relay first, and the probes would take CPU from that set-up.
+   */
+  readonly startAfterMs?: number;
 }
 
 export class PortMapKeeper {
@@ -52,6 +57,8 @@ export class PortMapKeeper {
   private listeningTo: string | null = null;
   /** A step was asked for while one ran (an announcement): run another right after. */
   private again = false;
+  private readonly startAt: number;
+  private startTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: PortMapKeeperOptions) {
     this.now = o.now ?? (() => performance.now());
@@ -60,7 +67,11 @@ export class PortMapKeeper {
     this.firstAttempt = new Promise((r) => (this.resolveFirst = r));
     this.timer = setInterval(() => void this.step(), o.tickMs ?? 1000);
     this.timer.unref();
-    void this.step();
+    this.startAt = this.now() + (o.startAfterMs ?? 0);
+    if (o.startAfterMs) {
+      this.startTimer = setTimeout(() => void this.step(), o.startAfterMs);
+      this.startTimer.unref();
+    } else void this.step();
   }
 
   /** Resolves once the first attempt (probe and map) is over, mapped or not. */
@@ -74,6 +85,8 @@ export class PortMapKeeper {
    * answers at once puts the mapped candidate in it (no gateway: the first attempt is over at once).
    */
   settled(maxMs = this.o.client?.probeMs ?? DEFAULT_PROBE_MS): Promise<void> {
+    // A deferred start (startAfterMs): the node publishes what it has; the mapping follows.
+    if (this.now() < this.startAt) return Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((r) => (timer = setTimeout(r, maxMs)));
     return Promise.race([this.firstAttempt, bound]).finally(() => clearTimeout(timer));
@@ -102,6 +115,7 @@ export class PortMapKeeper {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    if (this.startTimer) clearTimeout(this.startTimer);
     this.listener?.close();
     this.listener = null;
     this.resolveFirst();
@@ -118,7 +132,7 @@ export class PortMapKeeper {
   }
 
   private async step(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.now() < this.startAt) return;
     if (this.busy) {
       this.again = true;
       return;

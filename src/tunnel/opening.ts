@@ -13,6 +13,7 @@ import type { Path } from '../net/path.js';
 import type { NodeKey } from '../identity/node-key.js';
 import type { StreamAccept, StreamOpen, StreamRefuse } from './control.js';
 import { Resend } from './resend.js';
+import { trace } from '../log/trace.js';
 import { ResumableSession } from './session.js';
 import { respond, StreamInitiator } from './noise.js';
 import { streamRequest, streamResponse, type StreamRequest, type StreamResponse } from './request.js';
@@ -121,6 +122,7 @@ export class Opening {
         () => this.failOpen(key, new StreamOpenError(`the agent did not answer within ${deadlineMs} ms`)),
       );
       this.pending.set(key, { carrier, initiator, resolve, reject, resend });
+      trace('stream open sent');
       resend.start();
     });
   }
@@ -144,6 +146,7 @@ export class Opening {
     }
     this.pending.delete(key);
     p.resend.stop();
+    trace('stream accepted');
     if (!response.ok) {
       p.carrier.destroy();
       p.reject(new StreamOpenError(response.error, { refusedByPeer: true }));

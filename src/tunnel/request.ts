@@ -1,6 +1,6 @@
 // What a client asks of an agent when it opens a stream, and the answer. They travel inside the
 // Noise handshake (encrypted to the agent's key), so the relay never sees a target.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const streamRequest = z.discriminatedUnion('kind', [
   /** A TCP connection from the agent to `target` ("host:port"), for forward and proxy. */

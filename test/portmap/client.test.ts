@@ -118,6 +118,30 @@ test('settled: no wait without a gateway; with one that answers at once, the map
   }
 });
 
+test('startAfterMs: nothing reaches the gateway before the delay (settled() does not wait for it), the mapping after', async () => {
+  const gw = await startFakeGateway({ upnp: false });
+  const keeper = new PortMapKeeper({
+    internalPort: 5400,
+    gateway: () => LOOPBACK_GATEWAY,
+    client: clientOptions(gw, 100),
+    tickMs: 20,
+    announcements: false,
+    startAfterMs: 400,
+    onChange: () => undefined,
+  });
+  try {
+    await keeper.settled(5000); // at once: the first publication does not wait for a deferred keeper
+    await new Promise((r) => setTimeout(r, 150)); // several ticks, all before the delay
+    assert.deepEqual(gw.seen, [], 'no request before startAfterMs');
+    await keeper.ready;
+    assert.equal(keeper.mapping?.protocol, 'pcp');
+    assert.ok(gw.mappings.has(5400));
+  } finally {
+    await keeper.close();
+    await gw.close();
+  }
+});
+
 test('after a network change the keeper forgets the mapping at once and maps afresh', async () => {
   const gw = await startFakeGateway({ upnp: false });
   const changes: (string | null)[] = [];

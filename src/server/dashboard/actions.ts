@@ -2,7 +2,7 @@
 // allow list. The store's policy version makes the running server apply each change to connected
 // nodes within a second (a revoked token's nodes are closed, a dropped agent's tunnels end).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../../log/logger.js';
 import { identityName } from '../../coordination/protocol.js';

@@ -16,7 +16,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Hub } from '../hub.js';
 import type { Store } from '../store/store.js';
 import type { AuthOutcome } from '../http-api.js';

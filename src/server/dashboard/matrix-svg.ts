@@ -7,7 +7,7 @@
 // Written by `npm run bench:matrix` (bench/out/matrix.html and matrix.json) and shown by the
 // dashboard when the server is given `--matrix-report FILE`. Presentation attributes only (no
 // <style>, no script): the SVG passes the dashboard's Content-Security-Policy and is inert.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const matrixCellResult = z.object({
   /** The cell's own name ("easy / hard (port prediction)"). */

@@ -4,7 +4,7 @@
 // replica still sends only to its own connections. A node is named by (replica, connection).
 //
 // On the wire one notification carries one batch: {"r": replica id, "e": [event, ...]}.
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_REASON_LENGTH, identityName, node, nodeKey, path, peerKind, streamCarriers } from '../../coordination/protocol.js';
 
 export const replicaId = z.string().regex(/^[0-9a-f]{16}$/);

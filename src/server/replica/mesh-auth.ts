@@ -9,7 +9,7 @@
 // Only then do relay frames flow (dialer -> acceptor). The mesh key is not a peer token: peers
 // never see it, and a peer token does not open the mesh.
 import { createHmac, randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { hashesEqual } from '../tokens.js';
 import { replicaId } from './events.js';
 
