@@ -2,6 +2,8 @@
 // (and the child's side of that measurement), peers connected by the thousand, and a sender paced
 // to a fixed rate.
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import WebSocket from 'ws';
 import { PROTOCOL_PATH, ROLE_HEADER, type ServerMessage } from '../src/coordination/protocol.js';
 import { keyProof } from '../src/coordination/key-proof.js';
@@ -102,9 +104,30 @@ export function sendAtRate(rate: number, seconds: number, settleMs: number, send
   });
 }
 
-/** In a forked server: answers 'measure' with its memory after two full collections. */
+/**
+ * In a forked server: answers 'measure' with its memory after two full collections, and
+ * 'profile-start' / 'profile-stop FILE' with a CPU profile of what happened in between (written
+ * to FILE, readable in Chrome's DevTools), so that a bench can profile one phase of its run.
+ */
 export function answerMemoryMeasurements(): void {
+  let profiler: Session | null = null;
   process.on('message', (m) => {
+    if (m === 'profile-start') {
+      profiler = new Session();
+      profiler.connect();
+      profiler.post('Profiler.enable', () => profiler!.post('Profiler.start', () => process.send!({ ok: true })));
+      return;
+    }
+    if (typeof m === 'string' && m.startsWith('profile-stop ') && profiler) {
+      const session = profiler;
+      profiler = null;
+      session.post('Profiler.stop', (err, res) => {
+        if (!err) writeFileSync(m.slice('profile-stop '.length), JSON.stringify(res.profile));
+        session.disconnect();
+        process.send!({ ok: !err });
+      });
+      return;
+    }
     if (m !== 'measure') return;
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();

@@ -8,8 +8,9 @@
 //
 //   npm run bench:replicas                  # PEERS=10000 RATE=1000 SECONDS=10
 //   PEERS=2000 SECONDS=5 npm run bench:replicas
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { startTestPostgres } from '../lab/postgres.js';
 import { PostgresStore } from '../src/server/store/postgres.js';
@@ -24,6 +25,8 @@ const SECONDS = Number(process.env.SECONDS ?? 10);
 const RELAY_SECONDS = Number(process.env.RELAY_SECONDS ?? 4);
 const TARGET_BYTES_PER_PEER = 20 * 1024;
 const TARGET_P99_MS = 200;
+/** When set, a CPU profile of each server during the update phase is written there. */
+const PROFILE_DIR = process.env.PROFILE_DIR;
 const SERVER = fileURLToPath(new URL('./replica-server.js', import.meta.url));
 
 type Server = ForkedServer;
@@ -65,6 +68,34 @@ async function makeIdentities(url: string, pairs: number, prefix: string): Promi
   return { agents, clients };
 }
 
+interface Busy {
+  peers: number;
+  mirrored: number;
+  busy: number;
+}
+
+/**
+ * Waits until the warm-up is over: every replica mirrors all of the other's nodes (`mirrored[i]`)
+ * and every server's event loop has been nearly idle for a second (store writes of the connects,
+ * mirroring, the tunnels' first node messages all done). Measuring before that puts the warm-up's
+ * work into the first updates' latency. Returns how long it took (ms).
+ */
+async function settle(servers: Server[], mirrored: number[], timeoutMs = 120_000): Promise<number> {
+  const start = performance.now();
+  let quiet = 0;
+  for (;;) {
+    await sleep(500);
+    const now = await Promise.all(servers.map((s) => s.ask<Busy>('peers')));
+    const done = now.every((x, i) => x.mirrored >= mirrored[i]! && x.busy < 0.1);
+    quiet = done ? quiet + 1 : 0;
+    if (quiet >= 2) return performance.now() - start;
+    if (performance.now() - start > timeoutMs) {
+      process.stdout.write(`warm-up not over after ${timeoutMs / 1000} s (${JSON.stringify(now)}); measuring anyway\n`);
+      return performance.now() - start;
+    }
+  }
+}
+
 interface LoadResult {
   sent: number;
   delivered: number;
@@ -73,15 +104,25 @@ interface LoadResult {
   max: number;
   settledP99: number;
   perPeer: number[];
+  /** How long the warm-up (connects, tunnels, mirroring) took to be over (ms). */
+  warmUpMs: number;
+  worstBySecond: number[];
+  /** The machine's 1-minute load average when the update phase began and ended. */
+  load: [number, number];
+  /** The bench process's own event-loop delay p99 during the update phase: its share of the latency. */
+  benchLagP99: number;
 }
 
 /** Agents on `a`, clients on `b` (may be the same server): tunnels, then RATE updates/s for SECONDS. */
-async function updateLoad(a: Server, b: Server, ids: { agents: Identity[]; clients: Identity[] }): Promise<LoadResult> {
+async function updateLoad(label: string, a: Server, b: Server, ids: { agents: Identity[]; clients: Identity[] }): Promise<LoadResult> {
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
   /** The same, for updates sent after the first two seconds: a stall of the machine at the start shows up in one only. */
   const settled: number[] = [];
   let settledFrom = Infinity;
+  /** The worst latency of the updates sent in each second of the update phase: a stall shows as one bad second. */
+  const worstBySecond: number[] = [];
+  let phaseStart = Infinity;
   const onMessage = (_c: Conn, m: ServerMessage): void => {
     if (m.type !== 'peers') return;
     for (const u of m.updates) {
@@ -89,6 +130,8 @@ async function updateLoad(a: Server, b: Server, ids: { agents: Identity[]; clien
       const t0 = sentAt.get(u.node.updatedAt);
       if (t0 !== undefined) {
         latencies.push(performance.now() - t0);
+        const second = Math.floor((t0 - phaseStart) / 1000);
+        worstBySecond[second] = Math.max(worstBySecond[second] ?? 0, performance.now() - t0);
         if (t0 >= settledFrom) settled.push(performance.now() - t0);
         sentAt.delete(u.node.updatedAt);
       }
@@ -104,7 +147,7 @@ async function updateLoad(a: Server, b: Server, ids: { agents: Identity[]; clien
     c.ws.send(nodeMsg(c, 1));
     c.ws.send(JSON.stringify({ type: 'tunnel', agent: ids.agents[i]!.name }));
   }
-  await sleep(3000);
+  const warmUp = await settle(servers, a === b ? [0] : [ids.clients.length, ids.agents.length]);
   const after = await Promise.all(servers.map((s) => s.measure()));
   // Memory per peer on each server: what it holds for its own peers and its mirrors of the others.
   const perServerPeers = a === b ? [PEERS] : [ids.agents.length, ids.clients.length];
@@ -112,7 +155,12 @@ async function updateLoad(a: Server, b: Server, ids: { agents: Identity[]; clien
 
   let seq = 2;
   let sent = 0;
-  settledFrom = performance.now() + 2000;
+  if (PROFILE_DIR) await Promise.all(servers.map((s) => s.ask('profile-start')));
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
+  const loadBefore = loadavg()[0]!;
+  phaseStart = performance.now();
+  settledFrom = phaseStart + 2000;
   await sendAtRate(RATE, SECONDS, 1500, () => {
     const c = agentConns[sent % agentConns.length]!;
     const id = seq++;
@@ -120,6 +168,9 @@ async function updateLoad(a: Server, b: Server, ids: { agents: Identity[]; clien
     c.ws.send(nodeMsg(c, id));
     sent++;
   });
+  lag.disable();
+  const loadAfter = loadavg()[0]!;
+  if (PROFILE_DIR) await Promise.all(servers.map((s, i) => s.ask(`profile-stop ${PROFILE_DIR}/${label}-${i === 0 ? 'a' : 'b'}.cpuprofile`)));
   latencies.sort((x, y) => x - y);
   settled.sort((x, y) => x - y);
   for (const c of [...agentConns, ...clientConns]) c.ws.terminate();
@@ -132,6 +183,10 @@ async function updateLoad(a: Server, b: Server, ids: { agents: Identity[]; clien
     max: latencies.at(-1) ?? NaN,
     settledP99: percentile(settled, 99),
     perPeer,
+    warmUpMs: warmUp,
+    worstBySecond: Array.from(worstBySecond, (x) => Math.round(x ?? 0)),
+    load: [loadBefore, loadAfter],
+    benchLagP99: lag.percentile(99) / 1e6,
   };
 }
 
@@ -232,7 +287,7 @@ async function main(): Promise<void> {
 
     // Named peer first: one server, every peer on it.
     const single = await startServer('single', url);
-    const one = await updateLoad(single, single, ids);
+    const one = await updateLoad('single', single, single, ids);
     const relayLocalSingle = await relayThroughput(single, single, relayIds);
     single.child.kill();
     await sleep(500);
@@ -245,7 +300,8 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     await sleep(500); // mesh links up
-    const two = await updateLoad(a, b, ids);
+    process.stdout.write(`replica A is pid ${a.child.pid}, replica B pid ${b.child.pid} (their warnings, if any, name them)\n`);
+    const two = await updateLoad('replicas', a, b, ids);
     const relayMesh = await relayThroughput(b, a, relayIds);
     const relayLocal = await relayThroughput(a, a, relayIds);
     a.child.kill();
@@ -261,6 +317,10 @@ async function main(): Promise<void> {
       `updates across replicas: ${two.sent} sent, ${two.delivered} delivered (${((two.delivered / Math.max(1, two.sent)) * 100).toFixed(1)}%)`,
       `latency across replicas: p50 ${two.p50.toFixed(2)} ms, p99 ${two.p99.toFixed(2)} ms, max ${two.max.toFixed(2)} ms  (target p99 < ${TARGET_P99_MS} ms: ${(two.p99 / TARGET_P99_MS).toFixed(3)}x of target)`,
       `p99 after the first 2 s: across replicas ${two.settledP99.toFixed(2)} ms, one server ${one.settledP99.toFixed(2)} ms`,
+      `warm-up (connects, tunnels, mirroring) over after: ${(two.warmUpMs / 1000).toFixed(1)} s across replicas, ${(one.warmUpMs / 1000).toFixed(1)} s one server (measured from then on)`,
+      `worst latency per second of updates (ms): across replicas ${two.worstBySecond.join(' ')}; one server ${one.worstBySecond.join(' ')}`,
+      `machine load average during the updates: across replicas ${two.load.map((x) => x.toFixed(1)).join(' -> ')}, one server ${one.load.map((x) => x.toFixed(1)).join(' -> ')} (2 cores)`,
+      `bench process event-loop delay p99 while updating: ${two.benchLagP99.toFixed(1)} ms across replicas, ${one.benchLagP99.toFixed(1)} ms one server (the clients' own share of the latency)`,
       `latency on one server:   p50 ${one.p50.toFixed(2)} ms, p99 ${one.p99.toFixed(2)} ms  (across replicas = ${(two.p50 / one.p50).toFixed(2)}x p50, ${(two.p99 / one.p99).toFixed(2)}x p99 of one server)`,
       `memory per peer:         replica A ${kib(two.perPeer[0]!)}, replica B ${kib(two.perPeer[1]!)} RSS (own peers + mirrors of the other's; target < 20 KiB: ${(worst / TARGET_BYTES_PER_PEER).toFixed(2)}x of target); one server ${kib(one.perPeer[0]!)}`,
       `relay through the mesh:  ${mb(relayMesh.bytesPerSec)} (loss ${(relayMesh.loss * 100).toFixed(1)}%)`,

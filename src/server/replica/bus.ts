@@ -11,6 +11,7 @@
 // A notification is only delivered to connections listening when it commits; a replica that loses
 // its listening connection has missed events and must treat that as losing the database (replica.ts
 // does: it closes its peers and comes back as a new replica that everyone resyncs).
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { eventBatch, type EventBatch, type ReplicaEvent } from './events.js';
 
@@ -19,6 +20,13 @@ export const CHANNEL = 'traverse_replicas';
 const MAX_NOTIFY_BYTES = 7800;
 /** Notifications sent in one statement (about 250 KB of payload at most). */
 const NOTIFIES_PER_STATEMENT = 32;
+/**
+ * How long applying a run of inbound notifications may hold the event loop before it lets the
+ * replica's own connections in. A resync is every node of another replica at once (thousands of
+ * attach, node and tunnel events, each a message to a tunnel peer); applied in one go it stalls
+ * every live update on this replica for a second or more on a busy machine.
+ */
+const APPLY_SLICE_MS = 10;
 /** Queued events beyond which the replica is too far behind the database to be trusted. */
 export const MAX_QUEUED_EVENTS = 200_000;
 
@@ -49,6 +57,10 @@ export class PgBus {
   private flushing = false;
   /** Inbound batches are applied one after another, also when one has to be fetched first. */
   private inbound: Promise<void> = Promise.resolve();
+  /** Notifications received and not yet applied, and when the current run of applying them began. */
+  private backlog = 0;
+  private sliceStart = 0;
+  private closed = false;
   private readonly ownPrefix: string;
 
   constructor(
@@ -132,24 +144,43 @@ export class PgBus {
     // Our own notifications come back to us too: skip them before paying for a parse (pack()
     // writes this exact prefix).
     if (payload.startsWith(this.ownPrefix)) return;
+    if (this.backlog++ === 0) this.sliceStart = performance.now();
     this.inbound = this.inbound.then(async () => {
-      let text = payload;
-      if (payload.startsWith('@')) {
-        const row = await this.writer.query<{ payload: string }>('SELECT payload FROM traverse_replica_events WHERE id = $1', [payload.slice(1)]);
-        if (!row.rows[0]) return this.onDropped('event row already pruned');
-        text = row.rows[0].payload;
-      }
-      let json: unknown;
       try {
-        json = JSON.parse(text);
-      } catch {
-        return this.onDropped('notification is not JSON');
+        if (performance.now() - this.sliceStart >= APPLY_SLICE_MS) {
+          // In order still: the next notifications wait on this one's promise.
+          await new Promise((r) => setImmediate(r));
+          this.sliceStart = performance.now();
+        }
+        if (!this.closed) await this.apply(payload);
+      } finally {
+        this.backlog--;
       }
-      const parsed = eventBatch.safeParse(json);
-      if (!parsed.success) return this.onDropped('notification is not an event batch');
-      if (parsed.data.r === this.self) return;
-      this.onBatch(parsed.data);
     }).catch((err: unknown) => this.onError(err));
+  }
+
+  /** Stops applying what is still queued: the connection it came on is gone (replica.ts starts over). */
+  close(): void {
+    this.closed = true;
+  }
+
+  private async apply(payload: string): Promise<void> {
+    let text = payload;
+    if (payload.startsWith('@')) {
+      const row = await this.writer.query<{ payload: string }>('SELECT payload FROM traverse_replica_events WHERE id = $1', [payload.slice(1)]);
+      if (!row.rows[0]) return this.onDropped('event row already pruned');
+      text = row.rows[0].payload;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return this.onDropped('notification is not JSON');
+    }
+    const parsed = eventBatch.safeParse(json);
+    if (!parsed.success) return this.onDropped('notification is not an event batch');
+    if (parsed.data.r === this.self) return;
+    this.onBatch(parsed.data);
   }
 }
 

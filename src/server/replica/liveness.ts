@@ -112,6 +112,11 @@ export class OwnBeat {
     this.lastOk = now;
   }
 
+  /** When the last heartbeat was written. */
+  get lastBeat(): number {
+    return this.lastOk;
+  }
+
   silentMs(now: number): number {
     return now - this.lastOk;
   }
