@@ -94,6 +94,10 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       enabled: options.tcpLane ?? true,
       timeoutMs: options.laneTimeoutMs ?? 3000,
       backToUdx: (r) => this.carriers.switchTo(r, ms.pathOf(r.peer)),
+      // No direct TCP lane from the relay: a relay lane, if the stream is still on the relay.
+      noRelayedLane: (r, path) => {
+        if (samePath(ms.pathOf(r.peer), path)) this.relayLanes.offer(r, path);
+      },
     });
     this.relayLanes = new RelayLanes(ctx, this.lanes, {
       dial: options.relayLane ?? null,
@@ -133,6 +137,16 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   /** What carries a stream opened or accepted here now (null: not one of ours, or closed). */
   carrierKind(stream: Duplex): CarrierKind | null {
     for (const r of this.sessions.values()) if (r.secure === stream) return r.lane && r.laneKind && r.session.isCurrent(r.lane) ? r.laneKind : 'udx';
+    return null;
+  }
+
+  /** The remote end of the TCP lane carrying a stream now ("ip:port"), or null (none, or not a TCP lane). */
+  laneEndpoint(stream: Duplex): string | null {
+    for (const r of this.sessions.values()) {
+      if (r.secure !== stream || !r.lane || r.laneKind !== 'tcp' || !r.session.isCurrent(r.lane)) continue;
+      const { remoteAddress: a, remotePort: p } = r.lane;
+      return a && p ? (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`) : null;
+    }
     return null;
   }
 
@@ -215,9 +229,17 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
    * faster: a spare one at once if there is one (spare-lanes.ts), else one offered now.
    */
   private offerLane(r: OpenerRecord, path: Path): void {
-    if (path.kind !== 'direct') return this.relayLanes.offer(r, path);
+    // On the relay a direct TCP lane to the peer's vouched IP comes first (lane-offers.ts); a
+    // relay lane follows if none is offered or it does not open.
+    if (path.kind !== 'direct') {
+      if (!this.lanes.offer(r, path)) this.relayLanes.offer(r, path);
+      return;
+    }
     const spare = r.lane ? null : this.lanes.spares.take(r.peer, path);
-    if (!spare) return this.lanes.offer(r, path);
+    if (!spare) {
+      this.lanes.offer(r, path);
+      return;
+    }
     this.lanes.adopt(r, spare.sock, path, 'tcp');
     this.lanes.spares.sendClaim(r.peer, r.sid, spare, path);
   }

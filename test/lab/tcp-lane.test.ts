@@ -5,6 +5,9 @@
 //   - the same with the client's --no-tcp-lane: UDX.
 //   - full-cone client, hard agent: the hard NAT gives the agent's SYN a random public port, so
 //     no lane opens; the stream still runs direct, on UDX, within the attempt's timeout.
+//   - UDP-blocked client, easy agent: no UDP path, so the stream starts on the relay; the lane
+//     offer travels over the relay and each side aims at the other's IP as the coordinator saw
+//     it: the stream runs direct over TCP.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,6 +63,21 @@ describe('TCP lanes in the lab', { skip, concurrency: 2 }, () => {
       t.diagnostic(`${r.mbitPerSecond.toFixed(0)} Mbit/s over ${r.path} ${r.endpoint} (${r.carrier})`);
       assert.equal(r.path, 'direct');
       assert.equal(r.carrier, 'udx');
+      assert.ok(r.bytes > 0);
+    } finally {
+      await lab.teardown();
+    }
+  });
+
+  test('UDP-blocked client, easy agent: the relayed stream goes direct over a TCP lane to the vouched IP', async (t) => {
+    const lab = await createLab(pairOfNats('udp-blocked', 'easy'));
+    try {
+      const pair = await streamPair(lab);
+      const r = await speedtest(lab, pair);
+      t.diagnostic(`${r.mbitPerSecond.toFixed(0)} Mbit/s over ${r.path} ${r.endpoint} (${r.carrier})`);
+      assert.equal(r.carrier, 'tcp');
+      assert.equal(r.path, 'direct');
+      assert.ok(r.endpoint?.startsWith(`${lab.publicAddress('agent')}:`) ?? false, `the lane goes to the agent's public IP: ${r.endpoint}`);
       assert.ok(r.bytes > 0);
     } finally {
       await lab.teardown();
