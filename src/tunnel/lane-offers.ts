@@ -23,7 +23,7 @@ import { Resend } from './resend.js';
 import { retireOldCarriersSoon } from './carrier-moves.js';
 import type { StreamContext } from './stream-context.js';
 import { streamKey, type LaneKind, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
-import { closeWhenSilent, LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
+import { closeWhenSilent, LaneListener, laneEndpoint, openLane, reserveLanePort } from './tcp-lane.js';
 
 /** Lane attempts a stream may make (agent: answer); a bound on what one peer can make us do. */
 const MAX_LANE_ATTEMPTS = 16;
@@ -59,12 +59,10 @@ export function vouchedLaneKey(ip: string): string {
   return `vouched ${ip}`;
 }
 
-/** A lane's direct path, as status and events report it: its remote end. */
+/** A lane's direct path, as status and events report it: its remote end, over TCP. */
 function lanePath(sock: Socket, fallback: Path): Path {
-  const a = sock.remoteAddress;
-  const p = sock.remotePort;
-  if (!a || !p) return fallback;
-  return { kind: 'direct', endpoint: a.includes(':') ? `[${a}]:${p}` : `${a}:${p}` };
+  const endpoint = laneEndpoint(sock);
+  return endpoint ? { kind: 'direct', endpoint, transport: 'tcp' } : fallback;
 }
 
 export class LaneOffers {
@@ -80,13 +78,18 @@ export class LaneOffers {
     private readonly ctx: StreamContext,
     private readonly options: LaneOffersOptions,
   ) {
-    this.spares = new SpareLanes(ctx, { enabled: options.enabled, timeoutMs: options.timeoutMs, failedRecently: (e) => this.failedRecently(e) });
+    this.spares = new SpareLanes(ctx, {
+      enabled: options.enabled,
+      timeoutMs: options.timeoutMs,
+      failedRecently: (e) => this.failedRecently(e),
+      aim: (peer, path) => this.aim(peer, path),
+    });
   }
 
   // ---- client side ----
 
   /** Where a lane offered over `path` would connect to, and under which key its failure counts; null: nowhere. */
-  private aim(peer: string, path: Path): { address: string; key: string } | null {
+  aim(peer: string, path: Path): { address: string; key: string } | null {
     if (path.kind === 'direct') {
       const ep = splitEndpoint(path.endpoint);
       return ep ? { address: ep.address, key: path.endpoint } : null;
@@ -191,7 +194,6 @@ export class LaneOffers {
     if (!aim) return;
     const r = this.ctx.sessions.get(streamKey(peer, m.sid));
     if (!r) {
-      if (path.kind !== 'direct') return; // spares only on direct paths
       const sock = await this.answer(peer, m, path, aim.address, this.spares.answersFor(peer), MAX_SPARES_ANSWERED, this.spares.signal);
       if (sock) this.spares.keep(peer, m.sid, sock, path);
       return;
@@ -301,7 +303,7 @@ export class LaneOffers {
     });
     retireOldCarriersSoon(r);
     // A lane opened to this endpoint: the next stream to it need not start on UDX.
-    if (r.role === 'client' && kind === 'tcp' && path.kind === 'direct') this.spares.replenish(r.peer, path);
+    if (r.role === 'client' && kind === 'tcp') this.spares.replenish(r.peer, path);
     this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16), path }, `stream moved to a ${what}`);
     // A TCP lane is direct whichever path its offer travelled: reported as its remote end.
     this.ctx.moved(r.peer, r.sid, reported, kind);
