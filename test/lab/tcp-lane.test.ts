@@ -92,6 +92,7 @@ describe('TCP lanes in the lab', { skip, concurrency: 2 }, () => {
         timeoutMs: 40_000,
         env: peerEnv(mkdtempSync(join(tmpdir(), 'traverse-lab-ping-'))),
       });
+      t.diagnostic(`ping said:\n${text.stdout}`);
       assert.match(text.stdout, /connected to dev-box direct \(tcp\) via /, text.stdout);
 
       // 16 MB paced at 8 MB/s: the stream starts on the relay and moves onto the lane mid-transfer.
