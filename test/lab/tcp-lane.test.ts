@@ -106,6 +106,15 @@ describe('TCP lanes in the lab', { skip, concurrency: 2 }, () => {
       assert.equal(got.bytes, data.length);
       assert.equal(got.sha256, createHash('sha256').update(data).digest('hex'));
       assert.match(fwd.lines.err, /stream moved to a TCP lane/, 'the forwarded stream ran on a TCP lane');
+      // The client reported the lane as its path: `traverse status` shows it (its spare lane stands on).
+      let status = '';
+      for (let i = 0; i < 20 && !/client path direct \(tcp\) /.test(status); i++) {
+        if (i > 0) await new Promise((res) => setTimeout(res, 250));
+        const st = await lab.exec('client', process.execPath, [BIN, 'status', '--server', pair.coord.url, '--token', pair.clientToken], { timeoutMs: 20_000, env: peerEnv(state) });
+        status = st.stdout + st.stderr;
+      }
+      t.diagnostic(`status said:\n${status}`);
+      assert.match(status, new RegExp(`client path direct \\(tcp\\) ${agentIp.replace(/\./g, '\\.')}:\\d+`), status);
       fwd.process.kill('SIGTERM');
 
       const r = await speedtest(lab, pair);
