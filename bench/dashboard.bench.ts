@@ -91,6 +91,7 @@ class World {
         agentOnline: true,
         path: c % 5 === 0 ? 'relay' : 'direct',
         endpoint: c % 5 === 0 ? null : agent.endpoints[1]!,
+        transport: c % 5 === 0 ? null : 'udp',
         rttMs: 10 + (c % 40),
         since: t0 + c * 1000,
         streams: c % 5 === 0 ? { tcp: 0, udx: 1 } : { tcp: c % 3, udx: 1 },

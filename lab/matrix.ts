@@ -20,6 +20,11 @@ export interface MatrixCell {
   readonly serverArgs?: readonly string[];
   readonly pingArgs?: readonly string[];
   readonly expect: 'direct' | 'relay';
+  /**
+   * For direct cells: what carries the path (default UDP). TCP: no UDP path exists, a TCP lane to
+   * the agent's vouched IP opened instead, and the pings themselves still cross the relay.
+   */
+  readonly transport?: 'udp' | 'tcp';
   /** For direct cells: the endpoint must be one of this host's... (checked by prefix). */
   readonly endpointPrefix?: string;
   /** For relay cells: the reason must match. */
@@ -151,7 +156,7 @@ export const MATRIX: readonly MatrixCell[] = [
   { name: 'easy / hard (port prediction)', agentSide: 'EIM, port-restricted', clientSide: 'hard', topology: () => pairOfNats('hard', 'easy'), stunHosts: PUBLIC, pingArgs: ['-n', '20'], expect: 'direct' },
   { name: 'hard / easy (port prediction)', agentSide: 'hard', clientSide: 'EIM, port-restricted', topology: () => pairOfNats('easy', 'hard'), stunHosts: PUBLIC, pingArgs: ['-n', '20'], expect: 'direct' },
   { name: 'hard / hard', agentSide: 'hard', clientSide: 'hard', topology: () => pairOfNats('hard', 'hard'), stunHosts: PUBLIC, expect: 'relay', reason: /both NATs are hard/ },
-  { name: 'easy / UDP blocked', agentSide: 'EIM, port-restricted', clientSide: 'UDP blocked', topology: () => pairOfNats('udp-blocked', 'easy'), stunHosts: PUBLIC, expect: 'relay', reason: /UDP is blocked/ },
+  { name: 'easy / UDP blocked', agentSide: 'EIM, port-restricted', clientSide: 'UDP blocked', topology: () => pairOfNats('udp-blocked', 'easy'), stunHosts: PUBLIC, expect: 'direct', transport: 'tcp' },
   { name: 'double NAT / easy', agentSide: 'double NAT (port-restricted behind a carrier-grade NAT)', clientSide: 'EIM, port-restricted', topology: doubleNatAgent, stunHosts: PUBLIC, expect: 'direct' },
   { name: 'corporate, no hairpin, public STUN', agentSide: 'corporate cluster, no hairpin, public STUN only', clientSide: 'corporate VPN client', topology: () => corporate(false), stunHosts: PUBLIC, expect: 'relay', reason: /hairpin.*internal STUN server/ },
   { name: 'corporate, no hairpin, internal STUN', agentSide: 'corporate cluster, no hairpin, internal STUN server', clientSide: 'corporate VPN client', topology: () => corporate(false), stunHosts: ['istun', STUN_HOST], expect: 'direct', endpointPrefix: '10.10.0.' },

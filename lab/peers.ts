@@ -91,7 +91,7 @@ export function spawnPing(lab: Lab, host: string, url: string, token: string, ag
 
 export interface PingOutcome {
   readonly pongs: { seq: number; path: 'direct' | 'relay'; endpoint: string | null; latencyMs: number }[];
-  readonly summary: { path: 'direct' | 'relay'; endpoint: string | null; timeToDirectMs: number | null; publishedMs: number; reason: string | null };
+  readonly summary: { path: 'direct' | 'relay'; endpoint: string | null; transport: 'udp' | 'tcp' | null; timeToDirectMs: number | null; publishedMs: number; reason: string | null };
   readonly code: number | null;
   readonly stderr: string;
 }

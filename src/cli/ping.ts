@@ -80,7 +80,7 @@ async function runPing(agent: string, flags: PingFlags): Promise<void> {
       const rtt = summary.rttMs ? `, round trip min/avg/max ${summary.rttMs.min}/${summary.rttMs.avg}/${summary.rttMs.max} ms` : '';
       out(`${summary.sent} sent, ${summary.received} received, ${summary.lossPercent}% loss${rtt}`);
       if (summary.path === 'direct') {
-        out(`connected to ${agent} directly via ${summary.endpoint}${summary.timeToDirectMs !== null ? ` (direct after ${summary.timeToDirectMs} ms)` : ''}`);
+        out(`connected to ${agent} ${summary.transport === 'tcp' ? 'direct (tcp)' : 'directly'} via ${summary.endpoint}${summary.timeToDirectMs !== null ? ` (direct after ${summary.timeToDirectMs} ms)` : ''}`);
       } else out(`connected to ${agent} through the relay: ${summary.reason}`);
     }
     if (interrupted.signal.aborted) {

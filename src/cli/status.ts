@@ -97,7 +97,7 @@ function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | 
 
 function path(p: Path | null): string {
   if (!p) return 'unreported';
-  return p.kind === 'direct' ? `direct ${p.endpoint}` : 'relay';
+  return p.kind === 'direct' ? `direct${p.transport === 'tcp' ? ' (tcp)' : ''} ${p.endpoint}` : 'relay';
 }
 
 /** The JSON body of a GET; undefined when the status is one of `absent` (a view this token may not read). */

@@ -124,7 +124,7 @@ export const node = z.object({
 export type Node = z.infer<typeof node>;
 
 export const path = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('direct'), endpoint: endpointText }),
+  z.object({ kind: z.literal('direct'), endpoint: endpointText, transport: z.literal('tcp').optional() }),
   z.object({ kind: z.literal('relay') }),
 ]);
 /** The one Path type, src/net/path.ts's: this fails to compile if the schema above parses to another shape. */

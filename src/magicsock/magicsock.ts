@@ -252,6 +252,11 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
     return this.directAllowed;
   }
 
+  /** The IP the coordinator saw the peer's connection come from (probe-aim.ts), or null. */
+  vouchedIpOf(peerKey: string): string | null {
+    return this.peers.get(peerKey)?.vouchedIp ?? null;
+  }
+
   /**
    * Learns our reflexive addresses with one Binding transaction per STUN server (not a full
    * netcheck: this is on the path to the first connection), and recomputes the endpoint list.

@@ -395,6 +395,9 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     const rttMs = this.magicsock.latencyOf(key);
     const streams = this.streams.carriersTo(key);
     if (path.kind === 'direct') return this.coordinator.reportPath(key, { kind: 'direct', endpoint: path.endpoint }, { rttMs, streams });
+    // UDP relayed, but a direct TCP lane carries the streams (lane-offers.ts): that is the path.
+    const tcp = this.streams.tcpPathTo(key);
+    if (tcp) return this.coordinator.reportPath(key, tcp, { rttMs: null, streams });
     // A relayed path goes with its reason, the sentence `ping` prints, so the operators'
     // dashboard can say why without a netcheck of its own.
     const rec = this.peersByKey.get(key);

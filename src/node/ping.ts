@@ -56,6 +56,12 @@ export interface PingSummary {
   summary: true;
   path: 'direct' | 'relay';
   endpoint: string | null;
+  /**
+   * What carries a direct path: UDP, or TCP when UDP is blocked and a TCP lane to the peer's
+   * vouched IP opened instead (the tunnel's streams run on it; pings still cross the relay).
+   * Null for the relay.
+   */
+  transport: 'udp' | 'tcp' | null;
   timeToDirectMs: number | null;
   /**
    * When this client had connected, learned its endpoints and published them: its first
@@ -159,8 +165,16 @@ export async function pingPeer(node: PeerNode, options: PingOptions): Promise<Pi
     node.off('path', onPath);
   }
 
-  // The path now, if direct; else the one the last pong took (or the relay).
-  const final = lastPath.kind === 'direct' ? lastPath : (lastPong ?? lastPath);
+  // The path now, if direct; else the one the last pong took (or the relay); and if that is the
+  // relay, a direct TCP lane if one opens (UDP blocked somewhere, TCP not).
+  let final = lastPath.kind === 'direct' ? lastPath : (lastPong ?? lastPath);
+  if (final.kind === 'relay' && node.directAllowed && !options.signal?.aborted) {
+    const tcp = await node.streams.openTcpPath(peerKey);
+    if (tcp) {
+      final = tcp;
+      timeToDirect ??= Math.round(performance.now() - started);
+    }
+  }
   let reason: string | null = null;
   if (final.kind === 'relay') {
     // Both netchecks explain a relayed path; ours may still be running.
@@ -187,6 +201,7 @@ export async function pingPeer(node: PeerNode, options: PingOptions): Promise<Pi
     summary: true,
     path: final.kind,
     endpoint: final.kind === 'direct' ? final.endpoint : null,
+    transport: final.kind === 'direct' ? (final.transport ?? 'udp') : null,
     timeToDirectMs: timeToDirect,
     publishedMs,
     reason,

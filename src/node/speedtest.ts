@@ -84,8 +84,11 @@ export async function measure(node: PeerNode, peerKey: string, direction: Speedt
   let bytes = 0;
   // Sampled while the stream is open (a closed one is no longer known to the manager).
   let carrier: CarrierKind = 'udx';
+  // A TCP lane opened from the relay (UDP blocked) is a direct path too: its remote end.
+  let laneEndpoint: string | null = null;
   const sample = (): void => {
     carrier = node.streams.carrierKind(stream) ?? carrier;
+    laneEndpoint = node.streams.laneEndpoint(stream) ?? laneEndpoint;
   };
   const sampler = setInterval(sample, 100);
   try {
@@ -122,8 +125,8 @@ export async function measure(node: PeerNode, peerKey: string, direction: Speedt
   const elapsed = (performance.now() - started) / 1000;
   return {
     direction,
-    path: path.kind,
-    endpoint: path.kind === 'direct' ? path.endpoint : null,
+    path: path.kind === 'relay' && laneEndpoint !== null ? 'direct' : path.kind,
+    endpoint: path.kind === 'direct' ? path.endpoint : laneEndpoint,
     carrier,
     bytes,
     seconds: elapsed,

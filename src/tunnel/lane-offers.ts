@@ -6,17 +6,24 @@
 // Then both connect (tcp-lane.ts). If the lane cannot open, the stream stays on UDX, and streams
 // to that endpoint do not try again for a while; if it dies, the client moves the stream back to
 // a UDX carrier.
+//
+// When no UDP path exists (the stream runs on the relay, e.g. a network that blocks UDP but lets
+// TCP out), the same offer travels over the relay, and each side aims only at the IP the
+// coordinator saw the other's connection come from (its vouched IP, probe-aim.ts): never at an
+// address a peer named. If that lane opens, the stream's bytes go direct over TCP; if not, the
+// stream tries a relay lane instead (relay-lanes.ts).
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { splitEndpoint } from '../net/endpoint.js';
+import { normalizeIp } from '../magicsock/probe-aim.js';
 import type { Path } from '../net/path.js';
 import { LANE_TOKEN_BYTES, type LaneClaim, type RelayLaneAck, type TcpLane, type TcpLaneAck } from './control.js';
 import { SpareLanes } from './spare-lanes.js';
 import { Resend } from './resend.js';
 import { retireOldCarriersSoon } from './carrier-moves.js';
 import type { StreamContext } from './stream-context.js';
-import { streamKey, type DirectPath, type LaneKind, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
-import { closeWhenSilent, LaneListener, openLane, reserveLanePort } from './tcp-lane.js';
+import { streamKey, type LaneKind, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
+import { closeWhenSilent, LaneListener, laneEndpoint, openLane, reserveLanePort } from './tcp-lane.js';
 
 /** Lane attempts a stream may make (agent: answer); a bound on what one peer can make us do. */
 const MAX_LANE_ATTEMPTS = 16;
@@ -43,6 +50,19 @@ export interface LaneOffersOptions {
   readonly timeoutMs: number;
   /** Client: the lane that carried the stream died; move it back onto UDX. */
   readonly backToUdx: (r: OpenerRecord) => void;
+  /** Client: a lane offered over the relay did not open (the stream may try a relay lane). */
+  readonly noRelayedLane: (r: OpenerRecord, path: Path) => void;
+}
+
+/** The key under which a failed lane to a vouched IP (offered over the relay) is remembered. */
+export function vouchedLaneKey(ip: string): string {
+  return `vouched ${ip}`;
+}
+
+/** A lane's direct path, as status and events report it: its remote end, over TCP. */
+function lanePath(sock: Socket, fallback: Path): Path {
+  const endpoint = laneEndpoint(sock);
+  return endpoint ? { kind: 'direct', endpoint, transport: 'tcp' } : fallback;
 }
 
 export class LaneOffers {
@@ -58,16 +78,36 @@ export class LaneOffers {
     private readonly ctx: StreamContext,
     private readonly options: LaneOffersOptions,
   ) {
-    this.spares = new SpareLanes(ctx, { enabled: options.enabled, timeoutMs: options.timeoutMs, failedRecently: (e) => this.failedRecently(e) });
+    this.spares = new SpareLanes(ctx, {
+      enabled: options.enabled,
+      timeoutMs: options.timeoutMs,
+      failedRecently: (e) => this.failedRecently(e),
+      aim: (peer, path) => this.aim(peer, path),
+    });
   }
 
   // ---- client side ----
 
-  /** Offers the agent a TCP lane for this stream, if the path is direct and none is open. */
-  offer(r: OpenerRecord, path: Path): void {
-    if (!this.options.enabled || this.ctx.isClosed() || path.kind !== 'direct' || r.lane || r.laneOffer || r.session.destroyed || r.session.settled) return;
-    if (this.failedRecently(path.endpoint)) return;
-    const offer: LaneOffer = { token: randomBytes(LANE_TOKEN_BYTES), path, port: 0, resend: null, dialing: false };
+  /** Where a lane offered over `path` would connect to, and under which key its failure counts; null: nowhere. */
+  aim(peer: string, path: Path): { address: string; key: string } | null {
+    if (path.kind === 'direct') {
+      const ep = splitEndpoint(path.endpoint);
+      return ep ? { address: ep.address, key: path.endpoint } : null;
+    }
+    // The relay: only if direct paths are allowed here, and only at the IP the coordinator vouched for.
+    const ip = this.ctx.magicsock.isDirectAllowed ? this.ctx.magicsock.vouchedIpOf(peer) : null;
+    return ip ? { address: ip, key: vouchedLaneKey(ip) } : null;
+  }
+
+  /**
+   * Offers the agent a TCP lane for this stream, if none is open: on a direct path, to its
+   * endpoint's IP; on the relay, to the peer's vouched IP. False if no offer was made.
+   */
+  offer(r: OpenerRecord, path: Path): boolean {
+    if (!this.options.enabled || this.ctx.isClosed() || r.lane || r.laneOffer || r.session.destroyed || r.session.settled) return false;
+    const aim = this.aim(r.peer, path);
+    if (!aim || this.failedRecently(aim.key)) return false;
+    const offer: LaneOffer = { token: randomBytes(LANE_TOKEN_BYTES), path, address: aim.address, port: 0, resend: null, dialing: false };
     r.laneOffer = offer;
     reserveLanePort().then(
       (port) => {
@@ -81,6 +121,7 @@ export class LaneOffers {
       },
       (err: Error) => this.didNotOpen(r, offer, err.message),
     );
+    return true;
   }
 
   /** Abandons the offer in progress, if any (the stream ended). */
@@ -95,13 +136,11 @@ export class LaneOffers {
     if (!r || r.role !== 'client') return;
     const offer = r.laneOffer;
     if (!offer || offer.dialing) return;
-    const ep = splitEndpoint(offer.path.endpoint);
-    if (!ep) return;
     offer.dialing = true;
     offer.resend?.stop();
     const attempt = {
       localPort: offer.port,
-      remoteAddress: ep.address,
+      remoteAddress: offer.address,
       remotePort: m.port,
       remoteListenPort: m.listenPort,
       ownToken: offer.token,
@@ -122,8 +161,10 @@ export class LaneOffers {
     if (r.laneOffer !== offer) return;
     offer.resend?.stop();
     r.laneOffer = null;
-    this.noteFailure(offer.path.endpoint);
-    this.ctx.log.info({ peer: r.peer.slice(0, 8), endpoint: offer.path.endpoint, why }, 'no TCP lane; the stream stays on UDX');
+    const relayed = offer.path.kind === 'relay';
+    this.noteFailure(offer.path.kind === 'direct' ? offer.path.endpoint : vouchedLaneKey(offer.address));
+    this.ctx.log.info({ peer: r.peer.slice(0, 8), address: offer.address, relayed, why }, 'no TCP lane; the stream stays on UDX');
+    if (relayed) this.options.noRelayedLane(r, offer.path);
   }
 
   /** Whether a lane to `endpoint` ("relay": through the server) failed within LANE_RETRY_AFTER_MS. */
@@ -146,16 +187,19 @@ export class LaneOffers {
    * no stream of ours is for a spare lane (spare-lanes.ts).
    */
   async onOffer(peer: string, m: TcpLane, path: Path): Promise<void> {
-    // Only over a direct path: its endpoint is where the client proved to be, and where we connect.
-    if (!this.options.enabled || path.kind !== 'direct') return;
+    // Over a direct path we connect to its endpoint, where the client proved to be; over the relay
+    // to the client's vouched IP, and never anywhere else.
+    if (!this.options.enabled) return;
+    const aim = this.aim(peer, path);
+    if (!aim) return;
     const r = this.ctx.sessions.get(streamKey(peer, m.sid));
     if (!r) {
-      const sock = await this.answer(peer, m, path, this.spares.answersFor(peer), MAX_SPARES_ANSWERED, this.spares.signal);
+      const sock = await this.answer(peer, m, path, aim.address, this.spares.answersFor(peer), MAX_SPARES_ANSWERED, this.spares.signal);
       if (sock) this.spares.keep(peer, m.sid, sock, path);
       return;
     }
     if (r.role !== 'agent' || r.session.destroyed) return;
-    const sock = await this.answer(peer, m, path, r.laneAnswers, MAX_LANE_ATTEMPTS, r.laneAbort.signal);
+    const sock = await this.answer(peer, m, path, aim.address, r.laneAnswers, MAX_LANE_ATTEMPTS, r.laneAbort.signal);
     if (sock) this.adopt(r, sock, path, 'tcp');
   }
 
@@ -174,13 +218,12 @@ export class LaneOffers {
   private async answer(
     peer: string,
     m: TcpLane,
-    path: DirectPath,
+    path: Path,
+    address: string,
     answers: Map<string, TcpLaneAck | RelayLaneAck | null>,
     maxAnswers: number,
     signal: AbortSignal,
   ): Promise<Socket | null> {
-    const ep = splitEndpoint(path.endpoint);
-    if (!ep) return null;
     const id = Buffer.from(m.token).toString('hex');
     const answered = answers.get(id);
     if (answered !== undefined) {
@@ -204,7 +247,7 @@ export class LaneOffers {
       this.ctx.send(peer, path, ack);
       const attempt = {
         localPort: p.value,
-        remoteAddress: ep.address,
+        remoteAddress: address,
         remotePort: m.port,
         listener,
         ownToken,
@@ -223,13 +266,19 @@ export class LaneOffers {
 
   // ---- both sides ----
 
-  /** The lane (a TCP lane, or a relay lane over a relayed `path`) stands; it becomes the stream's carrier. */
+  /**
+   * The lane (a TCP lane offered over `path`, or a relay lane over a relayed `path`) stands; it
+   * becomes the stream's carrier.
+   */
   adopt(r: StreamRecord, sock: Socket, path: Path, kind: LaneKind): void {
     if (r.session.destroyed || this.ctx.isClosed()) {
       sock.destroy();
       return;
     }
     const what = kind === 'tcp' ? 'TCP lane' : 'relay lane';
+    // Read now: a closed socket no longer knows its remote address.
+    const failKey = path.kind === 'direct' ? path.endpoint : kind === 'tcp' ? vouchedLaneKey(normalizeIp(sock.remoteAddress) ?? '') : RELAY_LANES;
+    const reported = kind === 'tcp' ? lanePath(sock, path) : path;
     r.lane?.destroy();
     r.lane = sock;
     r.laneKind = kind;
@@ -248,14 +297,15 @@ export class LaneOffers {
       if (r.role === 'client' && !r.session.hasCarrier && !r.session.destroyed && !r.session.settled && !this.ctx.isClosed()) {
         this.ctx.log.info({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, `the ${what} closed; the stream goes back to UDX`);
         // Lanes to this endpoint die: the streams to it stay on UDX for a while.
-        this.noteFailure(path.kind === 'direct' ? path.endpoint : RELAY_LANES);
+        this.noteFailure(failKey);
         this.options.backToUdx(r);
       }
     });
     retireOldCarriersSoon(r);
     // A lane opened to this endpoint: the next stream to it need not start on UDX.
-    if (r.role === 'client' && kind === 'tcp' && path.kind === 'direct') this.spares.replenish(r.peer, path);
+    if (r.role === 'client' && kind === 'tcp') this.spares.replenish(r.peer, path);
     this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16), path }, `stream moved to a ${what}`);
-    this.ctx.moved(r.peer, r.sid, path, kind);
+    // A TCP lane is direct whichever path its offer travelled: reported as its remote end.
+    this.ctx.moved(r.peer, r.sid, reported, kind);
   }
 }

@@ -17,13 +17,11 @@
 // agent has just closed).
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { splitEndpoint } from '../net/endpoint.js';
-import { samePath } from '../net/path.js';
+import { samePath, type Path } from '../net/path.js';
 import { LANE_TOKEN_BYTES, type LaneClaim, type RelayLaneAck, type TcpLane, type TcpLaneAck } from './control.js';
 import { Resend } from './resend.js';
 import type { StreamContext } from './stream-context.js';
-import type { DirectPath } from './stream-record.js';
-import { openLane, reserveLanePort } from './tcp-lane.js';
+import { laneEndpoint, openLane, reserveLanePort } from './tcp-lane.js';
 
 /** Client: an unclaimed spare is closed after this long. */
 const SPARE_IDLE_MS = 25_000;
@@ -36,7 +34,11 @@ const ANSWERS_KEPT = 8;
 
 interface ClientSpare {
   readonly id: bigint;
-  readonly path: DirectPath;
+  /** The path the offer travels (direct, or the relay when no UDP path exists: lane-offers.ts). */
+  readonly path: Path;
+  /** The peer's IP the lane connects to, and the key its failures count under. */
+  readonly address: string;
+  readonly key: string;
   readonly token: Buffer;
   /** The local port the client connects from (0 until reserved). */
   port: number;
@@ -48,7 +50,7 @@ interface ClientSpare {
 
 interface AgentSpare {
   readonly sock: Socket;
-  readonly path: DirectPath;
+  readonly path: Path;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -57,6 +59,8 @@ export interface SpareLanesOptions {
   readonly timeoutMs: number;
   /** Whether a lane to this endpoint failed a moment ago (lane-offers.ts). */
   readonly failedRecently: (endpoint: string) => boolean;
+  /** Where a lane offered over a path connects to, and its failure key (lane-offers.ts); null: nowhere. */
+  readonly aim: (peer: string, path: Path) => { address: string; key: string } | null;
 }
 
 export class SpareLanes {
@@ -81,12 +85,13 @@ export class SpareLanes {
   // ---- client side ----
 
   /** Opens a spare lane to the peer over `path`, unless one is there or opening. */
-  replenish(peer: string, path: DirectPath): void {
-    if (!this.options.enabled || this.ctx.isClosed() || this.options.failedRecently(path.endpoint)) return;
+  replenish(peer: string, path: Path): void {
+    const aim = this.options.aim(peer, path);
+    if (!this.options.enabled || this.ctx.isClosed() || !aim || this.options.failedRecently(aim.key)) return;
     const have = this.mine.get(peer);
     if (have && samePath(have.path, path)) return;
     if (have) this.drop(peer, have);
-    const spare: ClientSpare = { id: randomBytes(8).readBigUInt64BE(0), path, token: randomBytes(LANE_TOKEN_BYTES), port: 0, resend: null, dialing: false, sock: null, timer: null };
+    const spare: ClientSpare = { id: randomBytes(8).readBigUInt64BE(0), path, address: aim.address, key: aim.key, token: randomBytes(LANE_TOKEN_BYTES), port: 0, resend: null, dialing: false, sock: null, timer: null };
     this.mine.set(peer, spare);
     reserveLanePort().then(
       (port) => {
@@ -105,14 +110,13 @@ export class SpareLanes {
     const spare = this.mine.get(peer);
     if (!spare || spare.id !== m.sid) return false;
     if (spare.dialing) return true;
-    const ep = splitEndpoint(spare.path.endpoint);
     const port = spare.port;
-    if (!ep || !port) return true;
+    if (!port) return true;
     spare.dialing = true;
     spare.resend?.stop();
     const attempt = {
       localPort: port,
-      remoteAddress: ep.address,
+      remoteAddress: spare.address,
       remotePort: m.port,
       remoteListenPort: m.listenPort,
       ownToken: spare.token,
@@ -138,11 +142,11 @@ export class SpareLanes {
    * Takes the peer's spare for a stream that opened on `path`, if one stands there; the caller
    * attaches it and sends the claim (sendClaim). Paused, as openLane hands lanes over.
    */
-  take(peer: string, path: DirectPath): { sock: Socket; id: bigint } | null {
+  take(peer: string, path: Path): { sock: Socket; id: bigint } | null {
     const spare = this.mine.get(peer);
     if (!spare?.sock || spare.sock.destroyed || !samePath(spare.path, path)) return null;
     // A lane to this endpoint just died: the spare may be as dead, and the stream stays on UDX.
-    if (this.options.failedRecently(path.endpoint)) return null;
+    if (this.options.failedRecently(spare.key)) return null;
     this.mine.delete(peer);
     if (spare.timer) clearTimeout(spare.timer);
     spare.sock.removeAllListeners('close');
@@ -151,7 +155,7 @@ export class SpareLanes {
   }
 
   /** Client: tells the agent which spare carries stream `sid`, until it speaks on the lane. */
-  sendClaim(peer: string, sid: bigint, spare: { sock: Socket; id: bigint }, path: DirectPath): void {
+  sendClaim(peer: string, sid: bigint, spare: { sock: Socket; id: bigint }, path: Path): void {
     const msg: LaneClaim = { type: 'lane-claim', sid, spare: spare.id };
     const heard = spare.sock.bytesRead;
     const resend = new Resend(
@@ -177,6 +181,18 @@ export class SpareLanes {
     spare.sock?.destroy();
   }
 
+  /** The remote end of the peer's ready spare lane ("ip:port"), if one stands. */
+  readyTo(peer: string): string | null {
+    const sock = this.mine.get(peer)?.sock;
+    return sock && !sock.destroyed ? laneEndpoint(sock) : null;
+  }
+
+  /** Whether a spare to the peer is opening now (offered, not yet open or given up). */
+  opening(peer: string): boolean {
+    const s = this.mine.get(peer);
+    return s !== undefined && s.sock === null;
+  }
+
   // ---- agent side ----
 
   /**
@@ -191,7 +207,7 @@ export class SpareLanes {
   }
 
   /** Agent: a spare lane opened; held, paused, until claimed or idle too long. */
-  keep(peer: string, id: bigint, sock: Socket, path: DirectPath): void {
+  keep(peer: string, id: bigint, sock: Socket, path: Path): void {
     let held = this.theirs.get(peer);
     if (!held) this.theirs.set(peer, (held = new Map()));
     if (held.size >= MAX_AGENT_SPARES || this.ctx.isClosed()) return void sock.destroy();
@@ -211,7 +227,7 @@ export class SpareLanes {
   }
 
   /** Agent: the spare `id` of this peer, for a stream it claimed; null if there is none. */
-  claim(peer: string, id: bigint): { sock: Socket; path: DirectPath } | null {
+  claim(peer: string, id: bigint): { sock: Socket; path: Path } | null {
     const held = this.theirs.get(peer);
     const spare = held?.get(id);
     if (!held || !spare) return null;

@@ -37,7 +37,13 @@ export interface CarrierSwitch {
 /** The client's TCP lane offer, from the port reservation to the lane opening or failing. */
 export interface LaneOffer {
   readonly token: Buffer;
-  readonly path: DirectPath;
+  /**
+   * The path the offer travels: a direct path (the lane goes to its endpoint's IP), or the relay
+   * when no UDP path exists (the lane goes to the IP the coordinator saw the peer connect from).
+   */
+  readonly path: Path;
+  /** The peer's IP the lane connects to. */
+  readonly address: string;
   /** The local port the client connects from (0 until reserved). */
   port: number;
   /** The tcp-lane message's resends (null until the port is reserved). */

@@ -17,6 +17,7 @@ import type { NodeKey } from '../identity/node-key.js';
 import { decodeControl, encodeControl, type StreamControl } from './control.js';
 import { CarrierMoves } from './carrier-moves.js';
 import { LaneOffers } from './lane-offers.js';
+import { laneEndpoint } from './tcp-lane.js';
 import { RelayLanes, type RelayLaneDialer } from './relay-lanes.js';
 import { DEFAULT_LIMITS, Opening, StreamOpenError, type AcceptDecision, type StreamLimits } from './opening.js';
 import type { StreamRequest } from './request.js';
@@ -94,6 +95,10 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       enabled: options.tcpLane ?? true,
       timeoutMs: options.laneTimeoutMs ?? 3000,
       backToUdx: (r) => this.carriers.switchTo(r, ms.pathOf(r.peer)),
+      // No direct TCP lane from the relay: a relay lane, if the stream is still on the relay.
+      noRelayedLane: (r, path) => {
+        if (samePath(ms.pathOf(r.peer), path)) this.relayLanes.offer(r, path);
+      },
     });
     this.relayLanes = new RelayLanes(ctx, this.lanes, {
       dial: options.relayLane ?? null,
@@ -134,6 +139,42 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   carrierKind(stream: Duplex): CarrierKind | null {
     for (const r of this.sessions.values()) if (r.secure === stream) return r.lane && r.laneKind && r.session.isCurrent(r.lane) ? r.laneKind : 'udx';
     return null;
+  }
+
+  /** The remote end of the TCP lane carrying a stream now ("ip:port"), or null (none, or not a TCP lane). */
+  laneEndpoint(stream: Duplex): string | null {
+    for (const r of this.sessions.values()) {
+      if (r.secure === stream && r.lane && r.laneKind === 'tcp' && r.session.isCurrent(r.lane)) return laneEndpoint(r.lane);
+    }
+    return null;
+  }
+
+  /**
+   * The direct TCP path to a peer whose UDP path is the relay: a TCP lane that carries one of its
+   * streams now, or a spare one ready for the next (lane-offers.ts); null if there is none.
+   */
+  tcpPathTo(peerKey: string): Path | null {
+    if (this.options.magicsock.pathOf(peerKey).kind !== 'relay') return null;
+    for (const r of this.sessions.values()) {
+      if (r.peer !== peerKey || !r.lane || r.laneKind !== 'tcp' || !r.session.isCurrent(r.lane)) continue;
+      const endpoint = laneEndpoint(r.lane);
+      if (endpoint) return { kind: 'direct', endpoint, transport: 'tcp' };
+    }
+    const spare = this.lanes.spares.readyTo(peerKey);
+    return spare ? { kind: 'direct', endpoint: spare, transport: 'tcp' } : null;
+  }
+
+  /**
+   * Client: tries a direct TCP path to a peer on the relay (a spare lane to its vouched IP), and
+   * resolves with it, or null when none opens within the lane timeout (or none may be tried).
+   */
+  async openTcpPath(peerKey: string): Promise<Path | null> {
+    const have = this.tcpPathTo(peerKey);
+    if (have || this.closed) return have;
+    this.lanes.spares.replenish(peerKey, this.options.magicsock.pathOf(peerKey));
+    // Polled: the spare settles within its timeout either way, and this runs once per ping.
+    while (this.lanes.spares.opening(peerKey) && !this.closed) await new Promise((res) => setTimeout(res, 50));
+    return this.tcpPathTo(peerKey);
   }
 
   /** Opens an encrypted stream to a peer (we are the client). */
@@ -215,9 +256,13 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
    * faster: a spare one at once if there is one (spare-lanes.ts), else one offered now.
    */
   private offerLane(r: OpenerRecord, path: Path): void {
-    if (path.kind !== 'direct') return this.relayLanes.offer(r, path);
     const spare = r.lane ? null : this.lanes.spares.take(r.peer, path);
-    if (!spare) return this.lanes.offer(r, path);
+    if (!spare) {
+      // On the relay a direct TCP lane to the peer's vouched IP comes first (lane-offers.ts); a
+      // relay lane follows if none is offered or it does not open.
+      if (!this.lanes.offer(r, path) && path.kind !== 'direct') this.relayLanes.offer(r, path);
+      return;
+    }
     this.lanes.adopt(r, spare.sock, path, 'tcp');
     this.lanes.spares.sendClaim(r.peer, r.sid, spare, path);
   }

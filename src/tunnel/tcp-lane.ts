@@ -233,3 +233,10 @@ export function openLane(a: LaneAttempt, signal?: AbortSignal): Promise<Socket> 
     if (a.remoteListenPort) dial(a.remoteListenPort, undefined);
   });
 }
+
+/** A lane's remote end as endpoint text ("ip:port", "[v6]:port"), or null once it no longer knows. */
+export function laneEndpoint(sock: Socket): string | null {
+  const { remoteAddress: a, remotePort: p } = sock;
+  if (!a || !p) return null;
+  return a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`;
+}

@@ -22,7 +22,9 @@ describe('connectivity matrix', { skip, concurrency: 3 }, () => {
         assert.ok(r.pongs.length > 0, detail);
         assert.equal(r.summary.path, cell.expect, detail);
         if (cell.expect === 'direct') {
-          assert.equal(r.pongs.at(-1)?.path, 'direct', detail);
+          assert.equal(r.summary.transport, cell.transport ?? 'udp', detail);
+          // Over a TCP lane only the streams go direct: the pings still cross the relay.
+          assert.equal(r.pongs.at(-1)?.path, cell.transport === 'tcp' ? 'relay' : 'direct', detail);
           assert.ok(r.summary.timeToDirectMs !== null, detail);
           if (cell.endpointPrefix) assert.ok(r.summary.endpoint?.startsWith(cell.endpointPrefix), detail);
           if (cell.winner) assert.equal(r.winner, cell.winner, `the path should use the agent's ${cell.winner} candidate\n${detail}`);

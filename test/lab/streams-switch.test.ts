@@ -42,8 +42,10 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
     try {
       const agentWan = lab.router('ragent').address;
       // Direct impossible at first: the client's router drops UDP to and from the agent's public
-      // address (STUN and the relay still work).
+      // address (STUN and the relay still work), and TCP too, or the relayed stream would go
+      // direct over a TCP lane to the agent's vouched IP (tcp-lane.test.ts covers that).
       await blockUdp(lab, 'rclient', agentWan);
+      await blockTcp(lab, 'rclient', agentWan);
       const pair = await streamPair(lab);
       await toolServer(lab, 'agent', ['serve-file', '9000', file, String(RATE)]);
       const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { env: { TRAVERSE_LOG_LEVEL: 'debug' } });
@@ -51,9 +53,12 @@ describe('a stream survives path changes', { skip, concurrency: 2 }, () => {
       const t0 = performance.now();
       const fetch = lab.spawn('client', process.execPath, [TOOL, 'fetch', '127.0.0.1', '19000']);
       const fl = collect(fetch);
-      await sleep(3000);
-      // Stamped before the rule goes: on a loaded machine the path can turn direct while the nft
-      // command is still returning, and a line before the stamp would not count.
+      // On the relay lane first: it follows a TCP lane attempt to the vouched IP, which the block
+      // makes time out (3 s).
+      for (let i = 0; i < 150 && !/stream moved to a relay lane/.test(fwd.lines.err); i++) await sleep(100);
+      await sleep(1000);
+      // Stamped before the rules go (both protocols: they share one table): on a loaded machine the
+      // path can turn direct while the nft command is still returning.
       const unblocked = performance.now();
       await unblockUdp(lab, 'rclient');
       const direct = await forwardPath(fwd, 'direct', 15_000, unblocked);

@@ -218,9 +218,10 @@ test('ping: typed replies and a summary with the direct loopback path', async ()
     }
     const s = result.summary;
     // Field for field and in this order: `traverse ping --json` prints it as it is.
-    assert.deepEqual(Object.keys(s), ['summary', 'path', 'endpoint', 'timeToDirectMs', 'publishedMs', 'reason', 'sent', 'received', 'lossPercent', 'rttMs']);
+    assert.deepEqual(Object.keys(s), ['summary', 'path', 'endpoint', 'transport', 'timeToDirectMs', 'publishedMs', 'reason', 'sent', 'received', 'lossPercent', 'rttMs']);
     assert.equal(s.summary, true);
     assert.equal(s.path, 'direct');
+    assert.equal(s.transport, 'udp');
     assert.match(s.endpoint ?? '', /^127\.0\.0\.1:\d+$/);
     assert.equal(s.publishedMs, 7);
     assert.equal(s.reason, null);

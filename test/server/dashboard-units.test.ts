@@ -47,7 +47,7 @@ describe('live feed', () => {
     let now = 10_000;
     let nodes: NodeRow[] = [node('a'), node('b')];
     let tunnels: TunnelSourceRow[] = [
-      { id: 't', client: 'a', clientKey: null, agent: 'x', agentOnline: true, path: 'relay', endpoint: null, rttMs: null, since: 5000, reason: 'UDP is blocked', streams: null },
+      { id: 't', client: 'a', clientKey: null, agent: 'x', agentOnline: true, path: 'relay', endpoint: null, transport: null, rttMs: null, since: 5000, reason: 'UDP is blocked', streams: null },
     ];
     const source: DashboardSource = { identities: async () => [identity('a')], nodes: () => nodes, tunnels: () => tunnels };
     const feed = new Feed(source, { intervalMs: 60_000, identitiesIntervalMs: 0, matrix: false }, () => now);

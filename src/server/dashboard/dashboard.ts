@@ -165,7 +165,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       if (c.disconnectedAt !== null) entries.push({ at: c.disconnectedAt, kind: 'disconnect', text: c.reason ?? 'disconnected' });
     }
     for (const p of await store.pathHistory(identity.id, HISTORY_LIMIT)) {
-      const path = p.path.kind === 'direct' ? `direct (${p.path.endpoint})` : 'relay';
+      const path = p.path.kind === 'direct' ? `direct${p.path.transport === 'tcp' ? ' over TCP' : ''} (${p.path.endpoint})` : 'relay';
       const who = p.byThisIdentity ? `${identity.name} reports` : `${p.other.name} reports`;
       entries.push({ at: p.reportedAt, kind: 'path', text: `tunnel with ${p.other.kind} "${p.other.name}": ${path} (${who})` });
     }

@@ -68,6 +68,7 @@ export function tunnelRow(t: TunnelView): TunnelSourceRow {
     agentOnline: t.agentOnline,
     path: kind,
     endpoint: path?.kind === 'direct' ? path.endpoint : null,
+    transport: path?.kind === 'direct' ? (path.transport ?? 'udp') : null,
     rttMs: side ? t.rttMs[side] : null,
     since: t.since,
     reason,

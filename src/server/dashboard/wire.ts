@@ -62,6 +62,8 @@ export interface TunnelRow {
   /** The client's report first (it is the one that asked), else the agent's. */
   readonly path: PathKind;
   readonly endpoint: string | null;
+  /** What carries a direct path: UDP, or TCP (a TCP lane where UDP is blocked); null off direct paths. */
+  readonly transport: 'udp' | 'tcp' | null;
   readonly rttMs: number | null;
   readonly since: number;
   /** When the path last changed kind, as this server saw it. */

@@ -13,6 +13,8 @@ const PATH_LABEL: Record<TunnelRow['path'], string> = { direct: 'direct', relay:
 /** On a direct path, what carries the streams: UDP (UDX), or TCP lanes for some of them. */
 function carrier(t: TunnelRow): string {
   if (t.path !== 'direct') return '';
+  // UDP is blocked somewhere: every stream rides the TCP lanes to the peer's vouched address.
+  if (t.transport === 'tcp') return 'TCP (no UDP path)';
   const s = t.streams;
   if (!s || s.tcp === 0) return 'UDP';
   const all = s.tcp + s.udx;
