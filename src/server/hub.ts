@@ -266,7 +266,11 @@ export class Hub {
         return peer.link.close(CloseCode.policy, 'this node key belongs to another connected node');
       }
       this.byKey.set(node.key, peer);
-      peer.keyBytes = Buffer.from(node.key, 'hex');
+      // Its own allocation, not a slice of Node's shared 8 KiB buffer pool: a key kept for the
+      // life of a connection would otherwise keep a whole pool slab alive with it.
+      const keyBytes = Buffer.allocUnsafeSlow(node.key.length / 2);
+      keyBytes.write(node.key, 'hex');
+      peer.keyBytes = keyBytes;
       if (peer.replica === null) this.hooks.nodeKeyRegistered?.(peer, node.key);
     }
     peer.node = node;
