@@ -6,7 +6,8 @@ import { silentLogger } from '../log/logger.js';
 import { formatEndpoint } from '../net/endpoint.js';
 import { DEFAULT_PROBE_MS, PortMapClient, preferredProtocols, type Mapping, type PortMapClientOptions, type PortMapProtocol, type Probe } from './client.js';
 import { defaultGateway, type Gateway } from './gateway.js';
-import { RenewalSchedule, type ScheduleOptions } from './schedule.js';
+import type { ScheduleOptions } from './schedule.js';
+import { RenewalLoop } from './renewal-loop.js';
 import { encodeNatPmpExternalAddressRequest, decodeNatPmpResponse, NATPMP_PORT } from './natpmp.js';
 import { encodePcpAnnounce, decodePcpResponse, PCP_PORT } from './pcp.js';
 import { exchange } from './udp-exchange.js';
@@ -41,11 +42,9 @@ export interface PortMapKeeperOptions {
 }
 
 export class PortMapKeeper {
-  private readonly schedule: RenewalSchedule;
   private readonly now: () => number;
   private readonly log: Logger;
-  private readonly timer: NodeJS.Timeout;
-  private busy = false;
+  private readonly loop: RenewalLoop;
   private closed = false;
   private current: Mapping | null = null;
   private client: PortMapClient | null = null;
@@ -56,22 +55,22 @@ export class PortMapKeeper {
   private listener: { close(): void } | null = null;
   private listeningTo: string | null = null;
   /** A step was asked for while one ran (an announcement): run another right after. */
-  private again = false;
-  private readonly startAt: number;
-  private startTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: PortMapKeeperOptions) {
     this.now = o.now ?? (() => performance.now());
     this.log = o.logger ?? silentLogger;
-    this.schedule = new RenewalSchedule(this.now(), o.schedule);
     this.firstAttempt = new Promise((r) => (this.resolveFirst = r));
-    this.timer = setInterval(() => void this.step(), o.tickMs ?? 1000);
-    this.timer.unref();
-    this.startAt = this.now() + (o.startAfterMs ?? 0);
-    if (o.startAfterMs) {
-      this.startTimer = setTimeout(() => void this.step(), o.startAfterMs);
-      this.startTimer.unref();
-    } else void this.step();
+    this.loop = new RenewalLoop({
+      now: this.now,
+      log: this.log,
+      what: 'port mapping',
+      ...(o.schedule ? { schedule: o.schedule } : {}),
+      ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
+      ...(o.startAfterMs !== undefined ? { startAfterMs: o.startAfterMs } : {}),
+      expired: () => this.set(null),
+      map: () => this.mapNow(),
+      checkEpoch: () => this.checkEpoch(),
+    });
   }
 
   /** Resolves once the first attempt (probe and map) is over, mapped or not. */
@@ -86,7 +85,7 @@ export class PortMapKeeper {
    */
   settled(maxMs = this.o.client?.probeMs ?? DEFAULT_PROBE_MS): Promise<void> {
     // A deferred start (startAfterMs): the node publishes what it has; the mapping follows.
-    if (this.now() < this.startAt) return Promise.resolve();
+    if (this.loop.deferred) return Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((r) => (timer = setTimeout(r, maxMs)));
     return Promise.race([this.firstAttempt, bound]).finally(() => clearTimeout(timer));
@@ -104,18 +103,17 @@ export class PortMapKeeper {
   networkChanged(): void {
     if (this.closed) return;
     // The old mapping belongs to the old network (and maybe an old gateway): forget it.
-    this.schedule.networkChanged(this.now());
+    this.loop.schedule.networkChanged(this.now());
     this.client = null;
     this.set(null);
-    void this.step();
+    void this.loop.step();
   }
 
   /** Stops, and deletes the mapping (a clean close; bounded by the client's request budget). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
-    if (this.startTimer) clearTimeout(this.startTimer);
+    this.loop.stop();
     this.listener?.close();
     this.listener = null;
     this.resolveFirst();
@@ -131,28 +129,6 @@ export class PortMapKeeper {
     if (before !== after && !this.closed) this.o.onChange(m);
   }
 
-  private async step(): Promise<void> {
-    if (this.closed || this.now() < this.startAt) return;
-    if (this.busy) {
-      this.again = true;
-      return;
-    }
-    this.busy = true;
-    this.again = false;
-    try {
-      const now = this.now();
-      if (this.schedule.expired(now)) this.set(null);
-      const action = this.schedule.due(now);
-      if (action === 'map') await this.mapNow();
-      else if (action === 'check-epoch') await this.checkEpoch();
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'port mapping step failed');
-    } finally {
-      this.busy = false;
-      if (this.again) void this.step();
-    }
-  }
-
   /** Listens for the gateway's announcements (one listener, for the current gateway). */
   private listen(gw: Gateway): void {
     if (this.o.announcements === false || this.listeningTo === gw.address) return;
@@ -165,8 +141,8 @@ export class PortMapKeeper {
       onAnnouncement: () => {
         if (this.closed) return;
         this.log.info({ gateway: gw.address }, 'the gateway announced a restart or a new address: mapping again now');
-        this.schedule.announced(this.now());
-        void this.step();
+        this.loop.schedule.announced(this.now());
+        void this.loop.step();
       },
     });
   }
@@ -177,7 +153,7 @@ export class PortMapKeeper {
         this.gw = (this.o.gateway ?? defaultGateway)();
         if (!this.gw) {
           this.probed = null;
-          this.schedule.failed(this.now(), true);
+          this.loop.schedule.failed(this.now(), true);
           return;
         }
         this.client = new PortMapClient({ ...this.o.client, gateway: this.gw });
@@ -201,7 +177,7 @@ export class PortMapKeeper {
         if (await this.tryMap(client, rest, full)) return;
         nothingAvailable = preferredProtocols(full).length === 0;
       }
-      this.schedule.failed(this.now(), nothingAvailable);
+      this.loop.schedule.failed(this.now(), nothingAvailable);
     } finally {
       this.resolveFirst();
     }
@@ -216,7 +192,7 @@ export class PortMapKeeper {
           await client.unmap(m);
           return true;
         }
-        this.schedule.mapped(this.now(), m.lifetimeS, m.epochS);
+        this.loop.schedule.mapped(this.now(), m.lifetimeS, m.epochS);
         this.log.info({ protocol, external: formatEndpoint(m.externalAddress, m.externalPort), lifetimeS: m.lifetimeS }, 'port mapped');
         this.set(m);
         return true;
@@ -230,7 +206,7 @@ export class PortMapKeeper {
   private async checkEpoch(): Promise<void> {
     const m = this.current;
     const gw = this.gw;
-    if (!m || !gw || m.protocol === 'upnp') return this.schedule.epochUnknown(this.now());
+    if (!m || !gw || m.protocol === 'upnp') return this.loop.schedule.epochUnknown(this.now());
     const to = { address: gw.address, port: m.protocol === 'pcp' ? (this.o.client?.pcpPort ?? PCP_PORT) : (this.o.client?.natpmpPort ?? NATPMP_PORT) };
     const epoch = await exchange<number>({
       localAddress: gw.localAddress,
@@ -247,8 +223,8 @@ export class PortMapKeeper {
         return d ? d.epochS : null;
       },
     });
-    if (epoch === null) return this.schedule.epochUnknown(this.now());
-    if (this.schedule.epochSeen(this.now(), epoch)) {
+    if (epoch === null) return this.loop.schedule.epochUnknown(this.now());
+    if (this.loop.schedule.epochSeen(this.now(), epoch)) {
       this.log.info({ protocol: m.protocol }, 'the router restarted (its epoch went back): mapping again');
       this.set(null);
       await this.mapNow();

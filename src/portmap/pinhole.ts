@@ -13,7 +13,8 @@ import { PortMapError } from './client.js';
 import type { Gateway } from './gateway.js';
 import { defaultGateway6 } from './gateway6.js';
 import { decodePcpResponse, encodePcpAnnounce, encodePcpMap, pcpResultText, PCP_OP_MAP, PCP_PORT } from './pcp.js';
-import { RenewalSchedule, type ScheduleOptions } from './schedule.js';
+import type { ScheduleOptions } from './schedule.js';
+import { RenewalLoop } from './renewal-loop.js';
 import { exchange } from './udp-exchange.js';
 
 export interface Pinhole {
@@ -131,11 +132,9 @@ export interface PinholeKeeperOptions {
 
 /** Keeps the pinhole open: the I/O around RenewalSchedule, like PortMapKeeper for the IPv4 mapping. */
 export class PinholeKeeper {
-  private readonly schedule: RenewalSchedule;
   private readonly now: () => number;
   private readonly log: Logger;
-  private readonly timer: NodeJS.Timeout;
-  private busy = false;
+  private readonly loop: RenewalLoop;
   private closed = false;
   private gw: Gateway | null = null;
   private current: Pinhole | null = null;
@@ -146,11 +145,17 @@ export class PinholeKeeper {
   constructor(private readonly o: PinholeKeeperOptions) {
     this.now = o.now ?? (() => performance.now());
     this.log = o.logger ?? silentLogger;
-    this.schedule = new RenewalSchedule(this.now(), o.schedule);
     this.firstAttempt = new Promise((r) => (this.resolveFirst = r));
-    this.timer = setInterval(() => void this.step(), o.tickMs ?? 1000);
-    this.timer.unref();
-    void this.step();
+    this.loop = new RenewalLoop({
+      now: this.now,
+      log: this.log,
+      what: 'IPv6 pinhole',
+      ...(o.schedule ? { schedule: o.schedule } : {}),
+      ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
+      expired: () => this.set(null),
+      map: () => this.open(),
+      checkEpoch: () => this.checkEpoch(),
+    });
   }
 
   /** Resolves once the first request is over, opened or not. */
@@ -168,17 +173,17 @@ export class PinholeKeeper {
 
   networkChanged(): void {
     if (this.closed) return;
-    this.schedule.networkChanged(this.now());
+    this.loop.schedule.networkChanged(this.now());
     this.gw = null;
     this.set(null);
-    void this.step();
+    void this.loop.step();
   }
 
   /** Stops, and deletes the pinhole (a clean close). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
+    this.loop.stop();
     this.resolveFirst();
     const p = this.current;
     this.current = null;
@@ -195,29 +200,13 @@ export class PinholeKeeper {
     if (changed && !this.closed) this.o.onChange(p);
   }
 
-  private async step(): Promise<void> {
-    if (this.busy || this.closed) return;
-    this.busy = true;
-    try {
-      const now = this.now();
-      if (this.schedule.expired(now)) this.set(null);
-      const action = this.schedule.due(now);
-      if (action === 'map') await this.open();
-      else if (action === 'check-epoch') await this.checkEpoch();
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'IPv6 pinhole step failed');
-    } finally {
-      this.busy = false;
-    }
-  }
-
   private async open(): Promise<void> {
     try {
       if (!this.current || !this.gw) this.gw = (this.o.gateway ?? defaultGateway6)();
       const gw = this.gw;
       if (!gw) {
         this.why = NO_GATEWAY6;
-        this.schedule.failed(this.now(), true);
+        this.loop.schedule.failed(this.now(), true);
         return;
       }
       const first = !this.current;
@@ -231,14 +220,14 @@ export class PinholeKeeper {
           await deletePinhole(gw, p, { ...(this.o.pcpPort ? { pcpPort: this.o.pcpPort } : {}) });
           return;
         }
-        this.schedule.mapped(this.now(), p.lifetimeS, p.epochS);
+        this.loop.schedule.mapped(this.now(), p.lifetimeS, p.epochS);
         if (first) this.log.info({ gateway: gw.address, endpoint: formatEndpoint(p.address, p.port), lifetimeS: p.lifetimeS }, 'IPv6 pinhole opened by PCP');
         this.set(p);
       } catch (err) {
         this.why = (err as Error).message.replace(/^pcp: /, '');
         this.log.debug({ err: this.why }, 'IPv6 pinhole failed');
         // No answer at all: probably no PCP here; ask again rarely, like a gateway with nothing to map with.
-        this.schedule.failed(this.now(), this.why === 'no answer' && first);
+        this.loop.schedule.failed(this.now(), this.why === 'no answer' && first);
       }
     } finally {
       this.resolveFirst();
@@ -247,7 +236,7 @@ export class PinholeKeeper {
 
   private async checkEpoch(): Promise<void> {
     const gw = this.gw;
-    if (!this.current || !gw) return this.schedule.epochUnknown(this.now());
+    if (!this.current || !gw) return this.loop.schedule.epochUnknown(this.now());
     const epoch = await exchange<number>({
       localAddress: gw.localAddress,
       to: { address: gw.address, port: this.o.pcpPort ?? PCP_PORT },
@@ -259,8 +248,8 @@ export class PinholeKeeper {
         return d?.kind === 'response' ? d.epochS : null;
       },
     });
-    if (epoch === null) return this.schedule.epochUnknown(this.now());
-    if (this.schedule.epochSeen(this.now(), epoch)) {
+    if (epoch === null) return this.loop.schedule.epochUnknown(this.now());
+    if (this.loop.schedule.epochSeen(this.now(), epoch)) {
       this.log.info('the router restarted (its PCP epoch went back): opening the IPv6 pinhole again');
       this.set(null);
       await this.open();
