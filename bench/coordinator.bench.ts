@@ -13,8 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { SqliteStore } from '../src/server/store/sqlite.js';
 import { generateToken, hashToken } from '../src/server/tokens.js';
-import type { ServerMessage } from '../src/coordination/protocol.js';
-import { connectAll, forkServer, sendAtRate, type BenchConn, type ForkedServer } from './load.js';
+import { connectAll, forkServer, onNodeUpdates, sendAtRate, type BenchConn, type ForkedServer } from './load.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);
 const RATE = Number(process.env.RATE ?? 1000);
@@ -68,17 +67,7 @@ async function main(): Promise<void> {
   // Delivery latency: every update carries a unique updatedAt; its send time is kept here.
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
-  const onMessage = (_c: Conn, m: ServerMessage): void => {
-    if (m.type !== 'peers') return;
-    for (const u of m.updates) {
-      if (u.kind !== 'node') continue;
-      const t0 = sentAt.get(u.node.updatedAt);
-      if (t0 !== undefined) {
-        latencies.push(performance.now() - t0);
-        sentAt.delete(u.node.updatedAt);
-      }
-    }
-  };
+  const onMessage = onNodeUpdates(sentAt, (_t0, ms) => latencies.push(ms));
   const t0 = performance.now();
   const agentConns = await connectAll(server.port, agents, onMessage);
   const clientConns = await connectAll(server.port, clients, onMessage);

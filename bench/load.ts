@@ -136,3 +136,21 @@ export function answerMemoryMeasurements(): void {
     process.send!({ rss: u.rss, heapUsed: u.heapUsed, external: u.external } satisfies MemorySample);
   });
 }
+
+/**
+ * Delivery latency of node updates: each update the bench sends carries a unique updatedAt, whose
+ * send time goes into `sentAt`; the returned handler (connectAll's onMessage) finds it again when
+ * the update arrives and hands `delivered` the send time and the latency, once per update.
+ */
+export function onNodeUpdates(sentAt: Map<number, number>, delivered: (sentAtMs: number, latencyMs: number) => void): (c: BenchConn, m: ServerMessage) => void {
+  return (_c, m) => {
+    if (m.type !== 'peers') return;
+    for (const u of m.updates) {
+      if (u.kind !== 'node') continue;
+      const t0 = sentAt.get(u.node.updatedAt);
+      if (t0 === undefined) continue;
+      delivered(t0, performance.now() - t0);
+      sentAt.delete(u.node.updatedAt);
+    }
+  };
+}

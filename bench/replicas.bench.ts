@@ -15,9 +15,8 @@ import pg from 'pg';
 import { startTestPostgres } from '../lab/postgres.js';
 import { PostgresStore } from '../src/server/store/postgres.js';
 import { generateToken, hashToken } from '../src/server/tokens.js';
-import type { ServerMessage } from '../src/coordination/protocol.js';
 import { encodeRelayFrame } from '../src/coordination/relay-frame.js';
-import { connectAll, forkServer, sendAtRate, type BenchConn, type BenchIdentity, type ForkedServer } from './load.js';
+import { connectAll, forkServer, onNodeUpdates, sendAtRate, type BenchConn, type BenchIdentity, type ForkedServer } from './load.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);
 const RATE = Number(process.env.RATE ?? 1000);
@@ -123,20 +122,12 @@ async function updateLoad(label: string, a: Server, b: Server, ids: { agents: Id
   /** The worst latency of the updates sent in each second of the update phase: a stall shows as one bad second. */
   const worstBySecond: number[] = [];
   let phaseStart = Infinity;
-  const onMessage = (_c: Conn, m: ServerMessage): void => {
-    if (m.type !== 'peers') return;
-    for (const u of m.updates) {
-      if (u.kind !== 'node') continue;
-      const t0 = sentAt.get(u.node.updatedAt);
-      if (t0 !== undefined) {
-        latencies.push(performance.now() - t0);
-        const second = Math.floor((t0 - phaseStart) / 1000);
-        worstBySecond[second] = Math.max(worstBySecond[second] ?? 0, performance.now() - t0);
-        if (t0 >= settledFrom) settled.push(performance.now() - t0);
-        sentAt.delete(u.node.updatedAt);
-      }
-    }
-  };
+  const onMessage = onNodeUpdates(sentAt, (t0, ms) => {
+    latencies.push(ms);
+    const second = Math.floor((t0 - phaseStart) / 1000);
+    worstBySecond[second] = Math.max(worstBySecond[second] ?? 0, ms);
+    if (t0 >= settledFrom) settled.push(ms);
+  });
   const servers = a === b ? [a] : [a, b];
   const before = await Promise.all(servers.map((s) => s.measure()));
   const agentConns = await connectAll(a.port, ids.agents, onMessage);
