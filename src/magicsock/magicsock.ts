@@ -35,21 +35,8 @@ import { PortMapKeeper, type PortMapKeeperOptions } from '../portmap/keeper.js';
 import type { PortMapFindings } from '../portmap/survey.js';
 import { PinholeKeeper, type PinholeKeeperOptions } from '../portmap/pinhole.js';
 
-
 /** How long after STUN's answers the first publication still waits for the gateway's mapping. */
 const MAPPING_GRACE_MS = 50;
-
-/** Resolves when `p` settles or after `ms`, whichever is first (the timer never holds the process). */
-function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    p.then(
-      () => (clearTimeout(timer), resolve()),
-      () => (clearTimeout(timer), resolve()),
-    );
-  });
-}
 
 export interface MagicSockOptions {
   readonly key: NodeKey;
@@ -279,14 +266,13 @@ export class MagicSock extends EventEmitter<MagicSockEvents> {
    * Emits 'endpoints' if it changed. Returns the list.
    */
   async refreshEndpoints(timeoutMs = 1500): Promise<string[]> {
-    const mapping = this.portMapper?.settled();
     const servers = reachableStunServers(this.stunServers, this.families, this.candidates.localFamilies());
     if (this.directAllowed && servers.length > 0) await this.candidates.learnReflexive(this.stun, servers, timeoutMs);
     // The mapped candidate goes first when the gateway has answered by the time STUN has, give or
     // take a moment: a router that maps answers in milliseconds, as a STUN server does. A gateway
     // that stays silent (most routers here) must not hold every start back by its whole probe
     // budget: a mapping that comes later is published as an update, still first in the list.
-    if (mapping) await settledWithin(mapping, MAPPING_GRACE_MS);
+    await this.portMapper?.settled(MAPPING_GRACE_MS);
     return this.recomputeEndpoints();
   }
 

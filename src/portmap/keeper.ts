@@ -80,8 +80,9 @@ export class PortMapKeeper {
 
   /**
    * Resolves when the first attempt is over or after `maxMs` (default: the probe budget),
-   * whichever comes first: what a node waits before its first publication, so a gateway that
-   * answers at once puts the mapped candidate in it (no gateway: the first attempt is over at once).
+   * whichever comes first: a node waits this, briefly, after STUN has answered and before its
+   * first publication, so a gateway that answers at once puts the mapped candidate in it (no
+   * gateway: the first attempt is over at once).
    */
   settled(maxMs = this.o.client?.probeMs ?? DEFAULT_PROBE_MS): Promise<void> {
     // A deferred start (startAfterMs): the node publishes what it has; the mapping follows.
