@@ -31,23 +31,21 @@ export type ProxyTrust = readonly string[];
 
 export const LOOPBACK_PROXY = 'loopback';
 
-/** An IPv4 address as Node reports it on a dual-stack socket (::ffff:a.b.c.d) is the IPv4 address. */
-const plain = unmapIPv4;
 
 export function isTrustedProxy(trust: ProxyTrust, address: string | undefined): boolean {
   if (address === undefined || trust.length === 0) return false;
-  const a = plain(address);
+  const a = unmapIPv4(address);
   if (trust.includes(LOOPBACK_PROXY) && (a === '::1' || (isIP(a) === 4 && a.startsWith('127.')))) return true;
-  return trust.some((t) => t !== LOOPBACK_PROXY && plain(t) === a);
+  return trust.some((t) => t !== LOOPBACK_PROXY && unmapIPv4(t) === a);
 }
 
 export function clientAddress(req: IncomingMessage, trust: ProxyTrust): ClientAddress {
   if (isTrustedProxy(trust, req.socket.remoteAddress)) {
     const forwarded = lastForwardedFor(req.headers['x-forwarded-for']);
-    if (forwarded !== null) return { address: plain(forwarded), port: null, forwarded: true };
+    if (forwarded !== null) return { address: unmapIPv4(forwarded), port: null, forwarded: true };
   }
-  // On a dual-stack listener an IPv4 peer shows as ::ffff:a.b.c.d; peers and views get a.b.c.d.
-  return { address: req.socket.remoteAddress ? plain(req.socket.remoteAddress) : 'unknown', port: req.socket.remotePort ?? null, forwarded: false };
+  // On a dual-stack listener an IPv4 peer shows as ::ffff:a.b.c.d (unmapIPv4): peers and views get a.b.c.d.
+  return { address: req.socket.remoteAddress ? unmapIPv4(req.socket.remoteAddress) : 'unknown', port: req.socket.remotePort ?? null, forwarded: false };
 }
 
 /** Counts what each address holds open, against a cap (0: no cap). */
