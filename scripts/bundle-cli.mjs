@@ -1,36 +1,153 @@
-// Bundles the compiled CLI (dist/src/cli/main.js) and the JavaScript it imports into a few files
-// under dist/bundle/, one chunk per command (the commands are imported lazily, and esbuild keeps
-// those imports as split points). Why: a command that starts a peer (ssh's ProxyCommand runs one
-// per connection) otherwise spends more CPU finding, reading and lexing a few hundred module
-// files than on connecting; measured on loopback, `traverse proxy` took 370-490 ms of CPU against
-// 230-270 ms bundled. Native addons stay outside (they are loaded with require at run time).
+// Bundles the compiled CLI (dist/src/cli/main.js) and the JavaScript it imports into one
+// CommonJS script, dist/bundle/cli.cjs, which bin/traverse.js runs with a V8 code cache
+// (src/cli/code-cache.ts). Why: a command that starts a peer (ssh's ProxyCommand runs one per
+// connection) otherwise spends more CPU finding, reading, parsing and compiling modules than on
+// connecting. Measured on loopback, `traverse proxy` took 370-490 ms of CPU unbundled, 230-270 ms
+// as split ES modules; as this script with its cache it reaches "modules loaded" ~35 ms sooner
+// than the split ES modules. One script, not a chunk per command: V8 takes a code cache only for
+// a script (vm.Script), not for an ES module, in Node 20. The commands stay lazy inside it (esbuild
+// keeps each dynamically imported module's top level in a function run on first import), so
+// `traverse --help` evaluates none of them.
 // The sources import zod as a namespace (`import * as z from 'zod'`): esbuild then keeps only
-// what is used; `import { z }` pulled in all of zod's locales (757 KB of the proxy's load, 170 KB now).
+// what is used; `import { z }` pulled in all of zod's locales.
+//
+// Native addons: the .node files stay where npm put them, but the JavaScript of the packages
+// around them (sodium-native, udx-native, bufferutil) is bundled, and each package's binding is
+// loaded straight from the .node file found here at build time; finding it at run time
+// (require-addon, node-gyp-build: package.json reads, directory scans, a dozen small modules)
+// cost 20-40 ms of every start. If that file is gone or does not load, the package's own
+// loader runs instead. better-sqlite3 (the server's) stays outside whole.
+//
+// Then each command runs once with --help, which leaves a seed code cache in dist/code-cache/.
 //
 // bin/traverse.js uses the bundle only when it is newer than the last compile (dist/.tsbuildinfo),
 // so a `tsc` without this step runs the compiled files instead of a stale bundle.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { relative } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
-const outdir = new URL('../dist/bundle/', import.meta.url).pathname;
+const here = (p) => new URL(p, import.meta.url).pathname;
+const outdir = here('../dist/bundle/');
+const cacheDir = here('../dist/code-cache/');
 rmSync(outdir, { recursive: true, force: true });
+rmSync(cacheDir, { recursive: true, force: true });
+
+/** The .node file each addon package loads on this machine (as Node's own loaders find it). */
+function addonFiles() {
+  const require = createRequire(import.meta.url);
+  const files = {};
+  for (const pkg of ['sodium-native', 'udx-native', 'bufferutil']) {
+    try {
+      require(pkg);
+    } catch {
+      continue; // not installed (bufferutil is optional): its importer copes, as it does unbundled
+    }
+    const file = Object.keys(require.cache).find((f) => f.endsWith('.node') && f.includes(`/node_modules/${pkg}/`));
+    if (file) files[pkg] = file;
+  }
+  return files;
+}
+
+const ADDON_FILES = addonFiles();
+
+// What stays outside the bundle and is required at run time. The addon packages are here too,
+// for their fallback when the .node file found at build time does not load.
+const EXTERNAL = ['better-sqlite3', 'utf-8-validate', 'require-addon', 'node-gyp-build', 'sodium-native/binding.js', 'udx-native/binding.js', 'bufferutil'];
+
+/** The bindings of the addon packages: the .node file directly, the package's own loader as the fallback. */
+const nativeAddons = {
+  name: 'native-addons',
+  setup(b) {
+    const bindingOf = (importer) => Object.keys(ADDON_FILES).find((pkg) => pkg !== 'bufferutil' && importer.includes(`/node_modules/${pkg}/`));
+    b.onResolve({ filter: /^(\.\.?\/binding(\.js)?|bufferutil)$/ }, (a) => {
+      if (a.path === 'bufferutil') return ADDON_FILES.bufferutil ? { path: 'bufferutil', namespace: 'addon' } : undefined;
+      const pkg = bindingOf(a.importer);
+      return pkg ? { path: pkg, namespace: 'addon' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'addon' }, (a) => {
+      const file = JSON.stringify(relative(outdir, ADDON_FILES[a.path]));
+      const fallback = JSON.stringify(a.path === 'bufferutil' ? 'bufferutil' : `${a.path}/binding.js`);
+      return {
+        loader: 'js',
+        contents: `let binding;\ntry { binding = require(require('node:path').join(__dirname, ${file})); } catch { binding = require(${fallback}); }\nmodule.exports = binding;\n`,
+      };
+    });
+  },
+};
+
+/** For the listing's script: each command's module is left out (the listing loads none). */
+const noCommands = {
+  name: 'no-commands',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/[a-z-]+\.js$/ }, (a) =>
+      a.kind === 'dynamic-import' && a.importer.endsWith('/cli/command-list.js') ? { path: a.path, namespace: 'left-out' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'left-out' }, () => ({
+      loader: 'js',
+      contents: "throw new Error('this script is the listing only (bin/traverse.js runs dist/bundle/cli.cjs for a command)');",
+    }));
+  },
+};
+
+// cli.cjs runs every command; list.cjs, with no command in it, runs `traverse`, `traverse --help`
+// and `--version` (a tenth of the size: it starts within a few ms of Node itself).
+for (const [out, plugins] of [['cli.cjs', [nativeAddons]], ['list.cjs', [noCommands]]]) {
+  await build({
+    entryPoints: [here('../dist/src/cli/main.js')],
+    outfile: `${outdir}${out}`,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    plugins,
+    external: EXTERNAL,
+    // Without comments and indentation: a third smaller to read, and all ASCII (esbuild escapes
+    // what is not, outside comments), so the loader reads it as a one-byte string, several ms
+    // faster than decoding UTF-8 into a two-byte one. Names stay, for stack traces.
+    minifyWhitespace: true,
+    charset: 'ascii',
+    // The sources find files beside themselves (package.json, the web assets, the STUN worker)
+    // from import.meta.url: in this script, its own file URL.
+    define: { 'import.meta.url': '__traverseBundleUrl' },
+    banner: { js: "var __traverseBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    logLevel: 'warning',
+  });
+  if (readFileSync(`${outdir}${out}`).some((byte) => byte > 0x7f)) throw new Error(`${out} is not ASCII: the loader reads it as Latin-1`);
+}
+
+// The STUN server's cluster workers run server-worker.js from beside the module that forks them:
+// the bundle above. It is its own entry point (an ES module, as compiled).
 await build({
-  // The STUN server's cluster workers run server-worker.js from beside the module that forks them.
-  // Both at the top of dist/bundle/, beside the chunks: a chunk that forks finds the worker there.
-  entryPoints: [
-    { in: new URL('../dist/src/cli/main.js', import.meta.url).pathname, out: 'main' },
-    { in: new URL('../dist/src/stun/server-worker.js', import.meta.url).pathname, out: 'server-worker' },
-  ],
-  outdir,
+  entryPoints: [here('../dist/src/stun/server-worker.js')],
+  outfile: here('../dist/bundle/server-worker.js'),
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // Native addons and what loads them: required from node_modules at run time (bundled, they
-  // would look for their .node files beside the bundle, and ws would quietly do without bufferutil).
-  external: ['udx-native', 'sodium-native', 'better-sqlite3', 'bufferutil', 'utf-8-validate', 'require-addon', 'node-gyp-build'],
-  // CommonJS packages inside an ES module bundle still call require() for Node's own modules.
+  external: EXTERNAL,
   banner: { js: "import { createRequire as __traverseRequire } from 'node:module'; const require = __traverseRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The loader itself (src/cli/code-cache.ts), as CommonJS: bin/traverse.js requires it.
+await build({
+  entryPoints: [here('../dist/src/cli/code-cache.js')],
+  outfile: `${outdir}code-cache.cjs`,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+});
+
+// Seed caches: each command's modules once through V8, so even the first real run has one. An
+// empty file names each command's cache (the loader keeps to the names it finds: cli/code-cache.ts).
+const { COMMANDS } = await import(here('../dist/src/cli/command-list.js'));
+mkdirSync(cacheDir, { recursive: true });
+for (const c of COMMANDS) writeFileSync(`${cacheDir}${c.name}.bin`, '');
+for (const args of [['--help'], ...COMMANDS.map((c) => [c.name, '--help'])]) {
+  const r = spawnSync(process.execPath, [here('../bin/traverse.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TRAVERSE_TRACE: '' } });
+  if (r.status !== 0) throw new Error(`traverse ${args.join(' ')} failed after bundling: ${r.stderr}`);
+}

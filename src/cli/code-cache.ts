@@ -1,0 +1,176 @@
+// Runs the bundled CLI (dist/bundle/cli.cjs, one CommonJS script: scripts/bundle-cli.mjs) with a
+// V8 code cache, so a start does not parse and compile the megabyte of JavaScript a command
+// loads. Node 20 has no module.enableCompileCache; vm.Script takes `cachedData` and produces it.
+// Measured on loopback: `traverse proxy` reached "modules loaded" at ~140 ms from the split ESM
+// bundle, ~105 ms from this script with its cache (~185 ms without one: the whole script is parsed).
+//
+// One cache file per command (dist/code-cache/<command>.bin), since each command compiles other
+// functions. A cache is made twice at most per build: a "seed" when none is valid (at build time,
+// from `traverse <command> --help`: the modules' top level), then once a "full" one, from a
+// real run CACHE_FULL_AFTER_MS in (or at its exit, if sooner), covering the functions that
+// run while a command starts up (connecting, the first stream). Later runs only read it.
+//
+// A cache is never trusted blindly: its header names the script it belongs to (size and mtime),
+// the Node version, platform and architecture, and a CRC-32 of its payload; a cache that does not
+// match, is truncated or corrupt, or that V8 rejects (another V8, other flags) is ignored and
+// replaced. No failure to read or write a cache fails the command: it then runs without one.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Script, constants as vmConstants } from 'node:vm';
+import { crc32 } from 'node:zlib';
+
+export const CACHE_MAGIC = 'TRVCODE1';
+/** How long a run waits before it writes a full cache (the start-up is over by then). */
+export const CACHE_FULL_AFTER_MS = 1_500;
+
+export type CacheKind = 'seed' | 'full';
+
+/** What a cache belongs to: the exact script file and the runtime that compiled it. */
+export interface CacheIdentity {
+  readonly scriptSize: number;
+  readonly scriptMtimeMs: number;
+  /** process.version, platform and arch, e.g. "v20.20.2 linux x64". */
+  readonly runtime: string;
+}
+
+const HEADER_FIXED = 8 + 1 + 4 + 4 + 8 + 8 + 2; // magic, kind, crc, payload length, size, mtime, runtime length
+
+export function runtimeId(): string {
+  return `${process.version} ${process.platform} ${process.arch}`;
+}
+
+export function identityOf(stat: Pick<Stats, 'size' | 'mtimeMs'>): CacheIdentity {
+  return { scriptSize: stat.size, scriptMtimeMs: stat.mtimeMs, runtime: runtimeId() };
+}
+
+/** A cache file: the header (see decodeCache) and V8's data. */
+export function encodeCache(kind: CacheKind, id: CacheIdentity, payload: Buffer): Buffer {
+  const runtime = Buffer.from(id.runtime, 'utf8');
+  const header = Buffer.alloc(HEADER_FIXED + runtime.length);
+  let o = header.write(CACHE_MAGIC, 0, 'latin1');
+  o = header.writeUInt8(kind === 'full' ? 2 : 1, o);
+  o = header.writeUInt32BE(crc32(payload), o);
+  o = header.writeUInt32BE(payload.length, o);
+  o = header.writeDoubleBE(id.scriptSize, o);
+  o = header.writeDoubleBE(id.scriptMtimeMs, o);
+  o = header.writeUInt16BE(runtime.length, o);
+  runtime.copy(header, o);
+  return Buffer.concat([header, payload]);
+}
+
+/** V8's data from a cache file, if the file is whole and belongs to `expected`; else why not. */
+export function decodeCache(file: Buffer, expected: CacheIdentity): { kind: CacheKind; payload: Buffer } | { problem: string } {
+  if (file.length < HEADER_FIXED || file.toString('latin1', 0, 8) !== CACHE_MAGIC) return { problem: 'not a code cache' };
+  const kindByte = file.readUInt8(8);
+  const crc = file.readUInt32BE(9);
+  const length = file.readUInt32BE(13);
+  const size = file.readDoubleBE(17);
+  const mtime = file.readDoubleBE(25);
+  const runtimeLength = file.readUInt16BE(33);
+  const start = HEADER_FIXED + runtimeLength;
+  if (kindByte !== 1 && kindByte !== 2) return { problem: 'unknown kind' };
+  if (file.length !== start + length) return { problem: 'truncated' };
+  if (file.toString('utf8', HEADER_FIXED, start) !== expected.runtime) return { problem: 'made by another Node' };
+  if (size !== expected.scriptSize || mtime !== expected.scriptMtimeMs) return { problem: 'made for another build' };
+  const payload = file.subarray(start);
+  if (crc32(payload) !== crc) return { problem: 'corrupt' };
+  return { kind: kindByte === 2 ? 'full' : 'seed', payload };
+}
+
+/** Writes a file whole or not at all: concurrent runs (ssh starts several proxies) never see half of one. */
+function writeAtomically(file: string, data: Buffer): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing was written
+    }
+  }
+}
+
+const tracing = process.env.TRAVERSE_TRACE === '1';
+const trace = (what: string): void => {
+  if (tracing) process.stderr.write(`traverse trace ${performance.now().toFixed(1).padStart(7)} ms  ${what}\n`);
+};
+
+/** Which script a command line runs, and with which cache. */
+export interface ScriptChoice {
+  /** The listing's small script (no command word: `traverse`, `--help`, `--version`), or the whole CLI. */
+  readonly script: 'list.cjs' | 'cli.cjs';
+  /**
+   * The cache: the command's (named as cli/command-list.ts commandIn reads it) if the build left
+   * one for that name (scripts/bundle-cli.mjs names one per command); any other word shares
+   * "other", so words that are no command never add files.
+   */
+  readonly cache: string;
+}
+
+export function chooseScript(argv: readonly string[], cacheDir: string): ScriptChoice {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  if (words.length === 0 || (words[0] === 'help' && words.length === 1)) return { script: 'list.cjs', cache: 'list' };
+  const command = words[0] === 'help' ? words[1] : words[0];
+  const known = command !== undefined && /^[a-z][a-z-]{0,30}$/.test(command) && existsSync(join(cacheDir, `${command}.bin`));
+  return { script: 'cli.cjs', cache: known ? command : 'other' };
+}
+
+/**
+ * Compiles and runs a CommonJS script with the code cache in `cacheDir/<name>.bin`, and returns
+ * its exports. The cache is used if valid, and (re)made as described at the top of this file.
+ */
+export function runWithCodeCache(scriptFile: string, cacheDir: string, name: string): unknown {
+  // All ASCII (scripts/bundle-cli.mjs checks): Latin-1 is the same text, without UTF-8 decoding.
+  const source = readFileSync(scriptFile, 'latin1');
+  const id = identityOf(statSync(scriptFile));
+  const cacheFile = join(cacheDir, `${name}.bin`);
+  let cached: { kind: CacheKind; payload: Buffer } | null = null;
+  let problem = 'none';
+  try {
+    const decoded = decodeCache(readFileSync(cacheFile), id);
+    if ('problem' in decoded) problem = decoded.problem;
+    else cached = decoded;
+  } catch {
+    problem = 'none yet';
+  }
+  // The wrapper Node itself puts around a CommonJS module: the script is one.
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: scriptFile,
+    ...(cached ? { cachedData: cached.payload } : {}),
+    // A dynamic import() in the script resolves as in any module of the application.
+    importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const rejected = cached !== null && script.cachedDataRejected === true;
+  trace(`code cache ${name}: ${cached ? (rejected ? `${cached.kind}, rejected by V8` : cached.kind) : `no (${problem})`}`);
+  const want: CacheKind | null = !cached || rejected ? 'seed' : cached.kind === 'seed' ? 'full' : null;
+  if (want) {
+    let written = false;
+    const write = (kind: CacheKind): void => {
+      if (written) return;
+      written = true;
+      try {
+        writeAtomically(cacheFile, encodeCache(kind, id, script.createCachedData()));
+      } catch {
+        // A read-only installation: every run compiles, as without a cache.
+      }
+    };
+    // Without a cache, a short command (--help) leaves a seed at its exit; a command that runs
+    // on (proxy, agent) leaves a full one once it is running. A seed is replaced by a full one only.
+    if (want === 'seed') process.once('exit', () => write('seed'));
+    setTimeout(() => write('full'), CACHE_FULL_AFTER_MS).unref();
+  }
+  const module = { exports: {} as unknown };
+  const fn = script.runInThisContext() as (e: unknown, r: NodeJS.Require, m: { exports: unknown }, f: string, d: string) => void;
+  fn.call(module.exports, module.exports, createRequire(scriptFile), module, scriptFile, dirname(scriptFile));
+  return module.exports;
+}

@@ -1,0 +1,96 @@
+// The code cache the bundled CLI starts with (cli/code-cache.ts): a cache that is corrupt, cut
+// short, made for another build or another Node, or rejected by V8 is never used and never fails
+// the command; it is replaced. Each case runs a real script in a child process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CACHE_FULL_AFTER_MS, chooseScript, decodeCache, encodeCache, runtimeId } from '../../src/cli/code-cache.js';
+
+const LOADER = fileURLToPath(new URL('../../src/cli/code-cache.js', import.meta.url));
+
+test('a cache file round-trips, and any change to it or to what it belongs to is refused', () => {
+  const id = { scriptSize: 1234, scriptMtimeMs: 1_700_000_000_123.5, runtime: runtimeId() };
+  const payload = Buffer.from('v8 data '.repeat(100));
+  const file = encodeCache('full', id, payload);
+  const ok = decodeCache(file, id);
+  assert.ok('payload' in ok && ok.kind === 'full' && ok.payload.equals(payload));
+  const flipped = Buffer.from(file);
+  flipped[flipped.length - 10]! ^= 0x40;
+  assert.deepEqual(decodeCache(flipped, id), { problem: 'corrupt' });
+  assert.deepEqual(decodeCache(file.subarray(0, file.length - 1), id), { problem: 'truncated' });
+  assert.deepEqual(decodeCache(Buffer.concat([file, Buffer.from([0])]), id), { problem: 'truncated' });
+  assert.deepEqual(decodeCache(file, { ...id, scriptSize: 1235 }), { problem: 'made for another build' });
+  assert.deepEqual(decodeCache(file, { ...id, scriptMtimeMs: id.scriptMtimeMs + 1 }), { problem: 'made for another build' });
+  assert.deepEqual(decodeCache(file, { ...id, runtime: 'v99.0.0 linux x64' }), { problem: 'made by another Node' });
+  assert.deepEqual(decodeCache(Buffer.alloc(0), id), { problem: 'not a code cache' });
+  assert.deepEqual(decodeCache(Buffer.from('garbage that is long enough to hold a header'), id), { problem: 'not a code cache' });
+});
+
+test('the script and cache a command line gets: the listing for no command, a cache only under a name the build left', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
+  try {
+    writeFileSync(join(dir, 'proxy.bin'), '');
+    assert.deepEqual(chooseScript([], dir), { script: 'list.cjs', cache: 'list' });
+    assert.deepEqual(chooseScript(['--help'], dir), { script: 'list.cjs', cache: 'list' });
+    assert.deepEqual(chooseScript(['help'], dir), { script: 'list.cjs', cache: 'list' });
+    assert.deepEqual(chooseScript(['proxy', 'dev-box', 'localhost:22'], dir), { script: 'cli.cjs', cache: 'proxy' });
+    assert.deepEqual(chooseScript(['help', 'proxy'], dir), { script: 'cli.cjs', cache: 'proxy' });
+    assert.deepEqual(chooseScript(['agent'], dir), { script: 'cli.cjs', cache: 'other' });
+    assert.deepEqual(chooseScript(['../../etc/passwd'], dir), { script: 'cli.cjs', cache: 'other' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Runs `script` through the loader in a child; what it printed and the trace line about the cache. */
+function run(script: string, cacheDir: string, extraFlags: string[] = [], linger = 0): { out: string; cache: string } {
+  const r = spawnSync(
+    process.execPath,
+    [...extraFlags, '--input-type=module', '-e', `import { runWithCodeCache } from ${JSON.stringify(LOADER)}; const m = runWithCodeCache(${JSON.stringify(script)}, ${JSON.stringify(cacheDir)}, 't'); process.stdout.write(String(m.answer())); setTimeout(() => {}, ${linger});`],
+    { encoding: 'utf8', env: { ...process.env, TRAVERSE_TRACE: '1' } },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return { out: r.stdout, cache: /code cache t: (.*)/.exec(r.stderr)?.[1] ?? `(no trace line in ${r.stderr})` };
+}
+
+test('a run makes a seed cache, the next uses it; a corrupt, stale or rejected cache is replaced and never fails the run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
+  try {
+    const script = join(dir, 'script.cjs');
+    const body = (n: number): string => `exports.answer = function () { let s = 0; for (let i = 0; i < ${n}; i++) s += i; return s; };\n`;
+    writeFileSync(script, body(10));
+    const cacheFile = join(dir, 'cache', 't.bin');
+    assert.deepEqual(run(script, join(dir, 'cache')), { out: '45', cache: 'no (none yet)' });
+    assert.equal(run(script, join(dir, 'cache')).cache, 'seed');
+    // A flipped byte in V8's data: refused by the checksum, not handed to V8.
+    const good = readFileSync(cacheFile);
+    const bad = Buffer.from(good);
+    bad[bad.length - 5]! ^= 0xff;
+    writeFileSync(cacheFile, bad);
+    assert.deepEqual(run(script, join(dir, 'cache')), { out: '45', cache: 'no (corrupt)' });
+    assert.equal(run(script, join(dir, 'cache')).cache, 'seed', 'replaced by a good one');
+    // A rebuilt script (same size, another mtime): the old cache is not used for it.
+    writeFileSync(script, body(11));
+    utimesSync(script, new Date(), new Date(Date.now() + 5000));
+    assert.deepEqual(run(script, join(dir, 'cache')), { out: '55', cache: 'no (made for another build)' });
+    assert.equal(run(script, join(dir, 'cache')).cache, 'seed');
+    // V8 refuses data made under other flags: the script still runs, and the cache is remade.
+    const flagged = run(script, join(dir, 'cache'), ['--no-lazy']);
+    assert.equal(flagged.out, '55');
+    assert.equal(flagged.cache, 'seed, rejected by V8');
+    // ... made for --no-lazy now, so the next plain run is refused too, and remakes it.
+    assert.deepEqual(run(script, join(dir, 'cache')), { out: '55', cache: 'seed, rejected by V8' });
+    // A run that lasts (a proxy, an agent) replaces the seed with a full cache, once.
+    assert.equal(run(script, join(dir, 'cache'), [], CACHE_FULL_AFTER_MS + 300).cache, 'seed');
+    assert.equal(run(script, join(dir, 'cache')).cache, 'full');
+    const before = statSync(cacheFile).mtimeMs;
+    assert.equal(run(script, join(dir, 'cache'), [], CACHE_FULL_AFTER_MS + 300).cache, 'full');
+    assert.equal(statSync(cacheFile).mtimeMs, before, 'a full cache is not rewritten');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
