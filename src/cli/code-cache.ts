@@ -6,9 +6,9 @@
 //
 // One cache file per command (dist/code-cache/<command>.bin), since each command compiles other
 // functions. A cache is made twice at most per build: a "seed" when none is valid (at build time,
-// from `traverse <command> --help`: the modules' top level), then once a "full" one, from a
-// real run CACHE_FULL_AFTER_MS in (or at its exit, if sooner), covering the functions that
-// run while a command starts up (connecting, the first stream). Later runs only read it.
+// from `traverse <command> --help`: the modules' top level), then once a "full" one, from the
+// first real run that got going (see writeLater), covering the functions that run while a
+// command starts up (connecting, the first stream). Later runs only read it.
 //
 // A cache is never trusted blindly: its header names the script it belongs to (size and mtime),
 // the Node version, platform and architecture, and a CRC-32 of its payload; a cache that does not
@@ -125,6 +125,44 @@ export function chooseScript(argv: readonly string[], cacheDir: string): ScriptC
   return { script: 'cli.cjs', cache: known ? command : 'other' };
 }
 
+/** Set by startedUp() (log/trace.ts) through this global: the command is past its start-up. */
+const RUNNING = Symbol.for('traverse.started-up');
+let running = false;
+
+/**
+ * When to write the cache: with none valid, a seed at the exit of a command that never got going
+ * (--help); a full one once a command is running: CACHE_FULL_AFTER_MS in (an agent, a forward), or
+ * when it ends, by its exit or by the SIGHUP that ssh ends its ProxyCommand with (a proxy's whole
+ * life is often shorter than that). Never while it starts up: writing takes a few ms of CPU.
+ */
+function writeLater(want: CacheKind, write: () => void): void {
+  let done = false;
+  const once = (): void => {
+    if (done || (want === 'full' && !running)) return;
+    done = true;
+    try {
+      write();
+    } catch {
+      // A read-only installation: every run compiles, as without a cache.
+    }
+  };
+  (globalThis as Record<symbol, unknown>)[RUNNING] = () => {
+    running = true;
+  };
+  process.once('exit', once);
+  const onHangUp = (): void => {
+    once();
+    // Listening took SIGHUP's default away: with nobody else listening (the server reloads its
+    // certificate on it), end as it would have ended.
+    if (process.listenerCount('SIGHUP') === 0) process.kill(process.pid, 'SIGHUP');
+  };
+  process.once('SIGHUP', onHangUp);
+  setTimeout(() => {
+    running = true;
+    once();
+  }, CACHE_FULL_AFTER_MS).unref();
+}
+
 /**
  * Compiles and runs a CommonJS script with the code cache in `cacheDir/<name>.bin`, and returns
  * its exports. The cache is used if valid, and (re)made as described at the top of this file.
@@ -153,22 +191,7 @@ export function runWithCodeCache(scriptFile: string, cacheDir: string, name: str
   const rejected = cached !== null && script.cachedDataRejected === true;
   trace(`code cache ${name}: ${cached ? (rejected ? `${cached.kind}, rejected by V8` : cached.kind) : `no (${problem})`}`);
   const want: CacheKind | null = !cached || rejected ? 'seed' : cached.kind === 'seed' ? 'full' : null;
-  if (want) {
-    let written = false;
-    const write = (kind: CacheKind): void => {
-      if (written) return;
-      written = true;
-      try {
-        writeAtomically(cacheFile, encodeCache(kind, id, script.createCachedData()));
-      } catch {
-        // A read-only installation: every run compiles, as without a cache.
-      }
-    };
-    // Without a cache, a short command (--help) leaves a seed at its exit; a command that runs
-    // on (proxy, agent) leaves a full one once it is running. A seed is replaced by a full one only.
-    if (want === 'seed') process.once('exit', () => write('seed'));
-    setTimeout(() => write('full'), CACHE_FULL_AFTER_MS).unref();
-  }
+  if (want) writeLater(want, () => writeAtomically(cacheFile, encodeCache(running ? 'full' : 'seed', id, script.createCachedData())));
   const module = { exports: {} as unknown };
   const fn = script.runInThisContext() as (e: unknown, r: NodeJS.Require, m: { exports: unknown }, f: string, d: string) => void;
   fn.call(module.exports, module.exports, createRequire(scriptFile), module, scriptFile, dirname(scriptFile));

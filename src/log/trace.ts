@@ -8,3 +8,14 @@ const enabled = process.env.TRAVERSE_TRACE === '1';
 export function trace(milestone: string): void {
   if (enabled) process.stderr.write(`traverse trace ${performance.now().toFixed(1).padStart(7)} ms  ${milestone}\n`);
 }
+
+/**
+ * The command is past its start-up (a proxy's first byte from the target, a peer connected): the
+ * code cache the CLI starts with (cli/code-cache.ts) may now be made from this run, which has
+ * compiled what a start needs. A no-op when not run through that loader.
+ */
+export function startedUp(milestone: string): void {
+  trace(milestone);
+  const mark = (globalThis as Record<symbol, unknown>)[Symbol.for('traverse.started-up')];
+  if (typeof mark === 'function') (mark as () => void)();
+}

@@ -3,7 +3,7 @@
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { join } from '../tunnel/services.js';
 import type { PeerNode } from './peer-node.js';
-import { trace } from '../log/trace.js';
+import { startedUp } from '../log/trace.js';
 
 export interface ProxyOptions {
   /** The agent's node key (from PeerNode.openTunnel). */
@@ -40,7 +40,7 @@ export async function proxyStream(node: PeerNode, options: ProxyOptions): Promis
   } catch (err) {
     throw new ProxyError('open', options.target, (err as Error).message);
   }
-  stream.once('data', () => trace('first byte from the target'));
+  stream.once('data', () => startedUp('first byte from the target'));
   const local = Duplex.from({ readable: options.input, writable: options.output });
   await new Promise<void>((resolve, reject) => {
     stream.on('error', (err: NodeJS.ErrnoException) => {

@@ -46,14 +46,30 @@ test('the script and cache a command line gets: the listing for no command, a ca
   }
 });
 
+test("a command that got going and is ended by ssh's SIGHUP leaves a full cache, and still ends by SIGHUP", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
+  try {
+    const script = join(dir, 'script.cjs');
+    writeFileSync(
+      script,
+      "exports.answer = function () { globalThis[Symbol.for('traverse.started-up')]?.(); setTimeout(() => process.kill(process.pid, 'SIGHUP'), 50); return 1; };\n",
+    );
+    assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'no (none yet)');
+    assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'full');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** Runs `script` through the loader in a child; what it printed and the trace line about the cache. */
-function run(script: string, cacheDir: string, extraFlags: string[] = [], linger = 0): { out: string; cache: string } {
+function run(script: string, cacheDir: string, extraFlags: string[] = [], linger = 0, signal: NodeJS.Signals | null = null): { out: string; cache: string } {
   const r = spawnSync(
     process.execPath,
     [...extraFlags, '--input-type=module', '-e', `import { runWithCodeCache } from ${JSON.stringify(LOADER)}; const m = runWithCodeCache(${JSON.stringify(script)}, ${JSON.stringify(cacheDir)}, 't'); process.stdout.write(String(m.answer())); setTimeout(() => {}, ${linger});`],
     { encoding: 'utf8', env: { ...process.env, TRAVERSE_TRACE: '1' } },
   );
-  assert.equal(r.status, 0, r.stderr);
+  if (signal) assert.equal(r.signal, signal, r.stderr);
+  else assert.equal(r.status, 0, r.stderr);
   return { out: r.stdout, cache: /code cache t: (.*)/.exec(r.stderr)?.[1] ?? `(no trace line in ${r.stderr})` };
 }
 
