@@ -101,8 +101,11 @@ function writeAtomically(file: string, data: Buffer): void {
 }
 
 const tracing = process.env.TRAVERSE_TRACE === '1';
+// As log/trace.ts prints (that module is inside the bundle this loads).
 const trace = (what: string): void => {
-  if (tracing) process.stderr.write(`traverse trace ${performance.now().toFixed(1).padStart(7)} ms  ${what}\n`);
+  if (!tracing) return;
+  const { user, system } = process.cpuUsage();
+  process.stderr.write(`traverse trace ${performance.now().toFixed(1).padStart(7)} ms (cpu ${((user + system) / 1000).toFixed(0).padStart(4)} ms)  ${what}\n`);
 };
 
 /** Which script a command line runs, and with which cache. */

@@ -77,7 +77,7 @@ export async function startPeer(
   flags: PeerFlags,
   kind: 'agent' | 'client',
   loggerName: string,
-  extra: Partial<Pick<PeerNodeOptions, 'acceptStream' | 'streamLimits' | 'quickStart'>> = {},
+  extra: Partial<Pick<PeerNodeOptions, 'acceptStream' | 'streamLimits' | 'quickStart' | 'tunnelTo'>> = {},
 ): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
   if (!flags.token) throw new UsageError('no token: pass --token TOKEN or set TRAVERSE_TOKEN');

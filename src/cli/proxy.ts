@@ -24,8 +24,9 @@ export function registerProxyCommand(program: Command): void {
     .action(async (agent: string, target: string, flags: PeerFlags) => {
       hostPortFlag('HOST:PORT', target); // a usage error before connecting
       trace('proxy command starts');
-      // ssh waits for the banner: open the stream first, learn endpoints and run netcheck after.
-      const node = await startPeer(flags, 'client', 'proxy', { quickStart: true });
+      // ssh waits for the banner: open the stream first, learn endpoints and run netcheck after;
+      // the tunnel is asked for as the node joins.
+      const node = await startPeer(flags, 'client', 'proxy', { quickStart: true, tunnelTo: agent });
       onShutdown(async () => {
         node.close();
         await node.whenClosed; // the router's mapping deleted

@@ -6,7 +6,10 @@ import { performance } from 'node:perf_hooks';
 const enabled = process.env.TRAVERSE_TRACE === '1';
 
 export function trace(milestone: string): void {
-  if (enabled) process.stderr.write(`traverse trace ${performance.now().toFixed(1).padStart(7)} ms  ${milestone}\n`);
+  if (!enabled) return;
+  // CPU time too: on a loaded machine the wall time mostly says how long the process waited.
+  const { user, system } = process.cpuUsage();
+  process.stderr.write(`traverse trace ${performance.now().toFixed(1).padStart(7)} ms (cpu ${((user + system) / 1000).toFixed(0).padStart(4)} ms)  ${milestone}\n`);
 }
 
 /**

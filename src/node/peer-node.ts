@@ -83,6 +83,12 @@ export interface PeerNodeOptions {
    * stream goes over the relay meanwhile and moves to a direct path once one is found.
    */
   readonly quickStart?: boolean;
+  /**
+   * The agent a one-shot command will open a tunnel to: asked for as the node joins, before it
+   * is published, so the agent's node arrives sooner. openTunnel(that agent) then takes this
+   * request's outcome.
+   */
+  readonly tunnelTo?: string;
 }
 
 /** How long a quick-start node waits before its netcheck, so it does not compete with set-up. */
@@ -124,6 +130,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   private readonly carrierReports = new Map<string, NodeJS.Timeout>();
   /** Peers whose relayed round trip is being measured now (one ping at a time each). */
   private readonly relayMeasures = new Set<string>();
+  /** The tunnel asked for at start (options.tunnelTo), until openTunnel takes it. */
+  private earlyTunnel: { readonly agent: string; readonly record: Promise<PeerRecord> } | null = null;
+  /** openTunnel calls waiting for an answer: close() ends them. */
+  private readonly tunnelWaits = new Set<(err: Error) => void>();
 
   /** Encrypted streams to and from tunnel peers. */
   readonly streams: StreamManager;
@@ -175,20 +185,10 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
 
   static async start(options: PeerNodeOptions): Promise<PeerNode> {
     const log = options.logger ?? silentLogger;
-    let coordinator: CoordinatorClient | null = null;
-    const magicsock = await MagicSock.open({
-      key: options.key,
-      relay: { send: (k, p) => coordinator?.sendRelay(k, p) ?? false },
-      directAllowed: !options.disableDirect,
-      portMapping: options.portMapping === true && !options.disableDirect ? (options.quickStart ? { startAfterMs: PORT_MAPPING_DEFER_MS } : {}) : false,
-      pinhole: options.portMapping === true && !options.disableDirect ? {} : false,
-      logger: log,
-      ...(options.port !== undefined ? { port: options.port } : {}),
-      ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),
-      ...(options.paths ? { paths: options.paths } : {}),
-    });
-    trace('UDP socket open');
-    coordinator = new CoordinatorClient({
+    // The coordinator first: its TCP and WebSocket handshakes, and the server's check of the
+    // token, run while the UDP socket opens (a set-up's first round trips; nothing arrives
+    // before this node is published but the config, which connect() keeps).
+    const coordinator = new CoordinatorClient({
       url: options.server,
       token: options.token,
       key: options.key.publicHex,
@@ -197,8 +197,6 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       logger: log,
       ...(options.trust ? { trust: options.trust } : {}),
     });
-    const node = new PeerNode(magicsock, coordinator, options, log);
-    node.wire();
     let lastProblem: string | undefined;
     let failNow: ((err: Error) => void) | undefined;
     const onState = (state: string, detail: string | undefined): void => {
@@ -206,19 +204,52 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       if (detail && detail !== lastProblem && state !== 'closed') options.onConnectProblem?.(detail);
       if (detail) lastProblem = detail;
       // A one-shot command does not wait out its timeout for a certificate that retrying cannot fix.
-      if (detail && options.connectTimeoutMs && isTlsFailure(detail)) failNow?.(new Error(detail));
+      if (detail && options.connectTimeoutMs && isTlsFailure(detail)) {
+        tlsProblem = detail;
+        failNow?.(new Error(detail));
+      }
     };
+    let tlsProblem: string | undefined; // seen before the wait below began
     coordinator.on('state', onState);
+    const connected = coordinator.connect();
+    // If the timeout below wins, close() later rejects this promise too: nobody waits for it then.
+    connected.catch(() => undefined);
+    let magicsock: MagicSock;
+    try {
+      magicsock = await MagicSock.open({
+        key: options.key,
+        relay: { send: (k, p) => coordinator.sendRelay(k, p) },
+        directAllowed: !options.disableDirect,
+        portMapping: options.portMapping === true && !options.disableDirect ? (options.quickStart ? { startAfterMs: PORT_MAPPING_DEFER_MS } : {}) : false,
+        pinhole: options.portMapping === true && !options.disableDirect ? {} : false,
+        logger: log,
+        ...(options.port !== undefined ? { port: options.port } : {}),
+        ...(options.localAddresses ? { localAddresses: options.localAddresses } : {}),
+        ...(options.paths ? { paths: options.paths } : {}),
+      });
+    } catch (err) {
+      coordinator.off('state', onState);
+      coordinator.close();
+      throw err;
+    }
+    trace('UDP socket open');
+    const node = new PeerNode(magicsock, coordinator, options, log);
+    node.wire();
+    if (options.tunnelTo) {
+      // Asked for now, it goes to the server with (before) this node's publication: the server
+      // answers it first, and the agent's node comes back a round trip sooner.
+      const early = node.openTunnel(options.tunnelTo);
+      early.catch(() => undefined); // its taker (openTunnel again) sees the outcome
+      node.earlyTunnel = { agent: options.tunnelTo, record: early };
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
-      const connected = coordinator.connect();
-      // If the timeout below wins, close() later rejects this promise too: nobody waits for it then.
-      connected.catch(() => undefined);
       const config = options.connectTimeoutMs
         ? await Promise.race([
             connected,
             new Promise<never>((_, reject) => {
               failNow = reject;
+              if (tlsProblem) reject(new Error(tlsProblem));
               timer = setTimeout(
                 () => reject(new Error(`no connection within ${options.connectTimeoutMs} ms${lastProblem ? ` (${lastProblem})` : ''}`)),
                 options.connectTimeoutMs,
@@ -275,10 +306,17 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
    * Rejects with the coordinator's reason if refused, or after `timeoutMs` if the agent is away.
    */
   openTunnel(agent: string, timeoutMs = 15_000): Promise<PeerRecord> {
+    if (this.earlyTunnel?.agent === agent) {
+      const early = this.earlyTunnel.record;
+      this.earlyTunnel = null;
+      return early;
+    }
+    if (this.closed) return Promise.reject(new Error('the node is closed'));
     return new Promise((resolve, reject) => {
       let waiting = false;
       const done = (err: Error | null, p?: PeerRecord): void => {
         clearTimeout(timer);
+        this.tunnelWaits.delete(done);
         this.off('peer', onPeer);
         this.off('tunnel', onTunnel);
         if (err) reject(err);
@@ -308,6 +346,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       );
       this.on('peer', onPeer);
       this.on('tunnel', onTunnel);
+      this.tunnelWaits.add(done);
       const known = this.peerByName(agent);
       if (known) return done(null, known);
       this.coordinator.requestTunnel(agent);
@@ -327,6 +366,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const fail of [...this.tunnelWaits]) fail(new Error('the node closed'));
     for (const t of this.timers) clearInterval(t);
     for (const t of this.carrierReports.values()) clearTimeout(t);
     this.streams.close();

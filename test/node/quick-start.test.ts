@@ -10,6 +10,7 @@ import { agentService } from '../../src/node/agent.js';
 import { proxyStream } from '../../src/node/proxy.js';
 import { startTestServer } from '../server/helpers.js';
 import { loopbackNode } from './loopback-node.js';
+import { NodeKey } from '../../src/identity/node-key.js';
 
 /** The time learnReflexive waits for STUN answers (magicsock.refreshEndpoints' default). */
 const STUN_WAIT_MS = 1500;
@@ -59,6 +60,40 @@ test('quickStart: start() does not wait for a silent STUN server, and the first 
     for (const n of nodes) n.close();
     echo.close();
     silent.close();
+    await t.close();
+  }
+});
+
+test('tunnelTo: the tunnel asked for as the node joins is the one openTunnel gives; a refusal or a close ends it at once', async () => {
+  const t = await startTestServer();
+  const nodes: { close(): void }[] = [];
+  try {
+    const agentToken = await t.token('agent', 'ws1');
+    const clientToken = await t.token('client', 'laptop', { allow: ['ws1'] });
+    const agentKey = NodeKey.generate();
+    nodes.push(await loopbackNode(t, agentToken, 'agent', { key: agentKey, acceptStream: agentService(['127.0.0.1:*']).acceptStream }));
+
+    const client = await loopbackNode(t, clientToken, 'client', { quickStart: true, tunnelTo: 'ws1' });
+    nodes.push(client);
+    assert.equal((await client.openTunnel('ws1', 5000)).key, agentKey.publicHex);
+
+    // Not allowed: the server's refusal, which may arrive before openTunnel is called, is not lost.
+    let began = performance.now();
+    const refused = await loopbackNode(t, clientToken, 'client', { quickStart: true, tunnelTo: 'ws9' });
+    nodes.push(refused);
+    await new Promise((r) => setTimeout(r, 200)); // the refusal is in by now
+    await assert.rejects(refused.openTunnel('ws9', 10_000), /refused a tunnel to "ws9": not allowed/);
+    assert.ok(performance.now() - began < 5000, 'refused at once, not after the timeout');
+
+    // Closed while waiting for an agent that is away: the wait ends with the node.
+    const waiting = await loopbackNode(t, await t.token('client', 'lap2', { allow: ['ws2'] }), 'client', { quickStart: true, tunnelTo: 'ws2' });
+    began = performance.now();
+    const wait = waiting.openTunnel('ws2', 10_000);
+    waiting.close();
+    await assert.rejects(wait, /closed/);
+    assert.ok(performance.now() - began < 1000);
+  } finally {
+    for (const n of nodes) n.close();
     await t.close();
   }
 });
