@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 
 const path = (p) => fileURLToPath(new URL(p, import.meta.url));
 const compiled = path('../dist/src/cli/main.js');
-// The bundle (scripts/bundle-cli.mjs: one script, run with a V8 code cache) starts faster; it is
-// used only when built after the last compile, so a plain `tsc` is never shadowed by a stale bundle.
-const bundled = path('../dist/bundle/cli.cjs');
+// The bundle (scripts/bundle-cli.mjs: a script per command, run with a V8 code cache) starts
+// faster; it is used only when built after the last compile (list.cjs is its last file), so a
+// plain `tsc` is never shadowed by a stale bundle.
+const bundled = path('../dist/bundle/list.cjs');
 const mtime = (p) => statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? -1;
 const useBundle = mtime(bundled) > 0 && mtime(bundled) >= mtime(path('../dist/.tsbuildinfo'));
 if (!useBundle && !existsSync(compiled)) {
@@ -40,9 +41,8 @@ if (useBundle) {
   // The loader as CommonJS too (dist/bundle/code-cache.cjs, from src/cli/code-cache.ts): a few ms
   // sooner than through the ES module loader.
   const { chooseScript, runWithCodeCache } = createRequire(import.meta.url)('../dist/bundle/code-cache.cjs');
-  const cacheDir = path('../dist/code-cache');
-  const { script, cache } = chooseScript(argv, cacheDir);
-  ({ main } = runWithCodeCache(path(`../dist/bundle/${script}`), cacheDir, cache));
+  const name = chooseScript(argv, path('../dist/bundle'));
+  ({ main } = runWithCodeCache(path(`../dist/bundle/${name}.cjs`), path('../dist/code-cache'), name));
 } else {
   ({ main } = await import('../dist/src/cli/main.js'));
 }

@@ -1,11 +1,10 @@
-// Runs the bundled CLI (dist/bundle/cli.cjs, one CommonJS script: scripts/bundle-cli.mjs) with a
-// V8 code cache, so a start does not parse and compile the megabyte of JavaScript a command
+// Runs the bundled CLI (dist/bundle/<command>.cjs, a CommonJS script per command:
+// scripts/bundle-cli.mjs) with a V8 code cache, so a start does not parse and compile the megabyte of JavaScript a command
 // loads. Node 20 has no module.enableCompileCache; vm.Script takes `cachedData` and produces it.
 // Measured on loopback: `traverse proxy` reached "modules loaded" at ~140 ms from the split ESM
 // bundle, ~105 ms from this script with its cache (~185 ms without one: the whole script is parsed).
 //
-// One cache file per command (dist/code-cache/<command>.bin), since each command compiles other
-// functions. A cache is made twice at most per build: a "seed" when none is valid (at build time,
+// One cache file per script (dist/code-cache/<command>.bin). A cache is made twice at most per build: a "seed" when none is valid (at build time,
 // from `traverse <command> --help`: the modules' top level), then once a "full" one, from the
 // first real run that got going (see writeLater), covering the functions that run while a
 // command starts up (connecting, the first stream). Later runs only read it.
@@ -108,24 +107,13 @@ const trace = (what: string): void => {
   process.stderr.write(`traverse trace ${performance.now().toFixed(1).padStart(7)} ms (cpu ${((user + system) / 1000).toFixed(0).padStart(4)} ms)  ${what}\n`);
 };
 
-/** Which script a command line runs, and with which cache. */
-export interface ScriptChoice {
-  /** The listing's small script (no command word: `traverse`, `--help`, `--version`), or the whole CLI. */
-  readonly script: 'list.cjs' | 'cli.cjs';
-  /**
-   * The cache: the command's (named as cli/command-list.ts commandIn reads it) if the build left
-   * one for that name (scripts/bundle-cli.mjs names one per command); any other word shares
-   * "other", so words that are no command never add files.
-   */
-  readonly cache: string;
-}
-
-export function chooseScript(argv: readonly string[], cacheDir: string): ScriptChoice {
+/** Which script a command line runs (dist/bundle/<name>.cjs), with the cache of that name. */
+export function chooseScript(argv: readonly string[], bundleDir: string): string {
+  // The command's name as cli/command-list.ts commandIn reads it.
   const words = argv.filter((a) => !a.startsWith('-'));
-  if (words.length === 0 || (words[0] === 'help' && words.length === 1)) return { script: 'list.cjs', cache: 'list' };
   const command = words[0] === 'help' ? words[1] : words[0];
-  const known = command !== undefined && /^[a-z][a-z-]{0,30}$/.test(command) && existsSync(join(cacheDir, `${command}.bin`));
-  return { script: 'cli.cjs', cache: known ? command : 'other' };
+  // The listing's script for no command, and for words that are none (it says so, as the full CLI would).
+  return command !== undefined && /^[a-z][a-z-]{0,30}$/.test(command) && command !== 'list' && existsSync(join(bundleDir, `${command}.cjs`)) ? command : 'list';
 }
 
 /** Set by startedUp() (log/trace.ts) through this global: the command is past its start-up. */

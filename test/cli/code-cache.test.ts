@@ -30,32 +30,19 @@ test('a cache file round-trips, and any change to it or to what it belongs to is
   assert.deepEqual(decodeCache(Buffer.from('garbage that is long enough to hold a header'), id), { problem: 'not a code cache' });
 });
 
-test('the script and cache a command line gets: the listing for no command, a cache only under a name the build left', () => {
+test('the script a command line runs: its command\'s, else the listing\'s', () => {
   const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
   try {
-    writeFileSync(join(dir, 'proxy.bin'), '');
-    assert.deepEqual(chooseScript([], dir), { script: 'list.cjs', cache: 'list' });
-    assert.deepEqual(chooseScript(['--help'], dir), { script: 'list.cjs', cache: 'list' });
-    assert.deepEqual(chooseScript(['help'], dir), { script: 'list.cjs', cache: 'list' });
-    assert.deepEqual(chooseScript(['proxy', 'dev-box', 'localhost:22'], dir), { script: 'cli.cjs', cache: 'proxy' });
-    assert.deepEqual(chooseScript(['help', 'proxy'], dir), { script: 'cli.cjs', cache: 'proxy' });
-    assert.deepEqual(chooseScript(['agent'], dir), { script: 'cli.cjs', cache: 'other' });
-    assert.deepEqual(chooseScript(['../../etc/passwd'], dir), { script: 'cli.cjs', cache: 'other' });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test("a command that got going and is ended by ssh's SIGHUP leaves a full cache, and still ends by SIGHUP", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
-  try {
-    const script = join(dir, 'script.cjs');
-    writeFileSync(
-      script,
-      "exports.answer = function () { globalThis[Symbol.for('traverse.started-up')]?.(); setTimeout(() => process.kill(process.pid, 'SIGHUP'), 50); return 1; };\n",
-    );
-    assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'no (none yet)');
-    assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'full');
+    writeFileSync(join(dir, 'proxy.cjs'), '');
+    writeFileSync(join(dir, 'list.cjs'), '');
+    assert.equal(chooseScript([], dir), 'list');
+    assert.equal(chooseScript(['--help'], dir), 'list');
+    assert.equal(chooseScript(['help'], dir), 'list');
+    assert.equal(chooseScript(['proxy', 'dev-box', 'localhost:22'], dir), 'proxy');
+    assert.equal(chooseScript(['--log-level=debug', 'proxy', 'dev-box', 'localhost:22'], dir), 'proxy');
+    assert.equal(chooseScript(['help', 'proxy'], dir), 'proxy');
+    assert.equal(chooseScript(['agent'], dir), 'list', 'no script of that name');
+    assert.equal(chooseScript(['../../etc/passwd'], dir), 'list');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -106,6 +93,21 @@ test('a run makes a seed cache, the next uses it; a corrupt, stale or rejected c
     const before = statSync(cacheFile).mtimeMs;
     assert.equal(run(script, join(dir, 'cache'), [], CACHE_FULL_AFTER_MS + 300).cache, 'full');
     assert.equal(statSync(cacheFile).mtimeMs, before, 'a full cache is not rewritten');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a command that got going and is ended by ssh's SIGHUP leaves a full cache, and still ends by SIGHUP", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
+  try {
+    const script = join(dir, 'script.cjs');
+    writeFileSync(
+      script,
+      "exports.answer = function () { globalThis[Symbol.for('traverse.started-up')]?.(); setTimeout(() => process.kill(process.pid, 'SIGHUP'), 50); return 1; };\n",
+    );
+    assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'no (none yet)');
+    assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'full');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
