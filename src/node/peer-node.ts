@@ -12,7 +12,7 @@ import { silentLogger } from '../log/logger.js';
 import { CoordinatorClient, type PeerInfo } from './coordinator-client.js';
 import { keyProof } from '../coordination/key-proof.js';
 import type { NetcheckSummary, ServerConfig, TunnelStatus } from '../coordination/protocol.js';
-import { MagicSock, type MagicSockOptions } from '../magicsock/magicsock.js';
+import type { MagicSock, MagicSockOptions } from '../magicsock/magicsock.js';
 import type { Path } from '../net/path.js';
 import { interfaceFingerprint } from '../net/interfaces.js';
 import { PORT_PREDICTION_DELAY_MS, planPortPrediction } from '../magicsock/port-prediction.js';
@@ -22,7 +22,7 @@ import { resolveEndpointFamilies } from '../net/resolve.js';
 import { whyRelayed } from './why-relayed.js';
 import { DEFAULT_PORT } from '../stun/constants.js';
 import type { StunTarget } from '../stun/client.js';
-import { StreamManager, type AcceptDecision, type StreamLimits } from '../tunnel/streams.js';
+import type { AcceptDecision, StreamLimits, StreamManager } from '../tunnel/streams.js';
 import type { StreamRequest } from '../tunnel/request.js';
 import { dialRelayLane } from './relay-lane-dial.js';
 import type { Trust } from '../net/tls-trust.js';
@@ -148,6 +148,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   readonly streams: StreamManager;
 
   private constructor(
+    Streams: typeof StreamManager,
     readonly magicsock: MagicSock,
     readonly coordinator: CoordinatorClient,
     private readonly options: PeerNodeOptions,
@@ -155,7 +156,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
   ) {
     super();
     const accept = options.acceptStream;
-    this.streams = new StreamManager({
+    this.streams = new Streams({
       magicsock,
       key: options.key,
       logger: log,
@@ -224,8 +225,16 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
     // If the timeout below wins, close() later rejects this promise too: nobody waits for it then.
     connected.catch(() => undefined);
     let magicsock: MagicSock;
+    let Streams: typeof StreamManager;
     try {
-      magicsock = await MagicSock.open({
+      // The data path's modules (UDX, disco, the tunnel and its encryption: ~10 ms of CPU) load
+      // only now, after one turn of the event loop in which the coordinator's TCP connection
+      // (all but instant on a LAN) connects and its WebSocket upgrade goes out: they load while
+      // the server checks the token, not before the upgrade is even sent.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const [{ MagicSock: Sock }, tunnel] = await Promise.all([import('../magicsock/magicsock.js'), import('../tunnel/streams.js')]);
+      Streams = tunnel.StreamManager;
+      magicsock = await Sock.open({
         key: options.key,
         relay: { send: (k, p) => coordinator.sendRelay(k, p) },
         directAllowed: !options.disableDirect,
@@ -242,7 +251,7 @@ export class PeerNode extends EventEmitter<PeerNodeEvents> {
       throw err;
     }
     trace('UDP socket open');
-    const node = new PeerNode(magicsock, coordinator, options, log);
+    const node = new PeerNode(Streams, magicsock, coordinator, options, log);
     if (options.quickStart) {
       node.holdDirect = new Promise<void>((resolve) => {
         const t = setTimeout(() => {
