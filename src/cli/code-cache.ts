@@ -9,11 +9,11 @@
 // first real run that got going (see writeLater), covering the functions that run while a
 // command starts up (connecting, the first stream). Later runs only read it.
 //
-// A cache is never trusted blindly: its header names the script it belongs to (size and mtime),
+// A cache is never trusted blindly: its header names the script it belongs to (size and CRC-32),
 // the Node version, platform and architecture, and a CRC-32 of its payload; a cache that does not
 // match, is truncated or corrupt, or that V8 rejects (another V8, other flags) is ignored and
 // replaced. No failure to read or write a cache fails the command: it then runs without one.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,22 +26,23 @@ export const CACHE_FULL_AFTER_MS = 1_500;
 
 export type CacheKind = 'seed' | 'full';
 
-/** What a cache belongs to: the exact script file and the runtime that compiled it. */
+/** What a cache belongs to: the exact script (by content) and the runtime that compiled it. */
 export interface CacheIdentity {
   readonly scriptSize: number;
-  readonly scriptMtimeMs: number;
+  /** CRC-32 of the script's bytes (0.2 ms for the proxy's 0.8 MB): a rebuilt or edited script never meets an old cache. */
+  readonly scriptCrc: number;
   /** process.version, platform and arch, e.g. "v20.20.2 linux x64". */
   readonly runtime: string;
 }
 
-const HEADER_FIXED = 8 + 1 + 4 + 4 + 8 + 8 + 2; // magic, kind, crc, payload length, size, mtime, runtime length
+const HEADER_FIXED = 8 + 1 + 4 + 4 + 8 + 4 + 2; // magic, kind, payload crc, payload length, script size, script crc, runtime length
 
 export function runtimeId(): string {
   return `${process.version} ${process.platform} ${process.arch}`;
 }
 
-export function identityOf(stat: Pick<Stats, 'size' | 'mtimeMs'>): CacheIdentity {
-  return { scriptSize: stat.size, scriptMtimeMs: stat.mtimeMs, runtime: runtimeId() };
+export function identityOf(script: Buffer): CacheIdentity {
+  return { scriptSize: script.length, scriptCrc: crc32(script), runtime: runtimeId() };
 }
 
 /** A cache file: the header (see decodeCache) and V8's data. */
@@ -53,7 +54,7 @@ export function encodeCache(kind: CacheKind, id: CacheIdentity, payload: Buffer)
   o = header.writeUInt32BE(crc32(payload), o);
   o = header.writeUInt32BE(payload.length, o);
   o = header.writeDoubleBE(id.scriptSize, o);
-  o = header.writeDoubleBE(id.scriptMtimeMs, o);
+  o = header.writeUInt32BE(id.scriptCrc, o);
   o = header.writeUInt16BE(runtime.length, o);
   runtime.copy(header, o);
   return Buffer.concat([header, payload]);
@@ -66,13 +67,13 @@ export function decodeCache(file: Buffer, expected: CacheIdentity): { kind: Cach
   const crc = file.readUInt32BE(9);
   const length = file.readUInt32BE(13);
   const size = file.readDoubleBE(17);
-  const mtime = file.readDoubleBE(25);
-  const runtimeLength = file.readUInt16BE(33);
+  const scriptCrc = file.readUInt32BE(25);
+  const runtimeLength = file.readUInt16BE(29);
   const start = HEADER_FIXED + runtimeLength;
   if (kindByte !== 1 && kindByte !== 2) return { problem: 'unknown kind' };
   if (file.length !== start + length) return { problem: 'truncated' };
   if (file.toString('utf8', HEADER_FIXED, start) !== expected.runtime) return { problem: 'made by another Node' };
-  if (size !== expected.scriptSize || mtime !== expected.scriptMtimeMs) return { problem: 'made for another build' };
+  if (size !== expected.scriptSize || scriptCrc !== expected.scriptCrc) return { problem: 'made for another build' };
   const payload = file.subarray(start);
   if (crc32(payload) !== crc) return { problem: 'corrupt' };
   return { kind: kindByte === 2 ? 'full' : 'seed', payload };
@@ -159,9 +160,10 @@ function writeLater(want: CacheKind, write: () => void): void {
  * its exports. The cache is used if valid, and (re)made as described at the top of this file.
  */
 export function runWithCodeCache(scriptFile: string, cacheDir: string, name: string): unknown {
+  const bytes = readFileSync(scriptFile);
+  const id = identityOf(bytes);
   // All ASCII (scripts/bundle-cli.mjs checks): Latin-1 is the same text, without UTF-8 decoding.
-  const source = readFileSync(scriptFile, 'latin1');
-  const id = identityOf(statSync(scriptFile));
+  const source = bytes.toString('latin1');
   const cacheFile = join(cacheDir, `${name}.bin`);
   let cached: { kind: CacheKind; payload: Buffer } | null = null;
   let problem = 'none';
