@@ -5,7 +5,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Compiled to dist/src/cli/self.js, the package root three levels up; bundled into a chunk of
+// Compiled to dist/src/cli/self.js, the package root three levels up; bundled into a script of
 // dist/bundle/ (scripts/bundle-cli.mjs), two levels up. Either way in the repository and in an
 // installed package alike (npm always packs package.json).
 const ROOT = ['../../../', '../../'].map((up) => new URL(up, import.meta.url)).find((u) => existsSync(new URL('bin/traverse.js', u))) ?? new URL('../../../', import.meta.url);
