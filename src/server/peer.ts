@@ -9,6 +9,8 @@ import { TokenBucket } from './rate-limit.js';
 export interface PeerLink {
   sendText(text: string): void;
   sendBinary(frame: Buffer): void;
+  /** The node reads and writes relay batches (relay frame format 2, coordination/relay-batch.ts). */
+  readonly relayBatches?: boolean;
   /** Bytes queued for this node and not yet written to the socket. */
   bufferedAmount(): number;
   close(code: number, reason: string): void;

@@ -23,6 +23,7 @@ import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_V
 import type { Store } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 import { RELAY_LANE_PATH } from '../coordination/relay-lane.js';
+import { asksForRelayBatches, MAX_BATCH_FRAME, RELAY_BATCH_FORMAT } from '../coordination/relay-batch.js';
 import { RelayLanes } from './relay-lane.js';
 import type { TlsServing } from './tls.js';
 import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
@@ -216,8 +217,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     noServer: true,
     clientTracking: false,
     perMessageDeflate: false,
-    // The largest legal frame is a text message; ws closes bigger ones with 1009 itself.
-    maxPayload: Math.max(MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD + 32),
+    // The largest legal frame is a relay batch; ws closes bigger ones with 1009 itself.
+    maxPayload: Math.max(MAX_TEXT_BYTES, MAX_BATCH_FRAME),
   });
 
   const router = apiRouter({
@@ -311,6 +312,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       const link: PeerLink = {
         sendText: (text) => ws.send(text),
         sendBinary: (frame) => ws.send(frame, { binary: true }),
+        relayBatches: asksForRelayBatches(req.headers),
         bufferedAmount: () => ws.bufferedAmount,
         close: (code, reason) => {
           // `peer` is declared below; this runs only after the connection is set up.
@@ -386,7 +388,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       version: PROTOCOL_VERSION,
       identity: { name, kind },
       stun,
-      relay: { enabled: true, maxPayload: MAX_RELAY_PAYLOAD },
+      relay: { enabled: true, maxPayload: MAX_RELAY_PAYLOAD, ...(asksForRelayBatches(req.headers) ? { frames: RELAY_BATCH_FORMAT } : {}) },
       blockDirect: opts.blockDirect ?? false,
       pingIntervalMs,
     };
