@@ -1,8 +1,9 @@
 // One connected node, as the server sees it: which identity it belongs to, the node it published,
 // the tunnels it asked for (clients) and its rate budgets. A process is a node; an identity (a
 // person, a workspace) may have several, each with its own connection and its own Peer.
-import { MAX_RELAY_PAYLOAD, type Node, type Path, type PeerKind, type StreamCarriers } from '../coordination/protocol.js';
+import { type Node, type Path, type PeerKind, type StreamCarriers } from '../coordination/protocol.js';
 import { newChallengeNonce } from '../coordination/key-proof.js';
+import { MAX_BATCH_BYTES } from '../coordination/relay-batch.js';
 import { TokenBucket } from './rate-limit.js';
 
 /** How the hub reaches one connected node. */
@@ -85,7 +86,8 @@ export class Peer {
     limits: HubLimits,
   ) {
     this.messages = new TokenBucket(limits.messagesPerSec, limits.messagesPerSec * 2, connectedAt);
-    this.relay = new TokenBucket(limits.relayBytesPerSec, Math.max(limits.relayBytesPerSec, MAX_RELAY_PAYLOAD * 4), connectedAt);
+    // At least one full relay batch at once: a smaller bucket could never pass one.
+    this.relay = new TokenBucket(limits.relayBytesPerSec, Math.max(limits.relayBytesPerSec, MAX_BATCH_BYTES), connectedAt);
     this.strayRelay = new TokenBucket(STRAY_RELAY_PER_SEC, STRAY_RELAY_BURST, connectedAt);
   }
 
