@@ -38,8 +38,9 @@ export { Peer, type HubLimits, type PeerLink } from './peer.js';
 
 export const DEFAULT_LIMITS: HubLimits = {
   messagesPerSec: 20,
-  // Relay lanes carry a byte for about a tenth of the server work of relayed datagrams (README).
-  relayBytesPerSec: 64 * 1024 * 1024,
+  // About 1 Gbit/s per peer: a relay lane at that rate costs the server a sixth of a core, batched
+  // relayed datagrams about a quarter (bench:relay; README, --relay-rate).
+  relayBytesPerSec: 128 * 1024 * 1024,
   maxRelayBuffered: 1024 * 1024,
   maxTunnelsPerClient: 64,
   maxNodesPerClient: MAX_NODES_PER_CLIENT,
