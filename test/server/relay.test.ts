@@ -6,9 +6,12 @@ import { encodeRelayFrame } from '../../src/coordination/relay-frame.js';
 import { decodeRelayBatch, encodeRelayBatch, RELAY_BATCH_FORMAT, RELAY_FRAMES_HEADER, type RelayBatch } from '../../src/coordination/relay-batch.js';
 import { RawPeer, eventually, randomKey, relayFrame, sampleNode, startTestServer } from './helpers.js';
 
-async function pair(t: Awaited<ReturnType<typeof startTestServer>>) {
-  const agent = await RawPeer.connect(t.wsUrl, await t.token('agent', 'ws1'));
-  const client = await RawPeer.connect(t.wsUrl, await t.token('client', 'laptop', { allow: ['ws1'] }));
+const BATCHES = { [RELAY_FRAMES_HEADER]: String(RELAY_BATCH_FORMAT) };
+
+/** An agent and a client with a tunnel; each asks for relay batches (format 2) if told to. */
+async function pair(t: Awaited<ReturnType<typeof startTestServer>>, batches: { agent?: boolean; client?: boolean } = {}) {
+  const agent = await RawPeer.connect(t.wsUrl, await t.token('agent', 'ws1'), undefined, batches.agent ? BATCHES : {});
+  const client = await RawPeer.connect(t.wsUrl, await t.token('client', 'laptop', { allow: ['ws1'] }), undefined, batches.client ? BATCHES : {});
   const agentKey = randomKey();
   const clientKey = randomKey();
   agent.send({ type: 'node', node: sampleNode(agentKey) });
@@ -130,21 +133,6 @@ test('a receiver that does not read loses datagrams instead of growing server me
 
 // ---- relay batches (format 2, coordination/relay-batch.ts) ----
 
-const BATCHES = { [RELAY_FRAMES_HEADER]: String(RELAY_BATCH_FORMAT) };
-
-async function batchPair(t: Awaited<ReturnType<typeof startTestServer>>, agentBatches: boolean, clientBatches: boolean) {
-  const agent = await RawPeer.connect(t.wsUrl, await t.token('agent', 'ws1'), undefined, agentBatches ? BATCHES : {});
-  const client = await RawPeer.connect(t.wsUrl, await t.token('client', 'laptop', { allow: ['ws1'] }), undefined, clientBatches ? BATCHES : {});
-  const agentKey = randomKey();
-  const clientKey = randomKey();
-  agent.send({ type: 'node', node: sampleNode(agentKey) });
-  client.send({ type: 'node', node: sampleNode(clientKey) });
-  client.send({ type: 'tunnel', agent: 'ws1' });
-  await client.waitFor((m) => m.type === 'peers');
-  await agent.waitFor((m) => m.type === 'peers');
-  return { agent, client, agentKey, clientKey };
-}
-
 function batch(frame: Buffer): RelayBatch {
   const d = decodeRelayBatch(frame);
   if (typeof d === 'string') throw new Error(`not a relay batch: ${d}`);
@@ -154,7 +142,7 @@ function batch(frame: Buffer): RelayBatch {
 test('relay batches: a node that asks gets format 2; a batch crosses whole, stamped with the source key', async () => {
   const t = await startTestServer();
   try {
-    const { agent, client, agentKey, clientKey } = await batchPair(t, true, true);
+    const { agent, client, agentKey, clientKey } = await pair(t, { agent: true, client: true });
     const config = client.messages.find((m) => m.type === 'config');
     assert.equal(config?.type === 'config' ? config.relay.frames : undefined, RELAY_BATCH_FORMAT);
     const sent = [Buffer.from('one'), Buffer.alloc(MAX_RELAY_PAYLOAD, 2), Buffer.from('three')];
@@ -173,7 +161,7 @@ test('relay batches: a node that asks gets format 2; a batch crosses whole, stam
 test('relay batches: between a node that speaks them and one that does not, the server converts', async () => {
   const t = await startTestServer();
   try {
-    const { agent, client, agentKey, clientKey } = await batchPair(t, false, true);
+    const { agent, client, agentKey, clientKey } = await pair(t, { client: true });
     const config = agent.messages.find((m) => m.type === 'config');
     assert.equal(config?.type === 'config' ? config.relay.frames : 'no config', undefined, 'an old node is not sent the new format');
     client.ws.send(encodeRelayBatch(agentKey, [Buffer.from('a'), Buffer.from('b')]));
@@ -191,7 +179,7 @@ test('relay batches: between a node that speaks them and one that does not, the 
 test('relay batches: a malformed batch is dropped whole and counted; the sender stays connected', async () => {
   const t = await startTestServer();
   try {
-    const { agent, client, agentKey } = await batchPair(t, true, true);
+    const { agent, client, agentKey } = await pair(t, { agent: true, client: true });
     const good = encodeRelayBatch(agentKey, [Buffer.from('x'), Buffer.from('y')]);
     client.ws.send(good.subarray(0, good.length - 1)); // the last datagram cut short
     client.ws.send(Buffer.alloc(10)); // shorter than a key
