@@ -5,13 +5,15 @@
 //   datagrams, format 1   one WebSocket frame per 1200-byte datagram (what old nodes send)
 //   datagrams, format 2   relay batches: up to 32 datagrams per frame (coordination/relay-batch.ts)
 //   relay lane            a byte stream spliced by the server (coordination/relay-lane.ts)
+//   relay lane, TLS       the same through a server with --tls-cert (a throw-away self-signed
+//                         certificate): the server decrypts and encrypts what it splices
 //
 // The sender keeps at most 1 MiB queued on its socket and 512 datagrams in flight; the receiver
 // counts what arrives (the server drops datagrams for a receiver that does not keep up, so
 // "delivered" may be less than sent). Ratios are against format 1 in the same run.
 //
 //   npm run bench:relay    (BENCH_DATAGRAM_BYTES=268435456, BENCH_LANE_BYTES=1073741824, BENCH_RUNS=3)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,15 +53,31 @@ interface Result {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
-async function startServer(): Promise<{ url: string; dataDir: string; child: ChildProcess }> {
+interface Server {
+  /** ws:// or wss:// */
+  readonly url: string;
+  readonly dataDir: string;
+  readonly child: ChildProcess;
+  /** The certificate to trust, for a TLS server. */
+  readonly ca?: string[];
+}
+
+async function startServer(tls: boolean): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'traverse-bench-relay-'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const child = spawn(process.execPath, [BIN, 'server', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--stun-listen', 'disable', '--relay-rate', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TRAVERSE_LOG_LEVEL: 'warn' },
-  });
+  const args = [BIN, 'server', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--stun-listen', 'disable', '--relay-rate', '0'];
+  let ca: string[] | undefined;
+  if (tls) {
+    const cert = join(dataDir, 'cert.pem');
+    const key = join(dataDir, 'key.pem');
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+    args.push('--tls-cert', cert, '--tls-key', key);
+    ca = [readFileSync(cert, 'utf8')];
+  }
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRAVERSE_LOG_LEVEL: 'warn' } });
   await waitForLine(child, /traverse server listening/, 15_000, 'traverse server');
-  return { url: `ws://127.0.0.1:${port}`, dataDir, child };
+  return { url: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}`, dataDir, child, ...(ca ? { ca } : {}) };
 }
 
 interface Pair {
@@ -71,12 +89,13 @@ interface Pair {
   clientToken: string;
 }
 
-async function pair(url: string, dataDir: string, name: string, batches: boolean): Promise<Pair> {
-  const agentToken = await createToken(dataDir, ['--agent', `${name}-ws`]);
-  const clientToken = await createToken(dataDir, ['--client', `${name}-laptop`, '--allow', `${name}-ws`]);
+async function pair(server: Server, name: string, batches: boolean): Promise<Pair> {
+  const agentToken = await createToken(server.dataDir, ['--agent', `${name}-ws`]);
+  const clientToken = await createToken(server.dataDir, ['--client', `${name}-laptop`, '--allow', `${name}-ws`]);
   const headers: Record<string, string> = batches ? { [RELAY_FRAMES_HEADER]: String(RELAY_BATCH_FORMAT) } : {};
-  const agent = await RawPeer.connect(`${url}/api/v1/coordinate`, agentToken, 'agent', headers);
-  const client = await RawPeer.connect(`${url}/api/v1/coordinate`, clientToken, 'client', headers);
+  const options = server.ca ? { ca: server.ca } : {};
+  const agent = await RawPeer.connect(`${server.url}/api/v1/coordinate`, agentToken, 'agent', headers, options);
+  const client = await RawPeer.connect(`${server.url}/api/v1/coordinate`, clientToken, 'client', headers, options);
   const agentKey = randomKey();
   const clientKey = randomKey();
   agent.send({ type: 'node', node: sampleNode(agentKey) });
@@ -126,12 +145,13 @@ async function datagrams(p: Pair, pid: number, batches: boolean): Promise<Result
 }
 
 /** Pushes LANE_BYTES through a relay lane between the pair, client -> agent. */
-async function lane(p: Pair, url: string, pid: number): Promise<Result> {
+async function lane(p: Pair, server: Server): Promise<Result> {
+  const pid = server.child.pid!;
   const id = randomBytes(16);
-  const http = url.replace('ws://', 'http://');
   const dial = (role: 'agent' | 'client'): Promise<Socket> =>
     dialRelayLane({
-      server: http,
+      server: server.url,
+      ...(server.ca ? { trust: { ca: server.ca, caFile: 'the bench certificate' } } : {}),
       token: role === 'agent' ? p.agentToken : p.clientToken,
       role,
       nodeKey: role === 'agent' ? p.agentKey : p.clientKey,
@@ -167,17 +187,25 @@ async function lane(p: Pair, url: string, pid: number): Promise<Result> {
 }
 
 async function main(): Promise<void> {
-  const server = await startServer();
+  const server = await startServer(false);
+  const tlsServer = await startServer(true);
   const pid = server.child.pid!;
   try {
-    const f1 = await pair(server.url, server.dataDir, 'f1', false);
-    const f2 = await pair(server.url, server.dataDir, 'f2', true);
-    const rows: Record<string, Result[]> = { 'datagrams, format 1 (a frame each)': [], [`datagrams, format 2 (batches of ${BATCH})`]: [], 'relay lane': [] };
+    const f1 = await pair(server, 'f1', false);
+    const f2 = await pair(server, 'f2', true);
+    const overTls = await pair(tlsServer, 'tls', true);
+    const rows: Record<string, Result[]> = {
+      'datagrams, format 1 (a frame each)': [],
+      [`datagrams, format 2 (batches of ${BATCH})`]: [],
+      'relay lane': [],
+      'relay lane, server with TLS': [],
+    };
     const keys = Object.keys(rows);
     for (let i = 0; i < RUNS; i++) {
       rows[keys[0]!]!.push(await datagrams(f1, pid, false));
       rows[keys[1]!]!.push(await datagrams(f2, pid, true));
-      rows[keys[2]!]!.push(await lane(f2, server.url, pid));
+      rows[keys[2]!]!.push(await lane(f2, server));
+      rows[keys[3]!]!.push(await lane(overTls, tlsServer));
     }
     const base = rows[keys[0]!]!;
     const baseCpu = median(base.map((r) => r.cpuSecPerGB));
@@ -195,12 +223,13 @@ async function main(): Promise<void> {
           `  delivered >= ${(delivered * 100).toFixed(0)}%  ${(g / baseG).toFixed(2)}x the rate, ${(cpu / baseCpu).toFixed(2)}x the CPU/GB of format 1`,
       );
     }
-    for (const p of [f1, f2]) {
+    for (const p of [f1, f2, overTls]) {
       p.agent.ws.close();
       p.client.ws.close();
     }
   } finally {
     server.child.kill('SIGTERM');
+    tlsServer.child.kill('SIGTERM');
   }
 }
 
