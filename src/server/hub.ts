@@ -38,8 +38,8 @@ export { Peer, type HubLimits, type PeerLink } from './peer.js';
 
 export const DEFAULT_LIMITS: HubLimits = {
   messagesPerSec: 20,
-  // About 1 Gbit/s per peer: a relay lane at that rate costs the server a sixth of a core, batched
-  // relayed datagrams about a quarter (bench:relay; README, --relay-rate).
+  // About 1 Gbit/s per peer: a relay lane at that rate costs the server a tenth to a quarter of a
+  // core, batched relayed datagrams a fifth to a third (bench:relay; README, --relay-rate).
   relayBytesPerSec: 128 * 1024 * 1024,
   maxRelayBuffered: 1024 * 1024,
   maxTunnelsPerClient: 64,
