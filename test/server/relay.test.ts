@@ -194,3 +194,20 @@ test('relay batches: a malformed batch is dropped whole and counted; the sender 
     await t.close();
   }
 });
+
+test('relay batches: a batch is charged whole; one over the budget is dropped whole, each datagram counted', async () => {
+  const t = await startTestServer({ limits: { relayBytesPerSec: 64 * 1024 } });
+  try {
+    const { agent, client, agentKey } = await pair(t, { agent: true, client: true });
+    const datagrams = Array.from({ length: 15 }, () => Buffer.alloc(MAX_RELAY_PAYLOAD, 3)); // 60 KiB
+    for (let i = 0; i < 3; i++) client.ws.send(encodeRelayBatch(agentKey, datagrams));
+    await eventually(async () => ((await t.server.metrics.relayDrops.get()).values[0]?.value ?? 0) >= 30);
+    const drops = (await t.server.metrics.relayDrops.get()).values;
+    assert.deepEqual(drops.map((v) => [v.labels.reason, v.value]), [['rate', 30]]);
+    const [down] = await agent.waitBinary(1);
+    assert.equal(batch(down!).payloads.length, 15);
+    assert.equal((await t.server.metrics.relayDatagrams.get()).values[0]?.value, 15);
+  } finally {
+    await t.close();
+  }
+});
