@@ -20,7 +20,7 @@ import { keyProof } from '../coordination/key-proof.js';
 import { NodeKey } from '../identity/node-key.js';
 import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
-import type { Store } from './store/store.js';
+import type { Identity, Store, TokenInfo } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 import { RELAY_LANE_PATH } from '../coordination/relay-lane.js';
 import { RelayLanes } from './relay-lane.js';
@@ -120,6 +120,9 @@ export class ReplicationError extends Error {
     super(`cannot join the replicas on the database: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
 }
+
+/** An agent's allow list: agents open no tunnels. One shared empty set, not one per connection. */
+const NO_AGENTS: ReadonlySet<string> = new Set();
 
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000;
 /**
@@ -303,79 +306,84 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     }
     if (from.forwarded) socket.once('close', () => nodesPerClient.release(from.address));
     if (lane) return relayLanes.join(req, socket, head, identity.id);
-    const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
+    const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : NO_AGENTS;
     if (socket.destroyed) return;
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const now = Date.now();
-      const remote = from.port === null ? from.address : formatEndpoint(from.address, from.port);
-      const link: PeerLink = {
-        sendText: (text) => ws.send(text),
-        sendBinary: (frame) => ws.send(frame, { binary: true }),
-        bufferedAmount: () => ws.bufferedAmount,
-        close: (code, reason) => {
-          // `peer` is declared below; this runs only after the connection is set up.
-          peer.closing = true;
-          const conn = conns.get(peer);
-          if (conn && conn.endKind === undefined) {
-            conn.endKind = 'disconnected';
-            conn.endReason = reason;
-          }
-          ws.close(code, truncate(reason));
-        },
-      };
-      const peer = new Peer(identity.id, identity.kind as 'agent' | 'client', identity.name, link, allow, now, remote, limits);
-      const c: Conn = {
-        ws,
-        peer,
-        tokenId: token.id,
-        expiresAt: token.expiresAt,
-        alive: true,
-        connectionId: store.recordConnect(identity.id, now, remote, replicaName).catch((err: unknown) => {
-          log.error({ err }, 'recording a connection failed');
-          return undefined;
-        }),
-      };
-      conns.set(peer, c);
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        c.alive = true;
-        if (isBinary) hub.handleBinary(peer, data);
-        else hub.handleText(peer, data.toString('utf8'));
-      });
-      ws.on('pong', () => {
-        c.alive = true;
-      });
-      ws.on('error', (err) => {
-        // ws reports oversized or malformed frames here and then closes (1009/1002).
-        log.debug({ peer: peer.id, err: err.message }, 'connection error');
-        if (c.endKind === undefined) {
-          c.endKind = 'disconnected';
-          c.endReason = err.message;
+    const remote = from.port === null ? from.address : formatEndpoint(from.address, from.port);
+    const config = configFor(req, identity.kind as 'agent' | 'client', identity.name);
+    // The connection's closures are made in accept(), not in here: made here they would keep the
+    // upgrade request (its headers, a few KiB) alive for as long as the connection lasts.
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity, token, allow, remote, config));
+  }
+
+  function accept(ws: WebSocket, identity: Identity, token: TokenInfo, allow: ReadonlySet<string>, remote: string, config: Omit<ServerConfig, 'challenge'>): void {
+    const now = Date.now();
+    const link: PeerLink = {
+      sendText: (text) => ws.send(text),
+      sendBinary: (frame) => ws.send(frame, { binary: true }),
+      bufferedAmount: () => ws.bufferedAmount,
+      close: (code, reason) => {
+        // `peer` is declared below; this runs only after the connection is set up.
+        peer.closing = true;
+        const conn = conns.get(peer);
+        if (conn && conn.endKind === undefined) {
+          conn.endKind = 'disconnected';
+          conn.endReason = reason;
         }
-      });
-      ws.on('close', (code: number, reason: Buffer) => {
-        conns.delete(peer);
-        // A close frame from the peer (1000/1001) is a clean goodbye; anything else is lost.
-        const kind: EndKind = c.endKind ?? (code === CloseCode.normal || code === CloseCode.goingAway ? 'disconnected' : 'lost');
-        const why = c.endReason ?? (reason.length > 0 ? reason.toString() : `closed (${code})`);
-        hub.detach(peer, kind);
-        metrics.closes.inc({ reason: kind });
-        log.debug({ peer: peer.id, code, kind, why }, 'peer gone');
-        track(
-          c.connectionId.then((id) => (id === undefined ? undefined : store.recordDisconnect(id, Date.now(), `${kind}: ${why}`))),
-          'recording a disconnect',
-        );
-      });
-      const attached = hub.attach(peer, {
-        ...configFor(req, identity.kind as 'agent' | 'client', identity.name),
-        challenge: { key: serverKey.publicHex, nonce: peer.challengeNonce },
-      });
-      if (!attached.ok) {
-        log.info({ peer: peer.id, reason: attached.reason }, 'node refused');
-        link.close(attached.code, attached.reason); // never attached: nothing it sends reaches the hub
-        return;
-      }
-      log.debug({ peer: peer.id, remote }, 'node connected');
+        ws.close(code, truncate(reason));
+      },
+    };
+    const peer = new Peer(identity.id, identity.kind as 'agent' | 'client', identity.name, link, allow, now, remote, limits);
+    const c: Conn = {
+      ws,
+      peer,
+      tokenId: token.id,
+      expiresAt: token.expiresAt,
+      alive: true,
+      connectionId: store.recordConnect(identity.id, now, remote, replicaName).catch((err: unknown) => {
+        log.error({ err }, 'recording a connection failed');
+        return undefined;
+      }),
+    };
+    conns.set(peer, c);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      c.alive = true;
+      if (isBinary) hub.handleBinary(peer, data);
+      else hub.handleText(peer, data.toString('utf8'));
     });
+    ws.on('pong', () => {
+      c.alive = true;
+    });
+    ws.on('error', (err) => {
+      // ws reports oversized or malformed frames here and then closes (1009/1002).
+      log.debug({ peer: peer.id, err: err.message }, 'connection error');
+      if (c.endKind === undefined) {
+        c.endKind = 'disconnected';
+        c.endReason = err.message;
+      }
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      conns.delete(peer);
+      // A close frame from the peer (1000/1001) is a clean goodbye; anything else is lost.
+      const kind: EndKind = c.endKind ?? (code === CloseCode.normal || code === CloseCode.goingAway ? 'disconnected' : 'lost');
+      const why = c.endReason ?? (reason.length > 0 ? reason.toString() : `closed (${code})`);
+      hub.detach(peer, kind);
+      metrics.closes.inc({ reason: kind });
+      log.debug({ peer: peer.id, code, kind, why }, 'peer gone');
+      track(
+        c.connectionId.then((id) => (id === undefined ? undefined : store.recordDisconnect(id, Date.now(), `${kind}: ${why}`))),
+        'recording a disconnect',
+      );
+    });
+    const attached = hub.attach(peer, {
+      ...config,
+      challenge: { key: serverKey.publicHex, nonce: peer.challengeNonce },
+    });
+    if (!attached.ok) {
+      log.info({ peer: peer.id, reason: attached.reason }, 'node refused');
+      link.close(attached.code, attached.reason); // never attached: nothing it sends reaches the hub
+      return;
+    }
+    log.debug({ peer: peer.id, remote }, 'node connected');
   }
 
   function configFor(req: IncomingMessage, kind: 'agent' | 'client', name: string): Omit<ServerConfig, 'challenge'> {
