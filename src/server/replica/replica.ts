@@ -67,6 +67,11 @@ const SCHEMA_LOCK = 0x7472_6176;
 interface Connection {
   readonly writer: SerialClient;
   readonly listener: pg.Client;
+  /**
+   * The heartbeat's own connection: a beat never waits behind the bus's NOTIFY batches (a resync
+   * is thousands of events) or anything else, so it is written when it is due.
+   */
+  readonly beat: pg.Client;
   readonly bus: PgBus;
   readonly id: string;
 }
@@ -119,8 +124,7 @@ export class Replica {
   static async start(hub: Hub, opts: ReplicationOptions, hooks: ReplicaHooks, log: Logger, metrics?: CoordinatorMetrics): Promise<Replica> {
     const r = new Replica(hub, opts, hooks, log, metrics);
     await r.attach();
-    r.timer = setInterval(() => void r.tick(), r.liveness.intervalMs);
-    r.timer.unref();
+    r.schedule(r.liveness.intervalMs);
     return r;
   }
 
@@ -176,12 +180,13 @@ export class Replica {
     const common = { connectionString: this.opts.databaseUrl, connectionTimeoutMillis: timeout, application_name: `traverse-replica-${id}` };
     const writer = new pg.Client({ ...common, query_timeout: timeout });
     const listener = new pg.Client(common);
+    const beat = new pg.Client({ ...common, query_timeout: timeout });
     // Errors after connecting are handled by lose(); before, by the caller.
-    writer.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
-    listener.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
+    for (const c of [writer, listener, beat]) c.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
     try {
-      await writer.connect();
-      await listener.connect();
+      await Promise.all([writer.connect(), listener.connect(), beat.connect()]);
+      // Like the bus's statements, a heartbeat need not wait for the disk (see below).
+      await beat.query('SET synchronous_commit TO off');
       // A NOTIFY makes its statement a writing transaction: with synchronous commit each batch of
       // the bus would wait for a WAL flush. Nothing this connection writes needs to survive a
       // database crash (notifications and heartbeats are lost with the database anyway), so its
@@ -199,7 +204,7 @@ export class Replica {
       await writer.query('INSERT INTO traverse_replicas (id, mesh_url) VALUES ($1, $2)', [id, this.opts.meshUrl]);
       await listener.query(`LISTEN ${'traverse_replicas'}`);
     } catch (err) {
-      await Promise.allSettled([writer.end(), listener.end()]);
+      await Promise.allSettled([writer.end(), listener.end(), beat.end()]);
       throw err;
     }
     const serial = new SerialClient(writer);
@@ -213,8 +218,7 @@ export class Replica {
     listener.on('notification', (n) => {
       if (n.payload !== undefined) bus.received(n.payload);
     });
-    listener.on('end', () => this.lose('database connection closed'));
-    writer.on('end', () => this.lose('database connection closed'));
+    for (const c of [writer, listener, beat]) c.on('end', () => this.lose('database connection closed'));
     this.live = new Liveness(id, this.liveness);
     this.own = new OwnBeat(Date.now(), this.liveness);
     this.mesh = new Mesh({
@@ -226,7 +230,7 @@ export class Replica {
       ...(this.opts.trust ? { trust: this.opts.trust } : {}),
       dropped: (reason) => this.metrics?.relayDrops.inc({ reason }),
     });
-    this.conn = { writer: serial, listener, bus, id };
+    this.conn = { writer: serial, listener, beat, bus, id };
     this.log.info({ replica: id, meshUrl: this.opts.meshUrl }, 'joined the replicas on the database');
     await this.tick();
   }
@@ -248,6 +252,20 @@ export class Replica {
     }
   }
 
+  /**
+   * The next heartbeat in `delayMs`. Beats are timed from the start of the previous one, and one
+   * that took longer than the interval is followed at once: a slow beat is never followed by a
+   * skipped one (which made a 3 s statement look like 6 s of silence).
+   */
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      const started = Date.now();
+      void this.tick().finally(() => this.schedule(this.liveness.intervalMs - (Date.now() - started)));
+    }, Math.max(0, delayMs));
+    this.timer.unref();
+  }
+
   /** One heartbeat: write ours, read everyone's, act on who joined, died or left. */
   private async tick(): Promise<void> {
     if (this.ticking || this.stopped) return;
@@ -257,28 +275,29 @@ export class Replica {
         await this.attach().catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'database still unreachable'));
         return;
       }
-      const { writer, id } = this.conn;
+      const { writer, beat, id } = this.conn;
       try {
         const asked = Date.now();
-        await writer.query('UPDATE traverse_replicas SET heartbeat_at = now() WHERE id = $1', [id]);
-        const gap = Date.now() - this.own.lastBeat;
+        const wrote = await beat.query<{ at_ms: number }>('UPDATE traverse_replicas SET heartbeat_at = now() WHERE id = $1 RETURNING (extract(epoch from heartbeat_at) * 1000)::float8 AS at_ms', [id]);
+        if (!wrote.rows[0]) throw new Error('this replica was removed from the heartbeat table (declared dead)');
+        const gap = asked - this.own.lastBeat;
+        this.own.succeeded(asked);
+        this.live.beat(wrote.rows[0].at_ms);
         // The others declare us dead when the gap reaches deadAfterMs: say so well before.
         if (gap > this.liveness.intervalMs * 2) this.log.warn({ gapMs: gap, writeMs: Date.now() - asked, deadAfterMs: deadAfterMs(this.liveness) }, 'heartbeat late');
-        const rows = await writer.query<{ id: string; mesh_url: string; age_ms: number }>(
+        const rows = await beat.query<{ id: string; mesh_url: string; age_ms: number }>(
           'SELECT id, mesh_url, (extract(epoch from (now() - heartbeat_at)) * 1000)::float8 AS age_ms FROM traverse_replicas',
         );
-        if (!rows.rows.some((r) => r.id === id)) throw new Error('this replica was removed from the heartbeat table (declared dead)');
-        this.own.succeeded(Date.now());
         for (const c of this.live.observe(rows.rows.map((r) => ({ id: r.id, ageMs: r.age_ms, meshUrl: r.mesh_url })))) this.act(c);
         this.mesh?.setPeers(this.live.peers);
         // The rows of replicas dead for long are removed (by whoever sees it first), and oversized
         // events nobody can still be fetching. Both limits are a minute: every few beats is
-        // enough, and a beat is then two round trips, so that the next one is not late behind
-        // housekeeping on a busy database.
+        // enough, on the bus's connection, so that no beat waits behind housekeeping.
         if (this.beats++ % HOUSEKEEPING_EVERY === 0) {
           const stale = `${(deadAfterMs(this.liveness) * 10) / 1000} seconds`;
-          await writer.query(`DELETE FROM traverse_replicas WHERE heartbeat_at < now() - $1::interval`, [stale]);
-          await writer.query(`DELETE FROM traverse_replica_events WHERE created_at < now() - interval '60 seconds'`);
+          const failed = (err: unknown): void => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'removing stale replica rows failed');
+          writer.query(`DELETE FROM traverse_replicas WHERE heartbeat_at < now() - $1::interval`, [stale]).catch(failed);
+          writer.query(`DELETE FROM traverse_replica_events WHERE created_at < now() - interval '60 seconds'`).catch(failed);
         }
       } catch (err) {
         if (this.conn && this.own.lost(Date.now())) this.lose(`no heartbeat written for ${this.own.silentMs(Date.now())} ms: ${err instanceof Error ? err.message : String(err)}`);
@@ -313,7 +332,7 @@ export class Replica {
     this.mirror.dropAll();
     this.mesh?.close();
     this.mesh = null;
-    void Promise.allSettled([conn.writer.client.end(), conn.listener.end()]);
+    void Promise.allSettled([conn.writer.client.end(), conn.listener.end(), conn.beat.end()]);
   }
 
   /**
@@ -332,7 +351,7 @@ export class Replica {
   async shutdown(): Promise<void> {
     await this.leave();
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     while (this.ticking) await new Promise((r) => setTimeout(r, 5));
     const conn = this.conn;
     this.conn = null;
@@ -344,6 +363,6 @@ export class Replica {
     } catch (err) {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not say goodbye to the other replicas');
     }
-    await Promise.allSettled([conn.writer.client.end(), conn.listener.end()]);
+    await Promise.allSettled([conn.writer.client.end(), conn.listener.end(), conn.beat.end()]);
   }
 }
