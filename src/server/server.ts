@@ -24,6 +24,7 @@ import type { Identity, Store, TokenInfo } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 import { RELAY_LANE_PATH } from '../coordination/relay-lane.js';
 import { RelayLanes } from './relay-lane.js';
+import { HistoryWriter, type ConnectionRecordRef } from './history.js';
 import type { TlsServing } from './tls.js';
 import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
 import { Replica, type ReplicationOptions } from './replica/replica.js';
@@ -94,7 +95,7 @@ interface Conn {
   readonly peer: Peer;
   readonly tokenId: number;
   readonly expiresAt: number | null;
-  connectionId: Promise<number | undefined>;
+  readonly record: ConnectionRecordRef;
   alive: boolean;
   /** Set when the server ends the connection, so the close event reports the right kind. */
   endKind?: EndKind;
@@ -145,6 +146,15 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     pending.add(q);
   };
 
+  // Connection and path history, batched (history.ts); a drop is counted and said, at most once a second.
+  let lastDropWarning = 0;
+  const history = new HistoryWriter(store, (kind, rows, why) => {
+    metrics.historyDrops.inc({ kind }, rows);
+    if (Date.now() - lastDropWarning < 1000) return;
+    lastDropWarning = Date.now();
+    log.warn({ kind, rows, why }, 'history rows not written');
+  });
+
   // The server's half of every node key proof; a new one per process is enough, since every
   // connection's challenge also has a nonce of its own.
   const serverKey = NodeKey.generate();
@@ -171,7 +181,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     },
     pathReported: (reporter, other, path) => {
       log.debug({ reporter: reporter.id, peer: other.id, path }, 'path reported');
-      track(store.recordPath(reporter.identityId, other.identityId, path, Date.now()), 'saving a path report');
+      history.path(reporter.identityId, other.identityId, path, Date.now());
     },
   });
 
@@ -339,10 +349,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       tokenId: token.id,
       expiresAt: token.expiresAt,
       alive: true,
-      connectionId: store.recordConnect(identity.id, now, remote, replicaName).catch((err: unknown) => {
-        log.error({ err }, 'recording a connection failed');
-        return undefined;
-      }),
+      record: history.connected(identity.id, now, remote, replicaName),
     };
     conns.set(peer, c);
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -369,10 +376,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       hub.detach(peer, kind);
       metrics.closes.inc({ reason: kind });
       log.debug({ peer: peer.id, code, kind, why }, 'peer gone');
-      track(
-        c.connectionId.then((id) => (id === undefined ? undefined : store.recordDisconnect(id, Date.now(), `${kind}: ${why}`))),
-        'recording a disconnect',
-      );
+      history.disconnected(c.record, Date.now(), `${kind}: ${why}`);
     });
     const attached = hub.attach(peer, {
       ...config,
@@ -536,6 +540,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       if (metricsServer) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
       // History is written asynchronously; let it land before the caller closes the store.
       while (pending.size > 0) await Promise.all([...pending]);
+      await history.drain();
     },
   };
 }
