@@ -14,7 +14,7 @@ import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
 import { apiRouter, handleHttp, isRefused, metrics as serveMetrics, type AuthOutcome } from './http-api.js';
 import { refusalMessage } from './refusal.js';
 import { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
-import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
+import { DEFAULT_LIMITS, Hub, Peer, type EndKind, type HubLimits } from './hub.js';
 import { roleProblem } from './role.js';
 import { keyProof } from '../coordination/key-proof.js';
 import { NodeKey } from '../identity/node-key.js';
@@ -24,6 +24,7 @@ import type { Identity, Store, TokenInfo } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 import { RELAY_LANE_PATH } from '../coordination/relay-lane.js';
 import { RelayLanes } from './relay-lane.js';
+import { WebSocketLink } from './ws-link.js';
 import { HistoryWriter, type ConnectionRecordRef } from './history.js';
 import type { TlsServing } from './tls.js';
 import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
@@ -325,24 +326,21 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity, token, allow, remote, config));
   }
 
+  /** The server ends a connection (link.close): what it still sends is not read, and the close event reports why. */
+  function ending(peer: Peer, reason: string): void {
+    peer.closing = true;
+    const conn = conns.get(peer);
+    if (conn && conn.endKind === undefined) {
+      conn.endKind = 'disconnected';
+      conn.endReason = reason;
+    }
+  }
+
   function accept(ws: WebSocket, identity: Identity, token: TokenInfo, allow: ReadonlySet<string>, remote: string, config: Omit<ServerConfig, 'challenge'>): void {
     const now = Date.now();
-    const link: PeerLink = {
-      sendText: (text) => ws.send(text),
-      sendBinary: (frame) => ws.send(frame, { binary: true }),
-      bufferedAmount: () => ws.bufferedAmount,
-      close: (code, reason) => {
-        // `peer` is declared below; this runs only after the connection is set up.
-        peer.closing = true;
-        const conn = conns.get(peer);
-        if (conn && conn.endKind === undefined) {
-          conn.endKind = 'disconnected';
-          conn.endReason = reason;
-        }
-        ws.close(code, truncate(reason));
-      },
-    };
+    const link = new WebSocketLink(ws, ending);
     const peer = new Peer(identity.id, identity.kind as 'agent' | 'client', identity.name, link, allow, now, remote, limits);
+    link.peer = peer;
     const c: Conn = {
       ws,
       peer,

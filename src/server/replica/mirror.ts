@@ -125,7 +125,8 @@ export class Mirror {
     if (home?.nodes.has(c)) return; // a resync repeats what we know
     if (!home) this.homes.set(from, (home = { id: from, nodes: new Map() }));
     const link = new MirrorLink(this, home, c);
-    const peer = new Peer(identityId, kind, name, link, ANY_AGENT, at, remote, this.limits);
+    // The literal, not the parsed copy each notification carries (one string fewer per mirror).
+    const peer = new Peer(identityId, kind === 'agent' ? 'agent' : 'client', name, link, ANY_AGENT, at, remote, this.limits);
     link.peer = peer;
     peer.replica = home.id;
     // A mirrored client beyond the identity's node bound is not mirrored: its home refuses it too.
