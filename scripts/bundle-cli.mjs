@@ -20,6 +20,8 @@ await build({
   entryPoints: [
     { in: new URL('../dist/src/cli/main.js', import.meta.url).pathname, out: 'main' },
     { in: new URL('../dist/src/stun/server-worker.js', import.meta.url).pathname, out: 'server-worker' },
+    // The same for a replica's heartbeat thread (server/replica/heartbeat-worker.ts).
+    { in: new URL('../dist/src/server/replica/heartbeat-worker.js', import.meta.url).pathname, out: 'heartbeat-worker' },
   ],
   outdir,
   bundle: true,
