@@ -36,6 +36,9 @@ import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js
 import { connectFailure } from '../net/http-get.js';
 import { trace } from '../log/trace.js';
 
+/** The largest frame a node reads from its server (1 MiB). */
+const MAX_SERVER_FRAME_BYTES = 1 << 20;
+
 /** What a path report may carry besides the path, for the operators' views. */
 export interface PathExtras {
   /** The path's round trip as this node measures it (direct paths; ms). */
@@ -312,6 +315,9 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       const options: WebSocket.ClientOptions & { lookup?: ReturnType<typeof pinnedLookup> } = {
         headers: { authorization: `Bearer ${this.opts.token}`, [ROLE_HEADER]: this.opts.role, [RELAY_FRAMES_HEADER]: String(RELAY_BATCH_FORMAT) },
         perMessageDeflate: false,
+        // Bounded like every buffer (ws would take 100 MiB): a relay batch or a list of peers is
+        // far smaller; a server that sends more is closed with 1009 and we reconnect.
+        maxPayload: MAX_SERVER_FRAME_BYTES,
         handshakeTimeout: this.opts.handshakeTimeoutMs ?? (this.wsUrls.length > 1 || target.address ? 5_000 : 10_000),
         ...(target.address ? { lookup: pinnedLookup(target.address) } : {}),
         ...tlsClientOptions(this.opts.trust ?? DEFAULT_TRUST),

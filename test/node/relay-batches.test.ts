@@ -96,3 +96,16 @@ test('relay batches: against a server that does not speak them, one frame per da
     await s.close();
   }
 });
+
+test('a frame from the server over 1 MiB closes the connection (1009) and the node reconnects', async () => {
+  const s = await scriptedServer(RELAY_BATCH_FORMAT);
+  try {
+    const states: string[] = [];
+    s.client.on('state', (state) => states.push(state));
+    s.send(Buffer.alloc((1 << 20) + 1));
+    await s.until(() => states.includes('reconnecting'));
+    await s.until(() => s.asked.length >= 2 && s.client.state === 'connected');
+  } finally {
+    await s.close();
+  }
+});
