@@ -12,6 +12,9 @@ export interface MemorySample {
   rss: number;
   heapUsed: number;
   external: number;
+  /** V8's heap as reserved (used plus free pages kept), and the young generation's share of it. */
+  heapTotal: number;
+  newSpace: number;
 }
 
 async function main(): Promise<void> {

@@ -4,6 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import WebSocket from 'ws';
 import { PROTOCOL_PATH, ROLE_HEADER, type ServerMessage } from '../src/coordination/protocol.js';
 import { keyProof } from '../src/coordination/key-proof.js';
@@ -105,9 +106,10 @@ export function sendAtRate(rate: number, seconds: number, settleMs: number, send
 }
 
 /**
- * In a forked server: answers 'measure' with its memory after two full collections, and
+ * In a forked server: answers 'measure' with its memory after two full collections,
  * 'profile-start' / 'profile-stop FILE' with a CPU profile of what happened in between (written
- * to FILE, readable in Chrome's DevTools), so that a bench can profile one phase of its run.
+ * to FILE, readable in Chrome's DevTools), so that a bench can profile one phase of its run, and
+ * 'heap-snapshot FILE' with a heap snapshot (what the memory per peer is made of).
  */
 export function answerMemoryMeasurements(): void {
   let profiler: Session | null = null;
@@ -128,12 +130,18 @@ export function answerMemoryMeasurements(): void {
       });
       return;
     }
+    if (typeof m === 'string' && m.startsWith('heap-snapshot ')) {
+      writeHeapSnapshot(m.slice('heap-snapshot '.length));
+      process.send!({ ok: true });
+      return;
+    }
     if (m !== 'measure') return;
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     gc?.();
     const u = process.memoryUsage();
-    process.send!({ rss: u.rss, heapUsed: u.heapUsed, external: u.external } satisfies MemorySample);
+    const newSpace = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+    process.send!({ rss: u.rss, heapUsed: u.heapUsed, external: u.external, heapTotal: u.heapTotal, newSpace } satisfies MemorySample);
   });
 }
 

@@ -16,6 +16,7 @@ import { startTestPostgres } from '../lab/postgres.js';
 import { PostgresStore } from '../src/server/store/postgres.js';
 import { generateToken, hashToken } from '../src/server/tokens.js';
 import { encodeRelayFrame } from '../src/coordination/relay-frame.js';
+import type { MemorySample } from './coordinator-server.js';
 import { connectAll, forkServer, onNodeUpdates, sendAtRate, type BenchConn, type BenchIdentity, type ForkedServer } from './load.js';
 
 const PEERS = Number(process.env.PEERS ?? 10_000);
@@ -67,6 +68,31 @@ async function makeIdentities(url: string, pairs: number, prefix: string): Promi
   return { agents, clients };
 }
 
+/**
+ * The connection history a server wrote for the connects of one run: rows, and rows ended. It
+ * waits (up to 15 s) for the counts to settle, since history is written behind the peers' backs.
+ */
+async function historyRows(url: string, replica: string): Promise<{ rows: number; ended: number }> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    let last = { rows: -1, ended: -1 };
+    for (let i = 0; i < 30; i++) {
+      const r = await db.query<{ rows: string; ended: string }>(
+        'SELECT count(*) AS rows, count(disconnected_at) AS ended FROM connections WHERE replica = $1',
+        [replica],
+      );
+      const now = { rows: Number(r.rows[0]!.rows), ended: Number(r.rows[0]!.ended) };
+      if (now.rows === last.rows && now.ended === last.ended && now.rows === now.ended) return now;
+      last = now;
+      await sleep(500);
+    }
+    return last;
+  } finally {
+    await db.end();
+  }
+}
+
 interface Busy {
   peers: number;
   mirrored: number;
@@ -103,6 +129,8 @@ interface LoadResult {
   max: number;
   settledP99: number;
   perPeer: number[];
+  /** What the RSS per peer is made of: V8's heap (used, reserved, its young generation) and memory outside it. */
+  detail: { heapUsed: number; heapTotal: number; newSpace: number; external: number }[];
   /** How long the warm-up (connects, tunnels, mirroring) took to be over (ms). */
   warmUpMs: number;
   worstBySecond: number[];
@@ -143,6 +171,8 @@ async function updateLoad(label: string, a: Server, b: Server, ids: { agents: Id
   // Memory per peer on each server: what it holds for its own peers and its mirrors of the others.
   const perServerPeers = a === b ? [PEERS] : [ids.agents.length, ids.clients.length];
   const perPeer = servers.map((_, i) => (after[i]!.rss - before[i]!.rss) / perServerPeers[i]!);
+  const delta = (i: number, k: keyof MemorySample): number => (after[i]![k] - before[i]![k]) / perServerPeers[i]!;
+  const detail = servers.map((_, i) => ({ heapUsed: delta(i, 'heapUsed'), heapTotal: delta(i, 'heapTotal'), newSpace: delta(i, 'newSpace'), external: delta(i, 'external') }));
 
   let seq = 2;
   let sent = 0;
@@ -174,6 +204,7 @@ async function updateLoad(label: string, a: Server, b: Server, ids: { agents: Id
     max: latencies.at(-1) ?? NaN,
     settledP99: percentile(settled, 99),
     perPeer,
+    detail,
     warmUpMs: warmUp,
     worstBySecond: Array.from(worstBySecond, (x) => Math.round(x ?? 0)),
     load: [loadBefore, loadAfter],
@@ -279,6 +310,7 @@ async function main(): Promise<void> {
     // Named peer first: one server, every peer on it.
     const single = await startServer('single', url);
     const one = await updateLoad('single', single, single, ids);
+    const historyOne = await historyRows(url, ''); // a lone server's records carry no replica name
     const relayLocalSingle = await relayThroughput(single, single, relayIds);
     single.child.kill();
     await sleep(500);
@@ -293,6 +325,7 @@ async function main(): Promise<void> {
     await sleep(500); // mesh links up
     process.stdout.write(`replica A is pid ${a.child.pid}, replica B pid ${b.child.pid} (their warnings, if any, name them)\n`);
     const two = await updateLoad('replicas', a, b, ids);
+    const history = await Promise.all([a, b].map((s) => historyRows(url, `bench-${s.child.pid}`)));
     const relayMesh = await relayThroughput(b, a, relayIds);
     const relayLocal = await relayThroughput(a, a, relayIds);
     a.child.kill();
@@ -314,6 +347,8 @@ async function main(): Promise<void> {
       `bench process event-loop delay p99 while updating: ${two.benchLagP99.toFixed(1)} ms across replicas, ${one.benchLagP99.toFixed(1)} ms one server (the clients' own share of the latency)`,
       `latency on one server:   p50 ${one.p50.toFixed(2)} ms, p99 ${one.p99.toFixed(2)} ms  (across replicas = ${(two.p50 / one.p50).toFixed(2)}x p50, ${(two.p99 / one.p99).toFixed(2)}x p99 of one server)`,
       `memory per peer:         replica A ${kib(two.perPeer[0]!)}, replica B ${kib(two.perPeer[1]!)} RSS (own peers + mirrors of the other's; target < 20 KiB: ${(worst / TARGET_BYTES_PER_PEER).toFixed(2)}x of target); one server ${kib(one.perPeer[0]!)}`,
+      `connection history:      replica A ${history[0]!.rows} rows for ${pairs} connects (${history[0]!.ended} ended), replica B ${history[1]!.rows} rows for ${pairs} connects (${history[1]!.ended} ended); one server ${historyOne.rows} rows for ${PEERS} connects (${historyOne.ended} ended)`,
+      `memory detail (KiB per own peer, after GC): ${two.detail.map((d, i) => `replica ${'AB'[i]} heap used ${kib(d.heapUsed)}, heap reserved ${kib(d.heapTotal)} (young generation ${kib(d.newSpace)}), external ${kib(d.external)}`).join('; ')}`,
       `relay through the mesh:  ${mb(relayMesh.bytesPerSec)} (loss ${(relayMesh.loss * 100).toFixed(1)}%)`,
       `relay within a replica:  ${mb(relayLocal.bytesPerSec)} (loss ${(relayLocal.loss * 100).toFixed(1)}%); one lone server ${mb(relayLocalSingle.bytesPerSec)}  (mesh = ${(relayMesh.bytesPerSec / relayLocal.bytesPerSec).toFixed(2)}x within a replica)`,
       `bus LISTEN/NOTIFY:       p50 ${busNotify.p50.toFixed(2)} ms, p99 ${busNotify.p99.toFixed(2)} ms, 0 reader queries/s`,

@@ -7,9 +7,10 @@
 // uses. The same pair relayed: a second forward with --disable-direct, through the server (its
 // relay rate unlimited), on a relay lane and on relayed datagrams; its ratio is to the direct
 // forward of the same run. Relay (client behind UDP-blocked, the server's default relay rate):
-// the forward's bytes go client -> coordination server (a relay lane) -> agent; "plain TCP" is a
-// connection from the client to a server on the coordination server's host, i.e. the first leg
-// of the relayed path.
+// the forward's bytes go client -> coordination server (a relay lane) -> agent, or over a TCP
+// lane to the agent's address where its NAT lets one in, and with --disable-direct on a relay
+// lane for sure; "plain TCP" is a connection from the client to a server on the coordination
+// server's host, i.e. the first leg of the relayed path.
 //
 // For each: BENCH_RUNS downloads of BENCH_BYTES (relay: BENCH_RELAY_BYTES) from a server that
 // sends a repeated 1 MiB random block, timed by the receiver (a counting sink) from connect to
@@ -304,6 +305,14 @@ async function relay(rows: Row[]): Promise<void> {
     const trav = await throughput(lab, '127.0.0.1', 19000, RELAY_BYTES);
     rows.push({ what: `relay, plain TCP to the coordination server's host (${(RELAY_BYTES / 2 ** 20).toFixed(0)} MiB)`, value: fmtG(plain), ratio: '' });
     rows.push({ what: 'relay, traverse forward', value: fmtG(trav), ratio: `${(median(trav) / median(plain)).toFixed(2)}x plain` });
+    // The forward above may leave the relay for a TCP lane to the agent's vouched address (the
+    // agent's NAT maps TCP ports for it): with --disable-direct its stream stays on a relay lane,
+    // held to the server's default relay rate.
+    const rf = await startForward(lab, pair, ['19100:127.0.0.1:9000'], { args: ['--disable-direct'] });
+    await forwardPath(rf, 'relay', 1000);
+    const lane = await throughput(lab, '127.0.0.1', 19100, RELAY_BYTES);
+    rf.process.kill('SIGTERM');
+    rows.push({ what: 'relay, traverse forward --disable-direct (relay lane, default --relay-rate)', value: fmtG(lane), ratio: `${(median(lane) / median(plain)).toFixed(2)}x plain` });
     const lp = await pingpong(lab, COORD_ADDRESS, 9101);
     const lt = await pingpong(lab, '127.0.0.1', 19001);
     rows.push({ what: 'relay, 1-byte round trip, plain TCP to the server host', value: fmtMs(lp), ratio: '' });

@@ -75,16 +75,22 @@ const nativeAddons = {
   },
 };
 
-// The STUN server's cluster workers run server-worker.js from beside the module that forks them:
-// the scripts below. It is its own entry point (an ES module, as compiled).
+// Threads and processes the server starts run a module from beside the one that starts them:
+// the STUN server's cluster workers server-worker.js, a replica's heartbeat thread
+// heartbeat-worker.js (server/replica/heartbeat-worker.ts). Each is its own entry point (an ES
+// module, as compiled), at the top of dist/bundle/ beside the scripts below.
 await build({
-  entryPoints: [here('../dist/src/stun/server-worker.js')],
-  outfile: here('../dist/bundle/server-worker.js'),
+  entryPoints: [
+    { in: here('../dist/src/stun/server-worker.js'), out: 'server-worker' },
+    { in: here('../dist/src/server/replica/heartbeat-worker.js'), out: 'heartbeat-worker' },
+  ],
+  outdir,
   bundle: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: EXTERNAL,
+  // The addon packages whole: these are not run through the loader above.
+  external: [...EXTERNAL, 'sodium-native', 'udx-native'],
   banner: { js: "import { createRequire as __traverseRequire } from 'node:module'; const require = __traverseRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -65,7 +65,7 @@ export function registerServer(program: Command): void {
       '--relay-rate <MB/s>',
       'relayed bytes per second one peer may send, in MB/s (0: unlimited); bounds what one peer can make the server carry',
       intOption('--relay-rate', 0, 100_000),
-      64,
+      128,
     )
     .option(
       '--max-connections-per-address <n>',

@@ -11,7 +11,8 @@
 //                   up   [32-byte destination node key][payload]
 //                   down [32-byte source node key][payload]
 //                 payload at most MAX_RELAY_PAYLOAD bytes; the server never reads it
-//                 (the frame codec is relay-frame.ts).
+//                 (the frame codec is relay-frame.ts). A node that asks for it on its upgrade
+//                 request gets relay batches instead, several datagrams a frame (relay-batch.ts).
 //
 // Up (peer -> server):
 //   node      publish this peer's node: key, endpoints, preferred relay, time, netcheck summary
@@ -169,7 +170,11 @@ export const serverConfig = z.object({
   identity: z.object({ name: identityName, kind: peerKind }),
   /** STUN servers as HOST:PORT; empty when STUN is disabled. */
   stun: z.array(z.string()),
-  relay: z.object({ enabled: z.boolean(), maxPayload: z.number().int() }),
+  /**
+   * frames: the relay frame format of this connection's binary frames, both ways: 2 (relay
+   * batches, relay-batch.ts) when the node asked for it and the server speaks it; absent: 1.
+   */
+  relay: z.object({ enabled: z.boolean(), maxPayload: z.number().int(), frames: z.number().int().optional() }),
   /** When true peers must not try direct paths: everything goes through the relay. */
   blockDirect: z.boolean(),
   /** How often the server pings; a peer silent for two intervals is "lost". */

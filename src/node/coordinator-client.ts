@@ -29,10 +29,15 @@ import {
   type TunnelStatus,
 } from '../coordination/protocol.js';
 import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
+import { decodeRelayBatch, RELAY_BATCH_FORMAT, RELAY_FRAMES_HEADER } from '../coordination/relay-batch.js';
+import { RelayBatcher } from '../coordination/relay-batcher.js';
 import type { KeyChallenge } from '../coordination/key-proof.js';
 import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
 import { connectFailure } from '../net/http-get.js';
 import { trace } from '../log/trace.js';
+
+/** The largest frame a node reads from its server (1 MiB). */
+const MAX_SERVER_FRAME_BYTES = 1 << 20;
 
 /** What a path report may carry besides the path, for the operators' views. */
 export interface PathExtras {
@@ -146,6 +151,15 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private readonly choice: ServerChoice;
   /** The target of the current connection (or attempt). */
   private current: ServerTarget | null = null;
+  /** This connection's binary frames are relay batches (its config said `relay.frames: 2`). */
+  private relayBatches = false;
+  private readonly batcher = new RelayBatcher({
+    send: (frame) => {
+      if (this._state === 'connected' && this.ws && this.relayBatches) this.ws.send(frame, { binary: true });
+    },
+    defer: (fn) => void setImmediate(fn),
+  });
+  private _malformedRelayFrames = 0;
 
   constructor(private readonly opts: CoordinatorClientOptions) {
     super();
@@ -182,6 +196,11 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
 
   get config(): ServerConfig | null {
     return this._config;
+  }
+
+  /** Relay frames from the server that were malformed, each dropped whole. */
+  get malformedRelayFrames(): number {
+    return this._malformedRelayFrames;
   }
 
   /** Tunnel peers whose node is known, by key. */
@@ -250,7 +269,13 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   sendRelay(peerKey: NodeKeyHex, payload: Uint8Array): boolean {
     if (payload.length > MAX_RELAY_PAYLOAD) throw new RangeError(`relay payload of ${payload.length} bytes exceeds ${MAX_RELAY_PAYLOAD}`);
     if (this._state !== 'connected' || !this.ws) return false;
-    this.ws.send(encodeRelayFrame(peerKey, payload), { binary: true });
+    if (!this.relayBatches) {
+      this.ws.send(encodeRelayFrame(peerKey, payload), { binary: true });
+      return true;
+    }
+    // With the others sent this turn to the same peer, in one frame at the end of the turn.
+    if (payload.length === 0) return false; // an empty datagram has no batch form
+    this.batcher.push(peerKey, payload);
     return true;
   }
 
@@ -288,8 +313,11 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       // ws hands its options to http.request and net.connect, which take `lookup`: the address
       // chosen is the one connected to, while Host and TLS keep the URL's name.
       const options: WebSocket.ClientOptions & { lookup?: ReturnType<typeof pinnedLookup> } = {
-        headers: { authorization: `Bearer ${this.opts.token}`, [ROLE_HEADER]: this.opts.role },
+        headers: { authorization: `Bearer ${this.opts.token}`, [ROLE_HEADER]: this.opts.role, [RELAY_FRAMES_HEADER]: String(RELAY_BATCH_FORMAT) },
         perMessageDeflate: false,
+        // Bounded like every buffer (ws would take 100 MiB): a relay batch or a list of peers is
+        // far smaller; a server that sends more is closed with 1009 and we reconnect.
+        maxPayload: MAX_SERVER_FRAME_BYTES,
         handshakeTimeout: this.opts.handshakeTimeoutMs ?? (this.wsUrls.length > 1 || target.address ? 5_000 : 10_000),
         ...(target.address ? { lookup: pinnedLookup(target.address) } : {}),
         ...tlsClientOptions(this.opts.trust ?? DEFAULT_TRUST),
@@ -337,6 +365,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws !== ws) return; // superseded
       this.ws = null;
+      this.batcher.clear();
       this.clearTimers();
       const why = reason.length > 0 ? reason.toString() : (socketError ?? `connection closed (${code})`);
       if (FINAL_CLOSES.has(code)) finalReason = why;
@@ -372,6 +401,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       case 'config':
         trace('config received');
         this._config = msg;
+        this.batcher.clear();
+        this.relayBatches = msg.relay.frames === RELAY_BATCH_FORMAT;
         // The backoff starts over only once a connection has held for a while: a server that
         // accepts and then refuses at once (a key proof it rejects, a rate limit) is not hammered.
         if (this.stableTimer) clearTimeout(this.stableTimer);
@@ -414,8 +445,19 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   }
 
   private onRelay(frame: Buffer): void {
-    const decoded = decodeRelayFrame(frame);
-    if (typeof decoded !== 'string') this.emit('relay', decoded.key, decoded.payload);
+    if (!this.relayBatches) {
+      const decoded = decodeRelayFrame(frame);
+      if (typeof decoded !== 'string') this.emit('relay', decoded.key, decoded.payload);
+      return;
+    }
+    const batch = decodeRelayBatch(frame);
+    if (typeof batch === 'string') {
+      // Dropped whole: the layers above retransmit what mattered. Counted, and said once.
+      if (this._malformedRelayFrames++ === 0) this.log.warn({ problem: batch }, 'the server relayed a malformed batch of datagrams; dropped');
+      return;
+    }
+    const from = batch.key.toString('hex');
+    for (const p of batch.payloads) this.emit('relay', from, p);
   }
 
   /** Publishes the node with the proof of its key for this connection's challenge. */

@@ -32,14 +32,16 @@ import { isIP } from 'node:net';
 import { samePath } from '../net/path.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { Peer, type HubLimits } from './peer.js';
+import { PeerIndex } from './peer-index.js';
 import { deliverMeshFrame, forwardRelayFrame } from './relay.js';
 
 export { Peer, type HubLimits, type PeerLink } from './peer.js';
 
 export const DEFAULT_LIMITS: HubLimits = {
   messagesPerSec: 20,
-  // Relay lanes carry a byte for about a tenth of the server work of relayed datagrams (README).
-  relayBytesPerSec: 64 * 1024 * 1024,
+  // About 1 Gbit/s per peer: a relay lane at that rate costs the server a tenth to a quarter of a
+  // core, batched relayed datagrams a fifth to a third (bench:relay; README, --relay-rate).
+  relayBytesPerSec: 128 * 1024 * 1024,
   maxRelayBuffered: 1024 * 1024,
   maxTunnelsPerClient: 64,
   maxNodesPerClient: MAX_NODES_PER_CLIENT,
@@ -88,10 +90,10 @@ export type Viewer =
   | { readonly kind: 'client'; readonly name: string; readonly allow: ReadonlySet<string> };
 
 export class Hub {
-  private readonly byIdentity = new Map<string, Set<Peer>>();
+  private readonly byIdentity = new PeerIndex();
   private readonly byKey = new Map<string, Peer>();
   /** agent name -> client nodes connected now with a tunnel to it. */
-  private readonly tunnelsByAgent = new Map<string, Set<Peer>>();
+  private readonly tunnelsByAgent = new PeerIndex();
 
   constructor(
     private readonly limits: HubLimits = DEFAULT_LIMITS,
@@ -102,24 +104,21 @@ export class Hub {
 
   /** Connected nodes, of all identities. */
   get size(): number {
-    let n = 0;
-    for (const set of this.byIdentity.values()) n += set.size;
-    return n;
+    return this.byIdentity.size;
   }
 
   /** The agent node of an agent identity, if one is connected. */
   agent(name: string): Peer | undefined {
-    const set = this.byIdentity.get(`agent:${name}`);
-    return set ? set.values().next().value : undefined;
+    return this.byIdentity.first(`agent:${name}`);
   }
 
   /** The connected nodes of one identity. */
   nodesOf(kind: PeerKind, name: string): Peer[] {
-    return [...(this.byIdentity.get(`${kind}:${name}`) ?? [])];
+    return [...this.byIdentity.get(`${kind}:${name}`)];
   }
 
   *all(): IterableIterator<Peer> {
-    for (const set of this.byIdentity.values()) yield* set;
+    yield* this.byIdentity.all();
   }
 
   /**
@@ -140,21 +139,21 @@ export class Hub {
         if (sameReplica) notice = `replaced the previous agent process of "${peer.name}" (connected since ${new Date(old.connectedAt).toISOString()}${old.remote ? ` from ${old.remote}` : ''})`;
       }
     }
-    let set = this.byIdentity.get(peer.identity);
-    if (peer.kind === 'client' && set && set.size >= this.limits.maxNodesPerClient) {
+    const identity = peer.identity;
+    const nodes = this.byIdentity.count(identity);
+    if (peer.kind === 'client' && nodes >= this.limits.maxNodesPerClient) {
       return {
         ok: false,
         code: CloseCode.tooManyNodes,
-        reason: `"${peer.name}" already has ${set.size} connected nodes (at most ${this.limits.maxNodesPerClient}); stop some traverse processes of it`,
+        reason: `"${peer.name}" already has ${nodes} connected nodes (at most ${this.limits.maxNodesPerClient}); stop some traverse processes of it`,
       };
     }
-    if (!set) this.byIdentity.set(peer.identity, (set = new Set()));
-    set.add(peer);
+    this.byIdentity.add(identity, peer);
     if (peer.replica === null) this.metrics?.peers.inc({ kind: peer.kind }); // this replica's own connections
     this.send(peer, notice ? { ...config, notice } : config);
     if (peer.kind === 'agent') {
       // The agent learns the client nodes already waiting for it.
-      const waiting = [...(this.tunnelsByAgent.get(peer.name) ?? [])].filter((c) => c.node !== null);
+      const waiting = [...this.tunnelsByAgent.get(peer.name)].filter((c) => c.node !== null);
       if (waiting.length > 0) this.send(peer, { type: 'peers', updates: waiting.map(nodeUpdate) });
     }
     this.changed({ kind: 'attach', peer });
@@ -165,11 +164,7 @@ export class Hub {
   detach(peer: Peer, how: EndKind): void {
     if (peer.closed) return;
     peer.closed = true;
-    const set = this.byIdentity.get(peer.identity);
-    if (set?.delete(peer)) {
-      if (peer.replica === null) this.metrics?.peers.dec({ kind: peer.kind });
-      if (set.size === 0) this.byIdentity.delete(peer.identity);
-    }
+    if (this.byIdentity.delete(peer.identity, peer) && peer.replica === null) this.metrics?.peers.dec({ kind: peer.kind });
     if (peer.node && this.byKey.get(peer.node.key) === peer) this.byKey.delete(peer.node.key);
     this.changed({ kind: 'detach', peer, how });
     if (!peer.node) return; // nobody was told of a node that never published
@@ -177,12 +172,12 @@ export class Hub {
     const text = JSON.stringify({ type: 'peers', updates: [update] } satisfies ServerMessage);
     if (peer.kind === 'client') {
       for (const agentName of peer.tunnels.keys()) {
-        this.tunnelsByAgent.get(agentName)?.delete(peer);
+        this.tunnelsByAgent.delete(agentName, peer);
         const agent = this.agent(agentName);
         if (agent) this.sendText(agent, text, 'peers');
       }
     } else {
-      for (const client of this.tunnelsByAgent.get(peer.name) ?? []) this.sendText(client, text, 'peers');
+      for (const client of this.tunnelsByAgent.get(peer.name)) this.sendText(client, text, 'peers');
     }
   }
 
@@ -266,11 +261,6 @@ export class Hub {
         return peer.link.close(CloseCode.policy, 'this node key belongs to another connected node');
       }
       this.byKey.set(node.key, peer);
-      // Its own allocation, not a slice of Node's shared 8 KiB buffer pool: a key kept for the
-      // life of a connection would otherwise keep a whole pool slab alive with it.
-      const keyBytes = Buffer.allocUnsafeSlow(node.key.length / 2);
-      keyBytes.write(node.key, 'hex');
-      peer.keyBytes = keyBytes;
       if (peer.replica === null) this.hooks.nodeKeyRegistered?.(peer, node.key);
     }
     peer.node = node;
@@ -298,9 +288,7 @@ export class Hub {
       });
     }
     client.tunnels.set(agentName, { since: this.now(), paths: { client: null, agent: null }, rttMs: { client: null, agent: null }, reasons: { client: null, agent: null }, streams: { client: null, agent: null } });
-    let set = this.tunnelsByAgent.get(agentName);
-    if (!set) this.tunnelsByAgent.set(agentName, (set = new Set()));
-    set.add(client);
+    this.tunnelsByAgent.add(agentName, client);
     this.changed({ kind: 'tunnel', peer: client, agent: agentName });
     this.send(client, { type: 'tunnel', agent: agentName, status: this.status(agentName) });
     const agent = this.agent(agentName);
@@ -311,7 +299,7 @@ export class Hub {
   /** Ends a tunnel of one client node: it is told why, the agent sees that node go. */
   closeTunnel(client: Peer, agentName: string, reason: string): void {
     if (!client.tunnels.delete(agentName)) return;
-    this.tunnelsByAgent.get(agentName)?.delete(client);
+    this.tunnelsByAgent.delete(agentName, client);
     this.changed({ kind: 'untunnel', peer: client, agent: agentName });
     this.send(client, { type: 'tunnel', agent: agentName, status: 'closed', reason });
     const agent = this.agent(agentName);
@@ -363,7 +351,7 @@ export class Hub {
   }
 
   private tunnelPeers(peer: Peer): Peer[] {
-    if (peer.kind === 'agent') return [...(this.tunnelsByAgent.get(peer.name) ?? [])];
+    if (peer.kind === 'agent') return [...this.tunnelsByAgent.get(peer.name)];
     const out: Peer[] = [];
     for (const agentName of peer.tunnels.keys()) {
       const agent = this.agent(agentName);

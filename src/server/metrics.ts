@@ -11,6 +11,7 @@ export interface CoordinatorMetrics {
   readonly relayDrops: Counter<'reason'>;
   readonly authFailures: Counter;
   readonly closes: Counter<'reason'>;
+  readonly historyDrops: Counter<'kind'>;
 }
 
 export function createMetrics(registry = new Registry(), defaults = true): CoordinatorMetrics {
@@ -38,6 +39,12 @@ export function createMetrics(registry = new Registry(), defaults = true): Coord
       name: 'traverse_coordinator_closes_total',
       help: 'Peer connections ended, by reason',
       labelNames: ['reason'],
+      registers,
+    }),
+    historyDrops: new Counter({
+      name: 'traverse_history_dropped_total',
+      help: 'History rows (connect, disconnect, path) not written: the queue was full or the database refused them',
+      labelNames: ['kind'],
       registers,
     }),
   };

@@ -14,16 +14,19 @@ import { formatEndpoint, parseHostPort } from '../net/endpoint.js';
 import { apiRouter, handleHttp, isRefused, metrics as serveMetrics, type AuthOutcome } from './http-api.js';
 import { refusalMessage } from './refusal.js';
 import { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
-import { DEFAULT_LIMITS, Hub, Peer, truncate, type EndKind, type HubLimits, type PeerLink } from './hub.js';
+import { DEFAULT_LIMITS, Hub, Peer, type EndKind, type HubLimits } from './hub.js';
 import { roleProblem } from './role.js';
 import { keyProof } from '../coordination/key-proof.js';
 import { NodeKey } from '../identity/node-key.js';
 import { createMetrics, type CoordinatorMetrics } from './metrics.js';
 import { CloseCode, MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD, PROTOCOL_PATH, PROTOCOL_VERSION, ROLE_HEADER, type ServerConfig } from '../coordination/protocol.js';
-import type { Store } from './store/store.js';
+import type { Identity, Store, TokenInfo } from './store/store.js';
 import { bearerToken, hashesEqual, hashToken } from './tokens.js';
 import { RELAY_LANE_PATH } from '../coordination/relay-lane.js';
+import { asksForRelayBatches, MAX_BATCH_FRAME, RELAY_BATCH_FORMAT } from '../coordination/relay-batch.js';
 import { RelayLanes } from './relay-lane.js';
+import { WebSocketLink } from './ws-link.js';
+import { HistoryWriter, type ConnectionRecordRef } from './history.js';
 import type { TlsServing } from './tls.js';
 import { clientAddress, isTrustedProxy, PerAddressCap, type ProxyTrust } from './client-address.js';
 import { Replica, type ReplicationOptions } from './replica/replica.js';
@@ -94,7 +97,7 @@ interface Conn {
   readonly peer: Peer;
   readonly tokenId: number;
   readonly expiresAt: number | null;
-  connectionId: Promise<number | undefined>;
+  readonly record: ConnectionRecordRef;
   alive: boolean;
   /** Set when the server ends the connection, so the close event reports the right kind. */
   endKind?: EndKind;
@@ -121,6 +124,9 @@ export class ReplicationError extends Error {
   }
 }
 
+/** An agent's allow list: agents open no tunnels. One shared empty set, not one per connection. */
+const NO_AGENTS: ReadonlySet<string> = new Set();
+
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000;
 /**
  * Enough for the nodes of a whole office behind one NAT (every forward, ssh session and ping is a
@@ -141,6 +147,15 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     const q = p.catch((err: unknown) => log.error({ err }, `${what} failed`)).finally(() => pending.delete(q));
     pending.add(q);
   };
+
+  // Connection and path history, batched (history.ts); a drop is counted and said, at most once a second.
+  let lastDropWarning = 0;
+  const history = new HistoryWriter(store, (kind, rows, why) => {
+    metrics.historyDrops.inc({ kind }, rows);
+    if (Date.now() - lastDropWarning < 1000) return;
+    lastDropWarning = Date.now();
+    log.warn({ kind, rows, why }, 'history rows not written');
+  });
 
   // The server's half of every node key proof; a new one per process is enough, since every
   // connection's challenge also has a nonce of its own.
@@ -168,7 +183,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     },
     pathReported: (reporter, other, path) => {
       log.debug({ reporter: reporter.id, peer: other.id, path }, 'path reported');
-      track(store.recordPath(reporter.identityId, other.identityId, path, Date.now()), 'saving a path report');
+      history.path(reporter.identityId, other.identityId, path, Date.now());
     },
   });
 
@@ -216,8 +231,8 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     noServer: true,
     clientTracking: false,
     perMessageDeflate: false,
-    // The largest legal frame is a text message; ws closes bigger ones with 1009 itself.
-    maxPayload: Math.max(MAX_TEXT_BYTES, MAX_RELAY_PAYLOAD + 32),
+    // The largest legal frame is a relay batch; ws closes bigger ones with 1009 itself.
+    maxPayload: Math.max(MAX_TEXT_BYTES, MAX_BATCH_FRAME),
   });
 
   const router = apiRouter({
@@ -303,79 +318,75 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     }
     if (from.forwarded) socket.once('close', () => nodesPerClient.release(from.address));
     if (lane) return relayLanes.join(req, socket, head, identity.id);
-    const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : new Set<string>();
+    const allow = identity.kind === 'client' ? new Set(await store.allowedAgents(identity.name)) : NO_AGENTS;
     if (socket.destroyed) return;
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const now = Date.now();
-      const remote = from.port === null ? from.address : formatEndpoint(from.address, from.port);
-      const link: PeerLink = {
-        sendText: (text) => ws.send(text),
-        sendBinary: (frame) => ws.send(frame, { binary: true }),
-        bufferedAmount: () => ws.bufferedAmount,
-        close: (code, reason) => {
-          // `peer` is declared below; this runs only after the connection is set up.
-          peer.closing = true;
-          const conn = conns.get(peer);
-          if (conn && conn.endKind === undefined) {
-            conn.endKind = 'disconnected';
-            conn.endReason = reason;
-          }
-          ws.close(code, truncate(reason));
-        },
-      };
-      const peer = new Peer(identity.id, identity.kind as 'agent' | 'client', identity.name, link, allow, now, remote, limits);
-      const c: Conn = {
-        ws,
-        peer,
-        tokenId: token.id,
-        expiresAt: token.expiresAt,
-        alive: true,
-        connectionId: store.recordConnect(identity.id, now, remote, replicaName).catch((err: unknown) => {
-          log.error({ err }, 'recording a connection failed');
-          return undefined;
-        }),
-      };
-      conns.set(peer, c);
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        c.alive = true;
-        if (isBinary) hub.handleBinary(peer, data);
-        else hub.handleText(peer, data.toString('utf8'));
-      });
-      ws.on('pong', () => {
-        c.alive = true;
-      });
-      ws.on('error', (err) => {
-        // ws reports oversized or malformed frames here and then closes (1009/1002).
-        log.debug({ peer: peer.id, err: err.message }, 'connection error');
-        if (c.endKind === undefined) {
-          c.endKind = 'disconnected';
-          c.endReason = err.message;
-        }
-      });
-      ws.on('close', (code: number, reason: Buffer) => {
-        conns.delete(peer);
-        // A close frame from the peer (1000/1001) is a clean goodbye; anything else is lost.
-        const kind: EndKind = c.endKind ?? (code === CloseCode.normal || code === CloseCode.goingAway ? 'disconnected' : 'lost');
-        const why = c.endReason ?? (reason.length > 0 ? reason.toString() : `closed (${code})`);
-        hub.detach(peer, kind);
-        metrics.closes.inc({ reason: kind });
-        log.debug({ peer: peer.id, code, kind, why }, 'peer gone');
-        track(
-          c.connectionId.then((id) => (id === undefined ? undefined : store.recordDisconnect(id, Date.now(), `${kind}: ${why}`))),
-          'recording a disconnect',
-        );
-      });
-      const attached = hub.attach(peer, {
-        ...configFor(req, identity.kind as 'agent' | 'client', identity.name),
-        challenge: { key: serverKey.publicHex, nonce: peer.challengeNonce },
-      });
-      if (!attached.ok) {
-        log.info({ peer: peer.id, reason: attached.reason }, 'node refused');
-        link.close(attached.code, attached.reason); // never attached: nothing it sends reaches the hub
-        return;
-      }
-      log.debug({ peer: peer.id, remote }, 'node connected');
+    const remote = from.port === null ? from.address : formatEndpoint(from.address, from.port);
+    const config = configFor(req, identity.kind as 'agent' | 'client', identity.name);
+    // The connection's closures are made in accept(), not in here: made here they would keep the
+    // upgrade request (its headers, a few KiB) alive for as long as the connection lasts.
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity, token, allow, remote, config));
+  }
+
+  /** The server ends a connection (link.close): what it still sends is not read, and the close event reports why. */
+  function ending(peer: Peer, reason: string): void {
+    peer.closing = true;
+    const conn = conns.get(peer);
+    if (conn && conn.endKind === undefined) {
+      conn.endKind = 'disconnected';
+      conn.endReason = reason;
+    }
+  }
+
+  function accept(ws: WebSocket, identity: Identity, token: TokenInfo, allow: ReadonlySet<string>, remote: string, config: Omit<ServerConfig, 'challenge'>): void {
+    const now = Date.now();
+    const link = new WebSocketLink(ws, ending, config.relay.frames === RELAY_BATCH_FORMAT);
+    const peer = new Peer(identity.id, identity.kind as 'agent' | 'client', identity.name, link, allow, now, remote, limits);
+    link.peer = peer;
+    const c: Conn = {
+      ws,
+      peer,
+      tokenId: token.id,
+      expiresAt: token.expiresAt,
+      alive: true,
+      record: history.connected(identity.id, now, remote, replicaName),
+    };
+    conns.set(peer, c);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      c.alive = true;
+      if (isBinary) hub.handleBinary(peer, data);
+      else hub.handleText(peer, data.toString('utf8'));
     });
+    ws.on('pong', () => {
+      c.alive = true;
+    });
+    ws.on('error', (err) => {
+      // ws reports oversized or malformed frames here and then closes (1009/1002).
+      log.debug({ peer: peer.id, err: err.message }, 'connection error');
+      if (c.endKind === undefined) {
+        c.endKind = 'disconnected';
+        c.endReason = err.message;
+      }
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      conns.delete(peer);
+      // A close frame from the peer (1000/1001) is a clean goodbye; anything else is lost.
+      const kind: EndKind = c.endKind ?? (code === CloseCode.normal || code === CloseCode.goingAway ? 'disconnected' : 'lost');
+      const why = c.endReason ?? (reason.length > 0 ? reason.toString() : `closed (${code})`);
+      hub.detach(peer, kind);
+      metrics.closes.inc({ reason: kind });
+      log.debug({ peer: peer.id, code, kind, why }, 'peer gone');
+      history.disconnected(c.record, Date.now(), `${kind}: ${why}`);
+    });
+    const attached = hub.attach(peer, {
+      ...config,
+      challenge: { key: serverKey.publicHex, nonce: peer.challengeNonce },
+    });
+    if (!attached.ok) {
+      log.info({ peer: peer.id, reason: attached.reason }, 'node refused');
+      link.close(attached.code, attached.reason); // never attached: nothing it sends reaches the hub
+      return;
+    }
+    log.debug({ peer: peer.id, remote }, 'node connected');
   }
 
   function configFor(req: IncomingMessage, kind: 'agent' | 'client', name: string): Omit<ServerConfig, 'challenge'> {
@@ -386,7 +397,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       version: PROTOCOL_VERSION,
       identity: { name, kind },
       stun,
-      relay: { enabled: true, maxPayload: MAX_RELAY_PAYLOAD },
+      relay: { enabled: true, maxPayload: MAX_RELAY_PAYLOAD, ...(asksForRelayBatches(req.headers) ? { frames: RELAY_BATCH_FORMAT } : {}) },
       blockDirect: opts.blockDirect ?? false,
       pingIntervalMs,
     };
@@ -528,6 +539,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       if (metricsServer) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
       // History is written asynchronously; let it land before the caller closes the store.
       while (pending.size > 0) await Promise.all([...pending]);
+      await history.drain();
     },
   };
 }

@@ -19,6 +19,7 @@ import { Resend } from './resend.js';
 import type { StreamContext } from './stream-context.js';
 import { streamKey, type OpenerRecord, type RelayLaneOffer, type StreamRecord } from './stream-record.js';
 import { LaneError, proveLane } from './tcp-lane.js';
+import { trace } from '../log/trace.js';
 
 /** Asks the coordination server to join us to lane `lane` with `peerKey`; the joined socket, paused. */
 export type RelayLaneDialer = (peerKey: string, lane: Uint8Array, signal: AbortSignal) => Promise<Socket>;
@@ -65,6 +66,7 @@ export class RelayLanes {
       ),
     };
     r.relayOffer = offer;
+    trace('relay lane offered');
     offer.resend.start();
   }
 
@@ -81,6 +83,7 @@ export class RelayLanes {
     if (!offer || offer.dialing || !offer.lane.equals(m.lane)) return;
     offer.dialing = true;
     offer.resend.stop();
+    trace('relay lane answered');
     this.connect(r, m.lane, offer.token, m.token).then(
       (sock) => {
         if (r.relayOffer === offer) r.relayOffer = null;
@@ -138,6 +141,7 @@ export class RelayLanes {
   private async connect(r: StreamRecord, lane: Uint8Array, ownToken: Uint8Array, peerToken: Uint8Array): Promise<Socket> {
     const started = Date.now();
     const sock = await this.options.dial!(r.peer, lane, r.laneAbort.signal);
+    trace('relay lane joined at the server');
     const left = Math.max(1, this.options.timeoutMs - (Date.now() - started));
     return new Promise<Socket>((resolve, reject) => {
       const fail = (why: string): void => {
@@ -151,6 +155,7 @@ export class RelayLanes {
       sock.on('error', () => sock.destroy());
       proveLane(sock, { role: r.role, ownToken, peerToken }).then(
         () => {
+          trace('relay lane proved');
           clearTimeout(timer);
           sock.off('close', onClose);
           sock.removeAllListeners('error');

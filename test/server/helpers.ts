@@ -121,16 +121,16 @@ export class RawPeer {
   }
 
   /** Joins as `role`: by default the kind of a token made by startTestServer's token(), else client. */
-  static async connect(url: string, token: string, role?: 'agent' | 'client'): Promise<RawPeer> {
-    const peer = await RawPeer.open(url, token, role);
+  static async connect(url: string, token: string, role?: 'agent' | 'client', headers: Record<string, string> = {}, options: { ca?: string[] } = {}): Promise<RawPeer> {
+    const peer = await RawPeer.open(url, token, role, headers, options);
     await peer.waitFor((m) => m.type === 'config');
     return peer;
   }
 
   /** Opens the WebSocket without waiting for the config (for connections the server refuses). */
-  static async open(url: string, token: string, role?: 'agent' | 'client'): Promise<RawPeer> {
-    const headers = { authorization: `Bearer ${token}`, [ROLE_HEADER]: role ?? roleOfToken.get(token) ?? 'client' };
-    const ws = new WebSocket(url, { headers });
+  static async open(url: string, token: string, role?: 'agent' | 'client', extraHeaders: Record<string, string> = {}, options: { ca?: string[] } = {}): Promise<RawPeer> {
+    const headers = { ...extraHeaders, authorization: `Bearer ${token}`, [ROLE_HEADER]: role ?? roleOfToken.get(token) ?? 'client' };
+    const ws = new WebSocket(url, { ...options, headers });
     const peer = new RawPeer(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -3,11 +3,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloseCode, MAX_RELAY_PAYLOAD } from '../../src/coordination/protocol.js';
 import { encodeRelayFrame } from '../../src/coordination/relay-frame.js';
+import { decodeRelayBatch, encodeRelayBatch, RELAY_BATCH_FORMAT, RELAY_FRAMES_HEADER, type RelayBatch } from '../../src/coordination/relay-batch.js';
 import { RawPeer, eventually, randomKey, relayFrame, sampleNode, startTestServer } from './helpers.js';
 
-async function pair(t: Awaited<ReturnType<typeof startTestServer>>) {
-  const agent = await RawPeer.connect(t.wsUrl, await t.token('agent', 'ws1'));
-  const client = await RawPeer.connect(t.wsUrl, await t.token('client', 'laptop', { allow: ['ws1'] }));
+const BATCHES = { [RELAY_FRAMES_HEADER]: String(RELAY_BATCH_FORMAT) };
+
+/** An agent and a client with a tunnel; each asks for relay batches (format 2) if told to. */
+async function pair(t: Awaited<ReturnType<typeof startTestServer>>, batches: { agent?: boolean; client?: boolean } = {}) {
+  const agent = await RawPeer.connect(t.wsUrl, await t.token('agent', 'ws1'), undefined, batches.agent ? BATCHES : {});
+  const client = await RawPeer.connect(t.wsUrl, await t.token('client', 'laptop', { allow: ['ws1'] }), undefined, batches.client ? BATCHES : {});
   const agentKey = randomKey();
   const clientKey = randomKey();
   agent.send({ type: 'node', node: sampleNode(agentKey) });
@@ -122,6 +126,87 @@ test('a receiver that does not read loses datagrams instead of growing server me
     assert.equal(drops.labels.reason, 'slow');
     // What was forwarded is bounded by the kernel's socket buffers plus our 64 KiB.
     assert.ok(drops.value >= 500, `dropped ${drops.value}`);
+  } finally {
+    await t.close();
+  }
+});
+
+// ---- relay batches (format 2, coordination/relay-batch.ts) ----
+
+function batch(frame: Buffer): RelayBatch {
+  const d = decodeRelayBatch(frame);
+  if (typeof d === 'string') throw new Error(`not a relay batch: ${d}`);
+  return d;
+}
+
+test('relay batches: a node that asks gets format 2; a batch crosses whole, stamped with the source key', async () => {
+  const t = await startTestServer();
+  try {
+    const { agent, client, agentKey, clientKey } = await pair(t, { agent: true, client: true });
+    const config = client.messages.find((m) => m.type === 'config');
+    assert.equal(config?.type === 'config' ? config.relay.frames : undefined, RELAY_BATCH_FORMAT);
+    const sent = [Buffer.from('one'), Buffer.alloc(MAX_RELAY_PAYLOAD, 2), Buffer.from('three')];
+    client.ws.send(encodeRelayBatch(agentKey, sent));
+    const [down] = await agent.waitBinary(1);
+    const got = batch(down!);
+    assert.equal(got.key.toString('hex'), clientKey);
+    assert.deepEqual(got.payloads, sent);
+    assert.equal((await t.server.metrics.relayDatagrams.get()).values[0]?.value, 3);
+    assert.equal((await t.server.metrics.relayBytes.get()).values[0]?.value, 3 + MAX_RELAY_PAYLOAD + 5);
+  } finally {
+    await t.close();
+  }
+});
+
+test('relay batches: between a node that speaks them and one that does not, the server converts', async () => {
+  const t = await startTestServer();
+  try {
+    const { agent, client, agentKey, clientKey } = await pair(t, { client: true });
+    const config = agent.messages.find((m) => m.type === 'config');
+    assert.equal(config?.type === 'config' ? config.relay.frames : 'no config', undefined, 'an old node is not sent the new format');
+    client.ws.send(encodeRelayBatch(agentKey, [Buffer.from('a'), Buffer.from('b')]));
+    const down = await agent.waitBinary(2);
+    assert.deepEqual(down.map((f) => [relayFrame(f).key, relayFrame(f).payload.toString()]), [[clientKey, 'a'], [clientKey, 'b']]);
+    agent.ws.send(encodeRelayFrame(clientKey, Buffer.from('back')));
+    const [up] = await client.waitBinary(1);
+    assert.equal(batch(up!).key.toString('hex'), agentKey);
+    assert.deepEqual(batch(up!).payloads.map(String), ['back']);
+  } finally {
+    await t.close();
+  }
+});
+
+test('relay batches: a malformed batch is dropped whole and counted; the sender stays connected', async () => {
+  const t = await startTestServer();
+  try {
+    const { agent, client, agentKey } = await pair(t, { agent: true, client: true });
+    const good = encodeRelayBatch(agentKey, [Buffer.from('x'), Buffer.from('y')]);
+    client.ws.send(good.subarray(0, good.length - 1)); // the last datagram cut short
+    client.ws.send(Buffer.alloc(10)); // shorter than a key
+    client.ws.send(encodeRelayBatch(agentKey, [Buffer.from('after')]));
+    const [down] = await agent.waitBinary(1);
+    assert.deepEqual(batch(down!).payloads.map(String), ['after']);
+    const drops = new Map((await t.server.metrics.relayDrops.get()).values.map((v) => [v.labels.reason, v.value]));
+    assert.equal(drops.get('malformed'), 2);
+    assert.equal(client.closed, null);
+    assert.equal(agent.binary.length, 1);
+  } finally {
+    await t.close();
+  }
+});
+
+test('relay batches: a batch is charged whole; one over the budget is dropped whole, each datagram counted', async () => {
+  const t = await startTestServer({ limits: { relayBytesPerSec: 64 * 1024 } });
+  try {
+    const { agent, client, agentKey } = await pair(t, { agent: true, client: true });
+    const datagrams = Array.from({ length: 15 }, () => Buffer.alloc(MAX_RELAY_PAYLOAD, 3)); // 60 KiB
+    for (let i = 0; i < 3; i++) client.ws.send(encodeRelayBatch(agentKey, datagrams));
+    await eventually(async () => ((await t.server.metrics.relayDrops.get()).values[0]?.value ?? 0) >= 30);
+    const drops = (await t.server.metrics.relayDrops.get()).values;
+    assert.deepEqual(drops.map((v) => [v.labels.reason, v.value]), [['rate', 30]]);
+    const [down] = await agent.waitBinary(1);
+    assert.equal(batch(down!).payloads.length, 15);
+    assert.equal((await t.server.metrics.relayDatagrams.get()).values[0]?.value, 15);
   } finally {
     await t.close();
   }

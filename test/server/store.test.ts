@@ -188,6 +188,39 @@ forEachEngine((engine) => {
     });
   });
 
+  test('recordHistory writes a batch at once: connections (ids in the order given), their ends, path reports', async () => {
+    await withStore(engine, async (store) => {
+      const a = await store.ensureIdentity('agent', 'dev-box', 1);
+      const c = await store.ensureIdentity('client', 'laptop', 1);
+      const connects = Array.from({ length: 300 }, (_, i) => ({ identityId: i % 2 === 0 ? a.id : c.id, at: 1000 + i, remote: i === 7 ? null : `192.0.2.1:${i + 1}`, replica: 'r1' }));
+      const ids = await store.recordHistory({ connects, disconnects: [], paths: [] });
+      assert.equal(ids.length, 300);
+      const h = await store.connectionHistory(a.id, 500);
+      // Each id is the row of the connect at the same position.
+      for (const r of h) assert.equal(r.connectedAt, 1000 + ids.indexOf(r.id));
+      assert.equal((await store.connectionHistory(c.id, 500)).find((r) => r.id === ids[7])!.remote, null);
+      const none = await store.recordHistory({
+        connects: [],
+        disconnects: [
+          { id: ids[0]!, at: 5000, reason: 'lost: no answer to ping' },
+          { id: ids[1]!, at: 5001, reason: 'disconnected: bye' },
+        ],
+        paths: [
+          { reporterId: c.id, peerId: a.id, path: { kind: 'direct', endpoint: '192.0.2.1:41641' }, at: 5002 },
+          { reporterId: a.id, peerId: c.id, path: { kind: 'relay' }, at: 5003 },
+        ],
+      });
+      assert.deepEqual(none, []);
+      // An end already written is kept (a batch written twice changes nothing).
+      await store.recordHistory({ connects: [], disconnects: [{ id: ids[0]!, at: 6000, reason: 'again' }], paths: [] });
+      const first = (await store.connectionHistory(a.id, 500)).find((r) => r.id === ids[0])!;
+      assert.deepEqual([first.disconnectedAt, first.reason], [5000, 'lost: no answer to ping']);
+      assert.equal((await store.connectionHistory(c.id, 500)).find((r) => r.id === ids[1])!.disconnectedAt, 5001);
+      const paths = await store.pathHistory(c.id, 10);
+      assert.deepEqual(paths.map((p) => [p.reportedAt, p.byThisIdentity, p.path.kind]), [[5003, false, 'relay'], [5002, true, 'direct']]);
+    });
+  });
+
   test('history: connections per replica, dangling ones ended by their own replica only, pruning by age', async () => {
     await withStore(engine, async (store) => {
       const a = await store.ensureIdentity('agent', 'dev-box', 1);

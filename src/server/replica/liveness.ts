@@ -6,6 +6,12 @@
 // `missedBeats` (3) in a row is dead, and the peers it held are marked lost (not dropped: their
 // tunnel peers keep trying the paths they had). A dead replica that beats again is alive again
 // and must republish its state; the caller asks it to.
+//
+// Only the database's timestamps count, never how late our own queries came back. And a replica
+// is not blamed for a stall it shared with us: when our own last beats, as the database stamped
+// them, came further apart than the interval (the database or the machine under both of us was
+// stalled), the others get as much longer before they are dead, at most `deadAfterMs` more. A
+// replica that is really gone is still dead within twice `deadAfterMs`.
 
 export interface LivenessOptions {
   /** How often every replica writes its heartbeat (ms). */
@@ -43,6 +49,8 @@ export function deadAfterMs(o: LivenessOptions): number {
 export class Liveness {
   private readonly alive = new Map<string, string>();
   private readonly dead = new Set<string>();
+  /** Our own latest heartbeats, as the database stamped them (ms, its clock), oldest first. */
+  private readonly ownBeats: number[] = [];
 
   constructor(
     private readonly self: string,
@@ -58,8 +66,25 @@ export class Liveness {
     return this.alive.has(id);
   }
 
+  /** Our own heartbeat was written, stamped `atMs` by the database's clock. */
+  beat(atMs: number): void {
+    this.ownBeats.push(atMs);
+    // The stalls that matter are those within the last `deadAfterMs`: a few beats back.
+    if (this.ownBeats.length > this.options.missedBeats + 1) this.ownBeats.shift();
+  }
+
+  /**
+   * How much longer than the interval our own recent beats took to be stamped: a stall of the
+   * database or of the machine under both of us, which the others' beats went through too.
+   */
+  sharedStallMs(): number {
+    let worst = 0;
+    for (let i = 1; i < this.ownBeats.length; i++) worst = Math.max(worst, this.ownBeats[i]! - this.ownBeats[i - 1]! - this.options.intervalMs);
+    return Math.min(worst, deadAfterMs(this.options));
+  }
+
   observe(beats: readonly Beat[]): LivenessChange[] {
-    const limit = deadAfterMs(this.options);
+    const limit = deadAfterMs(this.options) + this.sharedStallMs();
     const changes: LivenessChange[] = [];
     const seen = new Set<string>();
     for (const b of beats) {
@@ -108,11 +133,16 @@ export class OwnBeat {
     this.lastOk = now;
   }
 
-  succeeded(now: number): void {
-    this.lastOk = now;
+  /**
+   * A heartbeat was written; `sentAt` is when it was sent (local clock). The database stamped it
+   * no earlier than that, so counting from the send, never from the late answer, we stop serving
+   * before the others' clock can say we are dead, however long the answer took.
+   */
+  succeeded(sentAt: number): void {
+    this.lastOk = Math.max(this.lastOk, sentAt);
   }
 
-  /** When the last heartbeat was written. */
+  /** When the last heartbeat that was written was sent. */
   get lastBeat(): number {
     return this.lastOk;
   }

@@ -33,19 +33,58 @@ const MIRROR_CONFIG: ServerConfig = {
   challenge: { key: '0'.repeat(64), nonce: '0'.repeat(64) },
 };
 
+/** Another replica, as mirrored here: its id (one copy, shared by its nodes) and its nodes by connection. */
+interface Home {
+  readonly id: string;
+  readonly nodes: Map<number, Peer>;
+}
+
+/**
+ * How the hub reaches a mirrored node: one small object per node with its methods on the
+ * prototype, rather than four closures and their context each (thousands of mirrors per replica).
+ */
+class MirrorLink implements PeerLink {
+  peer!: Peer;
+
+  constructor(
+    private readonly mirror: Mirror,
+    private readonly home: Home,
+    /** The node's connection number on its home replica. */
+    readonly conn: number,
+  ) {}
+
+  sendText(): void {}
+
+  sendBinary(frame: Buffer): void {
+    const key = this.peer.keyBytes;
+    if (key) this.mirror.mesh.send(this.home.id, key, frame);
+  }
+
+  bufferedAmount(): number {
+    return this.mirror.mesh.buffered(this.home.id);
+  }
+
+  /**
+   * The hub closes a mirrored node when another connection takes its place (its key or its agent
+   * identity): it is no longer that replica's business here.
+   */
+  close(): void {
+    queueMicrotask(() => this.mirror.remove(this.home, this.conn, this.peer, 'lost'));
+  }
+}
+
 export class Mirror {
-  /** "replica/connection" -> the mirrored node. */
-  private readonly nodes = new Map<string, Peer>();
-  private readonly byReplica = new Map<string, Set<string>>();
+  private readonly homes = new Map<string, Home>();
+  private count = 0;
 
   constructor(
     private readonly hub: Hub,
-    private readonly mesh: MeshSender,
+    readonly mesh: MeshSender,
     private readonly limits: HubLimits = DEFAULT_LIMITS,
   ) {}
 
   get size(): number {
-    return this.nodes.size;
+    return this.count;
   }
 
   /** Applies one batch from another replica, in order. */
@@ -54,74 +93,54 @@ export class Mirror {
   }
 
   private applyOne(from: string, e: ReplicaEvent): void {
+    if (e.t === 'attach') return this.attach(from, e.c, e.id, e.kind, e.name, e.at, e.remote);
+    if (e.t === 'bye') return void this.dropReplica(from);
+    if (e.t === 'resync') return; // replica.ts answers these
+    const home = this.homes.get(from);
+    const p = home?.nodes.get(e.c);
+    if (!home || !p) return;
     switch (e.t) {
-      case 'attach':
-        return this.attach(from, e.c, e.id, e.kind, e.name, e.at, e.remote);
-      case 'node': {
-        const p = this.nodes.get(`${from}/${e.c}`);
-        if (p) this.hub.applyRemote(p, { type: 'node', node: e.node });
-        return;
-      }
-      case 'path': {
-        const p = this.nodes.get(`${from}/${e.c}`);
-        if (p) {
-          this.hub.applyRemote(p, {
-            type: 'path',
-            peer: e.peer,
-            path: e.path,
-            rttMs: e.rttMs,
-            ...(e.reason === null ? {} : { reason: e.reason }),
-            ...(e.streams === null ? {} : { streams: e.streams }),
-          });
-        }
-        return;
-      }
+      case 'node':
+        return this.hub.applyRemote(p, { type: 'node', node: e.node });
+      case 'path':
+        return this.hub.applyRemote(p, {
+          type: 'path',
+          peer: e.peer,
+          path: e.path,
+          rttMs: e.rttMs,
+          ...(e.reason === null ? {} : { reason: e.reason }),
+          ...(e.streams === null ? {} : { streams: e.streams }),
+        });
       case 'tunnel':
-      case 'untunnel': {
-        const p = this.nodes.get(`${from}/${e.c}`);
-        if (p?.kind === 'client') this.hub.applyRemote(p, { type: e.t, agent: e.agent });
+      case 'untunnel':
+        if (p.kind === 'client') this.hub.applyRemote(p, { type: e.t, agent: e.agent });
         return;
-      }
-      case 'detach': {
-        const id = `${from}/${e.c}`;
-        const p = this.nodes.get(id);
-        if (p) this.remove(from, id, p, e.how);
-        return;
-      }
-      case 'bye':
-        return void this.dropReplica(from);
-      case 'resync':
-        return; // replica.ts answers these
+      case 'detach':
+        return this.remove(home, e.c, p, e.how);
     }
   }
 
   private attach(from: string, c: number, identityId: number, kind: 'agent' | 'client', name: string, at: number, remote: string | null): void {
-    const id = `${from}/${c}`;
-    if (this.nodes.has(id)) return; // a resync repeats what we know
-    const mesh = this.mesh;
-    const link: PeerLink = {
-      sendText: () => {},
-      sendBinary: (frame) => {
-        if (peer.keyBytes) mesh.send(from, peer.keyBytes, frame);
-      },
-      bufferedAmount: () => mesh.buffered(from),
-      // The hub closes a mirrored node when another connection takes its place (its key or its
-      // agent identity): it is no longer that replica's business here.
-      close: () => queueMicrotask(() => this.remove(from, id, peer, 'lost')),
-    };
-    const peer = new Peer(identityId, kind, name, link, ANY_AGENT, at, remote, this.limits);
-    peer.replica = from;
+    let home = this.homes.get(from);
+    if (home?.nodes.has(c)) return; // a resync repeats what we know
+    if (!home) this.homes.set(from, (home = { id: from, nodes: new Map() }));
+    const link = new MirrorLink(this, home, c);
+    // The literal, not the parsed copy each notification carries (one string fewer per mirror).
+    const peer = new Peer(identityId, kind === 'agent' ? 'agent' : 'client', name, link, ANY_AGENT, at, remote, this.limits);
+    link.peer = peer;
+    peer.replica = home.id;
     // A mirrored client beyond the identity's node bound is not mirrored: its home refuses it too.
     if (!this.hub.attach(peer, MIRROR_CONFIG).ok) return;
-    this.nodes.set(id, peer);
-    let set = this.byReplica.get(from);
-    if (!set) this.byReplica.set(from, (set = new Set()));
-    set.add(id);
+    home.nodes.set(c, peer);
+    this.count++;
   }
 
-  private remove(from: string, id: string, peer: Peer, how: EndKind): void {
-    this.nodes.delete(id);
-    this.byReplica.get(from)?.delete(id);
+  /** A mirrored node is gone: from the mirror and from the hub. */
+  remove(home: Home, c: number, peer: Peer, how: EndKind): void {
+    if (home.nodes.get(c) === peer) {
+      home.nodes.delete(c);
+      this.count--;
+    }
     this.hub.detach(peer, how);
   }
 
@@ -130,24 +149,24 @@ export class Mirror {
    * the paths they have, and hear of them again when they reconnect elsewhere). Returns how many.
    */
   dropReplica(replica: string): number {
-    const ids = this.byReplica.get(replica);
-    if (!ids) return 0;
-    this.byReplica.delete(replica);
+    const home = this.homes.get(replica);
+    if (!home) return 0;
+    this.homes.delete(replica);
+    this.count -= home.nodes.size;
+    const nodes = [...home.nodes.values()];
+    home.nodes.clear();
     let n = 0;
-    for (const id of ids) {
-      const p = this.nodes.get(id);
-      this.nodes.delete(id);
-      if (p && !p.closed) {
-        this.hub.detach(p, 'lost');
-        n++;
-      }
+    for (const p of nodes) {
+      if (p.closed) continue;
+      this.hub.detach(p, 'lost');
+      n++;
     }
     return n;
   }
 
   /** Every mirrored node, when this replica itself loses the database. */
   dropAll(): void {
-    for (const r of [...this.byReplica.keys()]) this.dropReplica(r);
+    for (const r of [...this.homes.keys()]) this.dropReplica(r);
   }
 }
 

@@ -21,7 +21,9 @@ import type { Hub, HubChange } from '../hub.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import { PgBus, SerialClient } from './bus.js';
 import type { EventBatch } from './events.js';
-import { DEFAULT_LIVENESS, Liveness, OwnBeat, deadAfterMs, type LivenessChange, type LivenessOptions } from './liveness.js';
+import { Worker } from 'node:worker_threads';
+import type { HeartbeatConfig, HeartbeatReport } from './heartbeat-worker.js';
+import { DEFAULT_LIVENESS, Liveness, deadAfterMs, type LivenessChange, type LivenessOptions } from './liveness.js';
 import { Mesh } from './mesh.js';
 import { Mirror, eventOf, snapshotOf } from './mirror.js';
 
@@ -67,6 +69,8 @@ const SCHEMA_LOCK = 0x7472_6176;
 interface Connection {
   readonly writer: SerialClient;
   readonly listener: pg.Client;
+  /** The heartbeat's thread, with its own connection (heartbeat-worker.ts says why). */
+  readonly beat: Worker;
   readonly bus: PgBus;
   readonly id: string;
 }
@@ -75,11 +79,12 @@ export class Replica {
   private conn: Connection | null = null;
   private readonly liveness: LivenessOptions;
   private live: Liveness;
-  private own: OwnBeat;
   private readonly mirror: Mirror;
   private mesh: Mesh | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
+  /** When the last beat the heartbeat thread wrote was sent (for the "heartbeat late" warning). */
+  private lastBeatSent = 0;
   private beats = 0;
   private stopped = false;
   private leaving = false;
@@ -94,7 +99,6 @@ export class Replica {
   ) {
     this.liveness = opts.liveness ?? DEFAULT_LIVENESS;
     this.live = new Liveness('', this.liveness);
-    this.own = new OwnBeat(Date.now(), this.liveness);
     this.meshKey = opts.meshKey ?? null;
     this.mirror = new Mirror(hub, {
       send: (replica, key, frame) => this.mesh?.send(replica, key, frame),
@@ -119,6 +123,7 @@ export class Replica {
   static async start(hub: Hub, opts: ReplicationOptions, hooks: ReplicaHooks, log: Logger, metrics?: CoordinatorMetrics): Promise<Replica> {
     const r = new Replica(hub, opts, hooks, log, metrics);
     await r.attach();
+    // Only to come back after losing the database: the heartbeat itself runs in its own thread.
     r.timer = setInterval(() => void r.tick(), r.liveness.intervalMs);
     r.timer.unref();
     return r;
@@ -177,11 +182,11 @@ export class Replica {
     const writer = new pg.Client({ ...common, query_timeout: timeout });
     const listener = new pg.Client(common);
     // Errors after connecting are handled by lose(); before, by the caller.
-    writer.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
-    listener.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
+    for (const c of [writer, listener]) c.on('error', (err) => this.lose(`database connection failed: ${err.message}`));
+    let beat: Worker | undefined;
+    let first: HeartbeatReport;
     try {
-      await writer.connect();
-      await listener.connect();
+      await Promise.all([writer.connect(), listener.connect()]);
       // A NOTIFY makes its statement a writing transaction: with synchronous commit each batch of
       // the bus would wait for a WAL flush. Nothing this connection writes needs to survive a
       // database crash (notifications and heartbeats are lost with the database anyway), so its
@@ -198,10 +203,21 @@ export class Replica {
       }
       await writer.query('INSERT INTO traverse_replicas (id, mesh_url) VALUES ($1, $2)', [id, this.opts.meshUrl]);
       await listener.query(`LISTEN ${'traverse_replicas'}`);
+      const config: HeartbeatConfig = { databaseUrl: this.opts.databaseUrl, id, applicationName: common.application_name, liveness: this.liveness, timeoutMs: timeout };
+      beat = new Worker(new URL('./heartbeat-worker.js', import.meta.url), { workerData: config });
+      beat.unref();
+      const started = beat;
+      first = await new Promise<HeartbeatReport>((resolve, reject) => {
+        started.once('message', resolve);
+        started.once('error', reject);
+        started.once('exit', (code) => reject(new Error(`the heartbeat thread exited (${code})`)));
+      });
+      if (first.kind === 'lost') throw new Error(first.reason);
     } catch (err) {
-      await Promise.allSettled([writer.end(), listener.end()]);
+      await Promise.allSettled([writer.end(), listener.end(), beat?.terminate()]);
       throw err;
     }
+    const thread = beat;
     const serial = new SerialClient(writer);
     const bus = new PgBus(
       serial,
@@ -213,10 +229,9 @@ export class Replica {
     listener.on('notification', (n) => {
       if (n.payload !== undefined) bus.received(n.payload);
     });
-    listener.on('end', () => this.lose('database connection closed'));
-    writer.on('end', () => this.lose('database connection closed'));
+    for (const c of [writer, listener]) c.on('end', () => this.lose('database connection closed'));
     this.live = new Liveness(id, this.liveness);
-    this.own = new OwnBeat(Date.now(), this.liveness);
+    this.lastBeatSent = Date.now();
     this.mesh = new Mesh({
       self: id,
       key: this.meshKey!,
@@ -226,9 +241,15 @@ export class Replica {
       ...(this.opts.trust ? { trust: this.opts.trust } : {}),
       dropped: (reason) => this.metrics?.relayDrops.inc({ reason }),
     });
-    this.conn = { writer: serial, listener, bus, id };
+    const conn: Connection = { writer: serial, listener, beat: thread, bus, id };
+    this.conn = conn;
+    thread.on('message', (r: HeartbeatReport) => this.heard(conn, r));
+    thread.on('error', (err) => this.lose(`the heartbeat thread failed: ${err.message}`));
+    thread.on('exit', () => {
+      if (this.conn === conn) this.lose('the heartbeat thread ended');
+    });
     this.log.info({ replica: id, meshUrl: this.opts.meshUrl }, 'joined the replicas on the database');
-    await this.tick();
+    this.heard(conn, first);
   }
 
   private received(batch: EventBatch): void {
@@ -248,44 +269,39 @@ export class Replica {
     }
   }
 
-  /** One heartbeat: write ours, read everyone's, act on who joined, died or left. */
+  /** Comes back to the database once it is reachable again (the heartbeat thread went with it). */
   private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
+    if (this.ticking || this.stopped || this.conn) return;
     this.ticking = true;
     try {
-      if (!this.conn) {
-        await this.attach().catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'database still unreachable'));
-        return;
-      }
-      const { writer, id } = this.conn;
-      try {
-        const asked = Date.now();
-        await writer.query('UPDATE traverse_replicas SET heartbeat_at = now() WHERE id = $1', [id]);
-        const gap = Date.now() - this.own.lastBeat;
-        // The others declare us dead when the gap reaches deadAfterMs: say so well before.
-        if (gap > this.liveness.intervalMs * 2) this.log.warn({ gapMs: gap, writeMs: Date.now() - asked, deadAfterMs: deadAfterMs(this.liveness) }, 'heartbeat late');
-        const rows = await writer.query<{ id: string; mesh_url: string; age_ms: number }>(
-          'SELECT id, mesh_url, (extract(epoch from (now() - heartbeat_at)) * 1000)::float8 AS age_ms FROM traverse_replicas',
-        );
-        if (!rows.rows.some((r) => r.id === id)) throw new Error('this replica was removed from the heartbeat table (declared dead)');
-        this.own.succeeded(Date.now());
-        for (const c of this.live.observe(rows.rows.map((r) => ({ id: r.id, ageMs: r.age_ms, meshUrl: r.mesh_url })))) this.act(c);
-        this.mesh?.setPeers(this.live.peers);
-        // The rows of replicas dead for long are removed (by whoever sees it first), and oversized
-        // events nobody can still be fetching. Both limits are a minute: every few beats is
-        // enough, and a beat is then two round trips, so that the next one is not late behind
-        // housekeeping on a busy database.
-        if (this.beats++ % HOUSEKEEPING_EVERY === 0) {
-          const stale = `${(deadAfterMs(this.liveness) * 10) / 1000} seconds`;
-          await writer.query(`DELETE FROM traverse_replicas WHERE heartbeat_at < now() - $1::interval`, [stale]);
-          await writer.query(`DELETE FROM traverse_replica_events WHERE created_at < now() - interval '60 seconds'`);
-        }
-      } catch (err) {
-        if (this.conn && this.own.lost(Date.now())) this.lose(`no heartbeat written for ${this.own.silentMs(Date.now())} ms: ${err instanceof Error ? err.message : String(err)}`);
-        else this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'heartbeat failed');
-      }
+      await this.attach().catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'database still unreachable'));
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /** What the heartbeat thread reports: act on who joined, died or left; stop serving if told to. */
+  private heard(conn: Connection, r: HeartbeatReport): void {
+    if (this.conn !== conn) return; // from a thread of a connection already given up
+    if (r.kind === 'lost') return this.lose(r.reason);
+    if (r.kind === 'failed') return void this.log.warn({ err: r.error }, 'heartbeat failed');
+    const gap = r.sentAt - this.lastBeatSent;
+    this.lastBeatSent = r.sentAt;
+    this.live.beat(r.atMs);
+    // The others declare us dead when the gap reaches deadAfterMs: say so well before.
+    if (gap > this.liveness.intervalMs * 2) {
+      this.log.warn({ gapMs: gap, timerLateMs: r.timerLateMs, previousBeatMs: r.previousBeatMs, deadAfterMs: deadAfterMs(this.liveness) }, 'heartbeat late');
+    }
+    for (const c of this.live.observe(r.rows)) this.act(c);
+    this.mesh?.setPeers(this.live.peers);
+    // The rows of replicas dead for long are removed (by whoever sees it first), and oversized
+    // events nobody can still be fetching. Both limits are a minute: every few beats is enough,
+    // on the bus's connection (the heartbeat's does nothing else).
+    if (this.beats++ % HOUSEKEEPING_EVERY === 0) {
+      const stale = `${(deadAfterMs(this.liveness) * 10) / 1000} seconds`;
+      const failed = (err: unknown): void => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'removing stale replica rows failed');
+      conn.writer.query(`DELETE FROM traverse_replicas WHERE heartbeat_at < now() - $1::interval`, [stale]).catch(failed);
+      conn.writer.query(`DELETE FROM traverse_replica_events WHERE created_at < now() - interval '60 seconds'`).catch(failed);
     }
   }
 
@@ -313,7 +329,7 @@ export class Replica {
     this.mirror.dropAll();
     this.mesh?.close();
     this.mesh = null;
-    void Promise.allSettled([conn.writer.client.end(), conn.listener.end()]);
+    void Promise.allSettled([conn.writer.client.end(), conn.listener.end(), conn.beat.terminate()]);
   }
 
   /**
@@ -339,6 +355,7 @@ export class Replica {
     this.mesh?.close();
     this.mesh = null;
     if (!conn) return;
+    await stopThread(conn.beat);
     try {
       await conn.writer.query('DELETE FROM traverse_replicas WHERE id = $1', [conn.id]);
     } catch (err) {
@@ -346,4 +363,13 @@ export class Replica {
     }
     await Promise.allSettled([conn.writer.client.end(), conn.listener.end()]);
   }
+}
+
+/** Asks the heartbeat thread to close its connection and end; ends it anyway after a second. */
+async function stopThread(thread: Worker): Promise<void> {
+  const ended = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
+  thread.postMessage('stop');
+  const force = setTimeout(() => void thread.terminate(), 1000);
+  await ended;
+  clearTimeout(force);
 }

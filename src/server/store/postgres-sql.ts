@@ -143,6 +143,15 @@ export const SQL = {
   endConnection: 'UPDATE connections SET disconnected_at = $1, reason = $2 WHERE id = $3 AND disconnected_at IS NULL',
   endDangling: 'UPDATE connections SET disconnected_at = $1, reason = $2 WHERE disconnected_at IS NULL AND replica = $3',
   connectionHistory: 'SELECT * FROM connections WHERE identity_id = $1 ORDER BY id DESC LIMIT $2',
+  // A batch of history (recordHistory): one statement per kind of row, the rows as arrays. The
+  // connections' ids come from the identity sequence in the order the rows are inserted (ORDER BY
+  // their position), so sorted they are in the order given.
+  insertConnections: `INSERT INTO connections (identity_id, connected_at, remote, replica)
+    SELECT i, c, r, rep FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY AS u(i, c, r, rep, o) ORDER BY o RETURNING id`,
+  endConnections: `UPDATE connections AS t SET disconnected_at = u.at, reason = u.reason
+    FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(id, at, reason) WHERE t.id = u.id AND t.disconnected_at IS NULL`,
+  insertPaths: `INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])`,
   insertPath: 'INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at) VALUES ($1, $2, $3, $4, $5)',
   // The paths one identity reported or was reported on, newest first, with the other side's name
   // (the reporter and peer indexes of migration 1 serve both halves of the OR).

@@ -16,6 +16,7 @@ import type {
   ConnectionRecord,
   DashboardSession,
   Deletion,
+  HistoryBatch,
   Identity,
   IdentityKind,
   IdentityListing,
@@ -264,6 +265,26 @@ export class PostgresStore implements Store {
 
   async closeDanglingConnections(now: number, reason: string, replica: string): Promise<number> {
     return this.changes(SQL.endDangling, [now, reason, replica]);
+  }
+
+  async recordHistory(b: HistoryBatch): Promise<number[]> {
+    return this.tx(async (c) => {
+      let ids: number[] = [];
+      if (b.connects.length > 0) {
+        const r = b.connects;
+        const rows = await this.all<{ id: number }>(SQL.insertConnections, [r.map((x) => x.identityId), r.map((x) => x.at), r.map((x) => x.remote), r.map((x) => x.replica)], c);
+        ids = rows.map((x) => x.id).sort((x, y) => x - y);
+      }
+      if (b.disconnects.length > 0) {
+        const r = b.disconnects;
+        await c.query(SQL.endConnections, [r.map((x) => x.id), r.map((x) => x.at), r.map((x) => x.reason)]);
+      }
+      if (b.paths.length > 0) {
+        const r = b.paths;
+        await c.query(SQL.insertPaths, [r.map((x) => x.reporterId), r.map((x) => x.peerId), r.map((x) => x.path.kind), r.map((x) => (x.path.kind === 'direct' ? x.path.endpoint : null)), r.map((x) => x.at)]);
+      }
+      return ids;
+    });
   }
 
   async connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]> {

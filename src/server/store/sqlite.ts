@@ -11,6 +11,7 @@ import type {
   AllowRule,
   Authenticated,
   Deletion,
+  HistoryBatch,
   ConnectionRecord,
   DashboardSession,
   Identity,
@@ -235,6 +236,15 @@ export class SqliteStore implements Store {
     return this.q<[number, number, number, number], PathRow>(SQL.pathHistory)
       .all(identityId, identityId, identityId, limit)
       .map((r) => toPathRecord(r, identityId));
+  }
+
+  async recordHistory(b: HistoryBatch): Promise<number[]> {
+    return this.db.transaction(() => {
+      const ids = b.connects.map((r) => Number(this.q(SQL.insertConnection).run(r.identityId, r.at, r.remote, r.replica).lastInsertRowid));
+      for (const r of b.disconnects) this.q(SQL.endConnection).run(r.at, r.reason, r.id);
+      for (const r of b.paths) this.q(SQL.insertPath).run(r.reporterId, r.peerId, r.path.kind, r.path.kind === 'direct' ? r.path.endpoint : null, r.at);
+      return ids;
+    })();
   }
 
   async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {

@@ -113,6 +113,17 @@ export interface Authenticated {
   readonly identity: Identity;
 }
 
+/**
+ * History rows written together (history.ts batches them): a storm of connects is a few
+ * statements, not one per peer competing with authentication for the database.
+ */
+export interface HistoryBatch {
+  readonly connects: readonly { readonly identityId: number; readonly at: number; readonly remote: string | null; readonly replica: string }[];
+  /** Ends of connections recorded before (in an earlier batch). */
+  readonly disconnects: readonly { readonly id: number; readonly at: number; readonly reason: string }[];
+  readonly paths: readonly { readonly reporterId: number; readonly peerId: number; readonly path: Path; readonly at: number }[];
+}
+
 export interface Store {
   /** Creates the identity if it does not exist; returns it either way. */
   ensureIdentity(kind: IdentityKind, name: string, now: number): Promise<Identity>;
@@ -167,6 +178,11 @@ export interface Store {
   recordDisconnect(connectionId: number, now: number, reason: string): Promise<void>;
   /** Marks connections of `replica` left open by a previous process of it (crash, kill -9) as ended. */
   closeDanglingConnections(now: number, reason: string, replica: string): Promise<number>;
+  /**
+   * Writes a batch of history in one transaction (all of it or nothing, so a failed batch can be
+   * written again); returns the new connections' ids, in the order of `connects`.
+   */
+  recordHistory(batch: HistoryBatch): Promise<number[]>;
   connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]>;
   recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void>;
   /** The path reports of tunnels an identity takes part in (by it or by the other side), newest first. */

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import pg from 'pg';
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../../../lab/postgres.js';
 import { encodeRelayFrame } from '../../../src/coordination/relay-frame.js';
+import { decodeRelayBatch, encodeRelayBatch, RELAY_BATCH_FORMAT, RELAY_FRAMES_HEADER } from '../../../src/coordination/relay-batch.js';
 import { CloseCode, PROTOCOL_PATH, type ServerMessage } from '../../../src/coordination/protocol.js';
 import { startCoordinatorServer, type CoordinatorServer } from '../../../src/server/server.js';
 import { PostgresStore } from '../../../src/server/store/postgres.js';
@@ -73,12 +74,13 @@ async function startReplicas(pgServer: TestPostgres, n = 2): Promise<Replicas> {
 
 const peersUpdate = (kind: string, key: string) => (m: ServerMessage) => m.type === 'peers' && m.updates.some((u) => u.kind === kind && (u.kind === 'node' ? u.node.key === key : u.key === key));
 
-/** Agent on replica 0, client on replica 1, a tunnel between them, both nodes published. */
-async function agentAndClient(r: Replicas) {
+/** Agent on replica 0, client on replica 1, a tunnel between them, both nodes published; both speak relay batches if told to. */
+async function agentAndClient(r: Replicas, batches = false) {
   const agentToken = await r.token('agent', 'ws');
   const clientToken = await r.token('client', 'dev', ['ws']);
-  const agent = await RawPeer.connect(r.wsUrl(0), agentToken, 'agent');
-  const client = await RawPeer.connect(r.wsUrl(1), clientToken, 'client');
+  const headers: Record<string, string> = batches ? { [RELAY_FRAMES_HEADER]: String(RELAY_BATCH_FORMAT) } : {};
+  const agent = await RawPeer.connect(r.wsUrl(0), agentToken, 'agent', headers);
+  const client = await RawPeer.connect(r.wsUrl(1), clientToken, 'client', headers);
   const agentKey = randomKey();
   const clientKey = randomKey();
   agent.send({ type: 'node', node: sampleNode(agentKey, ['192.0.2.1:1000']) });
@@ -97,6 +99,26 @@ describe('replicas on PostgreSQL', why ? { skip: why } : {}, () => {
     pgServer = await startTestPostgres();
   });
   after(async () => pgServer?.stop());
+
+  test('relay batches cross replicas too: split into datagrams for the mesh, each delivered as a batch of one', async () => {
+    const r = await startReplicas(pgServer);
+    try {
+      const { agent, client, agentKey, clientKey } = await agentAndClient(r, true);
+      client.ws.send(encodeRelayBatch(agentKey, [Buffer.from('one'), Buffer.from('two')]));
+      const down = await agent.waitBinary(2);
+      assert.deepEqual(
+        down.map((f) => {
+          const b = decodeRelayBatch(f);
+          return typeof b === 'string' ? b : [b.key.toString('hex'), b.payloads.map(String)];
+        }),
+        [[clientKey, ['one']], [clientKey, ['two']]],
+      );
+      agent.ws.close();
+      client.ws.close();
+    } finally {
+      await r.close();
+    }
+  });
 
   test('node updates, tunnels and relay datagrams cross replicas; the relay crosses the mesh once', async () => {
     const r = await startReplicas(pgServer);
