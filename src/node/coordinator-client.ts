@@ -320,7 +320,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         maxPayload: MAX_SERVER_FRAME_BYTES,
         handshakeTimeout: this.opts.handshakeTimeoutMs ?? (this.wsUrls.length > 1 || target.address ? 5_000 : 10_000),
         ...(target.address ? { lookup: pinnedLookup(target.address) } : {}),
-        ...tlsClientOptions(this.opts.trust ?? DEFAULT_TRUST),
+        // Only for wss://: a plain ws:// connection needs no trust store made.
+        ...(target.url.startsWith('wss:') ? tlsClientOptions(this.opts.trust ?? DEFAULT_TRUST) : {}),
       };
       ws = new WebSocket(target.url, options);
     } catch (err) {
