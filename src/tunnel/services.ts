@@ -6,6 +6,9 @@ import type { Duplex } from 'node:stream';
 import type { StreamRequest } from './request.js';
 import type { AcceptDecision } from './streams.js';
 import type { AllowList } from './allow-list.js';
+import { STREAM_HIGH_WATER } from './session.js';
+
+export { STREAM_HIGH_WATER };
 
 export const TARGET_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -25,7 +28,9 @@ export function join(a: Duplex, b: Duplex): void {
 
 function connectTarget(address: string, port: number): Promise<Socket | { error: string }> {
   return new Promise((resolve) => {
-    const sock = connect({ host: address, port, allowHalfOpen: true });
+    // net.Socket passes the high-water marks on to its streams; NetConnectOpts does not list them.
+    const options = { host: address, port, allowHalfOpen: true, readableHighWaterMark: STREAM_HIGH_WATER, writableHighWaterMark: STREAM_HIGH_WATER };
+    const sock = connect(options);
     const timer = setTimeout(() => {
       sock.destroy();
       resolve({ error: `connecting to ${address}:${port} timed out` });
