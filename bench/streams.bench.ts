@@ -118,8 +118,9 @@ function sshdPid(config: string): number {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (cmd[0]?.endsWith('sshd') && cmd.includes(config)) return Number(d);
+      // sshd rewrites its title ("sshd: /usr/sbin/sshd -D -e -f CONFIG [listener] ..."): one string.
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (cmd.includes('sshd') && cmd.includes(config)) return Number(d);
     } catch {
       // gone meanwhile
     }
