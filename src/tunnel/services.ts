@@ -12,8 +12,30 @@ export { STREAM_HIGH_WATER };
 
 export const TARGET_CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * Corks `to` for the rest of this tick whenever `from` has data for it: what a stream delivers
+ * in one go (a frame opened in pieces, several frames from one read) then leaves in one writev
+ * instead of one write each.
+ */
+function corkPerTick(from: Duplex, to: Duplex): void {
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    to.uncork();
+  };
+  // Before pipe's own listener, which writes the chunk.
+  from.prependListener('data', () => {
+    if (corked || to.writableEnded || to.destroyed) return;
+    corked = true;
+    to.cork();
+    process.nextTick(uncork);
+  });
+}
+
 /** Joins two duplexes both ways, keeping half-close; an error on one destroys the other. */
 export function join(a: Duplex, b: Duplex): void {
+  corkPerTick(a, b);
+  corkPerTick(b, a);
   a.pipe(b);
   b.pipe(a);
   a.on('error', (err) => b.destroy(err));

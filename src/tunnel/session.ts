@@ -65,6 +65,9 @@ function canWrite(c: Duplex): boolean {
  */
 export const STREAM_HIGH_WATER = 256 << 10;
 
+/** A received body in more pieces than this (UDX packets) is joined before it is opened. */
+const MAX_PIECES = 4;
+
 export class SessionError extends Error {
   override readonly name = 'SessionError';
 }
@@ -158,10 +161,11 @@ export class ResumableSession extends Duplex {
     const decoder = new FrameDecoder((head, body) => {
       const type = head[0]!;
       const value = frameValue(head);
-      // One piece in, one piece out: a frame split over two reads (most are, as a 64 KiB frame
-      // never fits one 64 KiB read) is joined first, which costs less than a second write to
-      // the socket the bytes go to.
-      const plain = this.cipher.open(head, TAG_AT[type]!, value, body.length > 1 ? [Buffer.concat(body)] : body);
+      // A frame split over a few reads (most are: a 64 KiB frame never fits one 64 KiB read) is
+      // opened piece by piece, with no copy to join them: half the new memory per frame, which
+      // is what drives the collector here (join() in services.ts corks the socket the pieces go
+      // to, so they still leave in one write). One in many UDX packets is joined first.
+      const plain = this.cipher.open(head, TAG_AT[type]!, value, body.length > MAX_PIECES ? [Buffer.concat(body)] : body);
       this.heard = true;
       switch (type) {
         case FrameType.Data: {
