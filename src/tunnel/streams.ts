@@ -259,6 +259,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       if (!this.lanes.offer(r, path) && path.kind !== 'direct') this.relayLanes.offer(r, path);
       return;
     }
+    this.options.logger?.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'stream starts on a spare TCP lane');
     this.lanes.adopt(r, spare.sock, path, 'tcp');
     this.lanes.spares.sendClaim(r.peer, r.sid, spare, path);
   }
