@@ -85,6 +85,8 @@ export class ResumableSession extends Duplex {
   private unacked: Pending[] = [];
   private unackedBytes = 0;
   private blockedWrite: (() => void) | null = null;
+  /** The carrier whose 'drain' a blocked write waits for (its own buffer is full). */
+  private drainWait: Duplex | null = null;
   private finalCallback: ((err?: Error | null) => void) | null = null;
   private finSent = false;
   private peerFin: number | null = null;
@@ -204,6 +206,7 @@ export class ResumableSession extends Duplex {
       this.carriers.delete(carrier);
       this.paused.delete(carrier);
       if (this.carrier === carrier) this.carrier = null;
+      this.unblockWrite();
     };
     carrier.on('error', drop);
     carrier.on('close', drop);
@@ -215,6 +218,7 @@ export class ResumableSession extends Duplex {
     for (const p of this.unacked) this.writeFrame(carrier, p.frame);
     if (this.finSent) this.writeControl(carrier, FrameType.Fin, this.sendOffset);
     if (corks) carrier.uncork();
+    this.unblockWrite();
   }
 
   /** Closes carriers that are not the current one (the new path works). */
@@ -315,8 +319,34 @@ export class ResumableSession extends Duplex {
       return cb(err as Error);
     }
     if (corks) carrier.uncork();
-    if (this.unackedBytes <= this.maxUnacked) cb();
-    else this.blockedWrite = () => cb();
+    this.blockedWrite = () => cb();
+    this.unblockWrite();
+  }
+
+  /**
+   * Lets the writer go on once the unacked tail is under its bound and the current carrier's own
+   * buffer has room. Frames queued in a carrier's buffer live until the kernel takes them: held
+   * there by the megabyte behind a slow path, they outlive the collector's young generation and
+   * each costs a full collection later; waiting here pauses the source socket instead.
+   */
+  private unblockWrite(): void {
+    if (!this.blockedWrite || this.unackedBytes > this.maxUnacked) return;
+    const c = this.carrier;
+    if (c && !c.destroyed && c.writableLength > STREAM_HIGH_WATER) {
+      if (this.drainWait !== c) {
+        this.drainWait = c;
+        c.once('drain', () => {
+          if (this.drainWait !== c) return;
+          this.drainWait = null;
+          this.unblockWrite();
+        });
+      }
+      return;
+    }
+    this.drainWait = null;
+    const go = this.blockedWrite;
+    this.blockedWrite = null;
+    go();
   }
 
   private sendRecord(plain: Buffer[], length: number): void {
@@ -438,11 +468,7 @@ export class ResumableSession extends Duplex {
       this.unacked.shift();
       this.unackedBytes -= p.length;
     }
-    if (this.blockedWrite && this.unackedBytes <= this.maxUnacked) {
-      const go = this.blockedWrite;
-      this.blockedWrite = null;
-      go();
-    }
+    this.unblockWrite();
     if (this.finalCallback && this.ackedOffset >= this.sendOffset) {
       const done = this.finalCallback;
       this.finalCallback = null;
