@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { ResumableSession } from '../../src/tunnel/session.js';
 import { dataHead, FrameDecoder, frameValue, FrameType, TAG_AT } from '../../src/tunnel/frames.js';
 import { RecordCipher, RecordError } from '../../src/tunnel/record-cipher.js';
-import { streamKeyPair } from '../helpers/stream-keys.js';
+import { carrierPair, streamKeyPair } from '../helpers/stream-keys.js';
 
 /** A carrier that keeps what the session writes, and lets the test push bytes to it. */
 function tap(): { carrier: Duplex; written: Buffer[] } {
@@ -185,27 +185,15 @@ test('keepalives keep an idle stream open; a silent peer ends it after the idle 
   const opts = { keepAliveMs: 40, idleTimeoutMs: 200 };
   const x = new ResumableSession({ keys: K.a, ...opts });
   const y = new ResumableSession({ keys: K.b, ...opts });
-  let cut = false;
-  // eslint-disable-next-line prefer-const
-  let cb: Duplex;
-  const mk = (other: () => Duplex): Duplex =>
-    new Duplex({
-      read() {},
-      write(chunk: Buffer, _e, done) {
-        setImmediate(() => cut || other().push(chunk));
-        done();
-      },
-    });
-  const ca = mk(() => cb);
-  cb = mk(() => ca);
-  x.attach(ca);
-  y.attach(cb);
+  const p = carrierPair();
+  x.attach(p.a);
+  y.attach(p.b);
   const errors: Error[] = [];
   x.on('error', (e: Error) => errors.push(e));
   y.on('error', (e: Error) => errors.push(e));
   await tick(600); // three idle timeouts with nothing written
   assert.equal(errors.length, 0, 'pings kept both ends alive');
-  cut = true;
+  p.cut();
   const started = Date.now();
   while (errors.length < 2 && Date.now() - started < 2000) await tick(10);
   assert.equal(errors.length, 2);

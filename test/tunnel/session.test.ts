@@ -4,38 +4,11 @@ import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { ResumableSession } from '../../src/tunnel/session.js';
-import { streamKeyPair } from '../helpers/stream-keys.js';
-
-const K = streamKeyPair();
 import { dataHead, FrameDecoder, frameHead, frameValue, FrameType, TAG_AT } from '../../src/tunnel/frames.js';
 import { RecordCipher } from '../../src/tunnel/record-cipher.js';
+import { carrierPair, streamKeyPair } from '../helpers/stream-keys.js';
 
-/** Two carrier ends; `cut()` makes both silently drop everything from then on, like a dead path. */
-function carrierPair(): { a: Duplex; b: Duplex; cut(): void } {
-  let dead = false;
-  // eslint-disable-next-line prefer-const
-  let b: Duplex;
-  const mk = (other: () => Duplex): Duplex =>
-    new Duplex({
-      read() {},
-      write(chunk: Buffer, _e, cb) {
-        // Deliver asynchronously, like a network, so a cut can lose data in flight.
-        setImmediate(() => {
-          if (!dead) other().push(chunk);
-        });
-        cb();
-      },
-      final(cb) {
-        setImmediate(() => {
-          if (!dead) other().push(null);
-        });
-        cb();
-      },
-    });
-  const a = mk(() => b);
-  b = mk(() => a);
-  return { a, b, cut: () => (dead = true) };
-}
+const K = streamKeyPair();
 
 function collect(s: Duplex): Promise<Buffer> {
   return new Promise((resolve, reject) => {
