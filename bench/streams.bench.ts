@@ -14,7 +14,8 @@
 //
 // For each: BENCH_RUNS downloads of BENCH_BYTES (relay: BENCH_RELAY_BYTES) from a server that
 // sends a repeated 1 MiB random block, timed by the receiver (a counting sink) from connect to
-// FIN; median Gbit/s. iperf3 for 4 s and 12 s through ssh -L and the forward. Then 1-byte
+// FIN; median Gbit/s, and the CPU seconds the tunnel's processes spent per GiB (the machine's load
+// skews throughput, much less the cost per byte). iperf3 for 4 s and 12 s through ssh -L and the forward. Then 1-byte
 // ping-pong round trips (BENCH_ROUNDS) through the forward and
 // over plain TCP on the same path, and the agent's RSS with 100 open idle forwarded connections.
 //
@@ -24,7 +25,7 @@
 // BENCH_PARTS=setup runs only the set-up (the easy/easy pair, sshd behind the agent's router):
 // seconds instead of minutes. BENCH_BASELINE_BIN=/other/clone/bin/traverse.js times that
 // traverse's proxy too, in the same runs (alternating), e.g. a build of main before a change.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +81,61 @@ async function pingpong(lab: Lab, host: string, port: number): Promise<{ p50: nu
   return { p50: median(s), p99: s[Math.floor(s.length * 0.99)]! };
 }
 
+/**
+ * CPU seconds (user + system) used so far by these processes and their descendants: a measure of
+ * the cost per byte that the machine's load does not skew the way it skews throughput.
+ */
+function cpuSeconds(roots: readonly number[]): number {
+  const parent = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(d), Number(f[1]));
+      ticks.set(Number(d), Number(f[11]) + Number(f[12]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const all = new Set(roots);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, pp] of parent) {
+      if (all.has(pp) && !all.has(pid)) {
+        all.add(pid);
+        grew = true;
+      }
+    }
+  }
+  let t = 0;
+  for (const pid of all) t += ticks.get(pid) ?? 0;
+  return t / 100; // USER_HZ
+}
+
+/** The pid of the sshd started with this config file. */
+function sshdPid(config: string): number {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // sshd rewrites its title ("sshd: /usr/sbin/sshd -D -e -f CONFIG [listener] ..."): one string.
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (cmd.includes('sshd') && cmd.includes(config)) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no sshd running with ${config}`);
+}
+
+/** throughput(), and the CPU seconds per GiB the processes `roots` (and children) spent on it. */
+async function throughputAndCpu(lab: Lab, host: string, port: number, bytes: number, roots: readonly number[]): Promise<{ gbit: number[]; cpuPerGiB: number }> {
+  const before = cpuSeconds(roots);
+  const gbit = await throughput(lab, host, port, bytes);
+  return { gbit, cpuPerGiB: (cpuSeconds(roots) - before) / ((RUNS * bytes) / 2 ** 30) };
+}
+
 function rssKb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -125,8 +181,10 @@ async function direct(rows: Row[]): Promise<void> {
     // shrinks as the collector gives pages back), which would hide what 100 streams cost.
     await memory(lab, pair, rows);
     const plain = await throughput(lab, ragent.address, 9000, BYTES);
-    const sshL = await throughput(lab, '127.0.0.1', 29000, BYTES);
-    const trav = await throughput(lab, '127.0.0.1', 19000, BYTES);
+    const sshCost = await throughputAndCpu(lab, '127.0.0.1', 29000, BYTES, [tunnel.pid!, sshdPid(ssh.config)]);
+    const travCost = await throughputAndCpu(lab, '127.0.0.1', 19000, BYTES, [pair.agent.pid!, fwd.process.pid!]);
+    const sshL = sshCost.gbit;
+    const trav = travCost.gbit;
     const path = fwd.lines.out.at(-1)?.line ?? '';
     if (!/direct/.test(path)) throw new Error(`the forward is not direct: ${path}`);
     rows.push({ what: `direct, plain TCP (${(BYTES / 2 ** 20).toFixed(0)} MiB, via port forward on the agent's NAT)`, value: fmtG(plain), ratio: '' });
@@ -135,6 +193,12 @@ async function direct(rows: Row[]): Promise<void> {
       what: 'direct, traverse forward',
       value: fmtG(trav),
       ratio: `${(median(trav) / median(sshL)).toFixed(2)}x ssh -L, ${(median(trav) / median(plain)).toFixed(2)}x plain`,
+    });
+    rows.push({ what: 'direct, CPU per GiB moved, ssh -L (ssh and sshd)', value: `${sshCost.cpuPerGiB.toFixed(2)} s`, ratio: '' });
+    rows.push({
+      what: 'direct, CPU per GiB moved, traverse forward (forward and agent)',
+      value: `${travCost.cpuPerGiB.toFixed(2)} s`,
+      ratio: `${(travCost.cpuPerGiB / sshCost.cpuPerGiB).toFixed(2)}x ssh -L (lower is better)`,
     });
 
     await iperf(lab, rows);

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { NodeKey } from '../identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
+import { tuneCollectorForStreams } from './collector.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { collect, portOption, serverListFlag } from './options.js';
@@ -89,6 +90,7 @@ export async function startPeer(
       throw new UsageError(`${name}="${lane}": use 0 (no ${what}) or 1 (the default)`);
     }
   }
+  tuneCollectorForStreams();
   const key = nodeKeyFor(kind, flags.keyFile);
   const portMapping = portMappingWanted(flags);
   const stun = stunServerList(flags.stun);

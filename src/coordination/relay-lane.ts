@@ -14,8 +14,8 @@
 // copies bytes between them, within the sender's relay budget. An unmatched request gets 504
 // after the wait; any other refusal a 4xx with a JSON body {error, message}.
 //
-// What crosses a lane is what crosses a TCP lane: the lane proof (tcp-lane.ts) then session
-// frames around secret-stream ciphertext. The server sees neither keys nor plaintext.
+// What crosses a lane is what crosses a TCP lane: the lane proof (tcp-lane.ts) then the
+// stream's sealed frames (tunnel/frames.ts). The server sees neither keys nor plaintext.
 export const RELAY_LANE_PATH = '/api/v1/relay-lane';
 export const RELAY_LANE_UPGRADE = 'traverse-lane';
 export const LANE_ID_HEADER = 'x-traverse-lane';

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { RELAY, type Path } from '../net/path.js';
-import { join } from '../tunnel/services.js';
+import { join, STREAM_HIGH_WATER } from '../tunnel/services.js';
 import type { PeerNode } from './peer-node.js';
 
 export interface ForwardTarget {
@@ -110,7 +110,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
   }
 
   private listen(f: ForwardTarget, bind: string): Promise<void> {
-    const server = createServer({ allowHalfOpen: true }, (sock) => void this.carry(f, sock));
+    const server = createServer({ allowHalfOpen: true, highWaterMark: STREAM_HIGH_WATER }, (sock) => void this.carry(f, sock));
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>

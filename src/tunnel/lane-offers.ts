@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { splitEndpoint } from '../net/endpoint.js';
 import { normalizeIp } from '../magicsock/probe-aim.js';
-import type { Path } from '../net/path.js';
+import { samePath, type Path } from '../net/path.js';
 import { LANE_TOKEN_BYTES, type LaneClaim, type RelayLaneAck, type TcpLane, type TcpLaneAck } from './control.js';
 import { SpareLanes } from './spare-lanes.js';
 import { Resend } from './resend.js';
@@ -40,6 +40,13 @@ const LANE_RETRY_AFTER_MS = 60_000;
  * idle timeout, so the stream moves back to UDX before it would be given up.
  */
 const LANE_SILENT_MS = 8_000;
+/**
+ * Client: lane offers in flight per peer; more streams wait their turn on UDX. Below the agent's
+ * MAX_LANES_OPENING_PER_PEER (with room for a spare), whose offers beyond it go unanswered: the
+ * client would time out on them and take the endpoint for one where lanes fail, keeping every
+ * stream to it on UDX for LANE_RETRY_AFTER_MS (as 100 streams opened at once did).
+ */
+const MAX_OFFERS_IN_FLIGHT = 8;
 /** The key under which failed relay lanes are remembered, beside the endpoints of TCP lanes. */
 export const RELAY_LANES = 'relay';
 
@@ -70,6 +77,9 @@ export class LaneOffers {
   private readonly failed = new Map<string, number>();
   /** Agent: lane attempts in progress, per peer. */
   private readonly opening = new Map<string, number>();
+  /** Client: offers in flight per peer, and the streams waiting for a turn (MAX_OFFERS_IN_FLIGHT). */
+  private readonly inFlight = new Map<string, Set<LaneOffer>>();
+  private readonly waiting = new Map<string, { r: OpenerRecord; path: Path }[]>();
 
   /** Lanes opened ahead of the streams that will use them. */
   readonly spares: SpareLanes;
@@ -107,8 +117,17 @@ export class LaneOffers {
     if (!this.options.enabled || this.ctx.isClosed() || r.lane || r.laneOffer || r.session.destroyed || r.session.settled) return false;
     const aim = this.aim(r.peer, path);
     if (!aim || this.failedRecently(aim.key)) return false;
+    let flying = this.inFlight.get(r.peer);
+    if (flying && flying.size >= MAX_OFFERS_IN_FLIGHT) {
+      let queue = this.waiting.get(r.peer);
+      if (!queue) this.waiting.set(r.peer, (queue = []));
+      if (!queue.some((w) => w.r === r)) queue.push({ r, path });
+      return true;
+    }
     const offer: LaneOffer = { token: randomBytes(LANE_TOKEN_BYTES), path, address: aim.address, port: 0, resend: null, dialing: false };
     r.laneOffer = offer;
+    if (!flying) this.inFlight.set(r.peer, (flying = new Set()));
+    flying.add(offer);
     reserveLanePort().then(
       (port) => {
         if (r.laneOffer !== offer) return;
@@ -126,8 +145,31 @@ export class LaneOffers {
 
   /** Abandons the offer in progress, if any (the stream ended). */
   cancel(r: OpenerRecord): void {
-    r.laneOffer?.resend?.stop();
+    const offer = r.laneOffer;
+    offer?.resend?.stop();
     r.laneOffer = null;
+    const queue = this.waiting.get(r.peer);
+    if (queue) {
+      const rest = queue.filter((w) => w.r !== r);
+      if (rest.length > 0) this.waiting.set(r.peer, rest);
+      else this.waiting.delete(r.peer);
+    }
+    if (offer) this.release(r.peer, offer);
+  }
+
+  /** An offer is over (a lane, a failure, the stream's end): the next waiting stream may offer. */
+  private release(peer: string, offer: LaneOffer): void {
+    const flying = this.inFlight.get(peer);
+    if (!flying?.delete(offer)) return;
+    if (flying.size === 0) this.inFlight.delete(peer);
+    const queue = this.waiting.get(peer);
+    while (queue && queue.length > 0) {
+      const w = queue.shift()!;
+      if (queue.length === 0) this.waiting.delete(peer);
+      // A stream that moved meanwhile was offered a lane for its new path when it moved.
+      if (!samePath(this.ctx.magicsock.pathOf(peer), w.path)) continue;
+      if (this.offer(w.r, w.path)) return;
+    }
   }
 
   onAck(peer: string, m: TcpLaneAck): void {
@@ -151,6 +193,7 @@ export class LaneOffers {
     openLane(attempt, r.laneAbort.signal).then(
       (sock) => {
         if (r.laneOffer === offer) r.laneOffer = null;
+        this.release(r.peer, offer);
         this.adopt(r, sock, offer.path, 'tcp');
       },
       (err: Error) => this.didNotOpen(r, offer, err.message),
@@ -158,13 +201,15 @@ export class LaneOffers {
   }
 
   private didNotOpen(r: OpenerRecord, offer: LaneOffer, why: string): void {
-    if (r.laneOffer !== offer) return;
+    if (r.laneOffer !== offer) return void this.release(r.peer, offer);
     offer.resend?.stop();
     r.laneOffer = null;
     const relayed = offer.path.kind === 'relay';
     this.noteFailure(offer.path.kind === 'direct' ? offer.path.endpoint : vouchedLaneKey(offer.address));
     this.ctx.log.info({ peer: r.peer.slice(0, 8), address: offer.address, relayed, why }, 'no TCP lane; the stream stays on UDX');
     if (relayed) this.options.noRelayedLane(r, offer.path);
+    // After noting the failure: the streams waiting for a turn see it and stay where they are.
+    this.release(r.peer, offer);
   }
 
   /** Whether a lane to `endpoint` ("relay": through the server) failed within LANE_RETRY_AFTER_MS. */

@@ -1,11 +1,16 @@
 // The Noise IK handshake that keys a stream, with the peers' node keys as static keys: the
 // client knows the agent's key from the coordinator (IK: "I know your key"), and the agent learns
 // and checks the client's. Its two messages ride in the stream-open and stream-accept disco
-// messages, so a stream costs no extra round trip. Afterwards secret-stream (libsodium
-// secretstream) encrypts the bytes with the keys this handshake produced.
+// messages, so a stream costs no extra round trip. Afterwards the session seals its frames with
+// the two keys this handshake produced (record-cipher.ts).
 import Noise from 'noise-handshake';
-import type { Handshake } from '@hyperswarm/secret-stream';
 import type { NodeKey } from '../identity/node-key.js';
+import type { StreamKeys } from './record-cipher.js';
+
+/** What a finished handshake gives the stream: its keys, and the peer's proven static key. */
+export interface Handshake extends StreamKeys {
+  readonly remotePublicKey: Uint8Array;
+}
 
 const PROLOGUE = Buffer.from('traverse stream v1');
 
@@ -13,8 +18,9 @@ function keyPair(key: NodeKey): { publicKey: Uint8Array; secretKey: Uint8Array }
   return { publicKey: key.publicKey, secretKey: key.privateBytes() };
 }
 
-function result(n: Noise, self: NodeKey, remote: Uint8Array): Handshake {
-  return { tx: n.tx, rx: n.rx, hash: n.hash, publicKey: self.publicKey, remotePublicKey: remote };
+function result(n: Noise, remote: Uint8Array): Handshake {
+  if (!n.tx || !n.rx) throw new Error('handshake incomplete');
+  return { tx: n.tx, rx: n.rx, remotePublicKey: remote };
 }
 
 export class StreamInitiator {
@@ -23,7 +29,7 @@ export class StreamInitiator {
   readonly message: Uint8Array;
 
   constructor(
-    private readonly self: NodeKey,
+    self: NodeKey,
     private readonly remote: Uint8Array,
     request: Uint8Array,
   ) {
@@ -36,7 +42,7 @@ export class StreamInitiator {
   finish(reply: Uint8Array): { payload: Uint8Array; handshake: Handshake } {
     const payload = this.noise.recv(reply);
     if (!this.noise.complete) throw new Error('handshake incomplete');
-    return { payload, handshake: result(this.noise, this.self, this.remote) };
+    return { payload, handshake: result(this.noise, this.remote) };
   }
 }
 
@@ -60,7 +66,7 @@ export function respond(self: NodeKey, message: Uint8Array): ResponderStart {
     payload,
     reply: (p) => {
       const msg = noise.send(p);
-      return { message: msg, handshake: result(noise, self, remote) };
+      return { message: msg, handshake: result(noise, remote) };
     },
   };
 }

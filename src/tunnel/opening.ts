@@ -4,9 +4,10 @@
 //           it, checks the request, and answers stream-accept {sid, its UDX stream id, Noise
 //           message 2} or stream-refuse {sid, reason}.
 // Both then connect a UDX stream (the "carrier") to the other's id over the current path: the
-// peer's endpoint, or the relay shim. The bytes go through a ResumableSession and secret-stream.
+// peer's endpoint, or the relay shim. The bytes go through a ResumableSession, which seals them
+// with the handshake's keys. Request and response name the version of the stream's frames
+// (request.ts): two ends that differ refuse each other with a message that says so.
 import { randomBytes } from 'node:crypto';
-import SecretStream, { type Handshake } from '@hyperswarm/secret-stream';
 import type { UDXStream } from 'udx-native';
 import type { Duplex } from 'node:stream';
 import type { Path } from '../net/path.js';
@@ -15,8 +16,8 @@ import type { StreamAccept, StreamOpen, StreamRefuse } from './control.js';
 import { Resend } from './resend.js';
 import { trace } from '../log/trace.js';
 import { ResumableSession } from './session.js';
-import { respond, StreamInitiator } from './noise.js';
-import { streamRequest, streamResponse, type StreamRequest, type StreamResponse } from './request.js';
+import { respond, StreamInitiator, type Handshake } from './noise.js';
+import { STREAM_WIRE_VERSION, streamRequest, streamResponse, wireMismatch, wireVersionOf, type StreamRequest, type StreamResponse } from './request.js';
 import type { StreamContext } from './stream-context.js';
 import { acceptorRecord, openerRecord, streamKey, type OpenerRecord, type StreamRecord } from './stream-record.js';
 
@@ -51,21 +52,16 @@ export class StreamOpenError extends Error {
 /**
  * Liveness of an open stream. A carrier to a peer that died (killed agent, vanished client) is
  * never noticed by an idle stream: nothing is in flight, and a peer "lost" by the coordinator is
- * kept, since it may still be reachable directly. So each side sends an encrypted empty message
- * after KEEPALIVE_MS of silence, and a stream that hears nothing for IDLE_TIMEOUT_MS is destroyed.
- * The timeout must outlast a path change (about 6.5 s to notice a dead direct path, then the
- * carrier switch).
+ * kept, since it may still be reachable directly. So each side sends a sealed PING after
+ * KEEPALIVE_MS of silence, and a stream that hears nothing for IDLE_TIMEOUT_MS is destroyed
+ * (session.ts). The timeout must outlast a path change (about 6.5 s to notice a dead direct
+ * path, then the carrier switch).
  */
 export const KEEPALIVE_MS = 5_000;
 export const IDLE_TIMEOUT_MS = 15_000;
 
-function encrypt(isInitiator: boolean, session: ResumableSession, handshake: Handshake): Duplex {
-  const secure = new SecretStream(isInitiator, session, { handshake, keepAlive: KEEPALIVE_MS });
-  // secret-stream 6.9 has no `timeout` constructor option: setTimeout() arms it.
-  secure.setTimeout(IDLE_TIMEOUT_MS);
-  // A peer that has ended its side sends no more keepalives: its silence is no longer a sign of death.
-  session.once('end', () => secure.setTimeout(0));
-  return secure;
+function newSession(handshake: Handshake, limits: StreamLimits): ResumableSession {
+  return new ResumableSession({ keys: handshake, maxUnacked: limits.maxUnackedBytes, keepAliveMs: KEEPALIVE_MS, idleTimeoutMs: IDLE_TIMEOUT_MS });
 }
 
 export interface OpeningOptions {
@@ -111,7 +107,7 @@ export class Opening {
     if (this.ctx.count(peerKey) >= max) return Promise.reject(new StreamOpenError(`too many open streams to this peer (${max})`));
     const sid = randomBytes(8).readBigUInt64BE(0);
     const carrier = this.ctx.newCarrier();
-    const initiator = new StreamInitiator(this.options.key, Buffer.from(peerKey, 'hex'), Buffer.from(JSON.stringify(request)));
+    const initiator = new StreamInitiator(this.options.key, Buffer.from(peerKey, 'hex'), Buffer.from(JSON.stringify({ ...request, wire: STREAM_WIRE_VERSION })));
     const key = streamKey(peerKey, sid);
     return new Promise<Duplex>((resolve, reject) => {
       const open: StreamOpen = { type: 'stream-open', sid, carrier: carrier.id, handshake: initiator.message };
@@ -138,9 +134,12 @@ export class Opening {
     if (!p) return;
     let result;
     let response: StreamResponse;
+    let agentWire: number;
     try {
       result = p.initiator.finish(m.handshake);
-      response = streamResponse.parse(JSON.parse(Buffer.from(result.payload).toString('utf8')));
+      const json: unknown = JSON.parse(Buffer.from(result.payload).toString('utf8'));
+      response = streamResponse.parse(json);
+      agentWire = wireVersionOf(json);
     } catch {
       return; // not from the agent we handshook with: keep waiting for the real answer
     }
@@ -152,17 +151,24 @@ export class Opening {
       p.reject(new StreamOpenError(response.error, { refusedByPeer: true }));
       return;
     }
+    // An agent from before the frames' version 2 accepts (it does not know the field) and would
+    // then speak frames we cannot read.
+    const mismatch = wireMismatch(STREAM_WIRE_VERSION, agentWire);
+    if (mismatch) {
+      p.carrier.destroy();
+      p.reject(new StreamOpenError(mismatch, { refusedByPeer: true }));
+      return;
+    }
     const path = this.ctx.magicsock.pathOf(peer);
     if (!(await this.ctx.connectCarrier(p.carrier, peer, m.carrier, path))) {
       p.reject(new StreamOpenError('the tunnel closed'));
       return;
     }
-    const session = new ResumableSession({ maxUnacked: this.options.limits.maxUnackedBytes });
+    const session = newSession(result.handshake, this.options.limits);
     session.attach(p.carrier);
     const r = openerRecord(peer, m.sid, session);
     this.ctx.track(r);
-    r.secure = encrypt(true, session, result.handshake);
-    p.resolve(r.secure);
+    p.resolve(session);
     this.options.opened(r, path);
   }
 
@@ -211,7 +217,10 @@ export class Opening {
     if (Buffer.from(start.remote).toString('hex') !== peer) return this.refuse(peer, path, m.sid, 'stream key does not match the peer');
     let request: StreamRequest;
     try {
-      request = streamRequest.parse(JSON.parse(Buffer.from(start.payload).toString('utf8')));
+      const json: unknown = JSON.parse(Buffer.from(start.payload).toString('utf8'));
+      const mismatch = wireMismatch(wireVersionOf(json), STREAM_WIRE_VERSION);
+      if (mismatch) return this.refuse(peer, path, m.sid, mismatch);
+      request = streamRequest.parse(json);
     } catch {
       return this.refuse(peer, path, m.sid, 'malformed request');
     }
@@ -235,17 +244,15 @@ export class Opening {
 
     const carrier = this.ctx.newCarrier();
     if (!(await this.ctx.connectCarrier(carrier, peer, m.carrier, path))) return giveUp();
-    const session = new ResumableSession({ maxUnacked: this.options.limits.maxUnackedBytes });
-    session.attach(carrier);
     const response: StreamResponse = { ok: true };
-    const { message, handshake } = start.reply(Buffer.from(JSON.stringify(response)));
+    const { message, handshake } = start.reply(Buffer.from(JSON.stringify({ ...response, wire: STREAM_WIRE_VERSION })));
+    const session = newSession(handshake, this.options.limits);
+    session.attach(carrier);
     const r = acceptorRecord(peer, m.sid, session, { type: 'stream-accept', sid: m.sid, carrier: carrier.id, handshake: message });
     this.ctx.track(r);
-    const secure = encrypt(false, session, handshake);
-    r.secure = secure;
     this.ctx.send(peer, path, r.accept);
     this.ctx.log.debug({ peer: peer.slice(0, 8), sid: m.sid.toString(16), request }, 'stream accepted');
-    decision.take(secure);
+    decision.take(session);
   }
 
   /** A stream's session closed: an agent keeps its key a while, against late copies of its open. */

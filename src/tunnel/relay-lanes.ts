@@ -7,8 +7,8 @@
 // Then both ask the server for the lane (the node layer's dialer), and on the joined connection
 // prove themselves as on a TCP lane (proveLane): the client sends the agent's token, the agent
 // answers with the client's. The lane id and the tokens travel sealed end to end, so neither the
-// server nor anyone else can join or answer in a peer's place; the bytes are secret-stream
-// ciphertext. A lane that cannot open leaves the stream on UDX; one that dies moves it back to UDX
+// server nor anyone else can join or answer in a peer's place; the bytes are sealed
+// frames (record-cipher.ts). A lane that cannot open leaves the stream on UDX; one that dies moves it back to UDX
 // (lane-offers.ts adopts and watches both kinds of lane).
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';

@@ -6,11 +6,36 @@ import type { Duplex } from 'node:stream';
 import type { StreamRequest } from './request.js';
 import type { AcceptDecision } from './streams.js';
 import type { AllowList } from './allow-list.js';
+import { STREAM_HIGH_WATER } from './session.js';
+
+export { STREAM_HIGH_WATER };
 
 export const TARGET_CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * Corks `to` for the rest of this tick whenever `from` has data for it: what a stream delivers
+ * in one go (a frame opened in pieces, several frames from one read) then leaves in one writev
+ * instead of one write each.
+ */
+function corkPerTick(from: Duplex, to: Duplex): void {
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    to.uncork();
+  };
+  // Before pipe's own listener, which writes the chunk.
+  from.prependListener('data', () => {
+    if (corked || to.writableEnded || to.destroyed) return;
+    corked = true;
+    to.cork();
+    process.nextTick(uncork);
+  });
+}
+
 /** Joins two duplexes both ways, keeping half-close; an error on one destroys the other. */
 export function join(a: Duplex, b: Duplex): void {
+  corkPerTick(a, b);
+  corkPerTick(b, a);
   a.pipe(b);
   b.pipe(a);
   a.on('error', (err) => b.destroy(err));
@@ -25,7 +50,9 @@ export function join(a: Duplex, b: Duplex): void {
 
 function connectTarget(address: string, port: number): Promise<Socket | { error: string }> {
   return new Promise((resolve) => {
-    const sock = connect({ host: address, port, allowHalfOpen: true });
+    // net.Socket passes the high-water marks on to its streams; NetConnectOpts does not list them.
+    const options = { host: address, port, allowHalfOpen: true, readableHighWaterMark: STREAM_HIGH_WATER, writableHighWaterMark: STREAM_HIGH_WATER };
+    const sock = connect(options);
     const timer = setTimeout(() => {
       sock.destroy();
       resolve({ error: `connecting to ${address}:${port} timed out` });

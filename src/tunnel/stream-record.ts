@@ -3,7 +3,6 @@
 // remembers its answers so that a resent request gets the same answer again.
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { UDXStream } from 'udx-native';
 import type { Path } from '../net/path.js';
 import type { CarrierAck, RelayLaneAck, StreamAccept, TcpLaneAck } from './control.js';
@@ -16,9 +15,8 @@ export type DirectPath = Extract<Path, { kind: 'direct' }>;
 interface StreamRecordBase {
   readonly sid: bigint;
   readonly peer: string;
+  /** The encrypted stream the user reads and writes (session.ts). */
   readonly session: ResumableSession;
-  /** The encrypted stream the user reads and writes (its keepalive and idle timers live here). */
-  secure: Duplex | null;
   /** The lane carrying the stream now, if any: a direct TCP lane or a relay lane. */
   lane: Socket | null;
   /** Which kind `lane` is. */
@@ -104,7 +102,7 @@ function laneAbortController(): AbortController {
 }
 
 export function openerRecord(peer: string, sid: bigint, session: ResumableSession): OpenerRecord {
-  return { role: 'client', sid, peer, session, secure: null, lane: null, laneKind: null, laneAbort: laneAbortController(), switching: null, laneOffer: null, relayOffer: null };
+  return { role: 'client', sid, peer, session, lane: null, laneKind: null, laneAbort: laneAbortController(), switching: null, laneOffer: null, relayOffer: null };
 }
 
 export function acceptorRecord(peer: string, sid: bigint, session: ResumableSession, accept: StreamAccept): AcceptorRecord {
@@ -113,7 +111,6 @@ export function acceptorRecord(peer: string, sid: bigint, session: ResumableSess
     sid,
     peer,
     session,
-    secure: null,
     lane: null,
     laneKind: null,
     laneAbort: laneAbortController(),

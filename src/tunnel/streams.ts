@@ -137,14 +137,14 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
 
   /** What carries a stream opened or accepted here now (null: not one of ours, or closed). */
   carrierKind(stream: Duplex): CarrierKind | null {
-    for (const r of this.sessions.values()) if (r.secure === stream) return r.lane && r.laneKind && r.session.isCurrent(r.lane) ? r.laneKind : 'udx';
+    for (const r of this.sessions.values()) if (r.session === stream) return r.lane && r.laneKind && r.session.isCurrent(r.lane) ? r.laneKind : 'udx';
     return null;
   }
 
   /** The remote end of the TCP lane carrying a stream now ("ip:port"), or null (none, or not a TCP lane). */
   laneEndpoint(stream: Duplex): string | null {
     for (const r of this.sessions.values()) {
-      if (r.secure === stream && r.lane && r.laneKind === 'tcp' && r.session.isCurrent(r.lane)) return laneEndpoint(r.lane);
+      if (r.session === stream && r.lane && r.laneKind === 'tcp' && r.session.isCurrent(r.lane)) return laneEndpoint(r.lane);
     }
     return null;
   }
@@ -198,11 +198,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
     this.closed = true;
     this.lanes.spares.close();
     this.opening.failOpens(null, new StreamOpenError('closing'));
-    // The encrypted streams first: their keepalive and idle timers would otherwise outlive us.
-    for (const r of this.sessions.values()) {
-      r.secure?.destroy();
-      r.session.closeNow();
-    }
+    for (const r of this.sessions.values()) r.session.closeNow();
     this.sessions.clear();
   }
 
@@ -263,6 +259,7 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
       if (!this.lanes.offer(r, path) && path.kind !== 'direct') this.relayLanes.offer(r, path);
       return;
     }
+    this.options.logger?.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'stream starts on a spare TCP lane');
     this.lanes.adopt(r, spare.sock, path, 'tcp');
     this.lanes.spares.sendClaim(r.peer, r.sid, spare, path);
   }

@@ -26,7 +26,7 @@
 // one only with the client's token, and closes the rest; the client takes the connection that
 // answers. So both ends pick the same connection, a connection from anyone but the peer is
 // closed before a byte of the stream reaches it, and the agent never tells a stranger anything
-// (the stream's bytes are secret-stream ciphertext anyway).
+// (the stream's bytes are sealed frames anyway, frames.ts).
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 

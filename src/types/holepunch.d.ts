@@ -46,28 +46,6 @@ declare module 'udx-native' {
   }
 }
 
-declare module '@hyperswarm/secret-stream' {
-  import { Duplex } from 'node:stream';
-
-  export interface Handshake {
-    tx: Uint8Array;
-    rx: Uint8Array;
-    hash: Uint8Array;
-    publicKey: Uint8Array;
-    remotePublicKey: Uint8Array;
-  }
-
-  export default class SecretStream extends Duplex {
-    constructor(isInitiator: boolean, rawStream?: Duplex | null, options?: { handshake?: Handshake; keepAlive?: number });
-    readonly rawStream: Duplex;
-    /** Destroys the stream after `ms` without hearing from the peer; 0 turns it off. */
-    setTimeout(ms: number): void;
-    setKeepAlive(ms: number): void;
-    readonly remotePublicKey: Uint8Array | null;
-    readonly handshakeHash: Uint8Array | null;
-  }
-}
-
 declare module 'noise-handshake' {
   export interface KeyPair {
     publicKey: Uint8Array;

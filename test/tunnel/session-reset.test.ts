@@ -7,6 +7,9 @@ import { createServer, connect, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import UDX, { type UDXStream } from 'udx-native';
 import { ResumableSession } from '../../src/tunnel/session.js';
+import { streamKeyPair } from '../helpers/stream-keys.js';
+
+const K = streamKeyPair();
 
 /** Well under the stream's idle timeout (15 s): a reset must arrive about as fast as a packet. */
 const RESET_WITHIN_MS = 1000;
@@ -67,8 +70,8 @@ async function tcpPair(): Promise<{ a: Socket; b: Socket; close(): void }> {
 test('an errored destroy resets the peer at once over a UDX carrier, and the carriers then close', async () => {
   const p = await udxPair();
   try {
-    const x = new ResumableSession();
-    const y = new ResumableSession();
+    const x = new ResumableSession({ keys: K.a });
+    const y = new ResumableSession({ keys: K.b });
     x.attach(p.a);
     y.attach(p.b);
     x.on('error', () => undefined);
@@ -90,8 +93,8 @@ test('an errored destroy resets the peer at once over a UDX carrier, and the car
 test('an errored destroy resets the peer over a TCP lane, after the bytes it has yet to read', async () => {
   const p = await tcpPair();
   try {
-    const x = new ResumableSession({ maxUnacked: 64 << 20 });
-    const y = new ResumableSession({ maxUnacked: 64 << 20 });
+    const x = new ResumableSession({ keys: K.a, maxUnacked: 64 << 20 });
+    const y = new ResumableSession({ keys: K.b, maxUnacked: 64 << 20 });
     x.attach(p.a);
     y.attach(p.b);
     x.on('error', () => undefined);
@@ -119,7 +122,7 @@ test('the carrier that carries a reset is destroyed after a bounded wait if the 
       cb();
     },
   });
-  const x = new ResumableSession({ resetLingerMs: 100 });
+  const x = new ResumableSession({ keys: K.a, resetLingerMs: 100 });
   x.attach(sink);
   x.on('error', () => undefined);
   const before = writes;
@@ -131,7 +134,7 @@ test('the carrier that carries a reset is destroyed after a bounded wait if the 
 
   // closeNow() does not wait for it.
   const sink2 = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
-  const z = new ResumableSession();
+  const z = new ResumableSession({ keys: K.a });
   z.attach(sink2);
   z.on('error', () => undefined);
   z.destroy(new Error('boom'));
@@ -142,7 +145,7 @@ test('the carrier that carries a reset is destroyed after a bounded wait if the 
 
 test('a clean destroy still ends the carriers without a reset', async () => {
   const sink = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
-  const x = new ResumableSession();
+  const x = new ResumableSession({ keys: K.a });
   x.attach(sink);
   const finished = once(sink, 'finish');
   x.destroy();

@@ -4,34 +4,11 @@ import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { ResumableSession } from '../../src/tunnel/session.js';
-import { FrameDecoder, encodeDataHeader, encodeOffsetFrame, encodeRst, FrameType } from '../../src/tunnel/frames.js';
+import { dataHead, FrameDecoder, frameHead, frameValue, FrameType, TAG_AT } from '../../src/tunnel/frames.js';
+import { RecordCipher } from '../../src/tunnel/record-cipher.js';
+import { carrierPair, streamKeyPair } from '../helpers/stream-keys.js';
 
-/** Two carrier ends; `cut()` makes both silently drop everything from then on, like a dead path. */
-function carrierPair(): { a: Duplex; b: Duplex; cut(): void } {
-  let dead = false;
-  // eslint-disable-next-line prefer-const
-  let b: Duplex;
-  const mk = (other: () => Duplex): Duplex =>
-    new Duplex({
-      read() {},
-      write(chunk: Buffer, _e, cb) {
-        // Deliver asynchronously, like a network, so a cut can lose data in flight.
-        setImmediate(() => {
-          if (!dead) other().push(chunk);
-        });
-        cb();
-      },
-      final(cb) {
-        setImmediate(() => {
-          if (!dead) other().push(null);
-        });
-        cb();
-      },
-    });
-  const a = mk(() => b);
-  b = mk(() => a);
-  return { a, b, cut: () => (dead = true) };
-}
+const K = streamKeyPair();
 
 function collect(s: Duplex): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -45,8 +22,8 @@ function collect(s: Duplex): Promise<Buffer> {
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 test('bytes arrive intact and in order across two carrier switches, one of them on a dead path', async () => {
-  const x = new ResumableSession({ maxUnacked: 256 << 10 });
-  const y = new ResumableSession({ maxUnacked: 256 << 10 });
+  const x = new ResumableSession({ keys: K.a, maxUnacked: 256 << 10 });
+  const y = new ResumableSession({ keys: K.b, maxUnacked: 256 << 10 });
   let pair = carrierPair();
   x.attach(pair.a);
   y.attach(pair.b);
@@ -91,8 +68,8 @@ test('bytes arrive intact and in order across two carrier switches, one of them 
 });
 
 test('half-close: each direction ends on its own, and writing continues the other way', async () => {
-  const x = new ResumableSession();
-  const y = new ResumableSession();
+  const x = new ResumableSession({ keys: K.a });
+  const y = new ResumableSession({ keys: K.b });
   const p = carrierPair();
   x.attach(p.a);
   y.attach(p.b);
@@ -106,7 +83,7 @@ test('half-close: each direction ends on its own, and writing continues the othe
 });
 
 test('the unacked buffer is bounded: writes wait while the peer does not acknowledge', async () => {
-  const x = new ResumableSession({ maxUnacked: 100_000 });
+  const x = new ResumableSession({ keys: K.a, maxUnacked: 100_000 });
   const sink = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } }); // swallows: no acks ever
   x.attach(sink);
   let accepted = 0;
@@ -126,8 +103,8 @@ test('the unacked buffer is bounded: writes wait while the peer does not acknowl
 });
 
 test('a reset reaches the peer as an error; a malformed frame or a gap is a protocol error', async () => {
-  const x = new ResumableSession();
-  const y = new ResumableSession();
+  const x = new ResumableSession({ keys: K.a });
+  const y = new ResumableSession({ keys: K.b });
   const p = carrierPair();
   x.attach(p.a);
   y.attach(p.b);
@@ -136,8 +113,10 @@ test('a reset reaches the peer as an error; a malformed frame or a gap is a prot
   x.destroy(new Error('target refused the connection'));
   assert.match((await err).message, /peer reset the stream: target refused the connection/);
 
-  for (const bad of [Buffer.from([9, 0, 0]), Buffer.concat([encodeDataHeader(50, 3), Buffer.from('abc')])]) {
-    const z = new ResumableSession();
+  // z reads what K.b seals: a frame from its peer, but with a gap before it.
+  const peer = new RecordCipher(K.b);
+  for (const bad of [Buffer.from([9, 0, 0]), sealedData(peer, 50, Buffer.from('abc'))]) {
+    const z = new ResumableSession({ keys: K.a });
     const feed = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
     z.attach(feed);
     const e = new Promise<Error>((resolve) => z.on('error', resolve));
@@ -146,23 +125,35 @@ test('a reset reaches the peer as an error; a malformed frame or a gap is a prot
   }
 });
 
-test('frame decoder: DATA payloads are handed on piecewise with absolute offsets', () => {
-  const seen: string[] = [];
-  const d = new FrameDecoder({
-    hello: (o) => seen.push(`hello ${o}`),
-    data: (o, b) => seen.push(`data ${o} ${b.toString()}`),
-    ack: (o) => seen.push(`ack ${o}`),
-    fin: (o) => seen.push(`fin ${o}`),
-    rst: (r) => seen.push(`rst ${r}`),
-  });
+/** A sealed DATA frame, as one buffer. */
+function sealedData(cipher: RecordCipher, offset: number, bytes: Buffer): Buffer {
+  const head = dataHead(offset, bytes.length);
+  return Buffer.concat([head, ...cipher.seal(head, TAG_AT[FrameType.Data]!, offset, [bytes])]);
+}
+
+function sealedControl(cipher: RecordCipher, type: 1 | 3 | 4 | 6, value: number): Buffer {
+  const head = frameHead(type, value);
+  cipher.seal(head, TAG_AT[type]!, value, []);
+  return head;
+}
+
+test('frame decoder: whole frames, their bodies in the pieces they arrived in, from any split of the bytes', () => {
+  const c = new RecordCipher(K.a);
   const stream = Buffer.concat([
-    encodeOffsetFrame(FrameType.Hello, 7),
-    encodeDataHeader(100, 6),
-    Buffer.from('abcdef'),
-    encodeOffsetFrame(FrameType.Ack, 9),
-    encodeOffsetFrame(FrameType.Fin, 106),
-    encodeRst('bye'),
+    sealedControl(c, FrameType.Hello, 7),
+    sealedData(c, 100, Buffer.from('abcdef')),
+    sealedControl(c, FrameType.Ack, 9),
+    sealedControl(c, FrameType.Fin, 106),
+    sealedControl(c, FrameType.Ping, 3),
   ]);
-  for (let i = 0; i < stream.length; i += 4) d.push(stream.subarray(i, i + 4));
-  assert.deepEqual(seen, ['hello 7', 'data 100 ab', 'data 102 cdef', 'ack 9', 'fin 106', 'rst bye']);
+  const open = new RecordCipher(K.b);
+  for (const step of [1, 4, 13, 1000]) {
+    const seen: string[] = [];
+    const d = new FrameDecoder((head, body) => {
+      const plain = Buffer.concat(open.open(head, TAG_AT[head[0]!]!, frameValue(head), body)).toString();
+      seen.push(`${head[0]} ${frameValue(head)}${plain ? ` ${plain}` : ''}`);
+    });
+    for (let i = 0; i < stream.length; i += step) d.push(stream.subarray(i, i + step));
+    assert.deepEqual(seen, ['1 7', '2 100 abcdef', '3 9', '4 106', '6 3'], `pieces of ${step}`);
+  }
 });

@@ -10,7 +10,8 @@ import { MagicSock } from '../../src/magicsock/magicsock.js';
 import { MemoryRelay, openLoopbackMagicSock } from '../helpers/memory-relay.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { StreamManager, type AcceptDecision } from '../../src/tunnel/streams.js';
-import { decodeControl, encodeControl } from '../../src/tunnel/control.js';
+import { decodeControl, encodeControl, type StreamControl } from '../../src/tunnel/control.js';
+import { StreamInitiator } from '../../src/tunnel/noise.js';
 import { AllowList } from '../../src/tunnel/allow-list.js';
 import { serveRequest } from '../../src/tunnel/services.js';
 import type { StreamRequest } from '../../src/tunnel/request.js';
@@ -145,6 +146,33 @@ test('a malformed control payload is dropped unanswered; a carrier for an unknow
     // The agent still opens streams.
     const s = await client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'download', seconds: 1 });
     assert.equal((await drain(s)).toString(), 'ok');
+  } finally {
+    client.streams.close();
+    agent.streams.close();
+    client.ms.close();
+    agent.ms.close();
+  }
+});
+
+test('a client from before frame version 2 is refused with a message naming both versions, not answered in frames it cannot read', async () => {
+  const relay = new MemoryRelay();
+  const agent = await node(relay, { accept: serving(Buffer.from('ok')) });
+  const client = await node(relay);
+  connect(client, agent);
+  try {
+    const answers: StreamControl[] = [];
+    client.ms.on('control', (_peer, payload) => {
+      const m = decodeControl(payload);
+      if (m) answers.push(m);
+    });
+    // What such a client sends: a valid handshake whose request names no frame version.
+    const old = new StreamInitiator(client.key, agent.key.publicKey, Buffer.from(JSON.stringify({ kind: 'speedtest', direction: 'download', seconds: 1 })));
+    const path = client.ms.pathOf(agent.key.publicHex);
+    client.ms.sendControl(agent.key.publicHex, path, encodeControl({ type: 'stream-open', sid: 7n, carrier: 9, handshake: old.message }));
+    while (answers.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const answer = answers[0]!;
+    assert.equal(answer.type, 'stream-refuse');
+    assert.equal(answer.type === 'stream-refuse' && answer.reason, 'the agent speaks stream protocol v2, the client v1: run the same traverse version on both ends (update the client)');
   } finally {
     client.streams.close();
     agent.streams.close();
