@@ -12,7 +12,7 @@ import type { StreamContext } from './stream-context.js';
 import { streamKey, type OpenerRecord, type StreamRecord } from './stream-record.js';
 
 /** How long old carriers keep forwarding after a move (resent packets go where they first went). */
-const RETIRE_AFTER_MS = 3000;
+export const RETIRE_AFTER_MS = 3000;
 /** Carrier moves an agent answers per stream; a bound on what one peer can make us do. */
 const MAX_CARRIER_MOVES = 64;
 

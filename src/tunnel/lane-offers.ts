@@ -11,7 +11,7 @@
 // TCP out), the same offer travels over the relay, and each side aims only at the IP the
 // coordinator saw the other's connection come from (its vouched IP, probe-aim.ts): never at an
 // address a peer named. If that lane opens, the stream's bytes go direct over TCP; if not, the
-// stream tries a relay lane instead (relay-lanes.ts).
+// stream stays on the relay lane offered beside it (relay-lanes.ts), or on relayed UDX.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { splitEndpoint } from '../net/endpoint.js';
@@ -20,7 +20,7 @@ import { samePath, type Path } from '../net/path.js';
 import { LANE_TOKEN_BYTES, type LaneClaim, type RelayLaneAck, type TcpLane, type TcpLaneAck } from './control.js';
 import { SpareLanes } from './spare-lanes.js';
 import { Resend } from './resend.js';
-import { retireOldCarriersSoon } from './carrier-moves.js';
+import { RETIRE_AFTER_MS, retireOldCarriersSoon } from './carrier-moves.js';
 import type { StreamContext } from './stream-context.js';
 import { streamKey, type LaneKind, type LaneOffer, type OpenerRecord, type StreamRecord } from './stream-record.js';
 import { closeWhenSilent, LaneListener, laneEndpoint, openLane, reserveLanePort } from './tcp-lane.js';
@@ -320,11 +320,24 @@ export class LaneOffers {
       sock.destroy();
       return;
     }
+    // A relay lane that proves after a TCP lane already carries the stream is not needed: a
+    // direct TCP lane wins whichever proved first, and both ends apply the same rule. Not closed
+    // at once: the other end may have taken it in the moment before its own TCP lane proved, and
+    // its frames on it are resent on the TCP lane (the session keeps them until acknowledged).
+    if (kind === 'relay-lane' && r.lane && r.laneKind === 'tcp' && r.session.isCurrent(r.lane)) {
+      sock.on('error', () => sock.destroy());
+      const unused = setTimeout(() => sock.destroy(), RETIRE_AFTER_MS);
+      unused.unref();
+      r.session.once('close', () => sock.destroy());
+      this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'a relay lane proved after the TCP lane; not used');
+      return;
+    }
     const what = kind === 'tcp' ? 'TCP lane' : 'relay lane';
     // Read now: a closed socket no longer knows its remote address.
     const failKey = path.kind === 'direct' ? path.endpoint : kind === 'tcp' ? vouchedLaneKey(normalizeIp(sock.remoteAddress) ?? '') : RELAY_LANES;
     const reported = kind === 'tcp' ? lanePath(sock, path) : path;
-    r.lane?.destroy();
+    // The lane this one replaces (a relay lane a TCP lane beat) is retired with the old carriers
+    // (retireOldCarriersSoon below), not now: the other end may not have moved off it yet.
     r.lane = sock;
     r.laneKind = kind;
     closeWhenSilent(sock, LANE_SILENT_MS, () =>

@@ -9,7 +9,8 @@
 // answers with the client's. The lane id and the tokens travel sealed end to end, so neither the
 // server nor anyone else can join or answer in a peer's place; the bytes are sealed
 // frames (record-cipher.ts). A lane that cannot open leaves the stream on UDX; one that dies moves it back to UDX
-// (lane-offers.ts adopts and watches both kinds of lane).
+// (lane-offers.ts adopts and watches both kinds of lane). Offered at the same time as a TCP lane
+// to the peer's vouched IP, if one is (streams.ts): a TCP lane wins when both prove.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { RELAY, type Path } from '../net/path.js';
@@ -90,7 +91,7 @@ export class RelayLanes {
         this.adopt(r, sock);
         // The path went direct while the lane opened: the agent has taken the lane too, so take
         // it (the two ends must agree), then move on to the direct path.
-        if (this.ctx.magicsock.pathOf(r.peer).kind === 'direct') this.options.toDirect(r);
+        if (r.lane === sock && this.ctx.magicsock.pathOf(r.peer).kind === 'direct') this.options.toDirect(r);
       },
       (err: Error) => this.didNotOpen(r, offer, err.message),
     );

@@ -254,9 +254,13 @@ export class StreamManager extends EventEmitter<StreamManagerEvents> {
   private offerLane(r: OpenerRecord, path: Path): void {
     const spare = r.lane ? null : this.lanes.spares.take(r.peer, path);
     if (!spare) {
-      // On the relay a direct TCP lane to the peer's vouched IP comes first (lane-offers.ts); a
-      // relay lane follows if none is offered or it does not open.
-      if (!this.lanes.offer(r, path) && path.kind !== 'direct') this.relayLanes.offer(r, path);
+      // On the relay, a direct TCP lane to the peer's vouched IP (lane-offers.ts) and a relay lane
+      // are offered at once: the stream would otherwise run on relayed datagrams for as long as
+      // the TCP lane takes to fail (its whole timeout, 3 s, where the peer's NAT drops the SYNs).
+      // Whichever proves first carries the stream; a TCP lane that proves later still takes it
+      // over (adopt() in lane-offers.ts), losslessly, as any carrier move.
+      this.lanes.offer(r, path);
+      if (path.kind !== 'direct') this.relayLanes.offer(r, path);
       return;
     }
     this.options.logger?.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'stream starts on a spare TCP lane');

@@ -8,6 +8,8 @@
 //   - UDP-blocked client, easy agent: no UDP path, so the stream starts on the relay; the lane
 //     offer travels over the relay and each side aims at the other's IP as the coordinator saw
 //     it: the stream runs direct over TCP.
+//   - the same with TCP between the two dropped: the relay lane offered beside the TCP lane
+//     carries the stream at once, without waiting for the TCP lane to time out.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +20,7 @@ import { labSkip } from '../../lab/availability.js';
 import { createLab } from '../../lab/topology.js';
 import { pairOfNats } from '../../lab/topologies.js';
 import { peerEnv } from '../../lab/peers.js';
-import { startForward, streamPair, toolRun, toolServer, type StreamPair } from '../../lab/streams-lab.js';
+import { blockTcp, startForward, streamPair, toolRun, toolServer, type StreamPair } from '../../lab/streams-lab.js';
 import type { Lab } from '../../lab/lab.js';
 import type { SpeedtestResult } from '../../src/cli/speedtest.js';
 import type { PingSummary } from '../../src/node/ping.js';
@@ -123,6 +125,40 @@ describe('TCP lanes in the lab', { skip, concurrency: 2 }, () => {
       assert.equal(r.path, 'direct');
       assert.ok(r.endpoint?.startsWith(`${lab.publicAddress('agent')}:`) ?? false, `the lane goes to the agent's public IP: ${r.endpoint}`);
       assert.ok(r.bytes > 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await lab.teardown();
+    }
+  });
+  test('UDP-blocked client, easy agent, TCP between them dropped: the stream is on a relay lane at once, not after the TCP lane times out', async (t) => {
+    const lab = await createLab(pairOfNats('udp-blocked', 'easy'));
+    const dir = mkdtempSync(join(tmpdir(), 'traverse-lab-file-'));
+    try {
+      const pair = await streamPair(lab);
+      // The peers may reach the server over TCP, not each other: the TCP lane to the agent's
+      // vouched IP runs into its whole timeout (3 s), the relay lane offered beside it does not wait.
+      await blockTcp(lab, 'ragent', lab.router('rclient').address);
+      const data = randomBytes(4 << 20);
+      const file = join(dir, 'random.bin');
+      writeFileSync(file, data);
+      await toolServer(lab, 'agent', ['serve-file', '9000', file, String(2 << 20)]);
+      const fwd = await startForward(lab, pair, ['19000:127.0.0.1:9000'], { env: { TRAVERSE_LOG_LEVEL: 'debug', TRAVERSE_TRACE: '1' } });
+      const got = await toolRun<{ bytes: number; sha256?: string; how: string }>(lab, 'client', ['fetch', '127.0.0.1', '19000']);
+      assert.equal(got.how, 'end');
+      assert.equal(got.bytes, data.length);
+      assert.equal(got.sha256, createHash('sha256').update(data).digest('hex'));
+      const at = (milestone: string): number => {
+        const m = new RegExp(`traverse trace +([\\d.]+) ms .*  ${milestone}\\n`).exec(fwd.lines.err);
+        assert.ok(m, `no "${milestone}" in the forward's trace:\n${fwd.lines.err.slice(-3000)}`);
+        return Number(m[1]);
+      };
+      const wait = at('relay lane proved') - at('stream accepted');
+      t.diagnostic(`relay lane proved ${wait.toFixed(0)} ms after the stream opened`);
+      assert.match(fwd.lines.err, /stream moved to a relay lane/);
+      assert.doesNotMatch(fwd.lines.err, /stream moved to a TCP lane/);
+      // Room for a loaded machine, well under the TCP lane's 3 s timeout that it used to wait for.
+      assert.ok(wait < 1500, `the relay lane took ${wait.toFixed(0)} ms`);
+      fwd.process.kill('SIGTERM');
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await lab.teardown();
