@@ -5,7 +5,8 @@
 // the agent), so "plain TCP" and "ssh -L" go client -> client's NAT -> internet segment -> agent's
 // router -> agent: the same hops, NATs and links as the hole-punched UDP path that the forward
 // uses. The same pair relayed: a second forward with --disable-direct, through the server (its
-// relay rate unlimited), on a relay lane and on relayed datagrams; its ratio is to the direct
+// relay rate unlimited), on a relay lane and on relayed datagrams, with the CPU per GiB of the peers
+// and of the server apart; its ratio is to the direct
 // forward of the same run. Relay (client behind UDP-blocked, the server's default relay rate):
 // the forward's bytes go client -> coordination server (a relay lane) -> agent, or over a TCP
 // lane to the agent's address where its NAT lets one in, and with --disable-direct on a relay
@@ -217,12 +218,24 @@ async function direct(rows: Row[]): Promise<void> {
     ] as const) {
       const rf = await startForward(lab, pair, [`${port}:127.0.0.1:${target}`], { args: [...args] });
       await forwardPath(rf, 'relay', 1000);
+      // The peers' CPU per GiB, and the server's apart: what relaying adds to the direct cost.
+      const peers = [pair.agent.pid!, rf.process.pid!];
+      const server = [pair.coord.process.pid!];
+      const before = [cpuSeconds(peers), cpuSeconds(server)] as const;
       const relayed = await throughput(lab, '127.0.0.1', port, bytes);
+      const gib = (RUNS * bytes) / 2 ** 30;
+      const peersCpu = (cpuSeconds(peers) - before[0]) / gib;
+      const serverCpu = (cpuSeconds(server) - before[1]) / gib;
       rf.process.kill('SIGTERM');
       rows.push({
         what: `same pair relayed, ${label}, --relay-rate 0 (${(bytes / 2 ** 20).toFixed(0)} MiB)`,
         value: fmtG(relayed),
         ratio: `${(median(relayed) / median(trav)).toFixed(2)}x direct forward, ${(median(relayed) / median(plain)).toFixed(2)}x plain`,
+      });
+      rows.push({
+        what: `same pair relayed, ${label}, CPU per GiB (forward and agent; server)`,
+        value: `${peersCpu.toFixed(2)} s; server ${serverCpu.toFixed(2)} s`,
+        ratio: `${((peersCpu + serverCpu) / travCost.cpuPerGiB).toFixed(2)}x the direct forward's (lower is better)`,
       });
     }
   } finally {
