@@ -6,39 +6,17 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { agentService } from '../../src/node/agent.js';
 import { startForwards } from '../../src/node/forward.js';
-import type { PeerNode, PeerNodeOptions } from '../../src/node/peer-node.js';
+import type { PeerNodeOptions } from '../../src/node/peer-node.js';
 import { measure } from '../../src/node/speedtest.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { dialRelayLane } from '../../src/node/relay-lane-dial.js';
-import { startTestServer, eventually, type TestServer } from '../server/helpers.js';
-import { loopbackNode } from './loopback-node.js';
+import { startTestServer, eventually } from '../server/helpers.js';
+import { loopbackNode, loopbackPair, type LoopbackPair } from './loopback-node.js';
 
-interface Pair {
-  readonly t: TestServer;
-  readonly agent: PeerNode;
-  readonly client: PeerNode;
-  readonly agentKey: string;
-  close(): Promise<void>;
-}
-
-async function relayedPair(client: Partial<PeerNodeOptions> = {}, agent: Partial<PeerNodeOptions> = {}): Promise<Pair> {
-  const t = await startTestServer({ limits: { relayBytesPerSec: 0 } });
-  const a = await loopbackNode(t, await t.token('agent', 'ws1'), 'agent', { acceptStream: agentService(['127.0.0.1:*']).acceptStream, ...agent });
-  const c = await loopbackNode(t, await t.token('client', 'laptop', { allow: ['ws1'] }), 'client', { disableDirect: true, ...client });
-  const agentKey = (await c.openTunnel('ws1', 5000)).key;
-  return {
-    t,
-    agent: a,
-    client: c,
-    agentKey,
-    async close() {
-      c.close();
-      a.close();
-      await t.close();
-    },
-  };
+/** The client has --disable-direct; the server relays without a rate limit. */
+function relayedPair(client: Partial<PeerNodeOptions> = {}, agent: Partial<PeerNodeOptions> = {}): Promise<LoopbackPair> {
+  return loopbackPair({ server: { limits: { relayBytesPerSec: 0 } }, client: { disableDirect: true, ...client }, agent });
 }
 
 test('a relayed stream moves onto a relay lane: 32 MiB each way intact through a forward, the server splices one lane', async () => {

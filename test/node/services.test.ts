@@ -7,57 +7,14 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { PeerNode, type PeerNodeOptions } from '../../src/node/peer-node.js';
-import { agentService } from '../../src/node/agent.js';
 import { ForwardListenError, startForwards } from '../../src/node/forward.js';
 import { pingPeer, type PingReply } from '../../src/node/ping.js';
 import { ProxyError, proxyStream } from '../../src/node/proxy.js';
 import { SpeedtestRefused, measure, speedtest, waitForDirect } from '../../src/node/speedtest.js';
 import { runLocalNetcheck } from '../../src/node/netcheck.js';
 import { startStunServer } from '../../src/stun/server.js';
-import { eventually, startTestServer, type TestServer } from '../server/helpers.js';
-import { loopbackNode } from './loopback-node.js';
-
-interface Pair {
-  readonly t: TestServer;
-  readonly agent: PeerNode;
-  readonly client: PeerNode;
-  /** The agent's node key, as the client's tunnel knows it. */
-  readonly agentKey: string;
-  close(): Promise<void>;
-}
-
-type NodeExtra = Partial<Pick<PeerNodeOptions, 'disableDirect' | 'acceptStream' | 'tcpLane' | 'rttReportMs'>>;
-
-async function startPair(opts: { allow?: string[]; client?: NodeExtra; agent?: NodeExtra } = {}): Promise<Pair> {
-  const t = await startTestServer();
-  let agent: PeerNode | undefined;
-  let client: PeerNode | undefined;
-  try {
-    const agentToken = await t.token('agent', 'ws1');
-    const clientToken = await t.token('client', 'laptop', { allow: ['ws1'] });
-    agent = await loopbackNode(t, agentToken, 'agent', { acceptStream: agentService(opts.allow ?? ['127.0.0.1:*']).acceptStream, ...opts.agent });
-    client = await loopbackNode(t, clientToken, 'client', opts.client);
-    const agentKey = (await client.openTunnel('ws1', 5000)).key;
-    const [a, c] = [agent, client];
-    return {
-      t,
-      agent: a,
-      client: c,
-      agentKey,
-      async close() {
-        c.close();
-        a.close();
-        await t.close();
-      },
-    };
-  } catch (err) {
-    client?.close();
-    agent?.close();
-    await t.close();
-    throw err;
-  }
-}
+import { eventually, startTestServer } from '../server/helpers.js';
+import { loopbackNode, loopbackPair } from './loopback-node.js';
 
 /** A TCP target on 127.0.0.1 that sends back everything it receives, and ends when its peer does. */
 async function echoServer(): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
@@ -90,7 +47,7 @@ async function roundTrip(port: number, data: Buffer): Promise<{ got: Buffer; soc
 }
 
 test('forward: a local port carries bytes both ways to a target behind the agent, keeps half-close, and closes cleanly', async () => {
-  const pair = await startPair();
+  const pair = await loopbackPair();
   const target = await echoServer();
   try {
     const fwd = await startForwards(pair.client, { agent: 'ws1', forwards: [{ localPort: 0, target: `127.0.0.1:${target.port}` }], bind: '127.0.0.1' });
@@ -142,7 +99,7 @@ test('forward: a local port carries bytes both ways to a target behind the agent
 });
 
 test("forward: closing the forwarder resets the agent's end of a carried connection at once", async () => {
-  const pair = await startPair();
+  const pair = await loopbackPair();
   const target = await echoServer();
   try {
     const fwd = await startForwards(pair.client, { agent: 'ws1', forwards: [{ localPort: 0, target: `127.0.0.1:${target.port}` }], bind: '127.0.0.1' });
@@ -163,7 +120,7 @@ test("forward: closing the forwarder resets the agent's end of a carried connect
 });
 
 test('forward: a target the agent does not allow fails that connection with the reason; a busy port fails start', async () => {
-  const pair = await startPair({ allow: ['127.0.0.1:1-2'] });
+  const pair = await loopbackPair({ allow: ['127.0.0.1:1-2'] });
   const target = await echoServer();
   try {
     const fwd = await startForwards(pair.client, { agent: 'ws1', forwards: [{ localPort: 0, target: `127.0.0.1:${target.port}` }], bind: '127.0.0.1' });
@@ -189,7 +146,7 @@ test('forward: a target the agent does not allow fails that connection with the 
 });
 
 test('ping: typed replies and a summary with the direct loopback path', async () => {
-  const pair = await startPair();
+  const pair = await loopbackPair();
   try {
     const started = performance.now();
     await waitForDirect(pair.client, pair.agentKey, 5000);
@@ -239,7 +196,7 @@ test('ping: typed replies and a summary with the direct loopback path', async ()
 });
 
 test('ping: relay only (--disable-direct) sums up as relay with the reason; a lost pong is a typed reply', async () => {
-  const pair = await startPair({ client: { disableDirect: true } });
+  const pair = await loopbackPair({ client: { disableDirect: true } });
   try {
     const result = await pingPeer(pair.client, { peerKey: pair.agentKey, peerName: 'ws1', count: 2, intervalMs: 10, timeoutMs: 2000, disabledHere: true, netcheckWaitMs: 500 });
     assert.equal(result.pongs, 2);
@@ -261,7 +218,7 @@ test('ping: relay only (--disable-direct) sums up as relay with the reason; a lo
 });
 
 test('ping: a path still being punched is given its moment before the summary calls it relayed', async () => {
-  const pair = await startPair();
+  const pair = await loopbackPair();
   try {
     // One ping at once, before any direct path (the pong comes back over the relay), as `ping -n 1` does.
     const result = await pingPeer(pair.client, { peerKey: pair.agentKey, peerName: 'ws1', count: 1, intervalMs: 10, timeoutMs: 2000, directWaitMs: 3000 });
@@ -274,7 +231,7 @@ test('ping: a path still being punched is given its moment before the summary ca
 });
 
 test('the tunnels view carries each side\'s round trip on the direct path, reported now and then', async () => {
-  const pair = await startPair({ client: { rttReportMs: 200 } });
+  const pair = await loopbackPair({ client: { rttReportMs: 200 } });
   try {
     await waitForDirect(pair.client, pair.agentKey, 5000);
     const view = await eventually(async () => {
@@ -289,7 +246,7 @@ test('the tunnels view carries each side\'s round trip on the direct path, repor
 
 test('a relayed tunnel\'s round trip is measured through the relay and reported too', async () => {
   // Direct off on both sides: the tunnel stays relayed, and only a ping through the relay can time it.
-  const pair = await startPair({ client: { disableDirect: true, rttReportMs: 200 }, agent: { disableDirect: true } });
+  const pair = await loopbackPair({ client: { disableDirect: true, rttReportMs: 200 }, agent: { disableDirect: true } });
   try {
     const view = await eventually(async () => {
       const [t] = pair.t.server.hub.tunnelsView({ kind: 'admin' });
@@ -304,7 +261,7 @@ test('a relayed tunnel\'s round trip is measured through the relay and reported 
 });
 
 test('the tunnels view says how many streams a TCP lane carries, once a stream has moved onto one', async () => {
-  const pair = await startPair({ client: { tcpLane: true }, agent: { tcpLane: true } });
+  const pair = await loopbackPair({ client: { tcpLane: true }, agent: { tcpLane: true } });
   const echo = await echoServer();
   try {
     await waitForDirect(pair.client, pair.agentKey, 5000);
@@ -322,7 +279,7 @@ test('the tunnels view says how many streams a TCP lane carries, once a stream h
 });
 
 test('speedtest: typed results for both directions over the direct path', async () => {
-  const pair = await startPair();
+  const pair = await loopbackPair();
   try {
     const seen: string[] = [];
     const results = await speedtest(pair.client, {
@@ -369,7 +326,7 @@ test('speedtest: an agent that serves no streams refuses it with a typed error',
 });
 
 test('proxy: a readable/writable pair joined to one stream; a refused target is a typed error', async () => {
-  const pair = await startPair();
+  const pair = await loopbackPair();
   const target = await echoServer();
   try {
     const input = new PassThrough();
