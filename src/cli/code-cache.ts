@@ -19,8 +19,9 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Script, constants as vmConstants } from 'node:vm';
 import { crc32 } from 'node:zlib';
+import { STREAM_COMMANDS, tuneCollectorForStreams } from './collector.js';
 
-export const CACHE_MAGIC = 'TRVCODE1';
+const CACHE_MAGIC = 'TRVCODE1';
 /** How long a run waits before it writes a full cache (the start-up is over by then). */
 export const CACHE_FULL_AFTER_MS = 1_500;
 
@@ -41,7 +42,7 @@ export function runtimeId(): string {
   return `${process.version} ${process.platform} ${process.arch}`;
 }
 
-export function identityOf(script: Buffer): CacheIdentity {
+function identityOf(script: Buffer): CacheIdentity {
   return { scriptSize: script.length, scriptCrc: crc32(script), runtime: runtimeId() };
 }
 
@@ -81,10 +82,11 @@ export function decodeCache(file: Buffer, expected: CacheIdentity): { kind: Cach
 
 /** Writes a file whole or not at all: concurrent runs (ssh starts several proxies) never see half of one. */
 function writeAtomically(file: string, data: Buffer): void {
-  mkdirSync(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    const fd = openSync(tmp, 'w', 0o644);
+    // 'wx': a name someone else made (a planted symlink) fails the write instead of being followed.
+    const fd = openSync(tmp, 'wx', 0o644);
     try {
       writeSync(fd, data);
     } finally {
@@ -174,6 +176,8 @@ export function runWithCodeCache(scriptFile: string, cacheDir: string, name: str
   } catch {
     problem = 'none yet';
   }
+  // Before compiling: the flags a cache is made under are the flags it is used under.
+  if (STREAM_COMMANDS.has(name)) tuneCollectorForStreams();
   // The wrapper Node itself puts around a CommonJS module: the script is one.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: scriptFile,

@@ -15,6 +15,14 @@ import { setFlagsFromString } from 'node:v8';
 /** The old generation may grow to (1 + this / 100) times what survived the last full collection. */
 const HEAP_GROWING_PERCENT = 400;
 
+/**
+ * The commands that carry streams (they call startPeer, which tunes the collector too). The
+ * bundled CLI's loader (code-cache.ts) tunes it for them before it compiles their script: V8
+ * stamps its flags into a code cache and refuses the cache under other flags, so a cache made
+ * after the tuning would be refused by every later run that compiled before it.
+ */
+export const STREAM_COMMANDS: ReadonlySet<string> = new Set(['agent', 'ping', 'forward', 'proxy', 'speedtest']);
+
 /** Applies to this process from the next collection on (V8 reads the flag when it sets a limit). */
 export function tuneCollectorForStreams(): void {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);

@@ -49,15 +49,15 @@ test('the script a command line runs: its command\'s, else the listing\'s', () =
 });
 
 /** Runs `script` through the loader in a child; what it printed and the trace line about the cache. */
-function run(script: string, cacheDir: string, extraFlags: string[] = [], linger = 0, signal: NodeJS.Signals | null = null): { out: string; cache: string } {
+function run(script: string, cacheDir: string, extraFlags: string[] = [], linger = 0, signal: NodeJS.Signals | null = null, name = 't'): { out: string; cache: string } {
   const r = spawnSync(
     process.execPath,
-    [...extraFlags, '--input-type=module', '-e', `import { runWithCodeCache } from ${JSON.stringify(LOADER)}; const m = runWithCodeCache(${JSON.stringify(script)}, ${JSON.stringify(cacheDir)}, 't'); process.stdout.write(String(m.answer())); setTimeout(() => {}, ${linger});`],
+    [...extraFlags, '--input-type=module', '-e', `import { runWithCodeCache } from ${JSON.stringify(LOADER)}; const m = runWithCodeCache(${JSON.stringify(script)}, ${JSON.stringify(cacheDir)}, ${JSON.stringify(name)}); process.stdout.write(String(m.answer())); setTimeout(() => {}, ${linger});`],
     { encoding: 'utf8', env: { ...process.env, TRAVERSE_TRACE: '1' } },
   );
   if (signal) assert.equal(r.signal, signal, r.stderr);
   else assert.equal(r.status, 0, r.stderr);
-  return { out: r.stdout, cache: /code cache t: (.*)/.exec(r.stderr)?.[1] ?? `(no trace line in ${r.stderr})` };
+  return { out: r.stdout, cache: new RegExp(`code cache ${name}: (.*)`).exec(r.stderr)?.[1] ?? `(no trace line in ${r.stderr})` };
 }
 
 test('a run makes a seed cache, the next uses it; a corrupt, stale or rejected cache is replaced and never fails the run', () => {
@@ -107,6 +107,21 @@ test("a command that got going and is ended by ssh's SIGHUP leaves a full cache,
     );
     assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'no (none yet)');
     assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'full');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a stream command tunes the collector before its script compiles, so its full cache is used by the next run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
+  try {
+    const script = join(dir, 'proxy.cjs');
+    // As startPeer does once the command runs (cli/collector.ts).
+    writeFileSync(script, "exports.answer = function () { require('node:v8').setFlagsFromString('--heap-growing-percent=400'); return 7; };\n");
+    const cache = join(dir, 'cache');
+    assert.equal(run(script, cache, [], 0, null, 'proxy').cache, 'no (none yet)');
+    assert.equal(run(script, cache, [], CACHE_FULL_AFTER_MS + 300, null, 'proxy').cache, 'seed');
+    assert.deepEqual(run(script, cache, [], 0, null, 'proxy'), { out: '7', cache: 'full' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
