@@ -85,8 +85,16 @@ export class HistoryWriter {
       return false;
     }
     this.queue.push(e);
-    this.writing ??= this.writeAll().finally(() => (this.writing = null));
+    this.startWriting();
     return true;
+  }
+
+  private startWriting(): void {
+    this.writing ??= this.writeAll().finally(() => {
+      this.writing = null;
+      // Queued between writeAll's last look and now (it saw the writer still running): go again.
+      if (this.queue.length > 0) this.startWriting();
+    });
   }
 
   private async writeAll(): Promise<void> {
@@ -113,7 +121,7 @@ export class HistoryWriter {
       if (e.kind === 'disconnect' && e.ref.state === 'dropped') continue;
       out.push(e);
     }
-    this.queue = this.queue.slice(i);
+    this.queue.splice(0, i); // in place: a backlog is not copied whole for every batch
     return out;
   }
 

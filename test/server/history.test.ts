@@ -84,3 +84,28 @@ test('the queue is bounded: beyond it rows are dropped and counted, never blocki
   await h.drain();
   assert.equal(store.batches[0]!.connects.length, 10);
 });
+
+test('a row queued while the writer winds down is still written (every microtask of the window)', async () => {
+  for (let ticks = 0; ticks < 12; ticks++) {
+    let release = (): void => {};
+    const batches: HistoryBatch[] = [];
+    const store = {
+      recordHistory(b: HistoryBatch): Promise<number[]> {
+        batches.push(b);
+        return new Promise((r) => (release = () => r(b.connects.map((_, i) => i + 1))));
+      },
+    };
+    const h = new HistoryWriter(store, () => assert.fail('nothing is dropped'));
+    h.connected(1, 10, null, '');
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    release();
+    for (let i = 0; i < ticks; i++) await Promise.resolve();
+    h.path(1, 2, { kind: 'relay' }, 11);
+    await new Promise((r) => setTimeout(r, 5));
+    release();
+    await h.drain();
+    assert.equal(h.queued, 0, `${ticks} microtasks after the batch: the path row was left in the queue`);
+    assert.equal(batches.flatMap((b) => b.paths).length, 1);
+  }
+});
