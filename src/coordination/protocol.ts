@@ -35,6 +35,14 @@ export const PROTOCOL_PATH = '/api/v1/coordinate';
 export const NODE_KEY_BYTES = 32;
 export const MAX_RELAY_PAYLOAD = 4096;
 export const MAX_TEXT_BYTES = 16 * 1024;
+/** The largest frame a node reads from its server; a larger one closes the connection (1009). */
+export const MAX_SERVER_FRAME_BYTES = 1 << 20;
+/**
+ * The most node updates in one `peers` message. A node is published in one text message of at
+ * most MAX_TEXT_BYTES, so 32 of them stay well under MAX_SERVER_FRAME_BYTES; a longer list (an
+ * agent that comes back to many waiting clients) goes in several messages.
+ */
+export const MAX_PEER_UPDATES_PER_MESSAGE = 32;
 export const MAX_ENDPOINTS = 32;
 export const MAX_NAME_LENGTH = 64;
 /** A relay reason a node reports with its path: one or two sentences. */

@@ -15,6 +15,7 @@ import {
   MAX_RELAY_PAYLOAD,
   MAX_REASON_LENGTH,
   PROTOCOL_PATH,
+  MAX_SERVER_FRAME_BYTES,
   ROLE_HEADER,
   describeIssues,
   nodeKey,
@@ -35,9 +36,6 @@ import type { KeyChallenge } from '../coordination/key-proof.js';
 import { DEFAULT_TRUST, tlsClientOptions, type Trust } from '../net/tls-trust.js';
 import { connectFailure } from '../net/http-get.js';
 import { trace } from '../log/trace.js';
-
-/** The largest frame a node reads from its server (1 MiB). */
-const MAX_SERVER_FRAME_BYTES = 1 << 20;
 
 /** What a path report may carry besides the path, for the operators' views. */
 export interface PathExtras {

@@ -14,6 +14,7 @@
 import {
   CloseCode,
   MAX_NODES_PER_CLIENT,
+  MAX_PEER_UPDATES_PER_MESSAGE,
   MAX_TEXT_BYTES,
   clientMessage,
   describeIssues,
@@ -154,7 +155,9 @@ export class Hub {
     if (peer.kind === 'agent') {
       // The agent learns the client nodes already waiting for it.
       const waiting = [...this.tunnelsByAgent.get(peer.name)].filter((c) => c.node !== null);
-      if (waiting.length > 0) this.send(peer, { type: 'peers', updates: waiting.map(nodeUpdate) });
+      for (let i = 0; i < waiting.length; i += MAX_PEER_UPDATES_PER_MESSAGE) {
+        this.send(peer, { type: 'peers', updates: waiting.slice(i, i + MAX_PEER_UPDATES_PER_MESSAGE).map(nodeUpdate) });
+      }
     }
     this.changed({ kind: 'attach', peer });
     return { ok: true };

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { backoffDelay } from '../../src/node/backoff.js';
 import { parseDuration } from '../../src/cli/duration.js';
 import { DEFAULT_LIMITS, Hub, Peer, truncate, type PeerLink } from '../../src/server/hub.js';
-import { clientMessage, type ServerConfig, type ServerMessage } from '../../src/coordination/protocol.js';
+import { clientMessage, MAX_PEER_UPDATES_PER_MESSAGE, type ServerConfig, type ServerMessage } from '../../src/coordination/protocol.js';
 import { decodeRelayFrame, encodeRelayFrame } from '../../src/coordination/relay-frame.js';
 import { TokenBucket } from '../../src/server/rate-limit.js';
 import { bearerToken, generateToken, hashToken, hashesEqual, TOKEN_PREFIX } from '../../src/server/tokens.js';
@@ -190,4 +190,15 @@ test('hub: a relayed path keeps the reason its reporter gave, for the views; a d
   // A reason longer than the protocol allows closes the connection like any malformed message.
   hub.handleText(c.peer, JSON.stringify({ type: 'path', peer: a.key, path: { kind: 'relay' }, reason: 'x'.repeat(600) }));
   assert.equal(c.link.closed?.[0], 1008);
+});
+
+test('hub: an agent that comes back to many waiting clients learns them in messages of at most 32 nodes', () => {
+  const hub = new Hub(DEFAULT_LIMITS);
+  const clients = Array.from({ length: 70 }, (_, i) => hubPeer(hub, 'client', `laptop${i}`, ['ws9']));
+  for (const c of clients) hub.handleText(c.peer, JSON.stringify({ type: 'tunnel', agent: 'ws9' }));
+  const a = hubPeer(hub, 'agent', 'ws9');
+  const peers = a.link.texts.filter((m) => m.type === 'peers');
+  assert.deepEqual(peers.map((m) => m.updates.length), [MAX_PEER_UPDATES_PER_MESSAGE, MAX_PEER_UPDATES_PER_MESSAGE, 70 - 2 * MAX_PEER_UPDATES_PER_MESSAGE]);
+  const told = new Set(peers.flatMap((m) => m.updates.map((u) => (u.kind === 'node' ? u.node.key : u.key))));
+  assert.deepEqual([...told].sort(), clients.map((c) => c.key).sort());
 });
