@@ -4,7 +4,8 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { RELAY, type Path } from '../net/path.js';
-import { join, STREAM_HIGH_WATER } from '../tunnel/services.js';
+import { join } from '../tunnel/services.js';
+import { STREAM_HIGH_WATER } from '../tunnel/session.js';
 import type { PeerNode } from './peer-node.js';
 
 export interface ForwardTarget {

@@ -23,10 +23,7 @@ export const FrameType = { Hello: 1, Data: 2, Ack: 3, Fin: 4, Rst: 5, Ping: 6 } 
 /** The most bytes one DATA frame carries; a larger one is a protocol error. */
 export const MAX_RECORD = 64 << 10;
 
-/** Where the tag sits in each frame type's header (the associated data is what comes before it). */
-export const TAG_AT: Readonly<Record<number, number>> = { 1: 9, 2: 13, 3: 9, 4: 9, 5: 2, 6: 9 };
-
-/** Each frame type's header length, tag included. */
+/** Each frame type's header length, the tag (its last 16 bytes) included. */
 const HEAD_BYTES: Readonly<Record<number, number>> = { 1: 25, 2: 29, 3: 25, 4: 25, 5: 18, 6: 25 };
 const MAX_HEAD = 29;
 

@@ -327,8 +327,7 @@ export class LaneOffers {
     if (kind === 'relay-lane' && r.lane && r.laneKind === 'tcp' && r.session.isCurrent(r.lane)) {
       sock.on('error', () => sock.destroy());
       const unused = setTimeout(() => sock.destroy(), RETIRE_AFTER_MS);
-      unused.unref();
-      r.session.once('close', () => sock.destroy());
+      unused.unref(); // its only hold on the socket: none on the stream, which may live long
       this.ctx.log.debug({ peer: r.peer.slice(0, 8), sid: r.sid.toString(16) }, 'a relay lane proved after the TCP lane; not used');
       return;
     }

@@ -21,6 +21,7 @@
 // below 2^64 records, and one forgery attempt ends the stream, far below its integrity limit).
 // Forward secrecy comes from the per-stream ephemeral keys: a stream's keys die with it.
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
+import { FrameType } from './frames.js';
 
 export const TAG_BYTES = 16;
 const KEY_BYTES = 32;
@@ -56,12 +57,15 @@ export class RecordCipher {
   }
 
   /**
-   * Seals a frame: `head` holds the header (its first `tagAt` bytes, the associated data) and room
-   * for the tag at `tagAt`, which is written there; `body` is the plaintext, in pieces (no copy to
-   * join them). Returns the ciphertext pieces, fresh buffers (the plaintext is left untouched).
+   * Seals a frame: `head` is its whole header, the last TAG_BYTES of it room for the tag, which
+   * is written there; what comes before the tag is the associated data, and the nonce is made
+   * from it too (nonceOf), so a frame cannot be sealed under a nonce its header does not name.
+   * `body` is the plaintext, in pieces (no copy to join them). Returns the ciphertext pieces,
+   * fresh buffers (the plaintext is left untouched).
    */
-  seal(head: Buffer, tagAt: number, value: number, body: readonly Buffer[]): Buffer[] {
-    const c = createCipheriv(ALGORITHM, this.tx, this.nonceFor(head[0]!, value), { authTagLength: TAG_BYTES });
+  seal(head: Buffer, body: readonly Buffer[]): Buffer[] {
+    const tagAt = head.length - TAG_BYTES;
+    const c = createCipheriv(ALGORITHM, this.tx, this.nonceOf(head), { authTagLength: TAG_BYTES });
     c.setAAD(head.subarray(0, tagAt), { plaintextLength: byteLength(body) });
     const out: Buffer[] = [];
     for (const piece of body) if (piece.length > 0) out.push(c.update(piece));
@@ -71,14 +75,15 @@ export class RecordCipher {
   }
 
   /**
-   * Opens a frame sealed by the peer's `seal`: its header with the tag at `tagAt`, its ciphertext
-   * in pieces. Returns the plaintext pieces, or throws RecordError; nothing is returned before
-   * the whole frame has been checked.
+   * Opens a frame sealed by the peer's `seal`: its whole header (the tag last), its ciphertext in
+   * pieces. Returns the plaintext pieces, or throws RecordError; nothing is returned before the
+   * whole frame has been checked.
    */
-  open(head: Buffer, tagAt: number, value: number, body: readonly Buffer[]): Buffer[] {
-    const d = createDecipheriv(ALGORITHM, this.rx, this.nonceFor(head[0]!, value), { authTagLength: TAG_BYTES });
+  open(head: Buffer, body: readonly Buffer[]): Buffer[] {
+    const tagAt = head.length - TAG_BYTES;
+    const d = createDecipheriv(ALGORITHM, this.rx, this.nonceOf(head), { authTagLength: TAG_BYTES });
     d.setAAD(head.subarray(0, tagAt), { plaintextLength: byteLength(body) });
-    d.setAuthTag(head.subarray(tagAt, tagAt + TAG_BYTES));
+    d.setAuthTag(head.subarray(tagAt));
     const out: Buffer[] = [];
     for (const piece of body) if (piece.length > 0) out.push(d.update(piece));
     try {
@@ -89,11 +94,13 @@ export class RecordCipher {
     return out;
   }
 
-  private nonceFor(type: number, value: number): Buffer {
+  /** The frame type, 3 zero bytes, and the header's 8-byte value (frames.ts); zeros for the RST. */
+  private nonceOf(head: Buffer): Buffer {
     const n = this.nonce;
-    n[0] = type;
-    n.writeUInt32BE(Math.floor(value / 0x1_0000_0000), 4);
-    n.writeUInt32BE(value >>> 0, 8);
+    n.fill(0);
+    n[0] = head[0]!;
+    if (head[0] !== FrameType.Rst) head.copy(n, 4, 1, 9);
     return n;
   }
+
 }

@@ -8,7 +8,6 @@ import type { AcceptDecision } from './streams.js';
 import type { AllowList } from './allow-list.js';
 import { STREAM_HIGH_WATER } from './session.js';
 
-export { STREAM_HIGH_WATER };
 
 export const TARGET_CONNECT_TIMEOUT_MS = 10_000;
 

@@ -19,7 +19,7 @@
 // idleTimeoutMs is destroyed: a carrier to a dead peer is never noticed by an idle stream.
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { dataHead, dataLength, FrameDecoder, FrameError, frameHead, frameValue, FrameType, MAX_RECORD, rstHead, TAG_AT } from './frames.js';
+import { dataHead, dataLength, FrameDecoder, FrameError, frameHead, frameValue, FrameType, MAX_RECORD, rstHead } from './frames.js';
 import { RecordCipher, RecordError, type StreamKeys } from './record-cipher.js';
 
 export interface SessionOptions {
@@ -101,7 +101,6 @@ export class ResumableSession extends Duplex {
   private sentAt = Date.now();
   private heardAt = Date.now();
   private pings = 0;
-  private lastPingHeard = -1;
   private readonly ticker: NodeJS.Timeout;
   private readonly maxUnacked: number;
   private readonly ackBytes: number;
@@ -167,7 +166,7 @@ export class ResumableSession extends Duplex {
       // opened piece by piece, with no copy to join them: half the new memory per frame, which
       // is what drives the collector here (join() in services.ts corks the socket the pieces go
       // to, so they still leave in one write). One in many UDX packets is joined first.
-      const plain = this.cipher.open(head, TAG_AT[type]!, value, body.length > MAX_PIECES ? [Buffer.concat(body)] : body);
+      const plain = this.cipher.open(head, body.length > MAX_PIECES ? [Buffer.concat(body)] : body);
       this.heard = true;
       switch (type) {
         case FrameType.Data: {
@@ -186,9 +185,7 @@ export class ResumableSession extends Duplex {
           return void this.destroy(new SessionError(`the peer reset the stream${reason ? `: ${reason}` : ''}`));
         }
         case FrameType.Ping:
-          // A PING resent on an old carrier after a newer one: authentic, but not news.
-          if (value > this.lastPingHeard) this.lastPingHeard = value;
-          return;
+          return; // authentic, so heard: that is all a keepalive is for
       }
     });
     carrier.on('data', (chunk: Buffer) => {
@@ -354,7 +351,7 @@ export class ResumableSession extends Duplex {
     // The nonce is made from the offset (record-cipher.ts): it must never wrap.
     if (offset + length > Number.MAX_SAFE_INTEGER) throw new SessionError('the stream reached its limit of 2^53 bytes; open a new one');
     const head = dataHead(offset, length);
-    const frame = this.cipher.seal(head, TAG_AT[FrameType.Data]!, offset, plain);
+    const frame = this.cipher.seal(head, plain);
     frame.unshift(head);
     this.unacked.push({ offset, length, frame });
     this.unackedBytes += length;
@@ -378,7 +375,7 @@ export class ResumableSession extends Duplex {
   /** A sealed HELLO, ACK, FIN or PING. */
   private writeControl(carrier: Duplex, type: 1 | 3 | 4 | 6, value: number): void {
     const head = frameHead(type, value);
-    this.cipher.seal(head, TAG_AT[type]!, value, []);
+    this.cipher.seal(head, []);
     this.sent = true;
     carrier.write(head);
   }
@@ -394,7 +391,7 @@ export class ResumableSession extends Duplex {
   private sendReset(carrier: Duplex, reason: string): void {
     const r = Buffer.from(reason, 'utf8').subarray(0, 255);
     const head = rstHead(r.length);
-    const frame = this.cipher.seal(head, TAG_AT[FrameType.Rst]!, 0, [r]);
+    const frame = this.cipher.seal(head, [r]);
     frame.unshift(head);
     this.writeFrame(carrier, frame);
     carrier.end();
