@@ -27,6 +27,8 @@ const TARGET_BYTES_PER_PEER = 20 * 1024;
 const TARGET_P99_MS = 200;
 /** When set, a CPU profile of each server during the update phase is written there. */
 const PROFILE_DIR = process.env.PROFILE_DIR;
+/** When set, a heap snapshot of each server after the warm-up is written there (what a peer costs). */
+const HEAP_SNAPSHOT_DIR = process.env.HEAP_SNAPSHOT_DIR;
 const SERVER = fileURLToPath(new URL('./replica-server.js', import.meta.url));
 
 type Server = ForkedServer;
@@ -168,6 +170,7 @@ async function updateLoad(label: string, a: Server, b: Server, ids: { agents: Id
   }
   const warmUp = await settle(servers, a === b ? [0] : [ids.clients.length, ids.agents.length]);
   const after = await Promise.all(servers.map((s) => s.measure()));
+  if (HEAP_SNAPSHOT_DIR) await Promise.all(servers.map((s, i) => s.ask(`heap-snapshot ${HEAP_SNAPSHOT_DIR}/${label}-${i === 0 ? 'a' : 'b'}.heapsnapshot`)));
   // Memory per peer on each server: what it holds for its own peers and its mirrors of the others.
   const perServerPeers = a === b ? [PEERS] : [ids.agents.length, ids.clients.length];
   const perPeer = servers.map((_, i) => (after[i]!.rss - before[i]!.rss) / perServerPeers[i]!);

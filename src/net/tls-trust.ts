@@ -138,8 +138,11 @@ export function tlsClientOptions(trust: Trust): { secureContext?: SecureContext 
   if (!context) {
     context = createSecureContext(); // no `ca`: Node's root store
     // addCACert adds to this context's own copy of the root store (what `ca` does, per entry).
-    const native = context.context as { addCACert(pem: string): void };
-    for (const pem of extras) native.addCACert(pem);
+    // It is Node's internal binding (Node 20 has no public way to extend its roots): should it
+    // ever be gone, the same trust the slow way, every certificate parsed into a store of its own.
+    const native = context.context as { addCACert?: unknown };
+    if (typeof native.addCACert === 'function') for (const pem of extras) (native.addCACert as (pem: string) => void).call(native, pem);
+    else context = createSecureContext({ ca: [...ca] });
     contexts.set(key, context);
   }
   return { secureContext: context };
