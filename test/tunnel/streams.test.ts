@@ -11,7 +11,7 @@ import { MemoryRelay, openLoopbackMagicSock } from '../helpers/memory-relay.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { StreamManager, type AcceptDecision } from '../../src/tunnel/streams.js';
 import { decodeControl, encodeControl, type StreamControl } from '../../src/tunnel/control.js';
-import { StreamInitiator } from '../../src/tunnel/noise.js';
+import { respond, StreamInitiator } from '../../src/tunnel/noise.js';
 import { AllowList } from '../../src/tunnel/allow-list.js';
 import { serveRequest } from '../../src/tunnel/services.js';
 import type { StreamRequest } from '../../src/tunnel/request.js';
@@ -178,6 +178,30 @@ test('a client from before frame version 2 is refused with a message naming both
     agent.streams.close();
     client.ms.close();
     agent.ms.close();
+  }
+});
+
+test('a client refuses an agent from before version 2, which accepts its request without naming a version', async () => {
+  const relay = new MemoryRelay();
+  const client = await node(relay);
+  // Such an agent: its answer is an authentic handshake whose response names no frame version.
+  const { key, ms } = await openLoopbackMagicSock(relay, false);
+  connect(client, { key, ms } as Node);
+  ms.on('control', (peer, payload, path) => {
+    const m = decodeControl(payload);
+    if (m?.type !== 'stream-open') return;
+    const { message } = respond(key, m.handshake).reply(Buffer.from(JSON.stringify({ ok: true })));
+    ms.sendControl(peer, path, encodeControl({ type: 'stream-accept', sid: m.sid, carrier: 1, handshake: message }));
+  });
+  try {
+    await assert.rejects(
+      client.streams.open(key.publicHex, { kind: 'tcp', target: '127.0.0.1:22' }),
+      (e: Error) => e.message === 'the agent speaks stream protocol v1, the client v2: run the same traverse version on both ends (update the agent)',
+    );
+  } finally {
+    client.streams.close();
+    client.ms.close();
+    ms.close();
   }
 });
 
