@@ -75,7 +75,15 @@ test('tunnelTo: the tunnel asked for as the node joins is the one openTunnel giv
 
     const client = await loopbackNode(t, clientToken, 'client', { quickStart: true, tunnelTo: 'ws1' });
     nodes.push(client);
+    // The request went out as the node joined: openTunnel sends none of its own.
+    const asked: string[] = [];
+    const request = client.coordinator.requestTunnel.bind(client.coordinator);
+    client.coordinator.requestTunnel = (agent: string) => {
+      asked.push(agent);
+      request(agent);
+    };
     assert.equal((await client.openTunnel('ws1', 5000)).key, agentKey.publicHex);
+    assert.deepEqual(asked, []);
 
     // Not allowed: the server's refusal, which may arrive before openTunnel is called, is not lost.
     let began = performance.now();
