@@ -75,7 +75,6 @@ class MirrorLink implements PeerLink {
 
 export class Mirror {
   private readonly homes = new Map<string, Home>();
-  private count = 0;
 
   constructor(
     private readonly hub: Hub,
@@ -83,8 +82,11 @@ export class Mirror {
     private readonly limits: HubLimits = DEFAULT_LIMITS,
   ) {}
 
+  /** Nodes mirrored here (a handful of homes: summed when asked, for the metrics). */
   get size(): number {
-    return this.count;
+    let n = 0;
+    for (const home of this.homes.values()) n += home.nodes.size;
+    return n;
   }
 
   /** Applies one batch from another replica, in order. */
@@ -132,15 +134,11 @@ export class Mirror {
     // A mirrored client beyond the identity's node bound is not mirrored: its home refuses it too.
     if (!this.hub.attach(peer, MIRROR_CONFIG).ok) return;
     home.nodes.set(c, peer);
-    this.count++;
   }
 
   /** A mirrored node is gone: from the mirror and from the hub. */
   remove(home: Home, c: number, peer: Peer, how: EndKind): void {
-    if (home.nodes.get(c) === peer) {
-      home.nodes.delete(c);
-      this.count--;
-    }
+    if (home.nodes.get(c) === peer) home.nodes.delete(c);
     this.hub.detach(peer, how);
   }
 
@@ -152,7 +150,6 @@ export class Mirror {
     const home = this.homes.get(replica);
     if (!home) return 0;
     this.homes.delete(replica);
-    this.count -= home.nodes.size;
     const nodes = [...home.nodes.values()];
     home.nodes.clear();
     let n = 0;
