@@ -16,10 +16,12 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { Script, constants as vmConstants } from 'node:vm';
 import { crc32 } from 'node:zlib';
 import { STREAM_COMMANDS, tuneCollectorForStreams } from './collector.js';
+import { commandName } from './command-name.js';
+// Set by startedUp() through STARTED_UP: the command is past its start-up.
+import { STARTED_UP, trace } from '../log/trace.js';
 
 const CACHE_MAGIC = 'TRVCODE1';
 /** How long a run waits before it writes a full cache (the start-up is over by then). */
@@ -102,25 +104,13 @@ function writeAtomically(file: string, data: Buffer): void {
   }
 }
 
-const tracing = process.env.TRAVERSE_TRACE === '1';
-// As log/trace.ts prints (that module is inside the bundle this loads).
-const trace = (what: string): void => {
-  if (!tracing) return;
-  const { user, system } = process.cpuUsage();
-  process.stderr.write(`traverse trace ${performance.now().toFixed(1).padStart(7)} ms (cpu ${((user + system) / 1000).toFixed(0).padStart(4)} ms)  ${what}\n`);
-};
-
 /** Which script a command line runs (dist/bundle/<name>.cjs), with the cache of that name. */
 export function chooseScript(argv: readonly string[], bundleDir: string): string {
-  // The command's name as cli/command-list.ts commandIn reads it.
-  const words = argv.filter((a) => !a.startsWith('-'));
-  const command = words[0] === 'help' ? words[1] : words[0];
+  const command = commandName(argv);
   // The listing's script for no command, and for words that are none (it says so, as the full CLI would).
   return command !== undefined && /^[a-z][a-z-]{0,30}$/.test(command) && command !== 'list' && existsSync(join(bundleDir, `${command}.cjs`)) ? command : 'list';
 }
 
-/** Set by startedUp() (log/trace.ts) through this global: the command is past its start-up. */
-const RUNNING = Symbol.for('traverse.started-up');
 let running = false;
 
 /**
@@ -140,7 +130,7 @@ function writeLater(want: CacheKind, write: () => void): void {
       // A read-only installation: every run compiles, as without a cache.
     }
   };
-  (globalThis as Record<symbol, unknown>)[RUNNING] = () => {
+  (globalThis as Record<symbol, unknown>)[STARTED_UP] = () => {
     running = true;
   };
   process.once('exit', once);

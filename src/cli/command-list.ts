@@ -2,6 +2,7 @@
 // being run is loaded (with everything it needs); `traverse --help` loads none of them, so it
 // starts about as fast as Node itself.
 import { Option, type Command } from 'commander';
+import { commandName } from './command-name.js';
 
 export interface CommandEntry {
   readonly name: string;
@@ -41,8 +42,7 @@ export function summaryOf(name: string): string {
 
 /** The command an argument list runs ("traverse help agent" runs agent's help), if any. */
 export function commandIn(argv: readonly string[]): CommandEntry | undefined {
-  const words = argv.filter((a) => !a.startsWith('-'));
-  const name = words[0] === 'help' ? words[1] : words[0];
+  const name = commandName(argv);
   return COMMANDS.find((c) => c.name === name);
 }
 

@@ -5,6 +5,9 @@ import { performance } from 'node:perf_hooks';
 
 const enabled = process.env.TRAVERSE_TRACE === '1';
 
+/** Where the CLI's loader (cli/code-cache.ts) leaves its "started up" hook for startedUp(). */
+export const STARTED_UP = Symbol.for('traverse.started-up');
+
 export function trace(milestone: string): void {
   if (!enabled) return;
   // CPU time too: on a loaded machine the wall time mostly says how long the process waited.
@@ -19,6 +22,6 @@ export function trace(milestone: string): void {
  */
 export function startedUp(milestone: string): void {
   trace(milestone);
-  const mark = (globalThis as Record<symbol, unknown>)[Symbol.for('traverse.started-up')];
+  const mark = (globalThis as Record<symbol, unknown>)[STARTED_UP];
   if (typeof mark === 'function') (mark as () => void)();
 }
