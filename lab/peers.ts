@@ -17,22 +17,62 @@ export interface LabCoordinator {
 
 export const COORD_PORT = 8080;
 
-/** Waits until the child prints a line matching `re` on stdout; rejects if it exits first. */
+/**
+ * What a child printed on stdout that no waitForLine has consumed yet. Kept from the first call on,
+ * so a line that arrives in the same chunk as the one a previous call matched (a slow reader gets
+ * both at once) is still there for the next call.
+ */
+interface Unread {
+  text: string;
+}
+const UNREAD_BOUND = 1 << 20;
+const unreadByChild = new WeakMap<LabProcess, Unread>();
+
+function unreadOf(child: LabProcess): Unread {
+  let u = unreadByChild.get(child);
+  if (!u) {
+    const fresh: Unread = { text: '' };
+    child.stdout?.on('data', (d: Buffer) => {
+      fresh.text += d.toString();
+      if (fresh.text.length > UNREAD_BOUND) fresh.text = fresh.text.slice(-UNREAD_BOUND);
+    });
+    unreadByChild.set(child, fresh);
+    u = fresh;
+  }
+  return u;
+}
+
+/**
+ * Waits until the child prints a whole line matching `re` on stdout (one printed since the last
+ * line a call matched); rejects if it exits first.
+ */
 export function waitForLine(child: LabProcess, re: RegExp, timeoutMs = 10_000, what = 'process'): Promise<string> {
+  const unread = unreadOf(child);
   return new Promise((resolve, reject) => {
-    let out = '';
     let err = '';
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => re.test(l));
-      if (line !== undefined) finish(null, line);
+    /** Consumes the unread text up to and including the first whole line that matches. */
+    const check = (): void => {
+      let start = 0;
+      for (let end = unread.text.indexOf('\n'); end !== -1; end = unread.text.indexOf('\n', start)) {
+        const line = unread.text.slice(start, end);
+        start = end + 1;
+        if (re.test(line)) {
+          unread.text = unread.text.slice(start);
+          return finish(null, line);
+        }
+      }
     };
+    // Registered after the recorder's own listener, so it sees each chunk already appended.
+    const onData = (): void => check();
     const onErr = (d: Buffer): void => {
       if (err.length < 10_000) err += d.toString();
     };
-    const onExit = (code: number | null): void => finish(new Error(`${what} exited (${code}) before printing ${re}:\n${out}\n${err}`));
-    const timer = setTimeout(() => finish(new Error(`${what} did not print ${re} within ${timeoutMs} ms:\n${out}\n${err}`)), timeoutMs);
+    const onExit = (code: number | null): void => finish(new Error(`${what} exited (${code}) before printing ${re}:\n${unread.text}\n${err}`));
+    const timer = setTimeout(() => finish(new Error(`${what} did not print ${re} within ${timeoutMs} ms:\n${unread.text}\n${err}`)), timeoutMs);
+    let settled = false;
     function finish(e: Error | null, line?: string): void {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       child.stdout?.off('data', onData);
       child.stderr?.off('data', onErr);
@@ -43,6 +83,7 @@ export function waitForLine(child: LabProcess, re: RegExp, timeoutMs = 10_000, w
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onErr);
     child.once('exit', onExit);
+    check();
   });
 }
 

@@ -107,18 +107,27 @@ describe('IPv6 pinhole by PCP (miniupnpd)', { skip, concurrency: 1 }, () => {
 
   test('an agent holds a pinhole for its socket, names it in its netcheck line, and deletes it when it stops cleanly', async () => {
     const coord = await startCoordinator(lab, ['--stun', `[${lab.node(STUN_HOST).addresses6[0]!}]:${STUN6_PORT}`]);
+    let agent: LabProcess | undefined;
     try {
       const token = await createToken(coord.dataDir, ['--agent', 'dev-box']);
-      const agent = await startAgent(lab, 'agent', coordinatorUrlFor(lab, 'agent', coord), token);
+      agent = await startAgent(lab, 'agent', coordinatorUrlFor(lab, 'agent', coord), token);
       const line = await waitForLine(agent, /^netcheck: /, 15_000, 'the agent\'s netcheck line');
       const m = /IPv6 firewall opened by PCP for (\[2001:db8:2::2\]:\d+)/.exec(line);
       assert.ok(m, line);
       assert.deepEqual(await miniupnpdPinholes(lab, 'ragent'), [m[1]]);
-      const exited = new Promise((r) => agent.once('exit', r));
-      agent.kill('SIGTERM');
+      const stopping = agent;
+      const exited = new Promise((r) => stopping.once('exit', r));
+      stopping.kill('SIGTERM');
       await exited;
+      agent = undefined;
       assert.deepEqual(await miniupnpdPinholes(lab, 'ragent'), [], 'deleted on a clean stop');
     } finally {
+      // A failed step must not leave the agent holding its pinhole for the next test.
+      if (agent && agent.exitCode === null) {
+        const gone = new Promise((r) => agent!.once('exit', r));
+        agent.kill('SIGTERM');
+        await gone;
+      }
       const gone = new Promise((r) => coord.process.once('exit', r));
       coord.process.kill('SIGTERM');
       await gone;
