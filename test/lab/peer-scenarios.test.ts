@@ -14,24 +14,12 @@ import { INTERNET } from '../../lab/spec.js';
 import { startTraverseStun, TRAVERSE_STUN_PORT } from '../../lab/stun-servers.js';
 import { createToken, runPing, spawnPing, startAgent, startCoordinator, type LabCoordinator } from '../../lab/peers.js';
 import type { Lab, LabProcess } from '../../lab/lab.js';
+import { collect } from '../../lab/streams-lab.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 
 const skip = await labSkip();
 const PROBER = fileURLToPath(new URL('../../lab/disco-prober.js', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Collects a process's stdout lines with the time each arrived. */
-function lineLog(child: LabProcess): { t: number; line: string }[] {
-  const lines: { t: number; line: string }[] = [];
-  let buf = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    for (const line of parts) lines.push({ t: performance.now(), line });
-  });
-  return lines;
-}
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null> | T | null, everyMs = 100): Promise<T> {
   const deadline = performance.now() + timeoutMs;
@@ -72,7 +60,7 @@ async function easyPair(lab: Lab, agentArgs: string[] = []): Promise<{ coord: La
   const agentToken = await createToken(coord.dataDir, ['--agent', 'dev-box']);
   const clientToken = await createToken(coord.dataDir, ['--client', 'laptop', '--allow', 'dev-box']);
   const agent = await startAgent(lab, 'agent', coord.url, agentToken, agentArgs);
-  return { coord, serverArgs, clientToken, agent, agentLines: lineLog(agent) };
+  return { coord, serverArgs, clientToken, agent, agentLines: collect(agent).out };
 }
 
 describe('peer scenarios', { skip, concurrency: 3 }, () => {
@@ -81,7 +69,7 @@ describe('peer scenarios', { skip, concurrency: 3 }, () => {
     try {
       const { coord, serverArgs, clientToken, agentLines } = await easyPair(lab);
       const ping = spawnPing(lab, 'client', coord.url, clientToken, 'dev-box', ['-n', '80', '--interval', '200', '--timeout', '1000']);
-      const lines = lineLog(ping);
+      const lines = collect(ping).out;
       await until('a direct pong', 10_000, () => (pongsOf(lines).some((p) => p.path === 'direct') ? true : null));
 
       const down = performance.now();
@@ -126,7 +114,7 @@ describe('peer scenarios', { skip, concurrency: 3 }, () => {
     try {
       const { coord, clientToken, agentLines } = await easyPair(lab);
       const ping = spawnPing(lab, 'client', coord.url, clientToken, 'dev-box', ['-n', '100', '--interval', '200', '--timeout', '1000']);
-      const lines = lineLog(ping);
+      const lines = collect(ping).out;
       await until('a direct pong', 10_000, () => (pongsOf(lines).some((p) => p.path === 'direct') ? true : null));
       await sleep(1000);
 
@@ -186,7 +174,7 @@ describe('peer scenarios', { skip, concurrency: 3 }, () => {
       //    while the client holds its tunnel (so the packets do reach the agent).
       const clientKeyFile = join(mkdtempSync(join(tmpdir(), 'traverse-lab-clientkey-')), 'client.key');
       const legit = spawnPing(lab, 'client', coord.url, clientToken, 'dev-box', ['-n', '30', '--interval', '200', '--key-file', clientKeyFile]);
-      const legitLines = lineLog(legit);
+      const legitLines = collect(legit).out;
       await until('the legitimate client pinging', 10_000, () => (pongsOf(legitLines).length > 0 ? true : null));
       const control = await lab.exec('intruder', process.execPath, [PROBER, agentKey.publicHex, publicEndpoint, clientKeyFile, '3', '1000'], { timeoutMs: 10_000 });
       const ctl = JSON.parse(control.stdout) as { pongs: number };
