@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { startForwards } from '../../src/node/forward.js';
 import type { PeerNodeOptions } from '../../src/node/peer-node.js';
@@ -130,5 +131,46 @@ test('the server joins a lane only between the two ends of a tunnel, each asking
     client.close();
     agent.close();
     await t.close();
+  }
+});
+
+test('forty streams opened at once each move onto a relay lane, and a later stream still gets one', async () => {
+  // The agent answers at most 16 relay-lane offers per client at once, and the server keeps 16
+  // requests per node waiting. An offer beyond those goes unanswered until a lane has opened and
+  // freed its place; the client's resends of it then get the answer. Had they timed out instead,
+  // relay lanes to the agent would count as failed, and every stream stay on datagrams a minute.
+  const pair = await relayedPair();
+  const echo = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  const target = `127.0.0.1:${(echo.address() as AddressInfo).port}`;
+  const streams: Duplex[] = [];
+  try {
+    const { client, agentKey } = pair;
+    const opened = await Promise.all(Array.from({ length: 40 }, () => client.streams.open(agentKey, { kind: 'tcp', target })));
+    streams.push(...opened);
+    const onLanes = (): number => opened.filter((s) => client.streams.carrierKind(s) === 'relay-lane').length;
+    await eventually(async () => (onLanes() === 40 ? true : undefined), 15_000).catch(() => undefined);
+    assert.equal(onLanes(), 40, 'every stream ended up on a relay lane');
+    const later = await client.streams.open(agentKey, { kind: 'tcp', target });
+    streams.push(later);
+    await eventually(async () => (client.streams.carrierKind(later) === 'relay-lane' ? true : undefined), 5000).catch(() => undefined);
+    assert.equal(client.streams.carrierKind(later), 'relay-lane', 'relay lanes were not given up on');
+    // And they carry bytes: each stream echoes its own.
+    await Promise.all(
+      opened.slice(0, 8).map(async (s) => {
+        const data = randomBytes(64 << 10);
+        const chunks: Buffer[] = [];
+        s.on('data', (d: Buffer) => chunks.push(d));
+        const ended = once(s, 'end');
+        s.end(data);
+        await ended;
+        assert.ok(Buffer.concat(chunks).equals(data));
+      }),
+    );
+  } finally {
+    for (const s of streams) s.destroy();
+    echo.close();
+    await pair.close();
   }
 });
