@@ -14,6 +14,7 @@ import { NodeKey } from '../../src/identity/node-key.js';
 import { dialRelayLane } from '../../src/node/relay-lane-dial.js';
 import { startTestServer, eventually } from '../server/helpers.js';
 import { loopbackNode, loopbackPair, type LoopbackPair } from './loopback-node.js';
+import { echoThrough, startEcho } from '../helpers/echo.js';
 
 /** The client has --disable-direct; the server relays without a rate limit. */
 function relayedPair(client: Partial<PeerNodeOptions> = {}, agent: Partial<PeerNodeOptions> = {}): Promise<LoopbackPair> {
@@ -140,10 +141,7 @@ test('forty streams opened at once each move onto a relay lane, and a later stre
   // freed its place; the client's resends of it then get the answer. Had they timed out instead,
   // relay lanes to the agent would count as failed, and every stream stay on datagrams a minute.
   const pair = await relayedPair();
-  const echo = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
-  echo.listen(0, '127.0.0.1');
-  await once(echo, 'listening');
-  const target = `127.0.0.1:${(echo.address() as AddressInfo).port}`;
+  const { target, server: echo } = await startEcho();
   const streams: Duplex[] = [];
   try {
     const { client, agentKey } = pair;
@@ -160,12 +158,7 @@ test('forty streams opened at once each move onto a relay lane, and a later stre
     await Promise.all(
       opened.slice(0, 8).map(async (s) => {
         const data = randomBytes(64 << 10);
-        const chunks: Buffer[] = [];
-        s.on('data', (d: Buffer) => chunks.push(d));
-        const ended = once(s, 'end');
-        s.end(data);
-        await ended;
-        assert.ok(Buffer.concat(chunks).equals(data));
+        assert.ok((await echoThrough(s, data)).equals(data));
       }),
     );
   } finally {

@@ -3,30 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { agentService } from '../../src/node/agent.js';
 import { waitForDirect } from '../../src/node/speedtest.js';
 import { startTestServer, eventually } from '../server/helpers.js';
 import { loopbackNode } from './loopback-node.js';
-
-/** Writes `data`, ends, and reads everything the echo target sends back. */
-async function echoThrough(stream: Duplex, data: Buffer): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (d: Buffer) => chunks.push(d));
-  const ended = once(stream, 'end');
-  stream.end(data);
-  await ended;
-  return Buffer.concat(chunks);
-}
+import { echoThrough, startEcho } from '../helpers/echo.js';
 
 test('after a stream ran on a TCP lane, the next one starts on a spare lane, and its bytes arrive intact', async () => {
   const t = await startTestServer();
-  const echo = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
-  echo.listen(0, '127.0.0.1');
-  await once(echo, 'listening');
-  const target = `127.0.0.1:${(echo.address() as AddressInfo).port}`;
+  const { target, server: echo } = await startEcho();
   const agent = await loopbackNode(t, await t.token('agent', 'ws1'), 'agent', { tcpLane: true, acceptStream: agentService(['127.0.0.1:*']).acceptStream });
   const client = await loopbackNode(t, await t.token('client', 'laptop', { allow: ['ws1'] }), 'client', { tcpLane: true });
   try {
