@@ -3,6 +3,7 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { readAll } from './read-all.js';
 
 export interface EchoTarget {
   /** "127.0.0.1:port", as a stream request names its target. */
@@ -19,11 +20,8 @@ export async function startEcho(): Promise<EchoTarget> {
 }
 
 /** Writes `data`, ends, and reads everything the echo target sends back. */
-export async function echoThrough(stream: Duplex, data: Buffer): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (d: Buffer) => chunks.push(d));
-  const ended = once(stream, 'end');
+export function echoThrough(stream: Duplex, data: Buffer): Promise<Buffer> {
+  const back = readAll(stream);
   stream.end(data);
-  await ended;
-  return Buffer.concat(chunks);
+  return back;
 }

@@ -4,10 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MagicSock } from '../../src/magicsock/magicsock.js';
 import { MemoryRelay, openLoopbackMagicSock } from '../helpers/memory-relay.js';
+import { startEcho } from '../helpers/echo.js';
+import { readAll } from '../helpers/read-all.js';
 import { NodeKey } from '../../src/identity/node-key.js';
 import { StreamManager, type AcceptDecision } from '../../src/tunnel/streams.js';
 import { decodeControl, encodeControl, type StreamControl } from '../../src/tunnel/control.js';
@@ -38,19 +40,10 @@ function connect(a: Node, b: Node): void {
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-function drain(s: Duplex): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    s.on('data', (d: Buffer) => parts.push(d));
-    s.on('end', () => resolve(Buffer.concat(parts)));
-    s.on('error', reject);
-  });
-}
-
-async function echoServer(): Promise<{ port: number; close(): void }> {
-  const server = createServer({ allowHalfOpen: true }, (sock) => sock.pipe(sock));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+/** Closes the nodes' streams first, then their sockets, as a test's clean-up. */
+function closeNodes(...nodes: Node[]): void {
+  for (const n of nodes) n.streams.close();
+  for (const n of nodes) n.ms.close();
 }
 
 /** A download of `payload` served by the agent for every stream. */
@@ -83,23 +76,20 @@ test('a TCP stream through the relay echoes, half-closes, and shows only ciphert
   const agent = await node(relay, { accept: (_p, r) => serveRequest(r, allow) });
   const client = await node(relay);
   connect(client, agent);
-  const echo = await echoServer();
+  const echo = await startEcho();
   try {
-    const s = await client.streams.open(agent.key.publicHex, { kind: 'tcp', target: `127.0.0.1:${echo.port}` });
+    const s = await client.streams.open(agent.key.publicHex, { kind: 'tcp', target: echo.target });
     const marker = Buffer.from('TRAVERSE-PLAINTEXT-MARKER-'.repeat(40));
-    const got = drain(s);
+    const got = readAll(s);
     s.end(marker);
     assert.equal((await got).toString(), marker.toString());
     const all = Buffer.concat(relay.frames);
     assert.ok(relay.frames.length > 0);
     assert.ok(!all.includes(Buffer.from('TRAVERSE-PLAINTEXT-MARKER')), 'the relay saw plaintext');
-    assert.ok(!all.includes(Buffer.from(`127.0.0.1:${echo.port}`)), 'the relay saw the target');
+    assert.ok(!all.includes(Buffer.from(echo.target)), 'the relay saw the target');
   } finally {
-    echo.close();
-    client.streams.close();
-    agent.streams.close();
-    client.ms.close();
-    agent.ms.close();
+    echo.server.close();
+    closeNodes(client, agent);
   }
 });
 
@@ -115,13 +105,9 @@ test('refusals carry the reason: a target outside the allow-list, a closed port'
     const none = await node(relay); // accepts nothing
     connect(client, none);
     await assert.rejects(client.streams.open(none.key.publicHex, { kind: 'tcp', target: '127.0.0.1:22' }), /may not open streams/);
-    none.streams.close();
-    none.ms.close();
+    closeNodes(none);
   } finally {
-    client.streams.close();
-    agent.streams.close();
-    client.ms.close();
-    agent.ms.close();
+    closeNodes(client, agent);
   }
 });
 
@@ -145,12 +131,9 @@ test('a malformed control payload is dropped unanswered; a carrier for an unknow
     assert.deepEqual(answers, ['stream-refuse']);
     // The agent still opens streams.
     const s = await client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'download', seconds: 1 });
-    assert.equal((await drain(s)).toString(), 'ok');
+    assert.equal((await readAll(s)).toString(), 'ok');
   } finally {
-    client.streams.close();
-    agent.streams.close();
-    client.ms.close();
-    agent.ms.close();
+    closeNodes(client, agent);
   }
 });
 
@@ -174,10 +157,7 @@ test('a client from before frame version 2 is refused with a message naming both
     assert.equal(answer.type, 'stream-refuse');
     assert.equal(answer.type === 'stream-refuse' && answer.reason, 'the agent speaks stream protocol v2, the client v1: run the same traverse version on both ends (update the client)');
   } finally {
-    client.streams.close();
-    agent.streams.close();
-    client.ms.close();
-    agent.ms.close();
+    closeNodes(client, agent);
   }
 });
 
@@ -244,10 +224,7 @@ test('a 64 MB download keeps every byte while the path goes relay -> direct -> r
     assert.equal(sha(all), sha(payload));
     assert.deepEqual(moves, ['direct', 'relay']);
   } finally {
-    client.streams.close();
-    agent.streams.close();
-    client.ms.close();
-    agent.ms.close();
+    closeNodes(client, agent);
   }
 });
 
@@ -293,10 +270,7 @@ test('on a direct path a stream moves onto a TCP lane, and back onto UDX when th
     assert.deepEqual(kinds.slice(0, 2), ['tcp', 'udx']);
     assert.equal(client.streams.carrierKind(s) ?? 'udx', 'udx');
   } finally {
-    client.streams.close();
-    agent.streams.close();
-    client.ms.close();
-    agent.ms.close();
+    closeNodes(client, agent);
   }
 });
 
@@ -309,15 +283,12 @@ test('with TCP lanes off (--no-tcp-lane) a direct stream stays on UDX', async ()
   try {
     while (client.ms.pathOf(agent.key.publicHex).kind !== 'direct') await new Promise((r) => setTimeout(r, 5));
     const s = await client.streams.open(agent.key.publicHex, { kind: 'speedtest', direction: 'download', seconds: 1 });
-    const all = await drain(s);
+    const all = await readAll(s);
     s.end();
     assert.equal(sha(all), sha(payload));
     assert.equal(lanesOf(client).length, 0, 'the agent did not answer the offer');
   } finally {
-    client.streams.close();
-    agent.streams.close();
-    client.ms.close();
-    agent.ms.close();
+    closeNodes(client, agent);
   }
 });
 
@@ -348,9 +319,6 @@ test('an agent answers at most 16 lane offers in flight per client, however many
     assert.equal(acks.size, 16);
     for (const s of streams) s.destroy();
   } finally {
-    client.streams.close();
-    agent.streams.close();
-    client.ms.close();
-    agent.ms.close();
+    closeNodes(client, agent);
   }
 });
