@@ -1,7 +1,7 @@
 // The code cache the bundled CLI starts with (cli/code-cache.ts): a cache that is corrupt, cut
 // short, made for another build or another Node, or rejected by V8 is never used and never fails
 // the command; it is replaced. Each case runs a real script in a child process.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { CACHE_FULL_AFTER_MS, chooseScript, decodeCache, encodeCache, runtimeId } from '../../src/cli/code-cache.js';
 
 const LOADER = fileURLToPath(new URL('../../src/cli/code-cache.js', import.meta.url));
+
+/** A folder of the test's own, removed when it ends, passed or failed. */
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 test('a cache file round-trips, and any change to it or to what it belongs to is refused', () => {
   const id = { scriptSize: 1234, scriptCrc: 0xdeadbeef, runtime: runtimeId() };
@@ -30,22 +37,18 @@ test('a cache file round-trips, and any change to it or to what it belongs to is
   assert.deepEqual(decodeCache(Buffer.from('garbage that is long enough to hold a header'), id), { problem: 'not a code cache' });
 });
 
-test('the script a command line runs: its command\'s, else the listing\'s', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
-  try {
-    writeFileSync(join(dir, 'proxy.cjs'), '');
-    writeFileSync(join(dir, 'list.cjs'), '');
-    assert.equal(chooseScript([], dir), 'list');
-    assert.equal(chooseScript(['--help'], dir), 'list');
-    assert.equal(chooseScript(['help'], dir), 'list');
-    assert.equal(chooseScript(['proxy', 'dev-box', 'localhost:22'], dir), 'proxy');
-    assert.equal(chooseScript(['--log-level=debug', 'proxy', 'dev-box', 'localhost:22'], dir), 'proxy');
-    assert.equal(chooseScript(['help', 'proxy'], dir), 'proxy');
-    assert.equal(chooseScript(['agent'], dir), 'list', 'no script of that name');
-    assert.equal(chooseScript(['../../etc/passwd'], dir), 'list');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test('the script a command line runs: its command\'s, else the listing\'s', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'proxy.cjs'), '');
+  writeFileSync(join(dir, 'list.cjs'), '');
+  assert.equal(chooseScript([], dir), 'list');
+  assert.equal(chooseScript(['--help'], dir), 'list');
+  assert.equal(chooseScript(['help'], dir), 'list');
+  assert.equal(chooseScript(['proxy', 'dev-box', 'localhost:22'], dir), 'proxy');
+  assert.equal(chooseScript(['--log-level=debug', 'proxy', 'dev-box', 'localhost:22'], dir), 'proxy');
+  assert.equal(chooseScript(['help', 'proxy'], dir), 'proxy');
+  assert.equal(chooseScript(['agent'], dir), 'list', 'no script of that name');
+  assert.equal(chooseScript(['../../etc/passwd'], dir), 'list');
 });
 
 /** Runs `script` through the loader in a child; what it printed and the trace line about the cache. */
@@ -60,69 +63,57 @@ function run(script: string, cacheDir: string, extraFlags: string[] = [], linger
   return { out: r.stdout, cache: new RegExp(`code cache ${name}: (.*)`).exec(r.stderr)?.[1] ?? `(no trace line in ${r.stderr})` };
 }
 
-test('a run makes a seed cache, the next uses it; a corrupt, stale or rejected cache is replaced and never fails the run', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
-  try {
-    const script = join(dir, 'script.cjs');
-    const body = (n: number): string => `exports.answer = function () { let s = 0; for (let i = 0; i < ${n}; i++) s += i; return s; };\n`;
-    writeFileSync(script, body(10));
-    const cacheFile = join(dir, 'cache', 't.bin');
-    assert.deepEqual(run(script, join(dir, 'cache')), { out: '45', cache: 'no (none yet)' });
-    assert.equal(run(script, join(dir, 'cache')).cache, 'seed');
-    // A flipped byte in V8's data: refused by the checksum, not handed to V8.
-    const good = readFileSync(cacheFile);
-    const bad = Buffer.from(good);
-    bad[bad.length - 5]! ^= 0xff;
-    writeFileSync(cacheFile, bad);
-    assert.deepEqual(run(script, join(dir, 'cache')), { out: '45', cache: 'no (corrupt)' });
-    assert.equal(run(script, join(dir, 'cache')).cache, 'seed', 'replaced by a good one');
-    // A rebuilt script of the same size: the old cache is not used for it.
-    writeFileSync(script, body(10).replace('s += i', 's -= i'));
-    assert.deepEqual(run(script, join(dir, 'cache')), { out: '-45', cache: 'no (made for another build)' });
-    assert.equal(run(script, join(dir, 'cache')).cache, 'seed');
-    // V8 refuses data made under other flags: the script still runs, and the cache is remade.
-    const flagged = run(script, join(dir, 'cache'), ['--no-lazy']);
-    assert.equal(flagged.out, '-45');
-    assert.equal(flagged.cache, 'seed, rejected by V8');
-    // ... made for --no-lazy now, so the next plain run is refused too, and remakes it.
-    assert.deepEqual(run(script, join(dir, 'cache')), { out: '-45', cache: 'seed, rejected by V8' });
-    // A run that lasts (a proxy, an agent) replaces the seed with a full cache, once.
-    assert.equal(run(script, join(dir, 'cache'), [], CACHE_FULL_AFTER_MS + 300).cache, 'seed');
-    assert.equal(run(script, join(dir, 'cache')).cache, 'full');
-    const before = statSync(cacheFile).mtimeMs;
-    assert.equal(run(script, join(dir, 'cache'), [], CACHE_FULL_AFTER_MS + 300).cache, 'full');
-    assert.equal(statSync(cacheFile).mtimeMs, before, 'a full cache is not rewritten');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test('a run makes a seed cache, the next uses it; a corrupt, stale or rejected cache is replaced and never fails the run', (t) => {
+  const dir = tempDir(t);
+  const script = join(dir, 'script.cjs');
+  const body = (n: number): string => `exports.answer = function () { let s = 0; for (let i = 0; i < ${n}; i++) s += i; return s; };\n`;
+  writeFileSync(script, body(10));
+  const cacheFile = join(dir, 'cache', 't.bin');
+  assert.deepEqual(run(script, join(dir, 'cache')), { out: '45', cache: 'no (none yet)' });
+  assert.equal(run(script, join(dir, 'cache')).cache, 'seed');
+  // A flipped byte in V8's data: refused by the checksum, not handed to V8.
+  const good = readFileSync(cacheFile);
+  const bad = Buffer.from(good);
+  bad[bad.length - 5]! ^= 0xff;
+  writeFileSync(cacheFile, bad);
+  assert.deepEqual(run(script, join(dir, 'cache')), { out: '45', cache: 'no (corrupt)' });
+  assert.equal(run(script, join(dir, 'cache')).cache, 'seed', 'replaced by a good one');
+  // A rebuilt script of the same size: the old cache is not used for it.
+  writeFileSync(script, body(10).replace('s += i', 's -= i'));
+  assert.deepEqual(run(script, join(dir, 'cache')), { out: '-45', cache: 'no (made for another build)' });
+  assert.equal(run(script, join(dir, 'cache')).cache, 'seed');
+  // V8 refuses data made under other flags: the script still runs, and the cache is remade.
+  const flagged = run(script, join(dir, 'cache'), ['--no-lazy']);
+  assert.equal(flagged.out, '-45');
+  assert.equal(flagged.cache, 'seed, rejected by V8');
+  // ... made for --no-lazy now, so the next plain run is refused too, and remakes it.
+  assert.deepEqual(run(script, join(dir, 'cache')), { out: '-45', cache: 'seed, rejected by V8' });
+  // A run that lasts (a proxy, an agent) replaces the seed with a full cache, once.
+  assert.equal(run(script, join(dir, 'cache'), [], CACHE_FULL_AFTER_MS + 300).cache, 'seed');
+  assert.equal(run(script, join(dir, 'cache')).cache, 'full');
+  const before = statSync(cacheFile).mtimeMs;
+  assert.equal(run(script, join(dir, 'cache'), [], CACHE_FULL_AFTER_MS + 300).cache, 'full');
+  assert.equal(statSync(cacheFile).mtimeMs, before, 'a full cache is not rewritten');
 });
 
-test("a command that got going and is ended by ssh's SIGHUP leaves a full cache, and still ends by SIGHUP", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
-  try {
-    const script = join(dir, 'script.cjs');
-    writeFileSync(
-      script,
-      "exports.answer = function () { globalThis[Symbol.for('traverse.started-up')]?.(); setTimeout(() => process.kill(process.pid, 'SIGHUP'), 50); return 1; };\n",
-    );
-    assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'no (none yet)');
-    assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'full');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test("a command that got going and is ended by ssh's SIGHUP leaves a full cache, and still ends by SIGHUP", (t) => {
+  const dir = tempDir(t);
+  const script = join(dir, 'script.cjs');
+  writeFileSync(
+    script,
+    "exports.answer = function () { globalThis[Symbol.for('traverse.started-up')]?.(); setTimeout(() => process.kill(process.pid, 'SIGHUP'), 50); return 1; };\n",
+  );
+  assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'no (none yet)');
+  assert.equal(run(script, join(dir, 'cache'), [], 5_000, 'SIGHUP').cache, 'full');
 });
 
-test('a stream command tunes the collector before its script compiles, so its full cache is used by the next run', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
-  try {
-    const script = join(dir, 'proxy.cjs');
-    // As startPeer does once the command runs (cli/collector.ts).
-    writeFileSync(script, "exports.answer = function () { require('node:v8').setFlagsFromString('--heap-growing-percent=400'); return 7; };\n");
-    const cache = join(dir, 'cache');
-    assert.equal(run(script, cache, [], 0, null, 'proxy').cache, 'no (none yet)');
-    assert.equal(run(script, cache, [], CACHE_FULL_AFTER_MS + 300, null, 'proxy').cache, 'seed');
-    assert.deepEqual(run(script, cache, [], 0, null, 'proxy'), { out: '7', cache: 'full' });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test('a stream command tunes the collector before its script compiles, so its full cache is used by the next run', (t) => {
+  const dir = tempDir(t);
+  const script = join(dir, 'proxy.cjs');
+  // As startPeer does once the command runs (cli/collector.ts).
+  writeFileSync(script, "exports.answer = function () { require('node:v8').setFlagsFromString('--heap-growing-percent=400'); return 7; };\n");
+  const cache = join(dir, 'cache');
+  assert.equal(run(script, cache, [], 0, null, 'proxy').cache, 'no (none yet)');
+  assert.equal(run(script, cache, [], CACHE_FULL_AFTER_MS + 300, null, 'proxy').cache, 'seed');
+  assert.deepEqual(run(script, cache, [], 0, null, 'proxy'), { out: '7', cache: 'full' });
 });
