@@ -6,7 +6,9 @@
 // One batch is in flight at a time; what arrives meanwhile queues (bounded: beyond the bound rows
 // are dropped and counted, since memory must not grow with a database that stopped answering).
 // A batch the database refused is written again after a pause (the store writes a batch all or
-// nothing), a few times, then dropped and counted.
+// nothing), a few times, then dropped and counted. At shutdown (finish()) a refused batch is not
+// tried again, and the rows behind it are dropped with it: with the database gone, each attempt
+// can wait out the pool's connect timeout, and a replica's last disconnects are many batches.
 import type { Path } from '../coordination/protocol.js';
 import type { HistoryBatch, Store } from './store/store.js';
 
@@ -41,6 +43,8 @@ export class HistoryWriter {
   private readonly maxBatch: number;
   private readonly attempts: number;
   private readonly retryMs: number;
+  /** Shutting down (finish()): no retries, and nothing more after a refusal. */
+  private finishing = false;
 
   constructor(
     private readonly store: Pick<Store, 'recordHistory'>,
@@ -79,6 +83,15 @@ export class HistoryWriter {
     while (this.writing) await this.writing;
   }
 
+  /**
+   * For a shutdown: writes what is queued, but gives up at the first batch the database refuses,
+   * dropping (and counting) it and everything behind it.
+   */
+  async finish(): Promise<void> {
+    this.finishing = true;
+    await this.drain();
+  }
+
   private enqueue(e: Entry): boolean {
     if (this.queue.length >= this.maxQueued) {
       this.dropped(e.kind, 1, `more than ${this.maxQueued} history rows waiting for the database`);
@@ -103,8 +116,22 @@ export class HistoryWriter {
     while (this.queue.length > 0) {
       const entries = this.take();
       if (entries.length === 0) continue; // only ends of dropped records were left
-      await this.write(entries);
+      const refused = await this.write(entries);
+      if (refused !== null && this.finishing) this.dropRest(refused);
     }
+  }
+
+  /** Drops everything still queued, counted by kind (finish() after a refusal). */
+  private dropRest(why: string): void {
+    const counts = { connect: 0, disconnect: 0, path: 0 };
+    for (const e of this.queue) {
+      if (e.kind === 'connect') e.ref.state = 'dropped';
+      // The end of a dropped record has no row to end, and was never counted as one.
+      if (e.kind === 'disconnect' && e.ref.state === 'dropped') continue;
+      counts[e.kind]++;
+    }
+    this.queue = [];
+    for (const kind of ['connect', 'disconnect', 'path'] as const) if (counts[kind] > 0) this.dropped(kind, counts[kind], `shutting down, and the database refused a batch: ${why}`);
   }
 
   /**
@@ -125,7 +152,8 @@ export class HistoryWriter {
     return out;
   }
 
-  private async write(entries: Entry[]): Promise<void> {
+  /** Writes one batch: null once written, else why the database refused it (its rows dropped and counted). */
+  private async write(entries: Entry[]): Promise<string | null> {
     const connects = entries.filter((e): e is Extract<Entry, { kind: 'connect' }> => e.kind === 'connect');
     const batch: HistoryBatch = {
       connects: connects.map((e) => e.row),
@@ -133,21 +161,25 @@ export class HistoryWriter {
       paths: entries.flatMap((e) => (e.kind === 'path' ? [e.row] : [])),
     };
     let why = '';
-    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+    let attempt = 1;
+    for (; ; attempt++) {
       try {
         const ids = await this.store.recordHistory(batch);
         connects.forEach((e, i) => {
           e.ref.id = ids[i] ?? null;
           e.ref.state = 'written';
         });
-        return;
+        return null;
       } catch (err) {
         why = err instanceof Error ? err.message : String(err);
-        if (attempt < this.attempts) await new Promise((r) => setTimeout(r, this.retryMs));
+        if (attempt >= this.attempts || this.finishing) break;
+        await new Promise((r) => setTimeout(r, this.retryMs));
       }
     }
     for (const e of connects) e.ref.state = 'dropped';
     const counts = { connect: batch.connects.length, disconnect: batch.disconnects.length, path: batch.paths.length };
-    for (const kind of ['connect', 'disconnect', 'path'] as const) if (counts[kind] > 0) this.dropped(kind, counts[kind], `the database refused the batch ${this.attempts} times: ${why}`);
+    const times = attempt === 1 ? 'once' : `${attempt} times`;
+    for (const kind of ['connect', 'disconnect', 'path'] as const) if (counts[kind] > 0) this.dropped(kind, counts[kind], `the database refused the batch ${times}: ${why}`);
+    return why;
   }
 }

@@ -537,9 +537,10 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
       http.closeAllConnections();
       await httpClosed;
       if (metricsServer) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
-      // History is written asynchronously; let it land before the caller closes the store.
+      // History is written asynchronously; let it land before the caller closes the store (but
+      // not wait out retries against a database that is gone).
       while (pending.size > 0) await Promise.all([...pending]);
-      await history.drain();
+      await history.finish();
     },
   };
 }

@@ -109,3 +109,23 @@ test('a row queued while the writer winds down is still written (every microtask
     assert.equal(batches.flatMap((b) => b.paths).length, 1);
   }
 });
+
+test('finish() at shutdown: a refused batch is not retried, and the rows behind it are dropped with it', async () => {
+  const down = fakeStore(100);
+  const drops: [HistoryKind, number][] = [];
+  // Retries an hour apart: finish() must not wait for one.
+  const h = new HistoryWriter(down, (kind, rows) => drops.push([kind, rows]), { maxBatch: 2, attempts: 5, retryMs: 3_600_000 });
+  const refs = [1, 2, 3, 4, 5].map((i) => h.connected(i, 10 + i, null, ''));
+  h.disconnected(refs[4]!, 20, 'bye'); // the end of a record that is dropped: no row, not counted
+  h.path(1, 2, { kind: 'relay' }, 21);
+  const started = performance.now();
+  await h.finish();
+  assert.ok(performance.now() - started < 1000, 'finish() did not wait for a retry');
+  assert.deepEqual(
+    refs.map((r) => r.state),
+    ['dropped', 'dropped', 'dropped', 'dropped', 'dropped'],
+  );
+  assert.equal(h.queued, 0);
+  // The first batch (2 connects) once, then the rest at once: 3 connects and the path report.
+  assert.deepEqual(drops, [['connect', 2], ['connect', 3], ['path', 1]]);
+});
