@@ -90,8 +90,11 @@ test('tunnelTo: the tunnel asked for as the node joins is the one openTunnel giv
     const refused = await loopbackNode(t, clientToken, 'client', { quickStart: true, tunnelTo: 'ws9' });
     nodes.push(refused);
     await new Promise((r) => setTimeout(r, 200)); // the refusal is in by now
+    const askedAgain: string[] = [];
+    refused.coordinator.requestTunnel = (agent: string) => void askedAgain.push(agent); // not sent: the kept refusal must answer
     await assert.rejects(refused.openTunnel('ws9', 10_000), /refused a tunnel to "ws9": not allowed/);
     assert.ok(performance.now() - began < 5000, 'refused at once, not after the timeout');
+    assert.deepEqual(askedAgain, [], 'the refusal that came as the node joined answered openTunnel');
 
     // Closed while waiting for an agent that is away: the wait ends with the node.
     const waiting = await loopbackNode(t, await t.token('client', 'lap2', { allow: ['ws2'] }), 'client', { quickStart: true, tunnelTo: 'ws2' });

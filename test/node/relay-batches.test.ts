@@ -18,9 +18,12 @@ async function scriptedServer(frames: number | undefined) {
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const got: Buffer[] = [];
   const asked: (string | undefined)[] = [];
+  /** The close codes the node's connections ended with, as the server saw them. */
+  const closeCodes: number[] = [];
   let socket: WebSocket | null = null;
   wss.on('connection', (ws, req) => {
     socket = ws;
+    ws.on('close', (code) => closeCodes.push(code));
     asked.push(req.headers[RELAY_FRAMES_HEADER] as string | undefined);
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) got.push(data);
@@ -44,6 +47,7 @@ async function scriptedServer(frames: number | undefined) {
     client,
     got,
     asked,
+    closeCodes,
     until,
     send: (frame: Buffer) => socket!.send(frame, { binary: true }),
     close: async () => {
@@ -104,6 +108,8 @@ test('a frame from the server over 1 MiB closes the connection (1009) and the no
     s.client.on('state', (state) => states.push(state));
     s.send(Buffer.alloc((1 << 20) + 1));
     await s.until(() => states.includes('reconnecting'));
+    await s.until(() => s.closeCodes.length >= 1);
+    assert.equal(s.closeCodes[0], 1009, 'closed as too big (1009)');
     await s.until(() => s.asked.length >= 2 && s.client.state === 'connected');
   } finally {
     await s.close();

@@ -196,6 +196,7 @@ forEachEngine((engine) => {
       const ids = await store.recordHistory({ connects, disconnects: [], paths: [] });
       assert.equal(ids.length, 300);
       const h = await store.connectionHistory(a.id, 500);
+      assert.equal(h.length, 150, 'the agent has every other connect');
       // Each id is the row of the connect at the same position.
       for (const r of h) assert.equal(r.connectedAt, 1000 + ids.indexOf(r.id));
       assert.equal((await store.connectionHistory(c.id, 500)).find((r) => r.id === ids[7])!.remote, null);
