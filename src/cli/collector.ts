@@ -15,13 +15,18 @@ import { setFlagsFromString } from 'node:v8';
 /** The old generation may grow to (1 + this / 100) times what survived the last full collection. */
 const HEAP_GROWING_PERCENT = 400;
 
+const STREAM_COMMAND_NAMES = ['agent', 'ping', 'forward', 'proxy', 'speedtest'] as const;
+
+/** A command that carries streams: startPeer takes only these, so a new one must be listed here. */
+export type StreamCommand = (typeof STREAM_COMMAND_NAMES)[number];
+
 /**
  * The commands that carry streams (they call startPeer, which tunes the collector too). The
  * bundled CLI's loader (code-cache.ts) tunes it for them before it compiles their script: V8
  * stamps its flags into a code cache and refuses the cache under other flags, so a cache made
  * after the tuning would be refused by every later run that compiled before it.
  */
-export const STREAM_COMMANDS: ReadonlySet<string> = new Set(['agent', 'ping', 'forward', 'proxy', 'speedtest']);
+export const STREAM_COMMANDS: ReadonlySet<string> = new Set(STREAM_COMMAND_NAMES);
 
 /** Applies to this process from the next collection on (V8 reads the flag when it sets a limit). */
 export function tuneCollectorForStreams(): void {

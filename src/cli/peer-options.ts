@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { NodeKey } from '../identity/node-key.js';
 import { PeerNode, type PeerNodeOptions } from '../node/peer-node.js';
-import { tuneCollectorForStreams } from './collector.js';
+import { tuneCollectorForStreams, type StreamCommand } from './collector.js';
 import { createLogger } from '../log/logger.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { collect, portOption, serverListFlag } from './options.js';
@@ -77,7 +77,8 @@ function nodeKeyFor(kind: 'agent' | 'client', keyFile: string | undefined): Node
 export async function startPeer(
   flags: PeerFlags,
   kind: 'agent' | 'client',
-  loggerName: string,
+  /** The command (also the logger's name): one of collector.ts's, whose loader tuned the collector before compiling it. */
+  command: StreamCommand,
   extra: Partial<Pick<PeerNodeOptions, 'acceptStream' | 'streamLimits' | 'quickStart' | 'tunnelTo'>> = {},
 ): Promise<PeerNode> {
   if (!flags.server) throw new UsageError('no server: pass --server URL or set TRAVERSE_SERVER');
@@ -105,7 +106,7 @@ export async function startPeer(
       portMapping,
       tcpLane: (flags.tcpLane ?? true) && process.env.TRAVERSE_TCP_LANE !== '0',
       relayLane: (flags.relayLane ?? true) && process.env.TRAVERSE_RELAY_LANE !== '0',
-      logger: createLogger(loggerName, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
+      logger: createLogger(command, process.env.TRAVERSE_LOG_LEVEL ?? 'warn'),
       trust,
       ...(flags.port !== undefined ? { port: flags.port } : {}),
       // One-shot commands fail when the server cannot be reached; the agent keeps trying.
