@@ -24,6 +24,8 @@ export const COORD_PORT = 8080;
  */
 interface Unread {
   text: string;
+  /** How many characters were taken off the front of `text` so far (consumed or over the bound). */
+  base: number;
 }
 const UNREAD_BOUND = 1 << 20;
 const unreadByChild = new WeakMap<LabProcess, Unread>();
@@ -31,10 +33,15 @@ const unreadByChild = new WeakMap<LabProcess, Unread>();
 function unreadOf(child: LabProcess): Unread {
   let u = unreadByChild.get(child);
   if (!u) {
-    const fresh: Unread = { text: '' };
+    const fresh: Unread = { text: '', base: 0 };
     child.stdout?.on('data', (d: Buffer) => {
       fresh.text += d.toString();
-      if (fresh.text.length > UNREAD_BOUND) fresh.text = fresh.text.slice(-UNREAD_BOUND);
+      // Over the bound, the oldest whole lines go (never half a line, which could match alone).
+      if (fresh.text.length > UNREAD_BOUND) {
+        const cut = fresh.text.indexOf('\n', fresh.text.length - UNREAD_BOUND) + 1;
+        fresh.text = fresh.text.slice(cut);
+        fresh.base += cut;
+      }
     });
     unreadByChild.set(child, fresh);
     u = fresh;
@@ -50,17 +57,21 @@ export function waitForLine(child: LabProcess, re: RegExp, timeoutMs = 10_000, w
   const unread = unreadOf(child);
   return new Promise((resolve, reject) => {
     let err = '';
+    /** Where this call's look at the output stopped (counted from its start): each chunk is looked at once. */
+    let scanned = unread.base;
     /** Consumes the unread text up to and including the first whole line that matches. */
     const check = (): void => {
-      let start = 0;
-      for (let end = unread.text.indexOf('\n'); end !== -1; end = unread.text.indexOf('\n', start)) {
-        const line = unread.text.slice(start, end);
-        start = end + 1;
+      let from = Math.max(0, scanned - unread.base);
+      for (let end = unread.text.indexOf('\n', from); end !== -1; end = unread.text.indexOf('\n', from)) {
+        const line = unread.text.slice(from, end);
+        from = end + 1;
         if (re.test(line)) {
-          unread.text = unread.text.slice(start);
+          unread.text = unread.text.slice(from);
+          unread.base += from;
           return finish(null, line);
         }
       }
+      scanned = unread.base + from;
     };
     // Registered after the recorder's own listener, so it sees each chunk already appended.
     const onData = (): void => check();
