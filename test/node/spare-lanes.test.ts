@@ -3,19 +3,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { agentService } from '../../src/node/agent.js';
 import { waitForDirect } from '../../src/node/speedtest.js';
-import { startTestServer, eventually } from '../server/helpers.js';
-import { loopbackNode } from './loopback-node.js';
+import { eventually } from '../server/helpers.js';
+import { loopbackPair } from './loopback-node.js';
 import { echoThrough, startEcho } from '../helpers/echo.js';
 
 test('after a stream ran on a TCP lane, the next one starts on a spare lane, and its bytes arrive intact', async () => {
-  const t = await startTestServer();
   const { target, server: echo } = await startEcho();
-  const agent = await loopbackNode(t, await t.token('agent', 'ws1'), 'agent', { tcpLane: true, acceptStream: agentService(['127.0.0.1:*']).acceptStream });
-  const client = await loopbackNode(t, await t.token('client', 'laptop', { allow: ['ws1'] }), 'client', { tcpLane: true });
+  const pair = await loopbackPair({ client: { tcpLane: true }, agent: { tcpLane: true } });
+  const { client, agentKey: key } = pair;
   try {
-    const key = (await client.openTunnel('ws1', 5000)).key;
     await waitForDirect(client, key, 5000);
     const first = await client.streams.open(key, { kind: 'tcp', target });
     assert.equal(client.streams.carrierKind(first), 'udx', 'a first stream starts on UDX');
@@ -32,9 +29,7 @@ test('after a stream ran on a TCP lane, the next one starts on a spare lane, and
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
-    client.close();
-    agent.close();
     echo.close();
-    await t.close();
+    await pair.close();
   }
 });

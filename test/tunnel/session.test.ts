@@ -7,17 +7,9 @@ import { ResumableSession } from '../../src/tunnel/session.js';
 import { dataHead, FrameDecoder, frameHead, frameValue, FrameType } from '../../src/tunnel/frames.js';
 import { RecordCipher } from '../../src/tunnel/record-cipher.js';
 import { carrierPair, streamKeyPair } from '../helpers/stream-keys.js';
+import { readAll } from '../helpers/read-all.js';
 
 const K = streamKeyPair();
-
-function collect(s: Duplex): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    s.on('data', (d: Buffer) => parts.push(d));
-    s.on('end', () => resolve(Buffer.concat(parts)));
-    s.on('error', reject);
-  });
-}
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -28,7 +20,7 @@ test('bytes arrive intact and in order across two carrier switches, one of them 
   x.attach(pair.a);
   y.attach(pair.b);
   const payload = randomBytes(8 << 20);
-  const received = collect(y);
+  const received = readAll(y);
   let sent = 0;
   const chunk = 64 << 10;
   let switches = 0;
@@ -73,10 +65,10 @@ test('half-close: each direction ends on its own, and writing continues the othe
   const p = carrierPair();
   x.attach(p.a);
   y.attach(p.b);
-  const yGot = collect(y);
+  const yGot = readAll(y);
   x.end(Buffer.from('request'));
   assert.equal((await yGot).toString(), 'request');
-  const xGot = collect(x);
+  const xGot = readAll(x);
   y.write(Buffer.from('response after the peer closed its side'));
   y.end();
   assert.equal((await xGot).toString(), 'response after the peer closed its side');
