@@ -3,7 +3,8 @@
 // /proc/PID/stat in the same run for each way of relaying:
 //
 //   datagrams, format 1   one WebSocket frame per 1200-byte datagram (what old nodes send)
-//   datagrams, format 2   relay batches: up to 32 datagrams per frame (coordination/relay-batch.ts)
+//   datagrams, format 2   relay batches of 32 datagrams a frame (coordination/relay-batch.ts; a node's
+//                         batcher puts up to 64 in 64 KiB, as many as one turn of its event loop has)
 //   relay lane            a byte stream spliced by the server (coordination/relay-lane.ts)
 //   relay lane, TLS       the same through a server with --tls-cert (a throw-away self-signed
 //                         certificate): the server decrypts and encrypts what it splices
@@ -13,18 +14,19 @@
 // "delivered" may be less than sent). Ratios are against format 1 in the same run.
 //
 //   npm run bench:relay    (BENCH_DATAGRAM_BYTES=268435456, BENCH_LANE_BYTES=1073741824, BENCH_RUNS=3)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { BIN } from '../test/helpers/cli.js';
-import { createToken, waitForLine } from '../lab/peers.js';
+import { startServerProcess, type Running } from '../test/helpers/processes.js';
+import { createToken } from '../lab/peers.js';
 import { RawPeer, randomKey, sampleNode } from '../test/server/helpers.js';
 import { encodeRelayFrame } from '../src/coordination/relay-frame.js';
 import { encodeRelayBatch, RELAY_BATCH_FORMAT, RELAY_FRAMES_HEADER } from '../src/coordination/relay-batch.js';
 import { dialRelayLane } from '../src/node/relay-lane-dial.js';
+import { cpuSeconds } from './cpu.js';
 
 const DATAGRAM_BYTES = Number(process.env.BENCH_DATAGRAM_BYTES ?? 256 << 20);
 const LANE_BYTES = Number(process.env.BENCH_LANE_BYTES ?? 1 << 30);
@@ -40,10 +42,7 @@ const MAX_QUEUED = 1 << 20;
 const WINDOW = 512;
 
 /** The server's user + system CPU so far (ms). */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
+const cpuMs = (pid: number): number => cpuSeconds([pid]) * 1000;
 
 interface Result {
   gbit: number;
@@ -57,15 +56,15 @@ interface Server {
   /** ws:// or wss:// */
   readonly url: string;
   readonly dataDir: string;
-  readonly child: ChildProcess;
+  readonly process: Running;
   /** The certificate to trust, for a TLS server. */
   readonly ca?: string[];
 }
 
+/** A server on a free loopback port (its URL read from its banner), its data in a folder of its own. */
 async function startServer(tls: boolean): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'traverse-bench-relay-'));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const args = [BIN, 'server', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--stun-listen', 'disable', '--relay-rate', '0'];
+  const args = ['--relay-rate', '0'];
   let ca: string[] | undefined;
   if (tls) {
     const cert = join(dataDir, 'cert.pem');
@@ -75,9 +74,8 @@ async function startServer(tls: boolean): Promise<Server> {
     args.push('--tls-cert', cert, '--tls-key', key);
     ca = [readFileSync(cert, 'utf8')];
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRAVERSE_LOG_LEVEL: 'warn' } });
-  await waitForLine(child, /traverse server listening/, 15_000, 'traverse server');
-  return { url: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}`, dataDir, child, ...(ca ? { ca } : {}) };
+  const { server, url } = await startServerProcess(dataDir, args, { TRAVERSE_LOG_LEVEL: 'warn' });
+  return { url: url.replace(/^http/, 'ws').replace(/\/$/, ''), dataDir, process: server, ...(ca ? { ca } : {}) };
 }
 
 interface Pair {
@@ -146,7 +144,7 @@ async function datagrams(p: Pair, pid: number, batches: boolean): Promise<Result
 
 /** Pushes LANE_BYTES through a relay lane between the pair, client -> agent. */
 async function lane(p: Pair, server: Server): Promise<Result> {
-  const pid = server.child.pid!;
+  const pid = server.process.proc.pid!;
   const id = randomBytes(16);
   const dial = (role: 'agent' | 'client'): Promise<Socket> =>
     dialRelayLane({
@@ -187,10 +185,13 @@ async function lane(p: Pair, server: Server): Promise<Result> {
 }
 
 async function main(): Promise<void> {
-  const server = await startServer(false);
-  const tlsServer = await startServer(true);
-  const pid = server.child.pid!;
+  const servers: Server[] = [];
   try {
+    const server = await startServer(false);
+    servers.push(server);
+    const tlsServer = await startServer(true);
+    servers.push(tlsServer);
+    const pid = server.process.proc.pid!;
     const f1 = await pair(server, 'f1', false);
     const f2 = await pair(server, 'f2', true);
     const overTls = await pair(tlsServer, 'tls', true);
@@ -228,8 +229,10 @@ async function main(): Promise<void> {
       p.client.ws.close();
     }
   } finally {
-    server.child.kill('SIGTERM');
-    tlsServer.child.kill('SIGTERM');
+    for (const s of servers) {
+      await s.process.stop();
+      rmSync(s.dataDir, { recursive: true, force: true });
+    }
   }
 }
 

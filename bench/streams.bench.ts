@@ -38,6 +38,7 @@ import { COORD_ADDRESS, COORD_HOST, pairOfNats } from '../lab/topologies.js';
 import { runOk } from '../lab/exec.js';
 import { collect, forwardPath, sleep, sshFixture, sshThrough, startForward, startSshd, streamPair, TOOL, toolRun, toolServer, type StreamPair } from '../lab/streams-lab.js';
 import type { Lab } from '../lab/lab.js';
+import { cpuSeconds } from './cpu.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BYTES = Number(process.env.BENCH_BYTES ?? 1 << 30);
@@ -80,39 +81,6 @@ async function pingpong(lab: Lab, host: string, port: number): Promise<{ p50: nu
   const r = await toolRun<{ rtts: number[] }>(lab, 'client', ['pingpong', host, String(port), String(ROUNDS)], 120_000);
   const s = [...r.rtts].slice(10).sort((a, b) => a - b); // the first rounds include the stream's opening
   return { p50: median(s), p99: s[Math.floor(s.length * 0.99)]! };
-}
-
-/**
- * CPU seconds (user + system) used so far by these processes and their descendants: a measure of
- * the cost per byte that the machine's load does not skew the way it skews throughput.
- */
-function cpuSeconds(roots: readonly number[]): number {
-  const parent = new Map<number, number>();
-  const ticks = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(d), Number(f[1]));
-      ticks.set(Number(d), Number(f[11]) + Number(f[12]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const all = new Set(roots);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, pp] of parent) {
-      if (all.has(pp) && !all.has(pid)) {
-        all.add(pid);
-        grew = true;
-      }
-    }
-  }
-  let t = 0;
-  for (const pid of all) t += ticks.get(pid) ?? 0;
-  return t / 100; // USER_HZ
 }
 
 /** The pid of the sshd started with this config file. */
