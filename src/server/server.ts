@@ -327,14 +327,18 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity, token, allow, remote, config));
   }
 
+  /** The first reason a connection ends for is the one its close reports. */
+  function endFor(conn: Conn, reason: string): void {
+    if (conn.endKind !== undefined) return;
+    conn.endKind = 'disconnected';
+    conn.endReason = reason;
+  }
+
   /** The server ends a connection (link.close): what it still sends is not read, and the close event reports why. */
   function ending(peer: Peer, reason: string): void {
     peer.closing = true;
     const conn = conns.get(peer);
-    if (conn && conn.endKind === undefined) {
-      conn.endKind = 'disconnected';
-      conn.endReason = reason;
-    }
+    if (conn) endFor(conn, reason);
   }
 
   function accept(ws: WebSocket, identity: Identity, token: TokenInfo, allow: ReadonlySet<string>, remote: string, config: Omit<ServerConfig, 'challenge'>): void {
@@ -362,10 +366,7 @@ export async function startCoordinatorServer(opts: CoordinatorServerOptions): Pr
     ws.on('error', (err) => {
       // ws reports oversized or malformed frames here and then closes (1009/1002).
       log.debug({ peer: peer.id, err: err.message }, 'connection error');
-      if (c.endKind === undefined) {
-        c.endKind = 'disconnected';
-        c.endReason = err.message;
-      }
+      endFor(c, err.message);
     });
     ws.on('close', (code: number, reason: Buffer) => {
       conns.delete(peer);
