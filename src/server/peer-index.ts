@@ -8,6 +8,8 @@ const NONE: readonly Peer[] = Object.freeze([]);
 
 export class PeerIndex {
   private readonly byName = new Map<string, Peer | Set<Peer>>();
+  /** Peers under every name, kept as they come and go: /healthz reads it, and must not walk them all. */
+  private total = 0;
 
   /** The peers under `name` (a snapshot only when the caller copies it). */
   get(name: string): Iterable<Peer> {
@@ -29,17 +31,20 @@ export class PeerIndex {
 
   add(name: string, peer: Peer): void {
     const v = this.byName.get(name);
+    if (v === peer || (v instanceof Set && v.has(peer))) return;
     if (v === undefined) this.byName.set(name, peer);
     else if (v instanceof Set) v.add(peer);
-    else if (v !== peer) this.byName.set(name, new Set([v, peer]));
+    else this.byName.set(name, new Set([v, peer]));
+    this.total++;
   }
 
   /** Removes `peer` from under `name`; whether it was there. */
   delete(name: string, peer: Peer): boolean {
     const v = this.byName.get(name);
-    if (v === peer) return this.byName.delete(name);
-    if (!(v instanceof Set) || !v.delete(peer)) return false;
-    if (v.size === 1) this.byName.set(name, v.values().next().value!);
+    if (v === peer) this.byName.delete(name);
+    else if (!(v instanceof Set) || !v.delete(peer)) return false;
+    else if (v.size === 1) this.byName.set(name, v.values().next().value!);
+    this.total--;
     return true;
   }
 
@@ -53,8 +58,6 @@ export class PeerIndex {
 
   /** How many peers in all. */
   get size(): number {
-    let n = 0;
-    for (const v of this.byName.values()) n += v instanceof Set ? v.size : 1;
-    return n;
+    return this.total;
   }
 }

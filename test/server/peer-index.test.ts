@@ -55,6 +55,7 @@ test('any sequence of adds and deletes answers as a Map of Sets would', () => {
           assert.equal(ix.count(name), want.length);
           assert.equal(ix.first(name), want[0]);
         }
+        assert.equal(ix.size, [...model.values()].reduce((n, set) => n + set.size, 0), 'size counts every peer once');
       }
     }),
   );
