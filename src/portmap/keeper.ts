@@ -54,7 +54,6 @@ export class PortMapKeeper {
   private resolveFirst!: () => void;
   private listener: { close(): void } | null = null;
   private listeningTo: string | null = null;
-  /** A step was asked for while one ran (an announcement): run another right after. */
 
   constructor(private readonly o: PortMapKeeperOptions) {
     this.now = o.now ?? (() => performance.now());
@@ -64,9 +63,9 @@ export class PortMapKeeper {
       now: this.now,
       log: this.log,
       what: 'port mapping',
-      ...(o.schedule ? { schedule: o.schedule } : {}),
-      ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
-      ...(o.startAfterMs !== undefined ? { startAfterMs: o.startAfterMs } : {}),
+      schedule: o.schedule,
+      tickMs: o.tickMs,
+      startAfterMs: o.startAfterMs,
       expired: () => this.set(null),
       map: () => this.mapNow(),
       checkEpoch: () => this.checkEpoch(),
