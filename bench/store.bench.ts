@@ -51,12 +51,13 @@ async function connect(p: Prepared): Promise<void> {
   const now = Date.now();
   const auth = await p.store.authenticate(hashToken(p.tokens[n % p.tokens.length]!), now);
   if (!auth) throw new Error('token refused');
-  const id = await p.store.recordConnect(auth.identity.id, now, '192.0.2.1:40000', 'bench');
+  // The server writes history in batches (server/history.ts); one batch a row here, its worst case.
+  const [id] = await p.store.recordHistory({ connects: [{ identityId: auth.identity.id, at: now, remote: '192.0.2.1:40000', replica: 'bench' }], disconnects: [], paths: [] });
   // A fresh key per connect, as client processes have; the agent's comes back the same.
   const key = auth.identity.kind === 'agent' ? `aa${auth.identity.id.toString(16).padStart(62, '0')}` : `cc${n.toString(16).padStart(62, '0')}`;
   if (!(await p.store.claimNodeKey(auth.identity.id, key, now))) throw new Error('key refused');
   if (auth.identity.kind === 'client') await p.store.allowedAgents(auth.identity.name);
-  await p.store.recordDisconnect(id, Date.now(), 'disconnected: bench');
+  await p.store.recordHistory({ connects: [], disconnects: [{ id: id!, at: Date.now(), reason: 'disconnected: bench' }], paths: [] });
 }
 
 async function round(p: Prepared): Promise<number> {

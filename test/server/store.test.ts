@@ -7,6 +7,19 @@ import { generateToken, hashToken } from '../../src/server/tokens.js';
 import { openStore } from '../../src/server/store/open.js';
 import { Sessions } from '../../src/server/dashboard/sessions.js';
 import { forEachEngine, withStore } from '../helpers/store-engines.js';
+import type { Path } from '../../src/coordination/protocol.js';
+import type { Store } from '../../src/server/store/store.js';
+
+// One row at a time, through the batch the server writes history with (recordHistory).
+async function connect(store: Store, identityId: number, at: number, remote: string | null, replica: string): Promise<number> {
+  return (await store.recordHistory({ connects: [{ identityId, at, remote, replica }], disconnects: [], paths: [] }))[0]!;
+}
+async function disconnect(store: Store, id: number, at: number, reason: string): Promise<void> {
+  await store.recordHistory({ connects: [], disconnects: [{ id, at, reason }], paths: [] });
+}
+async function reportPath(store: Store, reporterId: number, peerId: number, path: Path, at: number): Promise<void> {
+  await store.recordHistory({ connects: [], disconnects: [], paths: [{ reporterId, peerId, path, at }] });
+}
 
 forEachEngine((engine) => {
   test('tokensById finds tokens by a prefix of their hash, with their identity', async () => {
@@ -89,12 +102,12 @@ forEachEngine((engine) => {
       await store.allow('dev-box', ['other'], 1);
       const t = await store.createToken(agent.id, hashToken(generateToken()), 1, null);
       await store.createToken(agent.id, hashToken(generateToken()), 1, 5); // expired
-      const conn = await store.recordConnect(agent.id, 10, '192.0.2.1:1', '');
-      await store.recordDisconnect(conn, 20, 'disconnected: bye');
+      const conn = await connect(store, agent.id, 10, '192.0.2.1:1', '');
+      await disconnect(store, conn, 20, 'disconnected: bye');
       await store.claimNodeKey(agent.id, 'aa'.repeat(32), 10);
-      await store.recordPath(client.id, agent.id, { kind: 'relay' }, 15);
-      await store.recordPath(agent.id, client.id, { kind: 'relay' }, 15);
-      await store.recordPath(client.id, other.id, { kind: 'relay' }, 15);
+      await reportPath(store, client.id, agent.id, { kind: 'relay' }, 15);
+      await reportPath(store, agent.id, client.id, { kind: 'relay' }, 15);
+      await reportPath(store, client.id, other.id, { kind: 'relay' }, 15);
       const v = await store.policyVersion();
 
       const d = await store.deleteIdentity('agent', 'dev-box', 30);
@@ -226,11 +239,11 @@ forEachEngine((engine) => {
     await withStore(engine, async (store) => {
       const a = await store.ensureIdentity('agent', 'dev-box', 1);
       const c = await store.ensureIdentity('client', 'laptop', 1);
-      const one = await store.recordConnect(a.id, 10, '192.0.2.1:1', 'replica-1');
-      const two = await store.recordConnect(a.id, 20, null, 'replica-2');
-      const three = await store.recordConnect(c.id, 30, '192.0.2.3:3', 'replica-1');
-      await store.recordDisconnect(three, 40, 'disconnected: bye');
-      await store.recordDisconnect(three, 45, 'a second end is ignored');
+      const one = await connect(store, a.id, 10, '192.0.2.1:1', 'replica-1');
+      const two = await connect(store, a.id, 20, null, 'replica-2');
+      const three = await connect(store, c.id, 30, '192.0.2.3:3', 'replica-1');
+      await disconnect(store, three, 40, 'disconnected: bye');
+      await disconnect(store, three, 45, 'a second end is ignored');
       assert.equal(await store.closeDanglingConnections(50, 'server stopped', 'replica-1'), 1);
       const h = await store.connectionHistory(a.id, 10);
       assert.deepEqual(
@@ -246,8 +259,8 @@ forEachEngine((engine) => {
       const listed = (await store.listIdentities()).find((i) => i.name === 'dev-box')!;
       assert.deepEqual([listed.lastConnectedAt, listed.lastDisconnectedAt], [20, 50]);
 
-      await store.recordPath(c.id, a.id, { kind: 'direct', endpoint: '192.0.2.1:41641' }, 15);
-      await store.recordPath(c.id, a.id, { kind: 'relay' }, 60);
+      await reportPath(store, c.id, a.id, { kind: 'direct', endpoint: '192.0.2.1:41641' }, 15);
+      await reportPath(store, c.id, a.id, { kind: 'relay' }, 60);
       assert.equal(await store.claimNodeKey(a.id, 'ab'.repeat(32), 5), true);
       assert.equal(await store.claimNodeKey(c.id, 'cd'.repeat(32), 5), true);
       assert.equal(await store.claimNodeKey(c.id, 'cd'.repeat(32), 70), true, 'seen again: kept by pruning');
@@ -264,10 +277,10 @@ forEachEngine((engine) => {
       const a = await store.ensureIdentity('agent', 'dev-box', 1);
       const c = await store.ensureIdentity('client', 'laptop', 1);
       const x = await store.ensureIdentity('client', 'other', 1);
-      await store.recordPath(c.id, a.id, { kind: 'relay' }, 10);
-      await store.recordPath(c.id, a.id, { kind: 'direct', endpoint: '192.0.2.1:41641' }, 20);
-      await store.recordPath(a.id, c.id, { kind: 'direct', endpoint: '198.51.100.2:5000' }, 20);
-      await store.recordPath(x.id, c.id, { kind: 'relay' }, 30);
+      await reportPath(store, c.id, a.id, { kind: 'relay' }, 10);
+      await reportPath(store, c.id, a.id, { kind: 'direct', endpoint: '192.0.2.1:41641' }, 20);
+      await reportPath(store, a.id, c.id, { kind: 'direct', endpoint: '198.51.100.2:5000' }, 20);
+      await reportPath(store, x.id, c.id, { kind: 'relay' }, 30);
       const summary = (records: Awaited<ReturnType<typeof store.pathHistory>>) =>
         records.map((r) => [r.reportedAt, r.byThisIdentity, `${r.other.kind}:${r.other.name}`, r.path.kind === 'direct' ? r.path.endpoint : 'relay']);
       assert.deepEqual(summary(await store.pathHistory(a.id, 10)), [

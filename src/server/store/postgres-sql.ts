@@ -139,8 +139,6 @@ export const SQL = {
   pruneConnections: 'DELETE FROM connections WHERE disconnected_at IS NOT NULL AND disconnected_at < $1',
   prunePaths: 'DELETE FROM path_reports WHERE reported_at < $1',
   pruneNodeKeys: 'DELETE FROM node_keys WHERE last_seen_at < $1',
-  insertConnection: 'INSERT INTO connections (identity_id, connected_at, remote, replica) VALUES ($1, $2, $3, $4) RETURNING id',
-  endConnection: 'UPDATE connections SET disconnected_at = $1, reason = $2 WHERE id = $3 AND disconnected_at IS NULL',
   endDangling: 'UPDATE connections SET disconnected_at = $1, reason = $2 WHERE disconnected_at IS NULL AND replica = $3',
   connectionHistory: 'SELECT * FROM connections WHERE identity_id = $1 ORDER BY id DESC LIMIT $2',
   // A batch of history (recordHistory): one statement per kind of row, the rows as arrays. The
@@ -152,7 +150,6 @@ export const SQL = {
     FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(id, at, reason) WHERE t.id = u.id AND t.disconnected_at IS NULL`,
   insertPaths: `INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at)
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])`,
-  insertPath: 'INSERT INTO path_reports (reporter_id, peer_id, kind, endpoint, reported_at) VALUES ($1, $2, $3, $4, $5)',
   // The paths one identity reported or was reported on, newest first, with the other side's name
   // (the reporter and peer indexes of migration 1 serve both halves of the OR).
   pathHistory: `SELECT p.kind, p.endpoint, p.reported_at, p.reporter_id, o.kind AS other_kind, o.name AS other_name

@@ -5,7 +5,6 @@
 // keys (a node key, a token hash, an identity's kind and name), single statements that decide
 // (claimNodeKey), and row locks inside transactions (rotation, deletion).
 import pg from 'pg';
-import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATION_LOCK, MIGRATIONS, SQL } from './postgres-sql.js';
 import { redactDatabaseUrl } from './database-url.js';
@@ -255,14 +254,6 @@ export class PostgresStore implements Store {
     );
   }
 
-  async recordConnect(identityId: number, now: number, remote: string | null, replica: string): Promise<number> {
-    return (await this.one<{ id: number }>(SQL.insertConnection, [identityId, now, remote, replica]))!.id;
-  }
-
-  async recordDisconnect(connectionId: number, now: number, reason: string): Promise<void> {
-    await this.pool.query(SQL.endConnection, [now, reason, connectionId]);
-  }
-
   async closeDanglingConnections(now: number, reason: string, replica: string): Promise<number> {
     return this.changes(SQL.endDangling, [now, reason, replica]);
   }
@@ -293,11 +284,6 @@ export class PostgresStore implements Store {
 
   async pathHistory(identityId: number, limit: number): Promise<PathRecord[]> {
     return (await this.all<PathRow>(SQL.pathHistory, [identityId, limit])).map((r) => toPathRecord(r, identityId));
-  }
-
-  async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {
-    const endpoint = path.kind === 'direct' ? path.endpoint : null;
-    await this.pool.query(SQL.insertPath, [reporterId, peerId, path.kind, endpoint, now]);
   }
 
   async createSession(session: NewDashboardSession, max: number): Promise<void> {

@@ -3,7 +3,6 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Path } from '../../coordination/protocol.js';
 import { hashesEqual } from '../tokens.js';
 import { MIGRATIONS, SQL } from './sqlite-sql.js';
 import { toConnection, toIdentity, toListings, toPathRecord, toSession, toToken, type ConnectionRow, type IdentityRow, type LastConnectionRow, type PathRow, type RuleRow, type SessionRow, type TokenRow } from './rows.js';
@@ -216,14 +215,6 @@ export class SqliteStore implements Store {
     )();
   }
 
-  async recordConnect(identityId: number, now: number, remote: string | null, replica: string): Promise<number> {
-    return Number(this.q(SQL.insertConnection).run(identityId, now, remote, replica).lastInsertRowid);
-  }
-
-  async recordDisconnect(connectionId: number, now: number, reason: string): Promise<void> {
-    this.q(SQL.endConnection).run(now, reason, connectionId);
-  }
-
   async closeDanglingConnections(now: number, reason: string, replica: string): Promise<number> {
     return this.q(SQL.endDangling).run(now, reason, replica).changes;
   }
@@ -245,11 +236,6 @@ export class SqliteStore implements Store {
       for (const r of b.paths) this.q(SQL.insertPath).run(r.reporterId, r.peerId, r.path.kind, r.path.kind === 'direct' ? r.path.endpoint : null, r.at);
       return ids;
     })();
-  }
-
-  async recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void> {
-    const endpoint = path.kind === 'direct' ? path.endpoint : null;
-    this.q(SQL.insertPath).run(reporterId, peerId, path.kind, endpoint, now);
   }
 
   async createSession(session: NewDashboardSession, max: number): Promise<void> {

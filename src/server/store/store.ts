@@ -170,21 +170,17 @@ export interface Store {
   claimNodeKey(identityId: number, nodeKey: string, now: number): Promise<boolean>;
   /** Deletes history (ended connections, path reports, node keys unseen) older than `before`; returns rows removed. */
   pruneHistory(before: number): Promise<number>;
-  /**
-   * Records a connection held by `replica` (the server process's name; '' for a lone server), so
-   * that a replica ending its own dangling records never touches those of another one.
-   */
-  recordConnect(identityId: number, now: number, remote: string | null, replica: string): Promise<number>;
-  recordDisconnect(connectionId: number, now: number, reason: string): Promise<void>;
   /** Marks connections of `replica` left open by a previous process of it (crash, kill -9) as ended. */
   closeDanglingConnections(now: number, reason: string, replica: string): Promise<number>;
   /**
    * Writes a batch of history in one transaction (all of it or nothing, so a failed batch can be
-   * written again); returns the new connections' ids, in the order of `connects`.
+   * written again); returns the new connections' ids, in the order of `connects`. A connection
+   * names the replica that holds it (the server process's name; '' for a lone server), so that a
+   * replica ending its own dangling records never touches those of another one; a second end of
+   * a connection is ignored.
    */
   recordHistory(batch: HistoryBatch): Promise<number[]>;
   connectionHistory(identityId: number, limit: number): Promise<ConnectionRecord[]>;
-  recordPath(reporterId: number, peerId: number, path: Path, now: number): Promise<void>;
   /** The path reports of tunnels an identity takes part in (by it or by the other side), newest first. */
   pathHistory(identityId: number, limit: number): Promise<PathRecord[]>;
   /**
