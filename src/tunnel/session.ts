@@ -410,7 +410,9 @@ export class ResumableSession extends Duplex {
   private tick(): void {
     const now = Date.now();
     if (this.sent) this.sentAt = now;
-    if (this.heard) this.heardAt = now;
+    // Carriers paused for our slow reader read nothing, the peer's pings included: the peer's
+    // silence cannot be judged then (as tcp-lane.ts's closeWhenSilent does for a paused lane).
+    if (this.heard || this.paused.size > 0) this.heardAt = now;
     this.sent = this.heard = false;
     if (this.idleTimeoutMs > 0 && !this.ended && now - this.heardAt >= this.idleTimeoutMs) {
       this.destroy(new SessionError(`the peer was silent for ${Math.round((now - this.heardAt) / 1000)} s (it or the path is gone)`));

@@ -11,6 +11,7 @@ import { ResumableSession } from '../../src/tunnel/session.js';
 import { dataHead, FrameDecoder, FrameType } from '../../src/tunnel/frames.js';
 import { RecordCipher, RecordError } from '../../src/tunnel/record-cipher.js';
 import { carrierPair, streamKeyPair } from '../helpers/stream-keys.js';
+import { readAll } from '../helpers/read-all.js';
 
 /** A carrier that keeps what the session writes, and lets the test push bytes to it. */
 function tap(): { carrier: Duplex; written: Buffer[] } {
@@ -180,6 +181,25 @@ test('an unknown frame type (a peer of another version) is a protocol error nami
   const K = streamKeyPair();
   const r = await receive(K.b, [Buffer.from([0x42, 0, 0, 0])]);
   assert.match(String(r.error?.message), /protocol error: unknown frame type 66 \(a peer running another version of traverse\?\)/);
+});
+
+test('a reader that stops reading for longer than the idle timeout does not end the stream; its bytes arrive when it reads again', async () => {
+  const K = streamKeyPair();
+  const opts = { keepAliveMs: 40, idleTimeoutMs: 200 };
+  const x = new ResumableSession({ keys: K.a, ...opts });
+  const y = new ResumableSession({ keys: K.b, ...opts });
+  const p = carrierPair();
+  x.attach(p.a);
+  y.attach(p.b);
+  const errors: Error[] = [];
+  x.on('error', (e: Error) => errors.push(e));
+  y.on('error', (e: Error) => errors.push(e));
+  const data = randomBytes(2 << 20); // more than y buffers: y's carrier is paused
+  x.end(data);
+  await tick(700); // y reads nothing for three idle timeouts (ssh suspended with Ctrl-Z, say)
+  assert.deepEqual(errors.map((e) => e.message), [], 'a paused reader is not a silent peer');
+  const got = await readAll(y);
+  assert.ok(got.equals(data), 'every byte, once read');
 });
 
 test('keepalives keep an idle stream open; a silent peer ends it after the idle timeout', async () => {
