@@ -79,7 +79,8 @@ export class LaneOffers {
   private readonly opening = new Map<string, number>();
   /** Client: offers in flight per peer, and the streams waiting for a turn (MAX_OFFERS_IN_FLIGHT). */
   private readonly inFlight = new Map<string, Set<LaneOffer>>();
-  private readonly waiting = new Map<string, { r: OpenerRecord; path: Path }[]>();
+  /** Per peer, in the order they came: each waiting stream and the path it is on now. */
+  private readonly waiting = new Map<string, Map<OpenerRecord, Path>>();
 
   /** Lanes opened ahead of the streams that will use them. */
   readonly spares: SpareLanes;
@@ -120,8 +121,9 @@ export class LaneOffers {
     let flying = this.inFlight.get(r.peer);
     if (flying && flying.size >= MAX_OFFERS_IN_FLIGHT) {
       let queue = this.waiting.get(r.peer);
-      if (!queue) this.waiting.set(r.peer, (queue = []));
-      if (!queue.some((w) => w.r === r)) queue.push({ r, path });
+      if (!queue) this.waiting.set(r.peer, (queue = new Map()));
+      // A stream that moved while it waited keeps its turn, for its new path.
+      queue.set(r, path);
       return true;
     }
     const offer: LaneOffer = { token: randomBytes(LANE_TOKEN_BYTES), path, address: aim.address, port: 0, resend: null, dialing: false };
@@ -149,11 +151,7 @@ export class LaneOffers {
     offer?.resend?.stop();
     r.laneOffer = null;
     const queue = this.waiting.get(r.peer);
-    if (queue) {
-      const rest = queue.filter((w) => w.r !== r);
-      if (rest.length > 0) this.waiting.set(r.peer, rest);
-      else this.waiting.delete(r.peer);
-    }
+    if (queue?.delete(r) && queue.size === 0) this.waiting.delete(r.peer);
     if (offer) this.release(r.peer, offer);
   }
 
@@ -163,12 +161,14 @@ export class LaneOffers {
     if (!flying?.delete(offer)) return;
     if (flying.size === 0) this.inFlight.delete(peer);
     const queue = this.waiting.get(peer);
-    while (queue && queue.length > 0) {
-      const w = queue.shift()!;
-      if (queue.length === 0) this.waiting.delete(peer);
-      // A stream that moved meanwhile was offered a lane for its new path when it moved.
-      if (!samePath(this.ctx.magicsock.pathOf(peer), w.path)) continue;
-      if (this.offer(w.r, w.path)) return;
+    if (!queue) return;
+    for (const [r, path] of queue) {
+      queue.delete(r);
+      if (queue.size === 0) this.waiting.delete(peer);
+      // Its path is the one it waits for a lane on (offer() updates it when the stream moves);
+      // a path that changed again since, without a new offer, has no lane to wait for.
+      if (!samePath(this.ctx.magicsock.pathOf(peer), path)) continue;
+      if (this.offer(r, path)) return;
     }
   }
 
