@@ -17,6 +17,7 @@
 // is a batch of one). An old node (no header) or an old server (no `frames` in its config) keeps
 // format 1, and the server converts between the two for a pair of nodes that differ.
 import { MAX_RELAY_PAYLOAD, NODE_KEY_BYTES, type NodeKeyHex } from './protocol.js';
+import { writeRelayKey } from './relay-frame.js';
 
 export const RELAY_FRAMES_HEADER = 'x-traverse-relay-frames';
 export const RELAY_BATCH_FORMAT = 2;
@@ -57,12 +58,7 @@ export function encodeRelayBatch(key: NodeKeyHex | Uint8Array, payloads: readonl
   }
   if (size > MAX_BATCH_BYTES) throw new RangeError(`a relay batch holds at most ${MAX_BATCH_BYTES} bytes, not ${size}`);
   const frame = Buffer.allocUnsafe(NODE_KEY_BYTES + size);
-  if (typeof key === 'string') {
-    if (frame.write(key, 0, NODE_KEY_BYTES, 'hex') !== NODE_KEY_BYTES) throw new RangeError('a node key is 64 hex digits');
-  } else {
-    if (key.length < NODE_KEY_BYTES) throw new RangeError(`a node key is ${NODE_KEY_BYTES} bytes`);
-    frame.set(key.subarray(0, NODE_KEY_BYTES), 0);
-  }
+  writeRelayKey(frame, key);
   let at = NODE_KEY_BYTES;
   for (const p of payloads) {
     frame.writeUInt16BE(p.length, at);

@@ -16,11 +16,20 @@ export function bytesToKey(bytes: Uint8Array): NodeKeyHex {
   return Buffer.from(bytes.buffer, bytes.byteOffset, NODE_KEY_BYTES).toString('hex');
 }
 
+/** Writes the 32-byte key at the start of a relay frame (of either format); a key of the wrong size throws. */
+export function writeRelayKey(frame: Buffer, key: NodeKeyHex | Uint8Array): void {
+  if (typeof key === 'string') {
+    if (frame.write(key, 0, NODE_KEY_BYTES, 'hex') !== NODE_KEY_BYTES) throw new RangeError('a node key is 64 hex digits');
+  } else {
+    if (key.length < NODE_KEY_BYTES) throw new RangeError(`a node key is ${NODE_KEY_BYTES} bytes`);
+    frame.set(key.subarray(0, NODE_KEY_BYTES), 0);
+  }
+}
+
 /** Builds a relay frame: the 32-byte key (destination up, source down), then the payload. */
 export function encodeRelayFrame(key: NodeKeyHex | Uint8Array, payload: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(NODE_KEY_BYTES + payload.length);
-  if (typeof key === 'string') frame.write(key, 0, NODE_KEY_BYTES, 'hex');
-  else frame.set(key.subarray(0, NODE_KEY_BYTES), 0);
+  writeRelayKey(frame, key);
   frame.set(payload, NODE_KEY_BYTES);
   return frame;
 }

@@ -29,7 +29,7 @@ import {
   type StreamCarriers,
   type TunnelStatus,
 } from '../coordination/protocol.js';
-import { decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
+import { bytesToKey, decodeRelayFrame, encodeRelayFrame } from '../coordination/relay-frame.js';
 import { decodeRelayBatch, RELAY_BATCH_FORMAT, RELAY_FRAMES_HEADER } from '../coordination/relay-batch.js';
 import { RelayBatcher } from '../coordination/relay-batcher.js';
 import type { KeyChallenge } from '../coordination/key-proof.js';
@@ -400,7 +400,6 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       case 'config':
         trace('config received');
         this._config = msg;
-        this.batcher.clear();
         this.relayBatches = msg.relay.frames === RELAY_BATCH_FORMAT;
         // The backoff starts over only once a connection has held for a while: a server that
         // accepts and then refuses at once (a key proof it rejects, a rate limit) is not hammered.
@@ -455,7 +454,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       if (this._malformedRelayFrames++ === 0) this.log.warn({ problem: batch }, 'the server relayed a malformed batch of datagrams; dropped');
       return;
     }
-    const from = batch.key.toString('hex');
+    const from = bytesToKey(batch.key);
     for (const p of batch.payloads) this.emit('relay', from, p);
   }
 

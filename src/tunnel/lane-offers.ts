@@ -46,7 +46,7 @@ const LANE_SILENT_MS = 8_000;
  * client would time out on them and take the endpoint for one where lanes fail, keeping every
  * stream to it on UDX for LANE_RETRY_AFTER_MS (as 100 streams opened at once did).
  */
-const MAX_OFFERS_IN_FLIGHT = 8;
+const MAX_OFFERS_IN_FLIGHT = MAX_LANES_OPENING_PER_PEER / 2;
 /** The key under which failed relay lanes are remembered, beside the endpoints of TCP lanes. */
 export const RELAY_LANES = 'relay';
 
