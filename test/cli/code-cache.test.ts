@@ -1,23 +1,16 @@
 // The code cache the bundled CLI starts with (cli/code-cache.ts): a cache that is corrupt, cut
 // short, made for another build or another Node, or rejected by V8 is never used and never fails
 // the command; it is replaced. Each case runs a real script in a child process.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/temp-dir.js';
 import { CACHE_FULL_AFTER_MS, chooseScript, decodeCache, encodeCache, runtimeId } from '../../src/cli/code-cache.js';
 
 const LOADER = fileURLToPath(new URL('../../src/cli/code-cache.js', import.meta.url));
-
-/** A folder of the test's own, removed when it ends, passed or failed. */
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'traverse-cc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 test('a cache file round-trips, and any change to it or to what it belongs to is refused', () => {
   const id = { scriptSize: 1234, scriptCrc: 0xdeadbeef, runtime: runtimeId() };
@@ -38,7 +31,7 @@ test('a cache file round-trips, and any change to it or to what it belongs to is
 });
 
 test('the script a command line runs: its command\'s, else the listing\'s', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'traverse-cc-');
   writeFileSync(join(dir, 'proxy.cjs'), '');
   writeFileSync(join(dir, 'list.cjs'), '');
   assert.equal(chooseScript([], dir), 'list');
@@ -64,7 +57,7 @@ function run(script: string, cacheDir: string, extraFlags: string[] = [], linger
 }
 
 test('a run makes a seed cache, the next uses it; a corrupt, stale or rejected cache is replaced and never fails the run', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'traverse-cc-');
   const script = join(dir, 'script.cjs');
   const body = (n: number): string => `exports.answer = function () { let s = 0; for (let i = 0; i < ${n}; i++) s += i; return s; };\n`;
   writeFileSync(script, body(10));
@@ -97,7 +90,7 @@ test('a run makes a seed cache, the next uses it; a corrupt, stale or rejected c
 });
 
 test("a command that got going and is ended by ssh's SIGHUP leaves a full cache, and still ends by SIGHUP", (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'traverse-cc-');
   const script = join(dir, 'script.cjs');
   writeFileSync(
     script,
@@ -108,7 +101,7 @@ test("a command that got going and is ended by ssh's SIGHUP leaves a full cache,
 });
 
 test('a stream command tunes the collector before its script compiles, so its full cache is used by the next run', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'traverse-cc-');
   const script = join(dir, 'proxy.cjs');
   // As startPeer does once the command runs (cli/collector.ts).
   writeFileSync(script, "exports.answer = function () { require('node:v8').setFlagsFromString('--heap-growing-percent=400'); return 7; };\n");

@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BLOCK_END, BLOCK_START, findBlock, renderBlock, rewriteConfig } from '../../src/cli/config-ssh.js';
 import { unifiedDiff } from '../../src/cli/unified-diff.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const hosts = (...agents: string[]) => agents.map((agent) => ({ agent, proxyCommand: `/usr/local/bin/traverse proxy ${agent} 127.0.0.1:22` }));
 const USER_CONFIG = 'Host *\n  ServerAliveInterval 30\n\nHost work\n  HostName work.example\n  User me\n';
@@ -85,103 +85,87 @@ test('unifiedDiff: hunks with three lines of context, as diff -u prints them', (
 
 // --- the command, as a process -----------------------------------------------------------
 
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'traverse-config-ssh-'));
-}
+test('config-ssh --dry-run shows the diff and writes nothing; --yes writes; a second run changes nothing', async (t) => {
+  const dir = tempDir(t, 'traverse-config-ssh-');
+  const file = join(dir, 'config');
+  writeFileSync(file, USER_CONFIG, { mode: 0o644 });
+  const dry = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box', '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, new RegExp(`^--- ${file}\n\\+\\+\\+ ${file}\n@@ -4,3 \\+4,11 @@\n`));
+  assert.match(dry.stdout, /\n\+Host traverse\.dev-box\n\+ {2}HostKeyAlias traverse\.dev-box\n\+ {2}ProxyCommand \S.* proxy dev-box 127\.0\.0\.1:22\n/);
+  assert.match(dry.stdout, /dry run: .* not written\n$/);
+  assert.equal(readFileSync(file, 'utf8'), USER_CONFIG);
 
-test('config-ssh --dry-run shows the diff and writes nothing; --yes writes; a second run changes nothing', async () => {
-  const dir = tempDir();
-  try {
-    const file = join(dir, 'config');
-    writeFileSync(file, USER_CONFIG, { mode: 0o644 });
-    const dry = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box', '--dry-run']);
-    assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, new RegExp(`^--- ${file}\n\\+\\+\\+ ${file}\n@@ -4,3 \\+4,11 @@\n`));
-    assert.match(dry.stdout, /\n\+Host traverse\.dev-box\n\+ {2}HostKeyAlias traverse\.dev-box\n\+ {2}ProxyCommand \S.* proxy dev-box 127\.0\.0\.1:22\n/);
-    assert.match(dry.stdout, /dry run: .* not written\n$/);
-    assert.equal(readFileSync(file, 'utf8'), USER_CONFIG);
+  // No terminal and no --yes: the diff, then a refusal.
+  const ask = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box']);
+  assert.equal(ask.code, 2);
+  assert.match(ask.stderr, /^traverse: .* not written: not a terminal.*--yes/);
+  assert.equal(readFileSync(file, 'utf8'), USER_CONFIG);
 
-    // No terminal and no --yes: the diff, then a refusal.
-    const ask = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box']);
-    assert.equal(ask.code, 2);
-    assert.match(ask.stderr, /^traverse: .* not written: not a terminal.*--yes/);
-    assert.equal(readFileSync(file, 'utf8'), USER_CONFIG);
+  const write = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box', '--yes']);
+  assert.equal(write.code, 0, write.stderr);
+  assert.match(write.stdout, /wrote .*config \(1 host: traverse\.dev-box\)\n$/);
+  const written = readFileSync(file, 'utf8');
+  assert.ok(written.startsWith(USER_CONFIG + '\n' + BLOCK_START + '\n'));
+  // The ProxyCommand runs this very traverse, by absolute path.
+  const proxy = /^ {2}ProxyCommand (.*) proxy dev-box 127\.0\.0\.1:22$/m.exec(written)?.[1];
+  assert.ok(proxy && proxy.split(' ').every((w) => w.startsWith('/')), `ProxyCommand ${proxy}`);
+  assert.equal(statSync(file).mode & 0o777, 0o644, 'the mode of an existing file is kept');
 
-    const write = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box', '--yes']);
-    assert.equal(write.code, 0, write.stderr);
-    assert.match(write.stdout, /wrote .*config \(1 host: traverse\.dev-box\)\n$/);
-    const written = readFileSync(file, 'utf8');
-    assert.ok(written.startsWith(USER_CONFIG + '\n' + BLOCK_START + '\n'));
-    // The ProxyCommand runs this very traverse, by absolute path.
-    const proxy = /^ {2}ProxyCommand (.*) proxy dev-box 127\.0\.0\.1:22$/m.exec(written)?.[1];
-    assert.ok(proxy && proxy.split(' ').every((w) => w.startsWith('/')), `ProxyCommand ${proxy}`);
-    assert.equal(statSync(file).mode & 0o777, 0o644, 'the mode of an existing file is kept');
+  const again = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box', '--yes']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /is up to date \(1 host: traverse\.dev-box\); nothing written\n$/);
+  assert.doesNotMatch(again.stdout, /^[-+@]/m);
+  assert.equal(readFileSync(file, 'utf8'), written);
+  // Without --yes too: there is nothing to confirm.
+  assert.equal((await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box'])).code, 0);
 
-    const again = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box', '--yes']);
-    assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /is up to date \(1 host: traverse\.dev-box\); nothing written\n$/);
-    assert.doesNotMatch(again.stdout, /^[-+@]/m);
-    assert.equal(readFileSync(file, 'utf8'), written);
-    // Without --yes too: there is nothing to confirm.
-    assert.equal((await runCli(['config-ssh', '--ssh-config', file, '--agent', 'dev-box'])).code, 0);
-
-    const removed = await runCli(['config-ssh', '--ssh-config', file, '--remove', '--yes']);
-    assert.equal(removed.code, 0, removed.stderr);
-    assert.equal(readFileSync(file, 'utf8'), USER_CONFIG);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const removed = await runCli(['config-ssh', '--ssh-config', file, '--remove', '--yes']);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.equal(readFileSync(file, 'utf8'), USER_CONFIG);
 });
 
-test('config-ssh creates the folder (0700) and the file (0600), and writes through a symlink', async () => {
-  const dir = tempDir();
-  try {
-    const file = join(dir, 'home', '.ssh', 'config');
-    const r = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'a', '--agent', 'b', '--yes']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^--- \/dev\/null\n/);
-    assert.equal(statSync(join(dir, 'home', '.ssh')).mode & 0o777, 0o700);
-    assert.equal(statSync(file).mode & 0o777, 0o600);
-    assert.match(readFileSync(file, 'utf8'), /Host traverse\.a\n[^]*Host traverse\.b\n/);
+test('config-ssh creates the folder (0700) and the file (0600), and writes through a symlink', async (t) => {
+  const dir = tempDir(t, 'traverse-config-ssh-');
+  const file = join(dir, 'home', '.ssh', 'config');
+  const r = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'a', '--agent', 'b', '--yes']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^--- \/dev\/null\n/);
+  assert.equal(statSync(join(dir, 'home', '.ssh')).mode & 0o777, 0o700);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.match(readFileSync(file, 'utf8'), /Host traverse\.a\n[^]*Host traverse\.b\n/);
 
-    const real = join(dir, 'dotfiles-config');
-    writeFileSync(real, USER_CONFIG);
-    const link = join(dir, 'linked-config');
-    symlinkSync(real, link);
-    const viaLink = await runCli(['config-ssh', '--ssh-config', link, '--agent', 'a', '--yes']);
-    assert.equal(viaLink.code, 0, viaLink.stderr);
-    assert.ok(readFileSync(real, 'utf8').includes('Host traverse.a'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const real = join(dir, 'dotfiles-config');
+  writeFileSync(real, USER_CONFIG);
+  const link = join(dir, 'linked-config');
+  symlinkSync(real, link);
+  const viaLink = await runCli(['config-ssh', '--ssh-config', link, '--agent', 'a', '--yes']);
+  assert.equal(viaLink.code, 0, viaLink.stderr);
+  assert.ok(readFileSync(real, 'utf8').includes('Host traverse.a'));
 });
 
-test('config-ssh: bad arguments exit 2, a broken block exits 1, each with one line', async () => {
-  const dir = tempDir();
-  try {
-    const file = join(dir, 'config');
-    const env = { TRAVERSE_SERVER: undefined, TRAVERSE_TOKEN: undefined, TRAVERSE_TOKEN_FILE: undefined };
-    const none = await runCli(['config-ssh', '--ssh-config', file], { env });
-    assert.equal(none.code, 2);
-    assert.match(none.stderr, /^traverse: no agents: pass --agent NAME/);
-    const bad = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'a b']);
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^traverse: --agent "a b" is not an agent name/);
-    const target = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'a', '--target', 'nope']);
-    assert.equal(target.code, 2);
-    assert.equal(existsSync(file), false);
+test('config-ssh: bad arguments exit 2, a broken block exits 1, each with one line', async (t) => {
+  const dir = tempDir(t, 'traverse-config-ssh-');
+  const file = join(dir, 'config');
+  const env = { TRAVERSE_SERVER: undefined, TRAVERSE_TOKEN: undefined, TRAVERSE_TOKEN_FILE: undefined };
+  const none = await runCli(['config-ssh', '--ssh-config', file], { env });
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /^traverse: no agents: pass --agent NAME/);
+  const bad = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'a b']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^traverse: --agent "a b" is not an agent name/);
+  const target = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'a', '--target', 'nope']);
+  assert.equal(target.code, 2);
+  assert.equal(existsSync(file), false);
 
-    writeFileSync(file, `${BLOCK_START}\nHost traverse.a\n`);
-    const broken = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'a', '--yes']);
-    assert.equal(broken.code, 1);
-    assert.match(broken.stderr, /^traverse: .*config: expected one .* found 1 and 0; fix the file by hand/);
-    assert.equal(broken.stderr.trim().split('\n').length, 1);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  writeFileSync(file, `${BLOCK_START}\nHost traverse.a\n`);
+  const broken = await runCli(['config-ssh', '--ssh-config', file, '--agent', 'a', '--yes']);
+  assert.equal(broken.code, 1);
+  assert.match(broken.stderr, /^traverse: .*config: expected one .* found 1 and 0; fix the file by hand/);
+  assert.equal(broken.stderr.trim().split('\n').length, 1);
 });
 
-test('config-ssh without --agent lists the agents from GET /api/v1/peers; neither server nor token lands in the file', async () => {
+test('config-ssh without --agent lists the agents from GET /api/v1/peers; neither server nor token lands in the file', async (t) => {
   const TOKEN = 'trv1_' + 'S'.repeat(43);
   const seen: (string | undefined)[] = [];
   const peer = (name: string, kind: 'agent' | 'client') => ({ name, kind, key: null, connectedAt: 1, remote: null, node: null });
@@ -197,7 +181,7 @@ test('config-ssh without --agent lists the agents from GET /api/v1/peers; neithe
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const dir = tempDir();
+  const dir = tempDir(t, 'traverse-config-ssh-');
   try {
     const file = join(dir, 'config');
     const tokenFile = join(dir, 'token');
@@ -224,6 +208,5 @@ test('config-ssh without --agent lists the agents from GET /api/v1/peers; neithe
     assert.match(refused.stderr, /^traverse: the server refused the token/);
   } finally {
     server.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
