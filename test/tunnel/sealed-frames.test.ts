@@ -183,7 +183,8 @@ test('an unknown frame type (a peer of another version) is a protocol error nami
   assert.match(String(r.error?.message), /protocol error: unknown frame type 66 \(a peer running another version of traverse\?\)/);
 });
 
-test('a reader that stops reading for longer than the idle timeout does not end the stream; its bytes arrive when it reads again', async () => {
+/** Two sessions on one carrier pair with fast keepalives (40 ms) and idle timeouts (200 ms), and the errors either ends with. */
+function keptAlivePair(): { x: ResumableSession; y: ResumableSession; p: ReturnType<typeof carrierPair>; errors: Error[] } {
   const K = streamKeyPair();
   const opts = { keepAliveMs: 40, idleTimeoutMs: 200 };
   const x = new ResumableSession({ keys: K.a, ...opts });
@@ -194,6 +195,11 @@ test('a reader that stops reading for longer than the idle timeout does not end 
   const errors: Error[] = [];
   x.on('error', (e: Error) => errors.push(e));
   y.on('error', (e: Error) => errors.push(e));
+  return { x, y, p, errors };
+}
+
+test('a reader that stops reading for longer than the idle timeout does not end the stream; its bytes arrive when it reads again', async () => {
+  const { x, y, errors } = keptAlivePair();
   const data = randomBytes(2 << 20); // more than y buffers: y's carrier is paused
   x.end(data);
   await tick(700); // y reads nothing for three idle timeouts (ssh suspended with Ctrl-Z, say)
@@ -203,16 +209,7 @@ test('a reader that stops reading for longer than the idle timeout does not end 
 });
 
 test('keepalives keep an idle stream open; a silent peer ends it after the idle timeout', async () => {
-  const K = streamKeyPair();
-  const opts = { keepAliveMs: 40, idleTimeoutMs: 200 };
-  const x = new ResumableSession({ keys: K.a, ...opts });
-  const y = new ResumableSession({ keys: K.b, ...opts });
-  const p = carrierPair();
-  x.attach(p.a);
-  y.attach(p.b);
-  const errors: Error[] = [];
-  x.on('error', (e: Error) => errors.push(e));
-  y.on('error', (e: Error) => errors.push(e));
+  const { p, errors } = keptAlivePair();
   await tick(600); // three idle timeouts with nothing written
   assert.equal(errors.length, 0, 'pings kept both ends alive');
   p.cut();
